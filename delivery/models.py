@@ -1,0 +1,40 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Delivery(models.Model):
+    """One copy of one message handed to one local mailbox.
+
+    It answers "where did this message go?" and backs the duplicate check
+    against recent deliveries to the same mailbox.
+    """
+
+    class Result(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        DUPLICATE = "duplicate", "Duplicate, dropped"
+        FAILED = "failed", "Failed"
+
+    mailbox = models.ForeignKey(
+        "accounts.Mailbox", on_delete=models.CASCADE, related_name="deliveries"
+    )
+    run = models.ForeignKey(
+        "retrieval.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    message_key = models.CharField(
+        max_length=80, help_text="sha256 of the Message-ID, or of the content without one."
+    )
+    message_id = models.CharField(max_length=998, blank=True)
+    folder = models.CharField(max_length=200, blank=True)
+    backend = models.CharField(max_length=16, default="maildir")
+    result = models.CharField(max_length=10, choices=Result.choices)
+    detail = models.TextField(blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["mailbox", "message_key", "created"])]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self):
+        return f"{self.message_id or self.message_key} → {self.mailbox} ({self.result})"

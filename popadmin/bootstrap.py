@@ -1,0 +1,68 @@
+"""Create the project's virtualenv on first use and re-exec inside it.
+
+Standard library only: this runs under whatever python3 the newcomer has, which
+may be older than the 3.12 Django 6 needs, so it looks for a newer one.
+"""
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("POPADMIN_VENV", ROOT / ".venv"))
+VENV_PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".popadmin-installed"
+
+
+def _version_ok(python):
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys, venv; print(sys.version_info >= (3, 12))"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.stdout.strip() == "True"
+
+
+def find_python():
+    candidates = [sys.executable]
+    for name in ("python3.14", "python3.13", "python3.12", "python3"):
+        found = shutil.which(name)
+        if found:
+            candidates.append(found)
+    # pyenv keeps interpreters that are installed but not on PATH.
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.1[2-9]*/bin/python3"), reverse=True)
+    candidates += ["/usr/bin/python3.13", "/usr/bin/python3.12"]
+    for python in candidates:
+        if python and os.path.exists(python) and _version_ok(python):
+            return python
+    sys.exit("popadmin needs Python 3.12 or newer (Django 6); none was found on this machine.")
+
+
+def _requirements_digest():
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_virtualenv(argv):
+    if Path(sys.prefix).resolve() == VENV.resolve() and _installed():
+        return
+    if not VENV_PYTHON.exists():
+        python = find_python()
+        print(f"popadmin: creating virtualenv {VENV} with {python}", flush=True)
+        subprocess.run([python, "-m", "venv", str(VENV)], check=True)
+    if not _installed():
+        print("popadmin: installing dependencies (pyproject.toml)", flush=True)
+        pip = [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, f"{ROOT}[dev]"], check=True)
+        STAMP.write_text(_requirements_digest())
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *argv])
+
+
+def _installed():
+    return STAMP.exists() and STAMP.read_text() == _requirements_digest()

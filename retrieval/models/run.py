@@ -1,0 +1,64 @@
+"""Retrieval history: one row per session, written before it starts."""
+
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class Run(models.Model):
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Check now"
+        LOGIN = "login", "Login"
+        ADMIN = "admin", "Admin"
+        COMMAND = "command", "Command line"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        PARTIAL = "partial", "Partly failed"
+        ERROR = "error", "Error"
+        SKIPPED = "skipped", "Skipped"
+
+    COUNTERS = ("seen", "fetched", "delivered", "duplicates", "deleted", "failed", "bytes")
+
+    account = models.ForeignKey(
+        "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="runs"
+    )
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    started = models.DateTimeField(default=timezone.now, db_index=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    seen = models.PositiveIntegerField("seen on server", default=0)
+    fetched = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveIntegerField("new messages to fetch", default=0)
+    error = models.TextField(blank=True)
+    notes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+        indexes = [models.Index(fields=["account", "-started"])]
+
+    def __str__(self):
+        return f"Run {self.pk} of {self.account_id} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.finished:
+            return self.finished - self.started
+        return None
+
+    def bump(self, **counts):
+        """Add to counters in the database now, so progress is visible mid-run."""
+        Run.objects.filter(pk=self.pk).update(**{k: F(k) + v for k, v in counts.items()})
+        for key, value in counts.items():
+            setattr(self, key, getattr(self, key) + value)
+
+    def note(self, text: str):
+        self.notes = [*self.notes, text]
+        Run.objects.filter(pk=self.pk).update(notes=self.notes)

@@ -1,0 +1,111 @@
+"""The one small interface every protocol client implements.
+
+The engine only talks to a MailSession, so it has no protocol branches.
+Every error a client raises is a ProtocolError subclass whose message is a
+readable reason fit for the run history (never containing the password).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+# Limits that hold for every command of every protocol (invariant 6).
+MAX_LINE = 64 * 1024  # one protocol line (RFC limits are far lower)
+MAX_LISTING = 256 * 1024 * 1024  # a whole UIDL/LIST/SEARCH response
+
+
+class ProtocolError(Exception):
+    """The server or the connection failed; the message says how, in plain words."""
+
+    retryable = False
+
+
+class ConnectError(ProtocolError):
+    """Could not reach the server (refused, unreachable, DNS, timeout on connect)."""
+
+    retryable = True
+
+
+class AuthError(ProtocolError):
+    """The server refused the login."""
+
+
+class TLSError(ProtocolError):
+    """TLS could not be set up or the certificate is not trusted."""
+
+
+class LimitExceeded(ProtocolError):
+    """The server sent more than a limit allows (line too long, response too big)."""
+
+
+class MessageTooLarge(ProtocolError):
+    """A message exceeded the account's maximum size while being fetched."""
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    host: str
+    port: int
+    security: str  # "tls" | "starttls" | "none"
+    username: str
+    password: str = field(repr=False)
+    verify_tls: bool = True
+    timeout: float = 60.0
+    ca_file: str | None = None  # extra trusted CA bundle (POPADMIN_CA_FILE)
+    folders: tuple[str, ...] = ("INBOX",)  # IMAP only
+
+
+@dataclass(frozen=True)
+class RemoteMessage:
+    uid: str  # stable identity for seen-state (UIDL, folder/uidvalidity/uid, or sha256:...)
+    handle: str  # session-local handle: POP3 message number, IMAP "folder\0uid"
+    size: int  # as reported by the server (may be approximate)
+
+
+class MailSession(ABC):
+    """One connection to one remote mailbox.
+
+    Usage by the engine: connect(); list_messages(); fetch()/delete() per
+    message; commit() to make deletions permanent and close. close() without
+    commit() abandons pending deletions (POP3 drops the connection without
+    QUIT so the server rolls back; IMAP closes without expunging).
+    """
+
+    def __init__(self, params: ConnectionParams):
+        self.params = params
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the connection, set up TLS as the params require, and log in."""
+
+    @abstractmethod
+    def list_messages(self) -> list[RemoteMessage]:
+        """Every message in the mailbox (all folders for IMAP), oldest first."""
+
+    @abstractmethod
+    def fetch(self, msg: RemoteMessage, out: BinaryIO, max_bytes: int | None = None) -> int:
+        """Stream the message into `out` with LF line endings; return bytes written.
+
+        Raises ProtocolError if the message arrives incomplete (the caller
+        must then discard what was written) and MessageTooLarge beyond max_bytes.
+        """
+
+    @abstractmethod
+    def delete(self, msg: RemoteMessage) -> None:
+        """Mark the message deleted; permanent only after commit()."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make deletions permanent and log out (POP3 QUIT, IMAP UID EXPUNGE + LOGOUT)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Drop the connection without committing; safe to call more than once."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
