@@ -29,6 +29,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 MAIL_ROOT = Path(env.str("MAIL_ROOT", default=str(DATA_DIR / "mail"))).resolve()
 SPOOL_DIR = DATA_DIR / "spool"
+# Extra CA certificates to trust for remote servers (an internal CA); the
+# system store is always trusted too.
+POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
 # Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.
 POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
