@@ -32,6 +32,9 @@ SPOOL_DIR = DATA_DIR / "spool"
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
+# Minimum lifetime of an account lease; a session renews it after every
+# message, so it only bounds how long a crashed worker blocks an account.
+POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)
 # Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.
 POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")

@@ -39,6 +39,8 @@ class Run(models.Model):
     total = models.PositiveIntegerField("new messages to fetch", default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True)
+    # The account lease this run held; a run whose lease is gone has died.
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started"]

@@ -1,0 +1,67 @@
+"""Hand one spooled message to one local mailbox and record the outcome."""
+
+from email.utils import format_datetime
+from typing import BinaryIO
+
+from django.utils import timezone
+
+from delivery import maildir
+from delivery.maildir import DeliveryError
+from delivery.message import MessageInfo
+from delivery.models import Delivery
+
+
+def trace_headers(mailbox, source: str) -> bytes:
+    """Received + Delivered-To, so every copy says where it came from."""
+    stamp = format_datetime(timezone.now())
+    text = (
+        f"Received: from {source}\n\tby popadmin for <{mailbox.address}>; {stamp}\n"
+        f"Delivered-To: {mailbox.address}\n"
+    )
+    return text.encode("utf-8", "replace")
+
+
+def check_quota(mailbox, size: int):
+    if not mailbox.quota_mb:
+        return
+    limit = mailbox.quota_mb * 1024 * 1024
+    if maildir.usage_bytes(mailbox.maildir) + size > limit:
+        raise DeliveryError(f"mailbox full: {mailbox.address} is over its {mailbox.quota_mb} MB quota")
+
+
+def deliver(mailbox, folder: str, spool: BinaryIO, info: MessageInfo, *, run, source: str):
+    """Store the message durably; always leaves a Delivery row saying what happened."""
+    record = Delivery(
+        mailbox=mailbox,
+        run=run,
+        message_key=info.key,
+        message_id=info.message_id,
+        folder=folder,
+        backend="maildir",
+        size=info.size,
+    )
+    try:
+        check_quota(mailbox, info.size)
+        prefix = trace_headers(mailbox, source)
+        maildir.deliver(mailbox.maildir, folder, spool, info.size, prefix=prefix)
+    except DeliveryError as exc:
+        record.result = Delivery.Result.FAILED
+        record.detail = str(exc)
+        record.save()
+        raise
+    record.result = Delivery.Result.DELIVERED
+    record.save()
+    return record
+
+
+def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run):
+    return Delivery.objects.create(
+        mailbox=mailbox,
+        run=run,
+        message_key=info.key,
+        message_id=info.message_id,
+        folder=folder,
+        backend="maildir",
+        size=info.size,
+        result=Delivery.Result.DUPLICATE,
+    )

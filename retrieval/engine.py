@@ -1,0 +1,192 @@
+"""One account, one session, no loss.
+
+For each pass: list the mailbox, fetch up to "messages per download" new
+messages, deliver each durably, record its seen-state at once, delete it per
+the keep policy only after delivery, then commit (POP3 QUIT / IMAP expunge)
+and go on until the mailbox is drained.
+"""
+
+import datetime as dt
+import logging
+import tempfile
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from delivery import service as delivery
+from delivery.dedupe import DuplicateFilter
+from delivery.maildir import DeliveryError
+from delivery.message import inspect
+from retrieval.crypto import SecretError
+from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
+from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
+from retrieval.protocols.factory import session_for
+from retrieval.status import finish_run
+
+log = logging.getLogger(__name__)
+
+
+def run_account(account_id: int, trigger: str) -> Run | None:
+    """Run one retrieval session; None when another worker holds the account."""
+    account = RemoteAccount.objects.select_related("owner").filter(pk=account_id).first()
+    if account is None:
+        return None
+    knobs = EffectiveSettings.for_mailbox(account.owner, GlobalSettings.load())
+    lease_seconds = max(settings.POPADMIN_LEASE_SECONDS, knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds)
+    token = account.acquire_lease(lease_seconds)
+    if token is None:
+        return None
+    run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
+    try:
+        Retrieval(account, run, knobs, token, lease_seconds).execute()
+    except (ProtocolError, SecretError) as exc:
+        run.error = str(exc)
+    except Exception as exc:  # the run must end readable whatever went wrong
+        log.exception("retrieval of account %s failed", account.pk)
+        run.error = f"internal error ({type(exc).__name__}): {exc}"
+    finally:
+        finish_run(account, run, knobs)
+        account.release_lease(token)
+    return run
+
+
+class Retrieval:
+    def __init__(self, account, run, knobs, token, lease_seconds):
+        self.account = account
+        self.run = run
+        self.knobs = knobs
+        self.token = token
+        self.lease_seconds = lease_seconds
+        self.dedupe = DuplicateFilter(knobs.duplicate_check)
+        limit_mb = account.max_message_mb
+        self.max_bytes = limit_mb * 1024 * 1024 if limit_mb else None
+        self.source = f"{account.host} ({account.protocol} user {account.username})"
+        # Messages this run gave up on (too big, undeliverable): later passes
+        # skip them so they cannot block the rest of the mailbox.
+        self.skip: set[str] = set()
+
+    def execute(self):
+        first_pass = True
+        while True:
+            session = self.connect()
+            try:
+                remaining = self.one_pass(session, first_pass)
+                session.commit()
+            except _Reconnect:
+                # Deletions of this pass roll back with the dropped connection;
+                # their seen-state is recorded, so the next pass deletes them.
+                remaining = True
+            finally:
+                session.close()
+            first_pass = False
+            if not remaining:
+                return
+
+    def connect(self):
+        attempts = max(1, self.knobs.connection_retries)
+        for attempt in range(1, attempts + 1):
+            session = session_for(self.account, self.knobs.timeout_seconds)
+            try:
+                session.connect()
+                return session
+            except ConnectError as exc:
+                session.close()
+                if attempt == attempts:
+                    raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
+                log.info("account %s: %s; retrying in %ss", self.account.pk, exc, self.knobs.retry_seconds)
+                time.sleep(self.knobs.retry_seconds)
+            except BaseException:
+                session.close()
+                raise
+        raise AssertionError("unreachable")
+
+    def one_pass(self, session, first_pass: bool) -> bool:
+        """Work through one batch; True if new messages remain for another pass."""
+        listing = session.list_messages()
+        seen = dict(SeenMessage.objects.filter(account=self.account).values_list("uid", "first_seen"))
+        if first_pass:
+            self.run.seen = len(listing)
+            self.prune_seen(seen, listing)
+        new = [m for m in listing if m.uid not in seen and m.uid not in self.skip]
+        for msg in new:
+            if self.max_bytes and msg.size > self.max_bytes:
+                self.skip_message(msg, f"{msg.size} bytes, over the size limit; left on server")
+        new = [m for m in new if m.uid not in self.skip]
+        batch = new[: self.knobs.messages_per_download or None]
+        if first_pass or batch:
+            self.run.total += len(batch)
+            Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
+        for msg in batch:
+            self.take(session, msg)
+            self.account.renew_lease(self.token, self.lease_seconds)
+        for msg in self.expired(listing, seen):
+            session.delete(msg)
+            self.run.bump(deleted=1)
+        return len(new) > len(batch)
+
+    def take(self, session, msg):
+        """Fetch, deliver, record and maybe delete one message."""
+        with tempfile.TemporaryFile(dir=self.spool_dir()) as spool:
+            try:
+                size = session.fetch(msg, spool, self.max_bytes)
+            except MessageTooLarge:
+                # The server understated the size; the connection is now mid-message.
+                self.skip_message(msg, "bigger than the size limit while downloading; left on server")
+                raise _Reconnect()
+            self.run.bump(fetched=1, bytes=size)
+            info = inspect(spool)
+            owner = self.account.owner
+            folder = self.account.target_folder
+            if self.dedupe.is_duplicate(owner.pk, info.key):
+                delivery.record_duplicate(owner, folder, info, run=self.run)
+                self.run.bump(duplicates=1)
+            else:
+                try:
+                    delivery.deliver(owner, folder, spool, info, run=self.run, source=self.source)
+                except DeliveryError as exc:
+                    self.run.bump(failed=1)
+                    self.skip_message(msg, f"not delivered, left on server: {exc}")
+                    return
+                self.dedupe.remember(owner.pk, info.key)
+                self.run.bump(delivered=1)
+        SeenMessage.objects.bulk_create(
+            [SeenMessage(account=self.account, uid=msg.uid, message_key=info.key)],
+            ignore_conflicts=True,
+        )
+        if self.account.keep_policy == RemoteAccount.Keep.DELETE:
+            session.delete(msg)
+            self.run.bump(deleted=1)
+
+    def skip_message(self, msg, why: str):
+        self.skip.add(msg.uid)
+        self.run.note(f"message {msg.uid}: {why}")
+
+    def expired(self, listing, seen):
+        """Already-delivered messages whose keep policy says they go now."""
+        policy = self.account.keep_policy
+        if policy == RemoteAccount.Keep.KEEP:
+            return []
+        if policy == RemoteAccount.Keep.DELETE:
+            # Delivered before, but a DELE or QUIT did not go through last time.
+            return [m for m in listing if m.uid in seen]
+        cutoff = timezone.now() - dt.timedelta(days=self.account.keep_days)
+        return [m for m in listing if m.uid in seen and seen[m.uid] <= cutoff]
+
+    def prune_seen(self, seen, listing):
+        """Forget messages no longer on the server, so the table does not grow forever."""
+        gone = set(seen) - {m.uid for m in listing}
+        if gone:
+            gone = list(gone)
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                SeenMessage.objects.filter(account=self.account, uid__in=chunk).delete()
+
+    @staticmethod
+    def spool_dir():
+        settings.SPOOL_DIR.mkdir(parents=True, exist_ok=True)
+        return settings.SPOOL_DIR
+
+
+class _Reconnect(Exception):
+    """The session cannot go on, but the run can: drop it and start a new pass."""

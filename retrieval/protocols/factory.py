@@ -1,0 +1,34 @@
+"""Build the right MailSession for an account, without the engine knowing which."""
+
+from django.conf import settings
+
+from retrieval.protocols.base import ConnectionParams, MailSession, ProtocolError
+
+
+def params_for(account, timeout: float) -> ConnectionParams:
+    return ConnectionParams(
+        host=account.host,
+        port=account.effective_port,
+        security=account.security,
+        username=account.username,
+        password=account.get_password(),
+        verify_tls=account.verify_tls,
+        timeout=float(timeout),
+        ca_file=settings.POPADMIN_CA_FILE,
+        folders=tuple(account.effective_folders),
+    )
+
+
+def session_for(account, timeout: float) -> MailSession:
+    params = params_for(account, timeout)
+    if account.protocol == "pop3":
+        from retrieval.protocols.pop3 import POP3Session
+
+        return POP3Session(params)
+    if account.protocol == "imap":
+        try:
+            from retrieval.protocols.imap import IMAPSession
+        except ImportError:
+            raise ProtocolError("IMAP is not supported yet by this version of popadmin")
+        return IMAPSession(params)
+    raise ProtocolError(f"unknown protocol {account.protocol!r}")
