@@ -26,7 +26,9 @@ def check_quota(mailbox, size: int):
         return
     limit = mailbox.quota_mb * 1024 * 1024
     if maildir.usage_bytes(mailbox.maildir) + size > limit:
-        raise DeliveryError(f"mailbox full: {mailbox.address} is over its {mailbox.quota_mb} MB quota")
+        raise DeliveryError(
+            f"mailbox full: {mailbox.address} is over its {mailbox.quota_mb} MB quota"
+        )
 
 
 def deliver(mailbox, folder: str, spool: BinaryIO, info: MessageInfo, *, run, source: str):

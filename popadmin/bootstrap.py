@@ -61,7 +61,7 @@ def ensure_virtualenv(argv):
         pip = [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         subprocess.run([*pip, f"{ROOT}[dev]"], check=True)
         STAMP.write_text(_requirements_digest())
-    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *argv])
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *argv])  # noqa: S606 - fixed argv, no shell
 
 
 def _installed():

@@ -33,7 +33,10 @@ def run_account(account_id: int, trigger: str) -> Run | None:
     if account is None:
         return None
     knobs = EffectiveSettings.for_mailbox(account.owner, GlobalSettings.load())
-    lease_seconds = max(settings.POPADMIN_LEASE_SECONDS, knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds)
+    lease_seconds = max(
+        settings.POPADMIN_LEASE_SECONDS,
+        knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds,
+    )
     token = account.acquire_lease(lease_seconds)
     if token is None:
         return None
@@ -94,8 +97,9 @@ class Retrieval:
                 session.close()
                 if attempt == attempts:
                     raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
-                log.info("account %s: %s; retrying in %ss", self.account.pk, exc, self.knobs.retry_seconds)
-                time.sleep(self.knobs.retry_seconds)
+                wait = self.knobs.retry_seconds
+                log.info("account %s: %s; retrying in %ss", self.account.pk, exc, wait)
+                time.sleep(wait)
             except BaseException:
                 session.close()
                 raise
@@ -104,7 +108,9 @@ class Retrieval:
     def one_pass(self, session, first_pass: bool) -> bool:
         """Work through one batch; True if new messages remain for another pass."""
         listing = session.list_messages()
-        seen = dict(SeenMessage.objects.filter(account=self.account).values_list("uid", "first_seen"))
+        seen = dict(
+            SeenMessage.objects.filter(account=self.account).values_list("uid", "first_seen")
+        )
         if first_pass:
             self.run.seen = len(listing)
             self.prune_seen(seen, listing)
@@ -132,7 +138,7 @@ class Retrieval:
                 size = session.fetch(msg, spool, self.max_bytes)
             except MessageTooLarge:
                 # The server understated the size; the connection is now mid-message.
-                self.skip_message(msg, "bigger than the size limit while downloading; left on server")
+                self.skip_message(msg, "over the size limit while downloading; left on server")
                 raise _Reconnect()
             self.run.bump(fetched=1, bytes=size)
             info = inspect(spool)

@@ -21,7 +21,7 @@ def finish_run(account, run, knobs):
         run.status = Run.Status.ERROR
     elif run.failed:
         run.status = Run.Status.PARTIAL
-        run.error = run.error or f"{run.failed} message(s) could not be delivered and stay on the server"
+        run.error = f"{run.failed} message(s) could not be delivered and stay on the server"
     else:
         run.status = Run.Status.OK
     run.save()

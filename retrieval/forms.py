@@ -1,0 +1,35 @@
+from django import forms
+
+from retrieval.models import RemoteAccount
+from retrieval.models.account import validate_credential
+
+
+class RemoteAccountForm(forms.ModelForm):
+    """The password is write-only: never rendered back, empty keeps the stored one."""
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        validators=[validate_credential],
+        help_text="Stored encrypted. Leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = RemoteAccount
+        fields = [
+            "owner", "name", "enabled", "protocol", "security", "host", "port", "verify_tls",
+            "username", "folders", "mode", "target_folder", "keep_policy", "keep_days",
+            "max_message_mb", "poll_minutes", "next_check",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("password") and not (self.instance.pk and self.instance.has_password):
+            self.add_error("password", "A password is required for a new account.")
+        return data
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("password"):
+            self.instance.set_password(self.cleaned_data["password"])
+        return super().save(commit)

@@ -1,0 +1,210 @@
+"""A bounded line reader over a socket, shared by the protocol clients.
+
+Everything a server sends passes through here, so this is where hostile
+input is contained: no line may exceed a limit, no read may wait longer
+than the timeout, and a server may not drip bytes slowly enough to keep a
+worker busy forever. Any failure closes the stream, because after a
+partial read the protocol state can no longer be trusted.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import BinaryIO
+
+from .base import MAX_LINE, LimitExceeded, ProtocolError, TLSError
+
+CHUNK = 64 * 1024
+# Below this average rate (after the first `timeout` seconds of a response)
+# a server is treated as stalling; a 1 B/s drip would otherwise never time out.
+MIN_RATE = 1024  # bytes per second
+
+
+class ConnectionClosed(ProtocolError):
+    """The server closed the connection (or it was reset) mid-conversation."""
+
+    retryable = True
+
+
+class StreamTimeout(ProtocolError):
+    """The server did not answer, or answered too slowly, within the timeout."""
+
+    retryable = True
+
+
+def printable(data: bytes | str, limit: int = 200) -> str:
+    """Server text made safe for an error message or a log line."""
+    if isinstance(data, bytes):
+        data = data.decode("latin-1")
+    text = "".join(c if " " <= c <= "~" else "?" for c in data[: limit + 1]).strip()
+    return text[:limit] + "..." if len(text) > limit else text
+
+
+class LineStream:
+    def __init__(self, sock: socket.socket, timeout: float, max_line: int = MAX_LINE):
+        self._sock: socket.socket | None = sock
+        self.timeout = timeout
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._pos = 0  # start of unread data in _buf; compacted lazily
+        self._scan = 0  # where the search for LF resumes
+        self._begin_response()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    @property
+    def is_tls(self) -> bool:
+        return isinstance(self._sock, ssl.SSLSocket)
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _live(self) -> socket.socket:
+        if self._sock is None:
+            raise ProtocolError("the connection to the server is already closed")
+        return self._sock
+
+    def _fail(self, exc: ProtocolError) -> ProtocolError:
+        self.close()
+        return exc
+
+    def _begin_response(self) -> None:
+        self._t0 = time.monotonic()
+        self._received = 0
+
+    def send(self, data: bytes) -> None:
+        """Send a command; the next response gets a fresh time budget."""
+        sock = self._live()
+        sock.settimeout(self.timeout)
+        try:
+            sock.sendall(data)
+        except TimeoutError:
+            raise self._fail(StreamTimeout(f"server stopped accepting data for {self.timeout:g} s"))
+        except OSError as exc:
+            raise self._fail(ConnectionClosed(f"connection closed by server ({_reason(exc)})"))
+        self._begin_response()
+
+    def _fill(self) -> None:
+        """Append one chunk from the socket to the buffer."""
+        sock = self._live()
+        if self._pos:
+            del self._buf[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+        elapsed = time.monotonic() - self._t0
+        budget = self.timeout + self._received / MIN_RATE - elapsed
+        if budget <= 0:
+            raise self._fail(self._slow(elapsed))
+        sock.settimeout(min(self.timeout, budget))
+        try:
+            data = sock.recv(CHUNK)
+        except TimeoutError:
+            if budget < self.timeout:
+                raise self._fail(self._slow(time.monotonic() - self._t0))
+            raise self._fail(StreamTimeout(f"no answer from server for {self.timeout:g} s"))
+        except ssl.SSLError as exc:
+            raise self._fail(TLSError(f"TLS error while reading from server: {_reason(exc)}"))
+        except OSError as exc:
+            raise self._fail(ConnectionClosed(f"connection closed by server ({_reason(exc)})"))
+        if not data:
+            raise self._fail(ConnectionClosed("connection closed by server unexpectedly"))
+        self._received += len(data)
+        self._buf += data
+
+    def _slow(self, elapsed: float) -> StreamTimeout:
+        return StreamTimeout(
+            f"no answer from server for {self.timeout:g} s "
+            f"(only {self._received} bytes arrived in {elapsed:.0f} s)"
+        )
+
+    def readline(self) -> bytes:
+        """One line without its CRLF or LF; bytes inside the line are untouched."""
+        buf = self._buf
+        while True:
+            end = buf.find(b"\n", self._scan)
+            if end >= 0:
+                break
+            self._scan = len(buf)
+            if len(buf) - self._pos > self.max_line + 1:
+                raise self._fail(self._too_long())
+            self._fill()
+            buf = self._buf
+        start, self._pos = self._pos, end + 1
+        self._scan = self._pos
+        if end > start and buf[end - 1] == 13:  # CR
+            end -= 1
+        if end - start > self.max_line:
+            raise self._fail(self._too_long())
+        return bytes(buf[start:end])
+
+    def _too_long(self) -> LimitExceeded:
+        return LimitExceeded(f"server sent a line longer than {self.max_line} bytes")
+
+    def copy_exact(self, n: int, out: BinaryIO) -> int:
+        """Stream exactly n bytes (an IMAP literal, say) into out, chunk by chunk."""
+        left = n
+        while left:
+            if self._pos == len(self._buf):
+                self._fill()
+            take = min(left, len(self._buf) - self._pos)
+            out.write(self._buf[self._pos : self._pos + take])
+            self._pos += take
+            left -= take
+        self._scan = self._pos
+        return n
+
+    def read_exact(self, n: int) -> bytes:
+        """n bytes held in memory, so only for sizes within the line limit."""
+        if n > self.max_line:
+            raise self._fail(LimitExceeded(f"server announced {n} bytes, over {self.max_line}"))
+        chunks = _Collector()
+        self.copy_exact(n, chunks)
+        return b"".join(chunks.parts)
+
+    def start_tls(self, context: ssl.SSLContext, hostname: str) -> None:
+        """Switch to TLS after the server accepted STARTTLS/STLS.
+
+        Anything already buffered was sent in clear before the handshake and
+        would be read later as if it came over TLS (CVE-2011-0411), so it is
+        refused rather than discarded.
+        """
+        from .tls import wrap_socket
+
+        sock = self._live()
+        if self._pos < len(self._buf):
+            raise self._fail(
+                TLSError(
+                    "server sent unexpected data before the TLS handshake "
+                    "(possible STARTTLS command injection); refusing to continue"
+                )
+            )
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+        self._sock = None
+        sock.settimeout(self.timeout)
+        self._sock = wrap_socket(sock, context, hostname)
+        self._begin_response()
+
+
+class _Collector:
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+def _reason(exc: OSError) -> str:
+    return printable(exc.strerror or str(exc) or type(exc).__name__, 100)
