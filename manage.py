@@ -12,9 +12,10 @@ import sys
 
 def main():
     if os.environ.get("POPADMIN_NO_BOOTSTRAP") != "1":
-        from popadmin.bootstrap import ensure_virtualenv
+        from popadmin.bootstrap import ensure_env_file, ensure_virtualenv
 
         ensure_virtualenv(sys.argv)
+        ensure_env_file()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
     from django.core.management import execute_from_command_line
 

@@ -4,6 +4,7 @@ Standard library only: this runs under whatever python3 the newcomer has, which
 may be older than the 3.12 Django 6 needs, so it looks for a newer one.
 """
 
+import base64
 import glob
 import hashlib
 import os
@@ -43,6 +44,31 @@ def find_python():
         if python and os.path.exists(python) and _version_ok(python):
             return python
     sys.exit("popadmin needs Python 3.12 or newer (Django 6); none was found on this machine.")
+
+
+def ensure_env_file():
+    """First run on the embedded default: generate and keep the secret keys.
+
+    Skipped when SECRET_KEY comes from the environment (production) or the
+    file already exists; settings.py reads the file, the environment wins.
+    """
+    if os.environ.get("SECRET_KEY"):
+        return
+    data_dir = Path(os.environ.get("POPADMIN_DATA_DIR", ROOT / "var"))
+    env_file = data_dir / "popadmin.env"
+    if env_file.exists():
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = base64.urlsafe_b64encode(os.urandom(48)).decode()
+    fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
+            "# Generated on first run. Back it up: without POPADMIN_ENCRYPTION_KEY the\n"
+            "# stored remote passwords cannot be decrypted.\n"
+            f"SECRET_KEY={secret}\nPOPADMIN_ENCRYPTION_KEY={fernet_key}\n"
+        )
+    print(f"popadmin: generated secret keys in {env_file}", flush=True)
 
 
 def _requirements_digest():

@@ -1,0 +1,83 @@
+"""Set up and run everything on this machine: web, worker and beat together."""
+
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from retrieval.models import GlobalSettings
+
+
+class Command(BaseCommand):
+    help = "Migrate, create the first admin login, and run web + worker + beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="web address (host:port)")
+        parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
+        parser.add_argument("--setup-only", action="store_true", help="set up, then exit")
+
+    def handle(self, *args, bind, concurrency, setup_only, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        GlobalSettings.load()
+        self.ensure_admin(bind)
+        if setup_only:
+            return
+        python = sys.executable
+        celery = [python, "-m", "celery", "-A", "popadmin"]
+        commands = {
+            "web": [python, "-m", "gunicorn", "popadmin.wsgi", "--bind", bind, "--workers", "2",
+                    "--access-logfile", "-"],
+            "worker": [*celery, "worker", "--loglevel", "info", "--concurrency", str(concurrency)],
+            "beat": [*celery, "beat", "--loglevel", "info",
+                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+        }
+        self.stdout.write(f"popadmin: data in {settings.DATA_DIR}; open http://{bind}/admin/")
+        self.supervise(commands)
+
+    def ensure_admin(self, bind):
+        users = get_user_model()
+        if users.objects.filter(is_superuser=True).exists():
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser("admin", "", password)
+        self.stdout.write(self.style.SUCCESS(
+            f"Admin login (shown once, change it after logging in): "
+            f"http://{bind}/admin/  user: admin  password: {password}"
+        ))
+
+    def supervise(self, commands):
+        procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        stopping = False
+        crashed = []
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            while not stopping:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"popadmin: {name} exited with {proc.returncode}")
+                        crashed.append(name)
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if crashed:
+            sys.exit(1)

@@ -1,0 +1,57 @@
+"""Run retrieval now, in the foreground, through the engine the workers use."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retrieval import engine
+from retrieval.models import RemoteAccount, Run
+
+
+class Command(BaseCommand):
+    help = "Fetch mail now for the given accounts (or --all enabled ones)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--account", dest="ids", type=int, action="append", default=[], metavar="ID"
+        )
+        parser.add_argument("--all", dest="every", action="store_true", help="all enabled accounts")
+        parser.add_argument("--json", dest="as_json", action="store_true",
+                            help="one JSON object per account")
+
+    def handle(self, *args, ids, every, as_json, **options):
+        if not ids and not every:
+            raise CommandError("give --account ID (repeatable) or --all")
+        accounts = RemoteAccount.objects.all()
+        if every:
+            ids += list(accounts.filter(enabled=True).values_list("pk", flat=True))
+        missing = set(ids) - set(accounts.filter(pk__in=ids).values_list("pk", flat=True))
+        if missing:
+            raise CommandError(f"no such account: {', '.join(map(str, sorted(missing)))}")
+        failures = 0
+        for pk in dict.fromkeys(ids):
+            run = engine.run_account(pk, Run.Trigger.COMMAND)
+            result = summary(pk, run)
+            failures += result["status"] in (Run.Status.ERROR, "busy")
+            self.stdout.write(json.dumps(result, sort_keys=True) if as_json else human(result))
+        if failures:
+            raise CommandError(f"{failures} account(s) failed", returncode=1)
+
+
+def summary(pk, run):
+    if run is None:
+        return {"account": pk, "run": None, "status": "busy",
+                "error": "another session for this account is running"}
+    result = {"account": pk, "run": run.pk, "status": run.status}
+    result.update({name: getattr(run, name) for name in Run.COUNTERS})
+    result["error"] = run.error
+    result["notes"] = run.notes
+    return result
+
+
+def human(result):
+    if result["run"] is None:
+        return f"account {result['account']}: busy ({result['error']})"
+    counts = ", ".join(f"{k} {result[k]}" for k in Run.COUNTERS)
+    line = f"account {result['account']}: {result['status']} ({counts})"
+    return line + (f": {result['error']}" if result["error"] else "")

@@ -1,0 +1,332 @@
+"""A streaming POP3 client (RFC 1939, 2449 CAPA, 2595 STLS, 5034 AUTH).
+
+Not poplib: it keeps whole messages in memory as lists of lines and has no
+bound on a listing. Here every response is read line by line through
+LineStream, messages go straight into the caller's file, and listings are
+capped in total size.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import socket
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from . import tls
+from .base import (
+    MAX_LISTING,
+    AuthError,
+    ConnectError,
+    ConnectionParams,
+    LimitExceeded,
+    MailSession,
+    MessageTooLarge,
+    ProtocolError,
+    RemoteMessage,
+    TLSError,
+)
+from .stream import ConnectionClosed, LineStream, printable
+
+log = logging.getLogger(__name__)
+
+APOP_TIMESTAMP = re.compile(rb"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
+UIDL_MAX = 70  # RFC 1939: 1 to 70 characters in 0x21-0x7E
+UIDL_LEGAL = re.compile(rb"[\x21-\x7e]{1,%d}" % UIDL_MAX)
+
+
+class _Refused(ProtocolError):
+    """-ERR from the server; the session is still in a known state."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+class POP3Session(MailSession):
+    max_listing = MAX_LISTING  # per multi-line response; an attribute so tests can lower it
+
+    def __init__(self, params: ConnectionParams):
+        super().__init__(params)
+        self._stream: LineStream | None = None
+        self.capabilities: dict[str, list[str]] = {}
+        self.auth_method: str | None = None
+        self._timestamp: bytes | None = None
+        self._listing: list[RemoteMessage] | None = None
+
+    # -- connection ---------------------------------------------------------
+
+    def connect(self) -> None:
+        p = self.params
+        if p.security not in ("tls", "starttls", "none"):
+            raise ProtocolError(f"unknown security setting {p.security!r}")
+        sock = _open_socket(p.host, p.port, p.timeout)
+        try:
+            if p.security == "tls":
+                sock = tls.connect_tls(sock, p)
+            self._stream = LineStream(sock, p.timeout)
+            self._greeting()
+            if p.security == "starttls":
+                self._starttls()
+            self.capabilities = self._capa()
+            self._login()
+        except BaseException:
+            self.close()
+            sock.close()
+            raise
+        log.debug("POP3 login to %s:%s as %s (%s)", p.host, p.port, p.username, self.auth_method)
+
+    def _greeting(self) -> None:
+        line = self._io().readline()
+        if not line.startswith(b"+OK"):
+            raise ProtocolError(f"unexpected greeting from server: {printable(line, 100)}")
+        match = APOP_TIMESTAMP.search(line)
+        self._timestamp = match.group() if match else None
+
+    def _starttls(self) -> None:
+        if "STLS" not in self._capa():
+            raise TLSError("server does not offer STLS; refusing to send the password unencrypted")
+        try:
+            self._command(b"STLS")
+        except _Refused as exc:
+            raise TLSError(f"server refused STLS: {exc.text}")
+        self._io().start_tls(tls.make_context(self.params), self.params.host)
+
+    def _capa(self) -> dict[str, list[str]]:
+        try:
+            self._command(b"CAPA")
+        except _Refused:
+            return {}  # a pre-RFC 2449 server; every later decision treats that as "unknown"
+        capabilities = {}
+        for line in self._lines(self.max_listing):
+            words = line.decode("latin-1").split()
+            if words:
+                capabilities[words[0].upper()] = [w.upper() for w in words[1:]]
+        return capabilities
+
+    def _login(self) -> None:
+        user, password = self.params.username, self.params.password
+        # A line break would end the command early and let the rest run as a
+        # command of its own; NUL cannot be sent by any of the methods.
+        if any(c in s for s in (user, password) for c in "\r\n\0"):
+            raise AuthError("the username or password contains a line break or NUL byte")
+        sasl = self.capabilities.get("SASL", [])
+        plain_ascii = user.isascii() and password.isascii()
+        if "PLAIN" in sasl and (not plain_ascii or "USER" not in self.capabilities):
+            return self._auth_plain(user, password)
+        # APOP keeps the password off an unencrypted wire; over TLS USER/PASS
+        # is as safe and works with hashed password stores.
+        if self._timestamp and self.params.security == "none" and plain_ascii:
+            try:
+                return self._apop(user, password)
+            except AuthError:
+                log.info("APOP refused by %s; trying USER/PASS", self.params.host)
+        self.auth_method = "USER"
+        self._login_step(b"USER " + user.encode())
+        self._login_step(b"PASS " + password.encode())
+
+    def _apop(self, user: str, password: str) -> None:
+        self.auth_method = "APOP"
+        digest = hashlib.md5(self._timestamp + password.encode(), usedforsecurity=False)
+        self._login_step(b"APOP %s %s" % (user.encode(), digest.hexdigest().encode()))
+
+    def _auth_plain(self, user: str, password: str) -> None:
+        self.auth_method = "AUTH PLAIN"
+        self._login_step(b"AUTH PLAIN")  # the continuation is read as a status line below
+        token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+        self._login_step(token, continuation=True)
+
+    def _login_step(self, command: bytes, continuation: bool = False) -> None:
+        stream = self._io()
+        stream.send(command + b"\r\n")
+        line = stream.readline()
+        if line.startswith(b"+OK") or (line.startswith(b"+") and command == b"AUTH PLAIN"):
+            return
+        if line.startswith(b"-ERR"):
+            raise AuthError(f"login refused by server: {self._text(line[4:])}")
+        raise ProtocolError(f"unexpected answer from server during login: {self._text(line)}")
+
+    # -- mailbox ------------------------------------------------------------
+
+    def list_messages(self) -> list[RemoteMessage]:
+        if self._listing is not None:
+            return list(self._listing)
+        uidls = self._uidl()
+        self._command(b"LIST")
+        sizes: dict[int, int] = {}
+        for line in self._lines(self.max_listing):
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit() and len(parts[0]) <= 10:
+                sizes[int(parts[0])] = int(parts[1]) if parts[1].isdigit() else 0
+        counts: dict[str, int] = {}
+        listing = []
+        for number in sorted(sizes):
+            uid = uidls.get(number) if uidls is not None else None
+            if uid is None:
+                uid = self._content_uid(number, sizes[number])
+            seen = counts.get(uid, 0)
+            counts[uid] = seen + 1
+            if seen:
+                uid = self._unique(uid, seen + 1, counts)
+            listing.append(RemoteMessage(uid=uid, handle=str(number), size=sizes[number]))
+        self._listing = listing
+        return list(listing)
+
+    def _uidl(self) -> dict[int, str] | None:
+        try:
+            self._command(b"UIDL")
+        except _Refused:
+            return None
+        uidls = {}
+        for line in self._lines(self.max_listing):
+            number, _, raw = line.strip().partition(b" ")
+            raw = raw.strip()
+            if not (number.isdigit() and len(number) <= 10) or not raw:
+                continue  # without a usable UIDL the message falls back to a content hash
+            if UIDL_LEGAL.fullmatch(raw):
+                uidls[int(number)] = raw.decode("ascii")
+            else:
+                uidls[int(number)] = "sha256:" + hashlib.sha256(raw).hexdigest()
+        return uidls
+
+    @staticmethod
+    def _unique(uid: str, n: int, counts: dict[str, int]) -> str:
+        candidate = f"{uid}#dup{n}"
+        while candidate in counts:  # the server may itself list "x#dup2"
+            n += 1
+            candidate = f"{uid}#dup{n}"
+        counts[candidate] = 1
+        return candidate
+
+    def _content_uid(self, number: int, size: int) -> str:
+        """A stable identity for servers without UIDL: the headers, else the message."""
+        digest = hashlib.sha256()
+        try:
+            self._command(b"TOP %d 0" % number)
+        except _Refused:
+            try:
+                self._command(b"RETR %d" % number)
+            except _Refused as exc:
+                raise ProtocolError(f"server refused to send message {number}: {exc.text}")
+        for line in self._lines(self.max_listing):
+            digest.update(line + b"\n")
+        digest.update(b"\0size=%d" % size)
+        return "sha256:" + digest.hexdigest()
+
+    def fetch(self, msg: RemoteMessage, out: BinaryIO, max_bytes: int | None = None) -> int:
+        number = _number(msg)
+        try:
+            self._command(b"RETR %d" % number)
+        except _Refused as exc:
+            raise ProtocolError(f"server refused to send message {number}: {exc.text}")
+        written = 0
+        try:
+            for line in self._lines(None):
+                written += len(line) + 1
+                if max_bytes is not None and written > max_bytes:
+                    raise MessageTooLarge(
+                        f"message {number} is larger than the limit of {max_bytes} bytes"
+                    )
+                out.write(line)
+                out.write(b"\n")
+        except ConnectionClosed:
+            self.close()
+            raise ProtocolError(f"connection lost while downloading message {number}")
+        except (LimitExceeded, MessageTooLarge):
+            self.close()  # the rest of the message is still on the wire
+            raise
+        except ProtocolError as exc:
+            self.close()
+            raise ProtocolError(f"{exc} while downloading message {number}")
+        return written
+
+    def delete(self, msg: RemoteMessage) -> None:
+        number = _number(msg)
+        try:
+            self._command(b"DELE %d" % number)
+        except _Refused as exc:
+            raise ProtocolError(f"server refused to delete message {number}: {exc.text}")
+
+    def commit(self) -> None:
+        try:
+            self._command(b"QUIT")
+        except ProtocolError:
+            raise ProtocolError("server did not confirm QUIT; deletions may not have been applied")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    # -- protocol plumbing --------------------------------------------------
+
+    def _io(self) -> LineStream:
+        if self._stream is None or self._stream.closed:
+            raise ProtocolError("not connected to the server")
+        return self._stream
+
+    def _command(self, command: bytes) -> str:
+        """Send one command; return the +OK text or raise _Refused with the -ERR text."""
+        stream = self._io()
+        stream.send(command + b"\r\n")
+        line = stream.readline()
+        if line.startswith(b"+OK"):
+            return self._text(line[3:])
+        if line.startswith(b"-ERR"):
+            raise _Refused(self._text(line[4:]))
+        self.close()
+        verb = command.split(b" ")[0].decode("ascii", "replace")
+        raise ProtocolError(f"unexpected answer from server to {verb}: {self._text(line)}")
+
+    def _lines(self, limit: int | None) -> Iterator[bytes]:
+        """The body of a multi-line response, dot-unstuffed, up to the final "."."""
+        stream = self._io()
+        total = 0
+        while True:
+            line = stream.readline()
+            if line[:1] == b".":
+                if len(line) == 1:
+                    return
+                line = line[1:]
+            if limit is not None:
+                total += len(line) + 2
+                if total > limit:
+                    self.close()
+                    raise LimitExceeded(f"server sent more than {limit} bytes in one response")
+            yield line
+
+    def _text(self, raw: bytes) -> str:
+        """Server text for an error message, with the password masked if echoed."""
+        text = printable(raw)
+        password = self.params.password
+        if password and len(password) >= 3:
+            for form in {password, printable(password.encode("utf-8"))}:
+                text = text.replace(form, "***")
+        return text
+
+
+def _number(msg: RemoteMessage) -> int:
+    if not msg.handle.isdigit():
+        raise ProtocolError(f"not a POP3 message number: {printable(msg.handle, 50)}")
+    return int(msg.handle)
+
+
+def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
+    where = f"{printable(host, 100)}:{port}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror:
+        raise ConnectError(f"host not found: {printable(host, 100)}")
+    except ConnectionRefusedError:
+        raise ConnectError(f"connection refused by {where}")
+    except TimeoutError:
+        raise ConnectError(f"timed out connecting to {where} after {timeout:g} s")
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
+    sock.settimeout(timeout)
+    return sock

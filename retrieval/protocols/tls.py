@@ -1,0 +1,50 @@
+"""TLS contexts and handshakes with errors an administrator can act on."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+from .base import ConnectionParams, TLSError
+
+
+def make_context(params: ConnectionParams) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if params.ca_file:
+        # In addition to the system store, so a private CA does not break public ones.
+        try:
+            context.load_verify_locations(cafile=params.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise TLSError(f"cannot load the CA file {params.ca_file}: {reason}")
+    if params.verify_tls:
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def wrap_socket(sock: socket.socket, context: ssl.SSLContext, hostname: str) -> ssl.SSLSocket:
+    """Handshake over an open connection; on failure the socket is closed."""
+    try:
+        return context.wrap_socket(sock, server_hostname=hostname)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        reason = exc.verify_message or exc.reason or "verification failed"
+        raise TLSError(f"TLS certificate of {hostname} is not trusted: {reason}")
+    except ssl.SSLError as exc:
+        sock.close()
+        raise TLSError(f"TLS handshake with {hostname} failed: {exc.reason or exc}")
+    except TimeoutError:
+        sock.close()
+        raise TLSError(f"timed out during the TLS handshake with {hostname}")
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or "connection closed"
+        raise TLSError(f"TLS handshake with {hostname} failed: {reason}")
+
+
+def connect_tls(sock: socket.socket, params: ConnectionParams) -> ssl.SSLSocket:
+    return wrap_socket(sock, make_context(params), params.host)
