@@ -56,6 +56,7 @@ class POP3Session(MailSession):
         self.auth_method: str | None = None
         self._timestamp: bytes | None = None
         self._listing: list[RemoteMessage] | None = None
+        self._top_refused = False
 
     # -- connection ---------------------------------------------------------
 
@@ -135,18 +136,19 @@ class POP3Session(MailSession):
 
     def _auth_plain(self, user: str, password: str) -> None:
         self.auth_method = "AUTH PLAIN"
-        self._login_step(b"AUTH PLAIN")  # the continuation is read as a status line below
+        self._login_step(b"AUTH PLAIN", expect=b"+ ")
         token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
-        self._login_step(token, continuation=True)
+        self._login_step(token)
 
-    def _login_step(self, command: bytes, continuation: bool = False) -> None:
+    def _login_step(self, command: bytes, expect: bytes = b"+OK") -> None:
         stream = self._io()
         stream.send(command + b"\r\n")
         line = stream.readline()
-        if line.startswith(b"+OK") or (line.startswith(b"+") and command == b"AUTH PLAIN"):
+        if line.startswith(expect) or (expect == b"+ " and line == b"+"):
             return
         if line.startswith(b"-ERR"):
             raise AuthError(f"login refused by server: {self._text(line[4:])}")
+        self.close()
         raise ProtocolError(f"unexpected answer from server during login: {self._text(line)}")
 
     # -- mailbox ------------------------------------------------------------
@@ -205,8 +207,11 @@ class POP3Session(MailSession):
         """A stable identity for servers without UIDL: the headers, else the message."""
         digest = hashlib.sha256()
         try:
+            if self._top_refused:
+                raise _Refused("TOP refused before")
             self._command(b"TOP %d 0" % number)
         except _Refused:
+            self._top_refused = True
             try:
                 self._command(b"RETR %d" % number)
             except _Refused as exc:

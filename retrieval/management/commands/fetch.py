@@ -16,8 +16,9 @@ class Command(BaseCommand):
             "--account", dest="ids", type=int, action="append", default=[], metavar="ID"
         )
         parser.add_argument("--all", dest="every", action="store_true", help="all enabled accounts")
-        parser.add_argument("--json", dest="as_json", action="store_true",
-                            help="one JSON object per account")
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="one JSON object per account"
+        )
 
     def handle(self, *args, ids, every, as_json, **options):
         if not ids and not every:
@@ -40,8 +41,12 @@ class Command(BaseCommand):
 
 def summary(pk, run):
     if run is None:
-        return {"account": pk, "run": None, "status": "busy",
-                "error": "another session for this account is running"}
+        return {
+            "account": pk,
+            "run": None,
+            "status": "busy",
+            "error": "another session for this account is running",
+        }
     result = {"account": pk, "run": run.pk, "status": run.status}
     result.update({name: getattr(run, name) for name in Run.COUNTERS})
     result["error"] = run.error

@@ -1,0 +1,140 @@
+"""Every failure ends as a Run with a readable reason, and nothing is lost."""
+
+import socket
+
+import pytest
+
+from retrieval import engine
+from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.status import reap_stale_runs
+from tests.factories import local_messages, make_account
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def quick_retries():
+    GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(
+        connection_retries=2, retry_seconds=0, timeout_seconds=2
+    )
+
+
+def test_it_reports_a_wrong_password(dovecot, mail_user):
+    dovecot.deliver_many(mail_user[0], 2)
+    account = make_account(dovecot, mail_user[0], "not-the-password")
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.ERROR
+    assert "login refused" in run.error
+    assert "not-the-password" not in run.error
+    assert len(dovecot.messages(mail_user[0])) == 2
+    account.refresh_from_db()
+    assert account.last_status == "error"
+    assert account.last_error == run.error
+    assert account.consecutive_failures == 1 and account.failing_since is not None
+
+
+def test_it_reports_a_refused_connection(dovecot, mail_user):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    account = make_account(dovecot, *mail_user, port=closed_port, host="127.0.0.1")
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.ERROR
+    assert "refused" in run.error and "gave up after 2 attempts" in run.error
+
+
+def test_it_reports_a_timeout(dovecot, mail_user):
+    dovecot.deliver_many(mail_user[0], 1)
+    # A listening socket that never accepts: the TCP handshake succeeds, the
+    # greeting never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        account = make_account(
+            dovecot, *mail_user, port=silent.getsockname()[1], host="127.0.0.1", security="none"
+        )
+        run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.ERROR
+    assert "2 s" in run.error or "timed out" in run.error, run.error
+    assert len(dovecot.messages(mail_user[0])) == 1
+
+
+def test_it_refuses_an_untrusted_certificate(dovecot, mail_user, settings):
+    settings.POPADMIN_CA_FILE = None
+    dovecot.deliver_many(mail_user[0], 1)
+    account = make_account(dovecot, *mail_user)
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.ERROR
+    assert "certificate" in run.error
+    assert len(dovecot.messages(mail_user[0])) == 1
+    assert local_messages(account.owner) == []
+
+
+def test_it_connects_without_verification_when_the_admin_says_so(dovecot, mail_user, settings):
+    settings.POPADMIN_CA_FILE = None
+    dovecot.deliver_many(mail_user[0], 1)
+    account = make_account(dovecot, *mail_user, verify_tls=False)
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.OK, run.error
+    assert run.delivered == 1
+
+
+def test_it_skips_an_account_whose_lease_is_held(dovecot, mail_user):
+    dovecot.deliver_many(mail_user[0], 1)
+    account = make_account(dovecot, *mail_user)
+    assert account.acquire_lease(60)
+
+    assert engine.run_account(account.pk, Run.Trigger.MANUAL) is None
+    assert not Run.objects.filter(account=account).exists()
+    assert len(dovecot.messages(mail_user[0])) == 1
+
+
+def test_it_takes_over_an_expired_lease(dovecot, mail_user):
+    dovecot.deliver_many(mail_user[0], 1)
+    account = make_account(dovecot, *mail_user)
+    assert account.acquire_lease(-1)  # a worker died holding it
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.OK and run.delivered == 1
+
+
+def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
+    account = make_account(dovecot, *mail_user)
+    token = account.acquire_lease(-1)
+    run = Run.objects.create(account=account, trigger="schedule", lease_token=token)
+
+    assert reap_stale_runs() == 1
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.ERROR and run.finished
+    assert "stopped unexpectedly" in run.error
+
+
+def test_it_leaves_live_runs_alone(dovecot, mail_user):
+    account = make_account(dovecot, *mail_user)
+    token = account.acquire_lease(60)
+    Run.objects.create(account=account, trigger="schedule", lease_token=token)
+
+    assert reap_stale_runs() == 0
+
+
+def test_it_backs_off_after_repeated_failures(dovecot, mail_user):
+    account = make_account(dovecot, mail_user[0], "wrong")
+    engine.run_account(account.pk, Run.Trigger.MANUAL)
+    first = RemoteAccount.objects.get(pk=account.pk)
+    engine.run_account(account.pk, Run.Trigger.MANUAL)
+    second = RemoteAccount.objects.get(pk=account.pk)
+
+    assert second.consecutive_failures == 2
+    assert second.failing_since == first.failing_since
+    assert (second.next_check - second.last_check) == 2 * (first.next_check - first.last_check)

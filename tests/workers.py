@@ -1,0 +1,93 @@
+"""Real Celery worker and beat processes for end-to-end tests (no eager mode)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def process_env(**extra) -> dict:
+    """The environment a worker needs to share this test session's database and mail."""
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        user = db.get("USER") or "postgres"
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        env["DATABASE_URL"] = (
+            f"postgres://{user}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    env["MAIL_ROOT"] = str(settings.MAIL_ROOT)
+    if settings.POPADMIN_CA_FILE:
+        env["POPADMIN_CA_FILE"] = str(settings.POPADMIN_CA_FILE)
+    env["SECRET_KEY"] = settings.SECRET_KEY
+    env["POPADMIN_ENCRYPTION_KEY"] = settings.POPADMIN_ENCRYPTION_KEY
+    env["POPADMIN_DATA_DIR"] = str(settings.DATA_DIR)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class CeleryProcess:
+    def __init__(self, kind: str, log_dir: Path, name: str = "w1", env: dict | None = None,
+                 concurrency: int = 2):
+        self.kind = kind
+        self.log_path = log_dir / f"celery-{kind}-{name}.log"
+        self.env = env or process_env()
+        base = [sys.executable, "-m", "celery", "-A", "popadmin", kind, "--loglevel", "info"]
+        if kind == "worker":
+            base += ["--hostname", f"{name}@%h", "--concurrency", str(concurrency),
+                     "--without-gossip", "--without-mingle"]
+        else:
+            base += ["--schedule", str(log_dir / f"beat-{name}.db")]
+        self.cmd = base
+        self.proc = None
+
+    def start(self, ready_text: str | None = None, timeout: float = 60):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        ready_text = ready_text or ("ready." if self.kind == "worker" else "beat: Starting")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready_text in self.log():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery {self.kind} exited early:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"celery {self.kind} not ready in {timeout}s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
