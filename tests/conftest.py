@@ -29,3 +29,22 @@ def pytest_terminal_summary(terminalreporter, config):
     seconds = config.stash.get(_dovecot_startup, None)
     if seconds is not None:
         terminalreporter.write_line(f"dovecot fixture started in {seconds:.2f} s")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_mail(tmp_path_factory):
+    """Local Maildirs and spool in a fresh folder; workers inherit it (tests/workers.py)."""
+    from django.conf import settings
+
+    root = tmp_path_factory.mktemp("popadmin")
+    root.chmod(0o755)
+    settings.MAIL_ROOT = root / "mail"
+    settings.SPOOL_DIR = root / "spool"
+    return root
+
+
+@pytest.fixture(autouse=True)
+def trust_test_ca(request, settings):
+    """Accounts on the test Dovecot verify its certificate against its throwaway CA."""
+    if "dovecot" in request.fixturenames:
+        settings.POPADMIN_CA_FILE = str(request.getfixturevalue("dovecot").ca_file)

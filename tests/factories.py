@@ -1,6 +1,7 @@
 """Builders for the rows most tests need; real objects, no mocks."""
 
 import itertools
+import uuid
 from pathlib import Path
 
 from accounts.models import Mailbox
@@ -10,7 +11,7 @@ _seq = itertools.count(1)
 
 
 def make_mailbox(address=None, **fields) -> Mailbox:
-    address = address or f"user{next(_seq)}-{id(fields) % 10000}@local.test"
+    address = address or f"user{next(_seq)}-{uuid.uuid4().hex[:8]}@local.test"
     return Mailbox.objects.create(address=address, **fields)
 
 

@@ -9,6 +9,7 @@ from delivery.models import Delivery
 from retrieval import engine
 from retrieval.models import GlobalSettings, Run, SeenMessage
 from tests.factories import local_messages, make_account
+from tests.workers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -81,8 +82,17 @@ def test_it_drains_the_mailbox_in_passes(dovecot, mail_user):
 
     assert (run.delivered, run.deleted, run.total) == (5, 5, 5)
     assert dovecot.messages(mail_user[0]) == []
-    # One login per pass: 2 + 2 + 1 messages.
-    assert dovecot.log_text().count(f"pop3-login: Login: user=<{mail_user[0]}>") == 3
+    # One session per pass: 2 + 2 + 1 messages. Dovecot logs a session as it
+    # ends, after our QUIT has returned, so wait for the lines.
+    def sessions():
+        lines = dovecot.log_text().splitlines()
+        return [line for line in lines if f"pop3({mail_user[0]})" in line and "Logged out" in line]
+
+    wait_for(lambda: len(sessions()) == 3, timeout=10, what="three POP3 sessions in the log")
+    # Dovecot logs "del=<deleted>/<in mailbox>".
+    assert sorted(line.split("del=")[1].split(",")[0] for line in sessions()) == [
+        "1/1", "2/3", "2/5"
+    ]
 
 
 def test_it_drops_duplicate_message_ids(dovecot, mail_user):

@@ -165,15 +165,15 @@ class POP3Session(MailSession):
                 sizes[int(parts[0])] = int(parts[1]) if parts[1].isdigit() else 0
         counts: dict[str, int] = {}
         listing = []
-        for number in sorted(sizes):
+        for number, size in sorted(sizes.items()):
             uid = uidls.get(number) if uidls is not None else None
             if uid is None:
-                uid = self._content_uid(number, sizes[number])
+                uid = self._content_uid(number, size)
             seen = counts.get(uid, 0)
             counts[uid] = seen + 1
             if seen:
                 uid = self._unique(uid, seen + 1, counts)
-            listing.append(RemoteMessage(uid=uid, handle=str(number), size=sizes[number]))
+            listing.append(RemoteMessage(uid, str(number), size))
         self._listing = listing
         return list(listing)
 
@@ -183,15 +183,16 @@ class POP3Session(MailSession):
         except _Refused:
             return None
         uidls = {}
+        legal = UIDL_LEGAL.fullmatch
         for line in self._lines(self.max_listing):
-            number, _, raw = line.strip().partition(b" ")
-            raw = raw.strip()
-            if not (number.isdigit() and len(number) <= 10) or not raw:
+            parts = line.split(None, 1)
+            if len(parts) < 2 or not parts[0].isdigit() or len(parts[0]) > 10:
                 continue  # without a usable UIDL the message falls back to a content hash
-            if UIDL_LEGAL.fullmatch(raw):
-                uidls[int(number)] = raw.decode("ascii")
+            raw = parts[1].strip()
+            if legal(raw):
+                uidls[int(parts[0])] = raw.decode("ascii")
             else:
-                uidls[int(number)] = "sha256:" + hashlib.sha256(raw).hexdigest()
+                uidls[int(parts[0])] = "sha256:" + hashlib.sha256(raw).hexdigest()
         return uidls
 
     @staticmethod
@@ -256,6 +257,7 @@ class POP3Session(MailSession):
             raise ProtocolError(f"server refused to delete message {number}: {exc.text}")
 
     def commit(self) -> None:
+        self._io()  # a session already closed has nothing to confirm
         try:
             self._command(b"QUIT")
         except ProtocolError:

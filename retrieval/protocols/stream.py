@@ -110,9 +110,7 @@ class LineStream:
         try:
             data = sock.recv(CHUNK)
         except TimeoutError:
-            if budget < self.timeout:
-                raise self._fail(self._slow(time.monotonic() - self._t0))
-            raise self._fail(StreamTimeout(f"no answer from server for {self.timeout:g} s"))
+            raise self._fail(self._slow(time.monotonic() - self._t0))
         except ssl.SSLError as exc:
             raise self._fail(TLSError(f"TLS error while reading from server: {_reason(exc)}"))
         except OSError as exc:
@@ -123,30 +121,28 @@ class LineStream:
         self._buf += data
 
     def _slow(self, elapsed: float) -> StreamTimeout:
-        return StreamTimeout(
-            f"no answer from server for {self.timeout:g} s "
-            f"(only {self._received} bytes arrived in {elapsed:.0f} s)"
-        )
+        message = f"no answer from server for {self.timeout:g} s"
+        if self._received:
+            message += f" (only {self._received} bytes arrived in {elapsed:.0f} s)"
+        return StreamTimeout(message)
 
     def readline(self) -> bytes:
         """One line without its CRLF or LF; bytes inside the line are untouched."""
-        buf = self._buf
-        while True:
-            end = buf.find(b"\n", self._scan)
-            if end >= 0:
-                break
-            self._scan = len(buf)
-            if len(buf) - self._pos > self.max_line + 1:
+        start = self._pos
+        end = self._buf.find(b"\n", self._scan)
+        while end < 0:
+            if len(self._buf) - self._pos > self.max_line + 1:
                 raise self._fail(self._too_long())
+            self._scan = len(self._buf)
             self._fill()
-            buf = self._buf
-        start, self._pos = self._pos, end + 1
-        self._scan = self._pos
-        if end > start and buf[end - 1] == 13:  # CR
-            end -= 1
-        if end - start > self.max_line:
+            start = self._pos
+            end = self._buf.find(b"\n", self._scan)
+        self._pos = self._scan = end + 1
+        if end - start > self.max_line + 1:
             raise self._fail(self._too_long())
-        return bytes(buf[start:end])
+        if end > start and self._buf[end - 1] == 13:  # CR
+            end -= 1
+        return bytes(self._buf[start:end])
 
     def _too_long(self) -> LimitExceeded:
         return LimitExceeded(f"server sent a line longer than {self.max_line} bytes")
