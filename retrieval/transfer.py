@@ -1,12 +1,10 @@
 """Mailboxes, remote accounts and global settings in and out as JSON-ready dicts.
 
-The management commands only read and write files; the rules live here so an
-upload view or a test can use them without going through the command line.
-
-Import is all-or-nothing: every entry is checked and every problem collected
-(with its position in the file) before anything is written. A key that is
-absent from an entry leaves an existing record's value alone, and gives the
-model default to a new record. Secrets never appear in an error message.
+The rules live here rather than in the management commands so that other
+callers (an upload view, tests) get the same checks. Import is all-or-nothing:
+every entry is checked and every problem collected, with its position, before
+anything is written. A key absent from an entry keeps an existing record's
+value and gives a new record the model default. No message quotes a secret.
 """
 
 import re
@@ -289,54 +287,53 @@ class _Importer:
             )
             if values is None:
                 continue
-            address = values.get("address")
-            if address is None:
-                if "address" not in raw:
-                    self.errors.append(f"{where}.address: required")
-                continue
-            if address in self.addresses:
+            address, mailbox = values.get("address"), None
+            if "address" not in raw:
+                self.errors.append(f"{where}.address: required")
+            elif address in self.addresses:
                 self.errors.append(
                     f"{where}.address: duplicate of mailboxes[{self.addresses[address]}]"
                 )
-                continue
-            self.addresses[address] = i
-            mailbox = Mailbox.objects.select_related("user").filter(address__iexact=address).first()
+                address = None
+            elif address is not None:
+                self.addresses[address] = i
+                mailbox = Mailbox.objects.select_related("user").filter(address__iexact=address)
+                mailbox = mailbox.first()
+            # A bad entry is still checked to the end, so every error shows at once.
             created = mailbox is None
-            mailbox = mailbox or Mailbox(address=address)
+            mailbox = mailbox or Mailbox(address=address or "")
             before = _snapshot(mailbox)
             for key in ("aliases", "quota_mb", "postmaster"):
                 if key in values:
                     setattr(mailbox, RENAMED.get(key, key), values[key])
-            _model_errors(mailbox, where, self.errors, set(raw) - set(values), exclude=["user"])
+            bad = set(raw) - set(values) | ({"address"} if address is None else set())
+            _model_errors(mailbox, where, self.errors, bad, exclude=["user"])
             user = self._plan_login(mailbox, values, where, usernames, i)
-            self.mailboxes.append(
-                _MailboxPlan(mailbox, created, before, user, values.get("password"))
-            )
+            if address is not None:
+                password = values.get("password")
+                self.mailboxes.append(_MailboxPlan(mailbox, created, before, user, password))
 
     def _plan_login(self, mailbox, values, where, usernames, index):
         User = get_user_model()
-        user = mailbox.user if mailbox.pk else None
+        user = mailbox.user
         username = values.get("username")
         if username is not None:
+            user = User.objects.filter(username=username).first()
+            others = Mailbox.objects.filter(user=user).exclude(address=mailbox.address)
+            other = others.first() if user else None
             if username in usernames:
                 self.errors.append(
                     f"{where}.username: also used by mailboxes[{usernames[username]}]"
                 )
-                return None
-            usernames[username] = index
-            user = User.objects.filter(username=username).first()
+            elif other:
+                self.errors.append(f"{where}.username: already the login of {other.address}")
+            usernames.setdefault(username, index)
             if user is None:
                 user = User(username=username, email=mailbox.address)
                 try:
                     User._meta.get_field("username").clean(username, user)
                 except ValidationError as e:
                     self.errors.extend(f"{where}.username: {m}" for m in e.messages)
-                    return None
-            else:
-                other = Mailbox.objects.filter(user=user).exclude(address=mailbox.address).first()
-                if other:
-                    self.errors.append(f"{where}.username: already the login of {other.address}")
-                    return None
         password = values.get("password")
         if password is not None:
             if user is None:
@@ -355,43 +352,45 @@ class _Importer:
             values = _check_fields(raw, ACCOUNT_FIELDS, where, self.errors, ("password",))
             if values is None:
                 continue
-            key_fields = ("owner", "host", "username")
-            self.errors.extend(f"{where}.{k}: required" for k in key_fields if k not in raw)
-            if any(k not in values for k in key_fields):
-                continue
-            owner_address, host, username = (values[k] for k in key_fields)
-            owner = Mailbox.objects.filter(address__iexact=owner_address).first()
-            if owner is None and owner_address not in self.addresses:
-                self.errors.append(
-                    f"{where}.owner: no mailbox {owner_address} in the file or the database"
-                )
-                continue
-            key = (owner_address, host.lower(), username)
-            if key in seen:
-                self.errors.append(
-                    f"{where}: same owner, host and username as accounts[{seen[key]}]"
-                )
-                continue
-            seen[key] = i
-            matches = []
-            if owner:
-                matches = RemoteAccount.objects.filter(
-                    owner=owner, host__iexact=host, username=username
-                )
-                # Host names are case-insensitive; prefer the exact spelling.
-                matches = sorted(matches, key=lambda a: a.host != host)
-            created = not matches
-            account = matches[0] if matches else RemoteAccount()
+            found = self._find_account(where, raw, values, seen, i)
+            account = found or RemoteAccount()
             before = _snapshot(account)
             for k, value in values.items():
                 if k not in ("owner", "password"):
                     setattr(account, RENAMED.get(k, k), value)
-            bad = set(raw) - set(values)
-            if created and "password" not in values and "password" not in bad:
+            bad = set(raw) - set(values) | {"owner", "host", "username"} - set(raw)
+            if account.pk is None and "password" not in values and "password" not in bad:
                 self.errors.append(f"{where}.password: required for a new account")
             _model_errors(account, where, self.errors, bad, exclude=["owner"])
-            password = values.get("password")
-            self.accounts.append(_AccountPlan(account, created, before, owner_address, password))
+            if found is not None:
+                password = values.get("password")
+                plan = _AccountPlan(account, account.pk is None, before, values["owner"], password)
+                self.accounts.append(plan)
+
+    def _find_account(self, where, raw, values, seen, index):
+        """The stored account the entry updates, a new one, or None when it cannot be placed."""
+        key_fields = ("owner", "host", "username")
+        self.errors.extend(f"{where}.{k}: required" for k in key_fields if k not in raw)
+        owner_address, host, username = (values.get(k) for k in key_fields)
+        owner = owner_address and Mailbox.objects.filter(address__iexact=owner_address).first()
+        if owner_address and not owner and owner_address not in self.addresses:
+            self.errors.append(
+                f"{where}.owner: no mailbox {owner_address} in the file or the database"
+            )
+            return None
+        if any(k not in values for k in key_fields):
+            return None
+        key = (owner_address, host.lower(), username)
+        if key in seen:
+            self.errors.append(f"{where}: same owner, host and username as accounts[{seen[key]}]")
+            return None
+        seen[key] = index
+        if owner is None:
+            return RemoteAccount()
+        matches = RemoteAccount.objects.filter(owner=owner, host__iexact=host, username=username)
+        # Host names are case-insensitive; prefer the exact spelling.
+        matches = sorted(matches, key=lambda a: a.host != host)
+        return matches[0] if matches else RemoteAccount()
 
     def apply(self):
         counts = {"mailboxes": [0, 0], "accounts": [0, 0]}

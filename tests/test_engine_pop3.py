@@ -35,7 +35,10 @@ def test_it_fetches_delivers_and_deletes(dovecot, mail_user):
 
 
 def test_it_delivers_the_exact_bytes(dovecot, mail_user):
-    body = b"From: a@b.test\nMessage-ID: <exact@test>\nSubject: x\n\n.leading dot\n..two\n\xff\x00end\n"
+    body = (
+        b"From: a@b.test\nMessage-ID: <exact@test>\nSubject: x\n\n"
+        b".leading dot\n..two\n\xff\x00end\n"
+    )
     dovecot.deliver(mail_user[0], body)
     account = make_account(dovecot, *mail_user)
 

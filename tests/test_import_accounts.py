@@ -219,9 +219,12 @@ def test_it_imports_nothing_and_reports_every_error_with_its_position(tmp_path):
 
     message = import_error(tmp_path, doc)
 
-    assert "nothing imported" in message
+    assert "nothing imported, 7 error(s)" in message
     assert "settings.bogus: unknown key" in message
     assert "mailboxes[0].address: not a valid email address" in message
+    # Alice's mailbox is rejected, so her accounts have no owner either.
+    assert "accounts[0].owner: no mailbox alice@example.com" in message
+    assert "accounts[1].owner: no mailbox alice@example.com" in message
     assert "accounts[1].port: must be between 1 and 65535" in message
     assert "accounts[2].keep_days: must be at least 1" in message
     assert "accounts[3].password: required for a new account" in message
@@ -316,13 +319,32 @@ def test_it_refuses_line_breaks_in_a_password_without_echoing_it(tmp_path, bad):
 @pytest.mark.django_db
 def test_it_does_not_echo_a_weak_login_password(tmp_path):
     doc = document()
-    doc["mailboxes"][0]["password"] = "abc"
+    doc["mailboxes"][0]["password"] = "qzx"
 
     message = import_error(tmp_path, doc)
 
-    assert "mailboxes[0].password:" in message
-    assert "abc" not in message.replace("mailboxes", "")
+    assert "mailboxes[0].password: This password is too short." in message
+    assert "qzx" not in message
     assert_nothing_imported()
+
+
+@pytest.mark.django_db
+def test_it_requires_a_username_for_a_login_password(tmp_path):
+    doc = {"mailboxes": [{"address": "carol@example.com", "password": LOGIN_PASSWORD}]}
+
+    message = import_error(tmp_path, doc)
+
+    assert "mailboxes[0].password: needs a username" in message
+    assert_nothing_imported()
+
+
+@pytest.mark.django_db
+def test_it_creates_a_mailbox_without_a_login(tmp_path):
+    out = run_import(tmp_path, {"mailboxes": [{"address": "carol@example.com"}]})
+
+    assert "mailboxes: 1 created, 0 updated" in out
+    assert Mailbox.objects.get().user is None
+    assert not User.objects.exists()
 
 
 @pytest.mark.django_db

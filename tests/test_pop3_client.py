@@ -56,9 +56,7 @@ def test_it_lists_fetches_deletes_and_commits():
         session.delete(msgs[0])
         session.commit()
         session.close()  # idempotent after commit
-        assert server.commands() == [
-            b"CAPA", b"USER", b"PASS", b"UIDL", b"LIST", b"RETR", b"RETR", b"DELE", b"QUIT"
-        ]
+        assert server.commands() == b"CAPA USER PASS UIDL LIST RETR RETR DELE QUIT".split()
     assert mailbox.messages == [WORLD]
 
 
@@ -307,7 +305,7 @@ def test_a_wrong_password_is_an_auth_error_without_the_password():
 
 
 def test_a_password_with_quotes_backslashes_and_spaces_is_sent_verbatim():
-    password = "p a\"s\\s 'w\\\"d "
+    password = 'p a"s\\s \'w\\"d '
     with FakeServer(Pop3Mailbox([HELLO], uidls=["u1"], users={"bob smith": password})) as s:
         login(s, username="bob smith", password=password).commit()
         assert s.received[1:3] == [b"USER bob smith", b"PASS " + password.encode()]

@@ -12,10 +12,14 @@ from tests.workers import CeleryProcess, process_env, wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 
-@pytest.fixture
-def worker(tmp_path):
-    app.control.purge()
-    proc = CeleryProcess("worker", tmp_path).start()
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
+    # One worker for the module: starting one costs seconds; each test's rows
+    # are its own, so sharing the process shares nothing else.
+    with django_db_blocker.unblock():
+        app.control.purge()
+        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
+        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env).start()
     yield proc
     proc.stop()
 

@@ -36,7 +36,10 @@ def wrap_socket(sock: socket.socket, context: ssl.SSLContext, hostname: str) -> 
         raise TLSError(f"TLS certificate of {hostname} is not trusted: {reason}")
     except ssl.SSLError as exc:
         sock.close()
-        raise TLSError(f"TLS handshake with {hostname} failed: {exc.reason or exc}")
+        reason = exc.reason or str(exc)
+        if reason == "WRONG_VERSION_NUMBER":
+            reason = "the server did not answer in TLS (is this port for plain or STARTTLS?)"
+        raise TLSError(f"TLS handshake with {hostname} failed: {reason}")
     except TimeoutError:
         sock.close()
         raise TLSError(f"timed out during the TLS handshake with {hostname}")
