@@ -327,6 +327,9 @@ class _Importer:
                 )
             elif other:
                 self.errors.append(f"{where}.username: already the login of {other.address}")
+            elif user is not None and (user.is_staff or user.is_superuser):
+                # A mail file must not take over (and re-password) an admin login.
+                self.errors.append(f"{where}.username: {username} is a staff login; refused")
             usernames.setdefault(username, index)
             if user is None:
                 user = User(username=username, email=mailbox.address)
