@@ -12,7 +12,6 @@ import base64
 import hashlib
 import logging
 import re
-import socket
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -20,7 +19,6 @@ from . import tls
 from .base import (
     MAX_LISTING,
     AuthError,
-    ConnectError,
     ConnectionParams,
     LimitExceeded,
     MailSession,
@@ -30,6 +28,7 @@ from .base import (
     TLSError,
 )
 from .stream import ConnectionClosed, LineStream, printable
+from .stream import open_socket as _open_socket
 
 log = logging.getLogger(__name__)
 
@@ -322,18 +321,3 @@ def _number(msg: RemoteMessage) -> int:
         raise ProtocolError(f"not a POP3 message number: {printable(msg.handle, 50)}")
     return int(msg.handle)
 
-
-def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
-    where = f"{printable(host, 100)}:{port}"
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except socket.gaierror:
-        raise ConnectError(f"host not found: {printable(host, 100)}")
-    except ConnectionRefusedError:
-        raise ConnectError(f"connection refused by {where}")
-    except TimeoutError:
-        raise ConnectError(f"timed out connecting to {where} after {timeout:g} s")
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
-    sock.settimeout(timeout)
-    return sock

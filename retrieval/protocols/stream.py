@@ -14,7 +14,7 @@ import ssl
 import time
 from typing import BinaryIO
 
-from .base import MAX_LINE, LimitExceeded, ProtocolError, TLSError
+from .base import MAX_LINE, ConnectError, LimitExceeded, ProtocolError, TLSError
 
 CHUNK = 64 * 1024
 # Below this average rate (after the first `timeout` seconds of a response)
@@ -40,6 +40,14 @@ def printable(data: bytes | str, limit: int = 200) -> str:
         data = data.decode("latin-1")
     text = "".join(c if " " <= c <= "~" else "?" for c in data[: limit + 1]).strip()
     return text[:limit] + "..." if len(text) > limit else text
+
+
+def redact(text: str, secret: str) -> str:
+    """Server text with `secret` masked, for servers that echo what they were sent."""
+    if secret and len(secret) >= 3:
+        for form in {secret, printable(secret.encode("utf-8"))}:
+            text = text.replace(form, "***")
+    return text
 
 
 class LineStream:
@@ -204,3 +212,20 @@ class _Collector:
 
 def _reason(exc: OSError) -> str:
     return printable(exc.strerror or str(exc) or type(exc).__name__, 100)
+
+
+def open_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection, with every failure turned into a readable ConnectError."""
+    where = f"{printable(host, 100)}:{port}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror:
+        raise ConnectError(f"host not found: {printable(host, 100)}")
+    except ConnectionRefusedError:
+        raise ConnectError(f"connection refused by {where}")
+    except TimeoutError:
+        raise ConnectError(f"timed out connecting to {where} after {timeout:g} s")
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
+    sock.settimeout(timeout)
+    return sock
