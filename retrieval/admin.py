@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -41,13 +42,17 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         return obj.effective_max_concurrent()
 
     def has_add_permission(self, request):
-        return not GlobalSettings.objects.exists()
+        return super().has_add_permission(request) and not GlobalSettings.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        # One record: the list page is pointless, go straight to it.
+        # One record: the list page is pointless, go straight to it. The
+        # override skips the permission check of the list view: do it here,
+        # before load() may create the record.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         obj = GlobalSettings.load()
         return redirect(reverse("admin:retrieval_globalsettings_change", args=[obj.pk]))
 

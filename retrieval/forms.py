@@ -25,6 +25,8 @@ class RemoteAccountForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if "password" in self.errors:
+            return data  # a rejected password is not a missing one
         if not data.get("password") and not (self.instance.pk and self.instance.has_password):
             self.add_error("password", "A password is required for a new account.")
         return data
