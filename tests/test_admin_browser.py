@@ -1,0 +1,158 @@
+"""The README's promise in a real browser: an administrator logs in, adds a
+mailbox and a POP3 account, presses "Check now", and a real Celery worker
+collects the mail from a real Dovecot into the local Maildir.
+
+Headless Debian Chromium driven by Playwright (no browser download: the
+system binary is launched directly).
+"""
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.models import Mailbox
+from popadmin.celery import app
+from retrieval.models import RemoteAccount, Run
+from tests.factories import local_messages
+from tests.workers import CeleryProcess, process_env, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+ADMIN_PASSWORD = "browser admin password"
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def allow_orm_beside_playwright():
+    # Playwright's sync API keeps an asyncio loop running in the main thread,
+    # so Django refuses ORM calls from this thread ("You cannot call this from
+    # an async context") although nothing here is async. Allowed for this
+    # module only, and restored after it.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ASYNC_UNSAFE, "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
+    with django_db_blocker.unblock():
+        app.control.purge()
+        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
+        env.pop(ASYNC_UNSAFE, None)  # the worker has no event loop to excuse
+        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            tab = context.new_page()
+            tab.set_default_timeout(10_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, folder: Path, worker):
+    try:
+        yield
+    except BaseException:
+        shot = folder / "admin-browser-failure.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot: {shot}\npage: {page.url}\nworker log:\n{worker.log()[-3000:]}")
+        raise
+
+
+def log_in(page, base):
+    page.goto(base + "/admin/")
+    expect(page).to_have_url(base + reverse("admin:login") + "?next=/admin/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("root")
+
+
+def add_mailbox(page, base, address):
+    page.goto(base + reverse("admin:accounts_mailbox_add"))
+    page.fill("#id_address", address)
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist .success")).to_contain_text("was added successfully")
+
+
+def add_pop3_account(page, base, address, port, username, password):
+    page.goto(base + reverse("admin:retrieval_remoteaccount_add"))
+    # The owner is an autocomplete (select2) field: type, then pick.
+    page.click(".field-owner .select2-selection")
+    page.fill(".select2-search__field", address.split("@")[0])
+    page.click(f".select2-results__option:has-text('{address}')")
+    page.select_option("#id_protocol", "pop3")
+    page.select_option("#id_security", "tls")
+    page.fill("#id_host", "localhost")
+    page.fill("#id_port", str(port))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist .success")).to_contain_text("was added successfully")
+
+
+def check_now(page, base, account):
+    page.goto(base + reverse("admin:retrieval_remoteaccount_changelist"))
+    page.check(f"input[name=_selected_action][value='{account.pk}']")
+    page.select_option("select[name=action]", "check_now")
+    page.click("button[name=index]")
+    expect(page.locator(".messagelist")).to_contain_text("Check started for 1 account(s).")
+
+
+def finished_run(account):
+    return Run.objects.filter(account=account).exclude(status=Run.Status.RUNNING).first()
+
+
+def test_it_collects_mail_after_check_now_in_the_browser(
+    live_server, django_user_model, dovecot, mail_user, worker, page, tmp_path
+):
+    username, password = mail_user
+    dovecot.deliver_many(username, 3)
+    django_user_model.objects.create_superuser("root", "root@local.test", ADMIN_PASSWORD)
+    base = live_server.url
+    address = f"{username}@local.test"
+
+    with screenshot_on_failure(page, tmp_path, worker):
+        log_in(page, base)
+        add_mailbox(page, base, address)
+        add_pop3_account(page, base, address, dovecot.pop3s_port, username, password)
+
+        account = RemoteAccount.objects.get(owner__address=address)
+        assert (account.host, account.port, account.security) == (
+            "localhost", dovecot.pop3s_port, "tls")
+        assert account.get_password() == password
+        assert not Run.objects.filter(account=account).exists()
+
+        check_now(page, base, account)
+
+        mailbox = Mailbox.objects.get(address=address)
+        wait_for(lambda: len(local_messages(mailbox)) == 3, timeout=20, what="the local mail")
+        run = wait_for(lambda: finished_run(account), timeout=10, what="the finished run")
+        assert run.status == Run.Status.OK, run.error
+        assert (run.trigger, run.delivered) == (Run.Trigger.ADMIN, 3)
+        assert dovecot.messages(username) == []
+
+        page.goto(base + reverse("admin:retrieval_run_changelist"))
+        row = page.locator("#result_list tbody tr").filter(has_text=str(account))
+        expect(row).to_have_count(1)
+        expect(row.locator("td.field-status")).to_have_text("OK")
+        expect(row.locator("td.field-trigger")).to_have_text("Admin")
+        expect(row.locator("td.field-delivered")).to_have_text("3")
