@@ -1,0 +1,45 @@
+"""Shared set-up for benchmarks: a throwaway data dir, Django, a real Dovecot."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def django_in_tmp():
+    """Configure Django on a fresh SQLite database in a temporary data dir."""
+    data = Path(tempfile.mkdtemp(prefix="popadmin-bench-"))
+    data.chmod(0o755)
+    os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ["POPADMIN_DATA_DIR"] = str(data)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return data
+
+
+def rss_mb() -> float:
+    return _status_kb("VmRSS") / 1024
+
+
+def peak_mb() -> float:
+    return _status_kb("VmHWM") / 1024
+
+
+def reset_peak():
+    # Linux: writing 5 resets the peak resident set size (VmHWM) to the current one.
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
