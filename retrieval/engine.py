@@ -68,6 +68,8 @@ class Retrieval:
         # Messages this run gave up on (too big, undeliverable): later passes
         # skip them so they cannot block the rest of the mailbox.
         self.skip: set[str] = set()
+        # Identities of mail taken before the server renumbered a folder.
+        self.renumbered_keys: set[str] = set()
 
     def execute(self):
         first_pass = True
@@ -76,6 +78,8 @@ class Retrieval:
             try:
                 remaining = self.one_pass(session, first_pass)
                 session.commit()
+                for warning in session.warnings:
+                    self.run.note(warning)
             except _Reconnect:
                 # Deletions of this pass roll back with the dropped connection;
                 # their seen-state is recorded, so the next pass deletes them.
@@ -113,6 +117,7 @@ class Retrieval:
         )
         if first_pass:
             self.run.seen = len(listing)
+            self.check_uidvalidity(session, seen)
             self.prune_seen(seen, listing)
         new = [m for m in listing if m.uid not in seen and m.uid not in self.skip]
         for msg in new:
@@ -120,8 +125,8 @@ class Retrieval:
                 self.skip_message(msg, f"{msg.size} bytes, over the size limit; left on server")
         new = [m for m in new if m.uid not in self.skip]
         batch = new[: self.knobs.messages_per_download or None]
-        if first_pass or batch:
-            self.run.total += len(batch)
+        if first_pass:
+            self.run.total = len(new)
             Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
         for msg in batch:
             self.take(session, msg)
@@ -144,7 +149,7 @@ class Retrieval:
             info = inspect(spool)
             owner = self.account.owner
             folder = self.account.target_folder
-            if self.dedupe.is_duplicate(owner.pk, info.key):
+            if info.key in self.renumbered_keys or self.dedupe.is_duplicate(owner.pk, info.key):
                 delivery.record_duplicate(owner, folder, info, run=self.run)
                 self.run.bump(duplicates=1)
             else:
@@ -168,6 +173,33 @@ class Retrieval:
         self.skip.add(msg.uid)
         self.run.note(f"message {msg.uid}: {why}")
 
+    def check_uidvalidity(self, session, seen):
+        """Notice an IMAP folder whose UIDVALIDITY changed since we last took mail.
+
+        Its old UIDs mean nothing now, so mail taken before is recognised by
+        its Message-ID (or content hash) kept in the seen-state, whatever the
+        duplicate-check setting, instead of being delivered again.
+        """
+        for folder, validity in session.uidvalidity.items():
+            stale = {
+                uid for uid in seen
+                if uid.count("/") >= 2 and uid.rsplit("/", 2)[0] == folder
+                and uid.rsplit("/", 2)[1] != str(validity)
+            }
+            if not stale:
+                continue
+            old = sorted({uid.rsplit("/", 2)[1] for uid in stale})
+            self.run.note(
+                f"folder {folder}: UIDVALIDITY changed from {', '.join(old)} to {validity}; "
+                "the server renumbered its messages, so mail already delivered is matched "
+                "by Message-ID and not delivered again"
+            )
+            for chunk in _chunks(sorted(stale)):
+                rows = SeenMessage.objects.filter(account=self.account, uid__in=chunk)
+                self.renumbered_keys |= set(
+                    rows.exclude(message_key="").values_list("message_key", flat=True)
+                )
+
     def expired(self, listing, seen):
         """Already-delivered messages whose keep policy says they go now."""
         policy = self.account.keep_policy
@@ -183,15 +215,19 @@ class Retrieval:
         """Forget messages no longer on the server, so the table does not grow forever."""
         gone = set(seen) - {m.uid for m in listing}
         if gone:
-            gone = list(gone)
-            for start in range(0, len(gone), 500):
-                chunk = gone[start : start + 500]
+            for chunk in _chunks(sorted(gone)):
                 SeenMessage.objects.filter(account=self.account, uid__in=chunk).delete()
 
     @staticmethod
     def spool_dir():
         settings.SPOOL_DIR.mkdir(parents=True, exist_ok=True)
         return settings.SPOOL_DIR
+
+
+def _chunks(items: list, size: int = 500):
+    # Bounded IN (...) lists: SQLite caps the number of query parameters.
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class _Reconnect(Exception):

@@ -75,6 +75,12 @@ class MailSession(ABC):
 
     def __init__(self, params: ConnectionParams):
         self.params = params
+        # Things the run should report that are not errors (e.g. an IMAP
+        # server that cannot expunge only our messages).
+        self.warnings: list[str] = []
+        # IMAP: folder -> UIDVALIDITY seen at SELECT; uids are
+        # "<folder>/<uidvalidity>/<uid>". Empty for POP3.
+        self.uidvalidity: dict[str, int] = {}
 
     @abstractmethod
     def connect(self) -> None:
