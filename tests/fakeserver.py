@@ -1,9 +1,9 @@
-"""A tiny scripted POP3 server on 127.0.0.1, for faults a real server won't produce.
+"""Tiny scripted POP3 and IMAP servers on 127.0.0.1, for faults a real server won't produce.
 
-FakeServer runs a handler per connection in a thread; Pop3Mailbox is the
-usual handler: a small but honest POP3 server whose mailbox survives
-across connections (so QUIT really removes messages) and whose commands
-can be overridden one by one to misbehave.
+FakeServer runs a handler per connection in a thread; Pop3Mailbox and
+ImapMailbox are the usual handlers: small but honest servers whose
+mailboxes survive across connections (so QUIT or EXPUNGE really remove
+messages) and whose commands can be overridden one by one to misbehave.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import base64
 import datetime
 import hashlib
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -44,6 +45,17 @@ class Conn:
         line = line.rstrip(b"\r")
         self.server.received.append(line)
         return line
+
+    def read_exact(self, n: int) -> bytes | None:
+        """n raw bytes (an IMAP literal), also recorded in server.received; None at EOF."""
+        while len(self.buf) < n:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.buf += data
+        data, self.buf = self.buf[:n], self.buf[n:]
+        self.server.received.append(data)
+        return data
 
     def starttls(self, context: ssl.SSLContext) -> None:
         self.sock = context.wrap_socket(self.sock, server_side=True)
@@ -225,6 +237,196 @@ class Pop3Mailbox:
             self.uidls = [u for n, u in enumerate(self.uidls, 1) if n not in state["deleted"]]
         conn.sendline("+OK bye")
         return "quit"
+
+
+IMAP_TOKEN = re.compile(rb'"((?:[^"\\]|\\.)*)"|\{(\d+)\}$|(\([^)]*\))|([^ ]+)')
+
+
+class ImapMailbox:
+    """An IMAP4rev1 server over folders {name: [message or (message, flags)]}.
+
+    Messages are sent as given (use CRLF). `noise` (untagged responses) goes
+    out before every tagged answer and between FETCH responses; overrides
+    maps a verb such as "UID FETCH" to fn(conn, tag, args, state).
+    """
+
+    def __init__(
+        self,
+        folders: dict | None = None,
+        users: dict[str, str] | None = None,
+        greeting: bytes = b"* OK fake IMAP ready",
+        capabilities: tuple[str, ...] = ("IMAP4rev1", "AUTH=PLAIN", "SASL-IR", "UIDPLUS"),
+        stls_context: ssl.SSLContext | None = None,
+        overrides: dict | None = None,
+        noise: bytes = b"",
+        uidvalidity: int = 7,
+    ):
+        self.folders = {}
+        for name, messages in (folders if folders is not None else {"INBOX": []}).items():
+            self.folders[name] = [
+                {"uid": n, "data": m, "flags": set()}
+                if isinstance(m, bytes)
+                else {"uid": n, "data": m[0], "flags": set(m[1])}
+                for n, m in enumerate(messages, 1)
+            ]
+        self.users = users if users is not None else {"alice": "secret"}
+        self.greeting = greeting
+        self.capabilities = capabilities
+        self.stls_context = stls_context
+        self.overrides = overrides or {}
+        self.noise = noise
+        self.uidvalidity = uidvalidity
+
+    def __call__(self, conn: Conn) -> None:
+        conn.sendline(self.greeting)
+        state = {"selected": None}
+        while (command := self.read_command(conn)) is not None:
+            tag, verb, args = command
+            handler = self.overrides.get(verb) or getattr(
+                self, "cmd_" + verb.replace(" ", "_"), None
+            )
+            if handler is None:
+                conn.sendline(tag + b" BAD unknown command")
+            elif handler(conn, tag, args, state) == "hangup":
+                return
+
+    def read_command(self, conn: Conn):
+        """(tag, verb, args) with quoted strings and literals decoded; None at EOF."""
+        tokens = []
+        while (line := conn.readline()) is not None:
+            literal = None
+            for m in IMAP_TOKEN.finditer(line):
+                if m.group(1) is not None:
+                    tokens.append(re.sub(rb"\\(.)", rb"\1", m.group(1)))
+                elif m.group(2) is not None:
+                    literal = int(m.group(2))
+                else:
+                    tokens.append(m.group(3) or m.group(4))
+            if literal is None:
+                tokens += [b"", b""]
+                verb, args = tokens[1].upper().decode(), tokens[2:-2]
+                if verb == "UID" and args:
+                    verb, args = "UID " + args[0].upper().decode(), args[1:]
+                return tokens[0], verb, args
+            conn.sendline(b"+ go ahead")
+            if (data := conn.read_exact(literal)) is None:
+                return None
+            tokens.append(data)
+        return None
+
+    def ok(self, conn, tag, text=b"done"):
+        conn.send(self.noise)
+        conn.sendline(tag + b" OK " + text)
+
+    def matching(self, state, uid_set: bytes) -> list[tuple[int, dict]]:
+        messages = self.folders[state["selected"]]
+        top = max((m["uid"] for m in messages), default=0)
+        wanted = set()
+        for part in uid_set.split(b","):
+            first, _, last = part.partition(b":")
+            bounds = [top if x == b"*" else int(x) for x in (first, last or first)]
+            wanted.update(range(min(bounds), max(bounds) + 1))
+        return [(seq, m) for seq, m in enumerate(messages, 1) if m["uid"] in wanted]
+
+    def expunge(self, conn, state, uids=None, silent=False):
+        messages = self.folders[state["selected"]]
+        for seq in range(len(messages), 0, -1):
+            m = messages[seq - 1]
+            if "\\Deleted" in m["flags"] and (uids is None or m["uid"] in uids):
+                del messages[seq - 1]
+                if not silent:
+                    conn.sendline(b"* %d EXPUNGE" % seq)
+
+    def cmd_CAPABILITY(self, conn, tag, args, state):
+        extra = ("STARTTLS",) if self.stls_context and not conn.tls else ()
+        conn.sendline("* CAPABILITY " + " ".join(self.capabilities + extra))
+        self.ok(conn, tag)
+
+    def cmd_NOOP(self, conn, tag, args, state):
+        self.ok(conn, tag)
+
+    def cmd_STARTTLS(self, conn, tag, args, state):
+        conn.sendline(tag + b" OK begin TLS")
+        conn.starttls(self.stls_context)
+
+    def cmd_LOGIN(self, conn, tag, args, state):
+        user, password = (a.decode("utf-8") for a in args)
+        self.login(conn, tag, self.users.get(user) == password)
+
+    def cmd_AUTHENTICATE(self, conn, tag, args, state):
+        if len(args) > 1:
+            token = args[1]
+        else:
+            conn.sendline(b"+ ")
+            token = conn.readline()
+        if token == b"*":
+            return conn.sendline(tag + b" BAD cancelled")
+        _, user, password = base64.b64decode(token).decode("utf-8").split("\0")
+        self.login(conn, tag, self.users.get(user) == password)
+
+    def login(self, conn, tag, ok: bool):
+        conn.sendline(tag + (b" OK logged in" if ok else b" NO [AUTHENTICATIONFAILED] no"))
+
+    def cmd_SELECT(self, conn, tag, args, state):
+        name = args[0].decode()
+        name = "INBOX" if name.upper() == "INBOX" else name
+        state["selected"] = None
+        if name not in self.folders:
+            return conn.sendline(tag + b" NO [NONEXISTENT] Mailbox doesn't exist")
+        state["selected"] = name
+        conn.sendline(b"* FLAGS (\\Seen \\Deleted)\r\n* %d EXISTS" % len(self.folders[name]))
+        conn.sendline(b"* 0 RECENT\r\n* OK [UIDVALIDITY %d] UIDs valid" % self.uidvalidity)
+        self.ok(conn, tag, b"[READ-WRITE] selected")
+
+    def cmd_LIST(self, conn, tag, args, state):
+        if args[1].decode() in self.folders:
+            conn.sendline(b'* LIST () "/" "' + args[1] + b'"')
+        self.ok(conn, tag)
+
+    def cmd_UID_FETCH(self, conn, tag, args, state):
+        for seq, m in self.matching(state, args[0]):
+            if b"BODY" in args[1].upper():
+                head = b"* %d FETCH (UID %d BODY[] {%d}\r\n" % (seq, m["uid"], len(m["data"]))
+                conn.send(head + m["data"] + b")\r\n")
+            else:
+                conn.sendline(
+                    b"* %d FETCH (UID %d RFC822.SIZE %d)" % (seq, m["uid"], len(m["data"]))
+                )
+            conn.send(self.noise)
+        self.ok(conn, tag)
+
+    def cmd_UID_STORE(self, conn, tag, args, state):
+        for _, m in self.matching(state, args[0]):
+            if args[1].startswith(b"+"):
+                m["flags"].add("\\Deleted")
+            else:
+                m["flags"].discard("\\Deleted")
+        self.ok(conn, tag)
+
+    def cmd_UID_EXPUNGE(self, conn, tag, args, state):
+        if "UIDPLUS" not in self.capabilities:
+            return conn.sendline(tag + b" BAD unknown command")
+        self.expunge(conn, state, {m["uid"] for _, m in self.matching(state, args[0])})
+        self.ok(conn, tag)
+
+    def cmd_UID_SEARCH(self, conn, tag, args, state):
+        found = [m["uid"] for m in self.folders[state["selected"]] if "\\Deleted" in m["flags"]]
+        conn.sendline(b"* SEARCH" + b"".join(b" %d" % uid for uid in found))
+        self.ok(conn, tag)
+
+    def cmd_EXPUNGE(self, conn, tag, args, state):
+        self.expunge(conn, state)
+        self.ok(conn, tag)
+
+    def cmd_CLOSE(self, conn, tag, args, state):
+        self.expunge(conn, state, silent=True)
+        state["selected"] = None
+        self.ok(conn, tag)
+
+    def cmd_LOGOUT(self, conn, tag, args, state):
+        conn.sendline(b"* BYE logging out")
+        self.ok(conn, tag)
+        return "hangup"
 
 
 def self_signed_cert(

@@ -7,6 +7,7 @@ system binary is launched directly).
 """
 
 import contextlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,12 @@ ADMIN_PASSWORD = "browser admin password"
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The live server reads the same settings: a login costs no second here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def allow_orm_beside_playwright():
     # Playwright's sync API keeps an asyncio loop running in the main thread,
@@ -49,6 +56,12 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
         env.pop(ASYNC_UNSAFE, None)  # the worker has no event loop to excuse
         proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env).start()
     yield proc
+    # SIGTERM to the main process alone: it shuts its pool down and exits.
+    # (CeleryProcess.stop() signals the whole group; the pool children die
+    # first and the main process then hangs until the SIGKILL 20 s later.)
+    proc.proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.proc.wait(timeout=15)
     proc.stop()
 
 

@@ -74,7 +74,9 @@ class CeleryProcess:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            # The main process only: it stops its pool children itself; a
+            # group-wide TERM kills them first and leaves it waiting.
+            os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

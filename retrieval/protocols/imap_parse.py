@@ -1,11 +1,11 @@
-"""IMAP response parsing (RFC 3501 §7 and §9) and command argument encoding.
+"""The IMAP wire level: responses (RFC 3501 §7, §9), commands, arguments.
 
-Kept apart from the session logic so the grammar can be read (and tested)
-on its own. Responses are parsed straight off the LineStream: a literal
-`{n}` inside a response is read at the point where it occurs, so the parse
-state is simply the call stack and nothing has to be re-scanned. Literals
-are held in memory only up to the line limit; the one literal that may be
-big (a message body) goes to a sink chosen by the caller instead.
+Kept apart from the session logic (imap.py) so the grammar can be read,
+and tested, on its own. Responses are parsed straight off the LineStream:
+a literal `{n}` inside a response is read at the point where it occurs, so
+the parse state is simply the call stack and nothing is re-scanned.
+Literals are held in memory only up to the line limit; the one literal
+that may be big (a message body) goes to a sink chosen by the caller.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .base import ProtocolError
+from .base import LimitExceeded, MessageTooLarge, ProtocolError
 from .stream import LineStream, printable
 
 STATUS = ("OK", "NO", "BAD", "BYE", "PREAUTH")
@@ -28,6 +28,7 @@ QUOTED = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)"')
 ESCAPE = re.compile(rb"\\(.)")
 # "[...]" belongs to the atom so that BODY[HEADER.FIELDS (A B)] is one token.
 ATOM = re.compile(rb'(?:[^ ()"\[]|\[[^\]]*\]|\[)+')
+FLAT_LIST = re.compile(rb'\(([^()"{\[]*)\) *')
 BODY_KEY = re.compile(rb"BODY\[\](?:<\d+>)?", re.IGNORECASE)
 
 
@@ -102,11 +103,16 @@ class ResponseReader:
             kind, _, rest = rest.partition(b" ")
             response = Response(tag, kind.upper().decode("latin-1"), int(word))
             if response.name == "FETCH":
+                flat = FLAT_LIST.fullmatch(rest)
+                if flat:  # the usual listing line: skipping the tokenizer saves a third
+                    atoms = [a for a in flat.group(1).split(b" ") if a]
+                    response.data = [[None if a.upper() == b"NIL" else a for a in atoms]]
+                    return response
                 self._line, self._pos = rest, 0
                 if rest[:1] != b"(":
                     raise MalformedResponse("malformed FETCH response", line)
                 response.data = [self._list(1, sink_for)]
-                self._rest(line)
+                self._tokens(line)  # anything after the list, literals included
             return response  # EXISTS, EXPUNGE, RECENT: nothing else to read
         if not word or not ATOM.fullmatch(word):
             raise MalformedResponse("malformed response", line)
@@ -119,9 +125,6 @@ class ResponseReader:
         line = self.stream.readline()
         self._count(len(line) + 2)
         return line
-
-    def _rest(self, line: bytes) -> None:
-        self._tokens(line)  # whatever follows must still be consumed, literals included
 
     def _tokens(self, line: bytes) -> list:
         items: list = []
@@ -222,6 +225,126 @@ def number(value, limit: int = 2**32 - 1) -> int | None:
 
 def is_body_key(value) -> bool:
     return isinstance(value, bytes) and bool(BODY_KEY.fullmatch(value))
+
+
+class Budget:
+    """Bytes one command's responses may occupy (invariant 6: listings are bounded)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def __call__(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise LimitExceeded(f"server sent more than {self.limit} bytes in one response")
+
+
+def exchange(reader, tag, args, budget, untagged, sink_for=None, respond=None) -> Response:
+    """Send one command and read up to its tagged response, which is returned.
+
+    Before each Literal argument the server must answer "+" (or refuse with
+    the tagged response). respond(text) answers "+" requests that come
+    after the command, as in AUTHENTICATE. untagged(response) gets every
+    untagged response on the way.
+    """
+    stream = reader.stream
+    line = tag
+    for arg in args:
+        if isinstance(arg, Literal):
+            stream.send(line + b" {%d}\r\n" % len(arg))
+            refused = _responses(reader, tag, budget, untagged, sink_for, None, literal=True)
+            if refused is not None:
+                return refused
+            line = bytes(arg)  # the command line goes on after the literal
+        else:
+            line += b" " + arg
+    stream.send(line + b"\r\n")
+    return _responses(reader, tag, budget, untagged, sink_for, respond)
+
+
+def _responses(reader, tag, budget, untagged, sink_for, respond, literal=False):
+    while True:
+        response = reader.read(budget, sink_for)
+        if response.tag == b"*":
+            untagged(response)
+        elif response.tag == b"+":
+            if literal:
+                return None
+            if respond is None:
+                raise MalformedResponse("unexpected continuation request", response.line)
+            reader.stream.send(respond(response.text) + b"\r\n")
+        elif response.tag == tag:
+            return response
+        else:
+            raise MalformedResponse("response with an unknown tag", response.line)
+
+
+class BodySink:
+    """Catches the BODY[] literal of one UID and writes it to `out` with LF endings.
+
+    Chunk by chunk as it comes off the socket, so a message is never held
+    in memory; a CR at the end of a chunk waits for the next one to see
+    whether an LF follows.
+    """
+
+    def __init__(self, uid: int, out, max_bytes: int | None, where: str):
+        self.uid = uid
+        self.out = out
+        self.max_bytes = max_bytes
+        self.where = where
+        self.size: int | None = None
+        self.received = self.written = 0
+        self.complete = False
+        self._cr = False
+
+    def sink_for(self, attributes: list, size: int):
+        # A body literal in name/value position, for our UID as far as known
+        # yet: RFC 3501 lets UID come before or after BODY[].
+        if self.size is not None or len(attributes) % 2 == 0:
+            return None
+        if not is_body_key(attributes[-1]) or _uid_of(attributes) not in (None, self.uid):
+            return None
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise MessageTooLarge(
+                f"{self.where} is {size} bytes, larger than the limit of {self.max_bytes} bytes"
+            )
+        self.size = size
+        return self
+
+    def check(self, response: Response) -> None:
+        """A UID that turns up after the body must be the one asked for."""
+        if response.name != "FETCH":
+            return
+        items = fetch_items(response)
+        other = number(items.get("UID"))
+        if other not in (None, self.uid) and any(isinstance(v, Streamed) for v in items.values()):
+            raise ProtocolError(f"server sent message {other} when asked for {self.where}")
+
+    def write(self, data) -> int:
+        self.received += len(data)
+        chunk = b"\r" + bytes(data) if self._cr else bytes(data)
+        self._cr = chunk.endswith(b"\r")
+        chunk = chunk.replace(b"\r\n", b"\n")
+        if self._cr:
+            chunk = chunk[:-1]
+        self.out.write(chunk)
+        self.written += len(chunk)
+        return len(data)
+
+    def finish(self) -> None:
+        if self._cr:
+            self.out.write(b"\r")
+            self.written += 1
+            self._cr = False
+        self.complete = True
+
+
+def _uid_of(attributes: list) -> int | None:
+    for i in range(0, len(attributes) - 1, 2):
+        if isinstance(attributes[i], bytes) and attributes[i].upper() == b"UID":
+            return number(attributes[i + 1])
+    return None
 
 
 # -- command arguments ------------------------------------------------------

@@ -320,4 +320,3 @@ def _number(msg: RemoteMessage) -> int:
     if not msg.handle.isdigit():
         raise ProtocolError(f"not a POP3 message number: {printable(msg.handle, 50)}")
     return int(msg.handle)
-
