@@ -87,6 +87,24 @@ def test_it_accepts_bare_lf_line_endings():
         assert fetch(session, session.list_messages()[0]) == b"Subject: lf\n\n.x\n"
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 7])
+def test_it_finds_dots_and_the_terminator_across_packet_boundaries(cut):
+    # The body is copied a buffered chunk at a time; a "\r\n." or the final
+    # ".\r\n" split between packets must still be seen.
+    wire = b"Subject: s\r\n\r\n..a\r\nb.\r\n..\r\n...\r\nend\r\n.\r\n"
+
+    def retr(conn, arg, state):
+        conn.send(b"+OK\r\n")
+        for start in range(0, len(wire), cut):
+            conn.send(wire[start : start + cut])
+            time.sleep(0.001)
+
+    with FakeServer(Pop3Mailbox([HELLO], uidls=["u1"], overrides={"RETR": retr})) as server:
+        session = login(server)
+        body = fetch(session, session.list_messages()[0])
+    assert body == b"Subject: s\n\n.a\nb.\n.\n..\nend\n"
+
+
 def test_it_passes_8bit_nul_and_bare_cr_through():
     message = b"Subject: \xe4\xf6\xfc\r\n\r\nnul\x00byte \xff\xfe\x80\r\n\x00\r\ncr\rinside\r\n"
     expected = b"Subject: \xe4\xf6\xfc\n\nnul\x00byte \xff\xfe\x80\n\x00\ncr\rinside\n"

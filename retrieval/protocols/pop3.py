@@ -227,21 +227,16 @@ class POP3Session(MailSession):
             self._command(b"RETR %d" % number)
         except _Refused as exc:
             raise ProtocolError(f"server refused to send message {number}: {exc.text}")
-        written = 0
         try:
-            for line in self._lines(None):
-                written += len(line) + 1
-                if max_bytes is not None and written > max_bytes:
-                    raise MessageTooLarge(
-                        f"message {number} is larger than the limit of {max_bytes} bytes"
-                    )
-                out.write(line)
-                out.write(b"\n")
+            written = self._io().copy_dot_terminated(out, max_bytes)
+        except MessageTooLarge as exc:
+            self.close()  # the rest of the message is still on the wire
+            raise MessageTooLarge(f"message {number} is {exc}")
         except ConnectionClosed:
             self.close()
             raise ProtocolError(f"connection lost while downloading message {number}")
-        except (LimitExceeded, MessageTooLarge):
-            self.close()  # the rest of the message is still on the wire
+        except LimitExceeded:
+            self.close()
             raise
         except ProtocolError as exc:
             self.close()

@@ -14,12 +14,32 @@ import ssl
 import time
 from typing import BinaryIO
 
-from .base import MAX_LINE, ConnectError, LimitExceeded, ProtocolError, TLSError
+from .base import (
+    MAX_LINE,
+    ConnectError,
+    LimitExceeded,
+    MessageTooLarge,
+    ProtocolError,
+    TLSError,
+)
 
 CHUNK = 64 * 1024
 # Below this average rate (after the first `timeout` seconds of a response)
 # a server is treated as stalling; a 1 B/s drip would otherwise never time out.
 MIN_RATE = 1024  # bytes per second
+
+
+def _terminator(region: bytes):
+    """(end of body, end of the "." line) in region, which starts a line; or None."""
+    for marker in (b".\r\n", b".\n"):
+        if region.startswith(marker):
+            return (0, len(marker))
+    best = None
+    for marker in (b"\n.\r\n", b"\n.\n"):
+        found = region.find(marker)
+        if found >= 0 and (best is None or found + 1 < best[0]):
+            best = (found + 1, found + len(marker))
+    return best
 
 
 class ConnectionClosed(ProtocolError):
@@ -167,6 +187,43 @@ class LineStream:
             left -= take
         self._scan = self._pos
         return n
+
+    def copy_dot_terminated(self, out: BinaryIO, max_bytes: int | None = None) -> int:
+        """Stream a dot-terminated multi-line body (RFC 1939/5321) into out.
+
+        Undoes dot-stuffing and writes LF line endings, whole buffered chunks
+        at a time rather than line by line (a 100 MB message is ~1.4 million
+        lines). The line limit still holds: a partial line longer than
+        max_line fails. Raises MessageTooLarge past max_bytes.
+        """
+        written = 0
+        while True:
+            last_nl = self._buf.rfind(b"\n", self._pos)
+            if last_nl < 0:
+                if len(self._buf) - self._pos > self.max_line + 1:
+                    raise self._fail(self._too_long())
+                self._fill()
+                continue
+            region = bytes(self._buf[self._pos : last_nl + 1])
+            # The terminator is a line holding only "." (CRLF or bare LF).
+            end = _terminator(region)
+            if end is not None:
+                region, self._pos = region[: end[0]], self._pos + end[1]
+            else:
+                self._pos = last_nl + 1
+            self._scan = self._pos
+            text = region.replace(b"\r\n", b"\n")
+            if text.startswith(b"."):
+                text = text[1:]
+            text = text.replace(b"\n.", b"\n")
+            written += len(text)
+            if max_bytes is not None and written > max_bytes:
+                raise self._fail(MessageTooLarge(f"larger than the limit of {max_bytes} bytes"))
+            out.write(text)
+            if end is not None:
+                return written
+            if len(self._buf) - self._pos > self.max_line + 1:
+                raise self._fail(self._too_long())
 
     def read_exact(self, n: int) -> bytes:
         """n bytes held in memory, so only for sizes within the line limit."""
