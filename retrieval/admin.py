@@ -92,7 +92,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="security", ordering="security")
     def security_display(self, obj):
-        if not obj.verify_tls and obj.security != RemoteAccount.Security.NONE:
+        if obj.tls_unverified:
             return format_html('{} <strong style="color:#b00">{}</strong>',
                                obj.get_security_display(), TLS_WARNING)
         if obj.security == RemoteAccount.Security.NONE:
@@ -100,7 +100,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         return obj.get_security_display()
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        if obj is not None and not obj.verify_tls and obj.security != "none":
+        if obj is not None and obj.tls_unverified:
             messages.warning(request, f"{obj}: {TLS_WARNING}; anyone on the network path "
                                       "can read this account's mail and password.")
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)

@@ -138,3 +138,13 @@ def test_it_backs_off_after_repeated_failures(dovecot, mail_user):
     assert second.consecutive_failures == 2
     assert second.failing_since == first.failing_since
     assert (second.next_check - second.last_check) == 2 * (first.next_check - first.last_check)
+
+
+def test_it_names_an_unverified_account_with_a_warning_everywhere(dovecot, mail_user):
+    account = make_account(dovecot, *mail_user, verify_tls=False)
+    run = Run.objects.create(account=account, trigger="manual")
+
+    assert "TLS certificate not verified" in str(account)
+    assert "TLS certificate not verified" in str(Run.objects.get(pk=run.pk).account)
+    account.verify_tls = True
+    assert "not verified" not in str(account)

@@ -116,7 +116,15 @@ class RemoteAccount(models.Model):
         ]
 
     def __str__(self):
-        return self.name or f"{self.username}@{self.host} ({self.get_protocol_display()})"
+        label = self.name or f"{self.username}@{self.host} ({self.get_protocol_display()})"
+        # Every list, history row and picker that names the account carries this.
+        if self.tls_unverified:
+            label += " ⚠ TLS certificate not verified"
+        return label
+
+    @property
+    def tls_unverified(self) -> bool:
+        return not self.verify_tls and self.security != self.Security.NONE
 
     def clean(self):
         super().clean()
