@@ -1,0 +1,360 @@
+"""Who gets a copy of a fetched message: recipient resolution for catch-all accounts.
+
+A catch-all ("virtual POP3") remote mailbox holds mail for a whole domain, so the
+local recipients have to be read back out of the message headers. This module
+only reads the database; it never delivers. The engine calls `resolve()` once
+per message with a `Directory` it loaded once per run.
+
+Rules, in the order they apply:
+
+* mode "single": the account owner, always (subject to loop protection).
+* mode "catchall" with header parsing off: the owner, with a note.
+* mode "catchall": addresses from `settings.header_fields`, in that field order
+  (envelope fields such as Delivered-To come first, so they win under the cap),
+  and within a field in header order. "Received" means the `for <addr>` clause
+  of Received lines. Only addresses in an accepted domain count; each maps to
+  the mailbox with that address or alias (case-insensitive). Unknown addresses
+  in an accepted domain go to the postmaster if re-routing is on (and one
+  exists), else they are dropped and counted. Each mailbox gets one copy.
+* Loop protection (both modes): a mailbox is skipped when the message already
+  carries *our* trace for it. Ours means both lines that
+  delivery.service.trace_headers writes: a Received line "by popadmin for
+  <addr>" AND a Delivered-To equal to addr. A Delivered-To alone is not ours:
+  remote servers (Postfix, Exim) legitimately add one for the very address we
+  deliver to, most of all in single mode.
+* If nothing is left and no mailbox was skipped as a loop, the message goes to
+  the owner with a note: a header heuristic must never lose mail. If loops
+  emptied the list the result is empty on purpose: that mailbox has it already.
+* At most `max_recipients` mailboxes (0 = no cap); the rest are named in a note.
+
+Parsing never raises: hostile headers yield fewer addresses, not an exception.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.utils import getaddresses
+
+from django.db.models import Q
+
+from accounts.models import Mailbox
+from retrieval.models.settings import DEFAULT_HEADER_FIELDS
+
+# getaddresses() is roughly 1 s per MiB; bound the work a hostile header block costs.
+MAX_FIELD_CHARS = 64 * 1024
+MAX_TOTAL_CHARS = 512 * 1024
+NOTE_LIST = 10  # addresses named in one note; the rest are counted
+
+_SPECIALS = set('()<>[]:;@\\,"')
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # punycode labels included
+_COMMENT = re.compile(r"\([^()]*\)")
+# "for" then one or more comma-separated <addr> / bare addr (Exim writes "for a@x;").
+_FOR = re.compile(
+    r"\bfor\s+((?:<[^<>]*>|[^\s<>;,]+)(?:\s*,\s*(?:<[^<>]*>|[^\s<>;,]+))*)", re.IGNORECASE
+)
+_OUR_RECEIVED = re.compile(r"\bby\s+popadmin\s+for\s+<([^<>\s]+)>", re.IGNORECASE)
+_SALVAGE = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"]+")
+
+
+@dataclass
+class Resolution:
+    mailboxes: list[Mailbox] = field(default_factory=list)  # distinct, in header order
+    notes: list[str] = field(default_factory=list)  # plain words, for Run.note
+    dropped_unknown: int = 0  # unknown accepted-domain addresses not delivered
+    loops: list[Mailbox] = field(default_factory=list)  # skipped: our trace already there
+
+
+def normalize_domain(domain: str) -> str:
+    domain = domain.strip().lower().rstrip(".").lstrip("@")
+    if not domain.isascii():
+        # One spelling for IDN domains, whether typed in Unicode or punycode.
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return domain
+
+
+def normalize_address(addr: str) -> str | None:
+    """Lower-cased "local@domain", or None if this is not a usable address."""
+    addr = addr.strip()
+    if not addr or len(addr) > 254 or "@" not in addr:
+        return None
+    local, _, domain = addr.rpartition("@")
+    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
+        inner = local[1:-1]
+        # "john.doe"@x is john.doe@x; other quoted forms stay quoted, as stored.
+        local = inner if _DOT_ATOM.fullmatch(inner) else local
+    elif not local or any(c in _SPECIALS or c.isspace() for c in local):
+        return None
+    if not local.isprintable():
+        return None
+    domain = normalize_domain(domain)
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        return None  # also rejects domain literals and garbage that decoded to U+FFFD
+    return f"{local.lower()}@{domain}"
+
+
+class Directory:
+    """Address -> local mailbox for the accepted domains, loaded once per run.
+
+    Mailboxes created during a run are seen by the next run; that is the price
+    of not querying per message.
+    """
+
+    def __init__(self, domains, mailboxes):
+        self.domains = frozenset(normalize_domain(d) for d in domains if d and d.strip())
+        self.by_address: dict[str, Mailbox] = {}
+        ordered = sorted(mailboxes, key=lambda m: m.address.lower())
+        # Aliases first, then addresses, so a primary address beats someone's alias.
+        for mailbox in ordered:
+            for alias in mailbox.aliases or []:
+                key = normalize_address(str(alias))
+                if key:
+                    self.by_address.setdefault(key, mailbox)
+        for mailbox in ordered:
+            key = normalize_address(mailbox.address)
+            if key:
+                self.by_address[key] = mailbox
+        self.postmasters = [m for m in ordered if m.is_postmaster]
+
+    @classmethod
+    def load(cls, settings) -> "Directory":
+        """One query: mailboxes with an address or alias in an accepted domain, and postmasters."""
+        domains = [normalize_domain(d) for d in settings.accepted_domains or [] if d.strip()]
+        query = Q(is_postmaster=True)
+        for domain in domains:
+            # An IDN domain may be stored as punycode or Unicode, and SQLite keeps
+            # JSON with \uXXXX escapes while PostgreSQL shows the characters.
+            unicode_form = _unicode_domain(domain)
+            spellings = {domain, unicode_form, json.dumps(unicode_form)[1:-1]}
+            for spelling in spellings:
+                # A text match on the JSON list is portable (SQLite, PostgreSQL); it may
+                # over-match (corp.example.org), which the exact dict lookup ignores.
+                query |= Q(address__iendswith="@" + spelling)
+                query |= Q(aliases__icontains="@" + spelling)
+        return cls(domains, Mailbox.objects.filter(query))
+
+    def accepts(self, address: str) -> bool:
+        return address.rpartition("@")[2] in self.domains
+
+    def lookup(self, address: str) -> Mailbox | None:
+        return self.by_address.get(address)
+
+    def postmaster_for(self, address: str) -> Mailbox | None:
+        """The postmaster in the recipient's domain, else the first by address."""
+        domain = address.rpartition("@")[2]
+        for mailbox in self.postmasters:
+            if normalize_domain(mailbox.domain) == domain:
+                return mailbox
+        return self.postmasters[0] if self.postmasters else None
+
+
+def _unicode_domain(domain: str) -> str:
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return domain
+
+
+def _text(value) -> str:
+    """A raw header value as text; undecodable 8-bit bytes read as UTF-8 or U+FFFD."""
+    if not isinstance(value, str):
+        value = str(value)
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _parse(value: str) -> list[tuple[str, str]]:
+    try:
+        return getaddresses([value])
+    except Exception:  # e.g. RecursionError on thousands of nested "(" in 3.12
+        return [("", m) for m in _SALVAGE.findall(value)]
+
+
+def _decode_words(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # unknown charset, broken base64: not an address then
+        return ""
+
+
+def _clip(value: str) -> str:
+    # Cut an over-long list at a comma, so no address is cut into a different one.
+    if len(value) <= MAX_FIELD_CHARS:
+        return value
+    return value[:MAX_FIELD_CHARS].rpartition(",")[0]
+
+
+def addresses_in(value: str) -> list[str]:
+    """Usable addresses in one address-list header value (groups, comments, encoded words)."""
+    value = _clip(value)
+    found = []
+    for _name, addr in _parse(value):
+        if "=?" in addr:
+            # A broken mailer encoded the whole mailbox (=?utf-8?b?Qm9i...?=): decode
+            # only the address position, never display names, which may say anything.
+            found += [a for _, a in _parse(_decode_words(addr))]
+        else:
+            found.append(addr)
+    return [a for a in map(normalize_address, found) if a]
+
+
+def received_for(value: str) -> list[str]:
+    """Addresses in the "for" clause of one Received value; comments do not count."""
+    value = value[:MAX_FIELD_CHARS]
+    for _ in range(20):  # innermost comments first; deeper nesting is left alone
+        value, count = _COMMENT.subn(" ", value)
+        if not count:
+            break
+    found = []
+    for match in _FOR.finditer(value):
+        found += addresses_in(match.group(1))
+    return found
+
+
+def _header_values(headers, wanted: set[str]) -> dict[str, list[str]]:
+    # raw_items() gives the bytes-as-surrogates text compat32 read, so UTF-8
+    # addresses survive; get_all() would hand back lossy Header objects.
+    values: dict[str, list[str]] = {}
+    total = 0
+    for name, value in headers.raw_items() if headers is not None else []:
+        name = str(name).strip().lower()
+        if name not in wanted:
+            continue  # bulky DKIM or junk headers must not crowd out the budget
+        text = _clip(_text(value))
+        total += len(text)
+        if total > MAX_TOTAL_CHARS:
+            break
+        values.setdefault(name, []).append(text)
+    return values
+
+
+def recipient_addresses(values: dict[str, list[str]], fields) -> list[str]:
+    """Distinct addresses from the configured fields, field order then header order."""
+    result: dict[str, None] = {}
+    for name in dict.fromkeys(f.strip().lower() for f in fields if f and f.strip()):
+        extract = received_for if name == "received" else addresses_in
+        for value in values.get(name, []):
+            result.update(dict.fromkeys(extract(value)))
+    return list(result)
+
+
+def our_trace(values: dict[str, list[str]]) -> set[str]:
+    """Addresses this installation already delivered the message to (see module doc)."""
+    traced = {
+        addr
+        for value in values.get("received", [])
+        for match in _OUR_RECEIVED.finditer(value)
+        if (addr := normalize_address(match.group(1)))
+    }
+    if not traced:
+        return set()
+    delivered = {a for value in values.get("delivered-to", []) for a in addresses_in(value)}
+    return traced & delivered
+
+
+def _looped(mailbox: Mailbox, traced: set[str]) -> bool:
+    names = [mailbox.address, *(mailbox.aliases or [])]
+    return any(normalize_address(str(n)) in traced for n in names)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _listing(addresses) -> str:
+    addresses = list(addresses)
+    text = ", ".join(addresses[:NOTE_LIST])
+    if len(addresses) > NOTE_LIST:
+        text += f" and {len(addresses) - NOTE_LIST} more"
+    return text
+
+
+def resolve(
+    headers, *, owner: Mailbox, mode: str, settings, max_recipients: int, directory=None
+) -> Resolution:
+    """The local mailboxes one fetched message goes to; see the module doc for the rules.
+
+    `headers` is MessageInfo.headers (compat32). Pass a `Directory.load(settings)`
+    kept for the whole run; without one, each catch-all call costs one query.
+    """
+    if mode not in ("single", "catchall"):
+        raise ValueError(f"unknown account mode {mode!r}")
+    parse = mode == "catchall" and settings.parse_headers
+    fields = (settings.header_fields or DEFAULT_HEADER_FIELDS) if parse else []
+    wanted = {"received", "delivered-to", *(f.strip().lower() for f in fields if f)}
+    values = _header_values(headers, wanted)
+    traced = our_trace(values)
+    res = Resolution()
+    candidates: list[Mailbox] = []
+    fallback_why = ""
+    if mode == "catchall" and not parse:
+        fallback_why = "parsing headers for recipients is turned off"
+    elif parse:
+        candidates, fallback_why = _catchall(res, values, fields, settings, directory)
+    if not candidates:
+        # Single mode, parsing off, or nothing usable found: the owner, never nobody.
+        candidates = [owner]
+        if fallback_why and not _looped(owner, traced):
+            res.notes.append(f"delivered to the account owner {owner.address}: {fallback_why}")
+    for mailbox in candidates:
+        (res.loops if _looped(mailbox, traced) else res.mailboxes).append(mailbox)
+    if res.loops:
+        res.notes.append(
+            f"not delivered again to {_listing(m.address for m in res.loops)}: the message "
+            "already carries our delivery trace for them (mail loop)"
+        )
+    if max_recipients and max_recipients > 0 and len(res.mailboxes) > max_recipients:
+        rest = res.mailboxes[max_recipients:]
+        res.mailboxes = res.mailboxes[:max_recipients]
+        res.notes.append(
+            f"recipient cap of {max_recipients} reached; {_count(len(rest), 'more recipient')} "
+            f"not delivered: {_listing(m.address for m in rest)}"
+        )
+    return res
+
+
+def _catchall(res, values, fields, settings, directory) -> tuple[list[Mailbox], str]:
+    """Distinct mailboxes named in the headers, and why there are none if so."""
+    directory = directory or Directory.load(settings)
+    candidates: list[Mailbox] = []
+    seen: set[int] = set()
+    unknown: list[str] = []
+    rerouted: list[str] = []
+    found_accepted = False
+    for addr in recipient_addresses(values, fields):
+        if not directory.accepts(addr):
+            continue
+        found_accepted = True
+        mailbox = directory.lookup(addr)
+        if mailbox is None and settings.reroute_unknown:
+            mailbox = directory.postmaster_for(addr)
+            if mailbox is not None:
+                rerouted.append(f"{addr} -> {mailbox.address}")
+        if mailbox is None:
+            unknown.append(addr)
+        elif mailbox.pk not in seen:
+            seen.add(mailbox.pk)
+            candidates.append(mailbox)
+    if rerouted:
+        res.notes.append(f"unknown recipients re-routed to the postmaster: {_listing(rerouted)}")
+    if unknown:
+        res.dropped_unknown = len(unknown)
+        why = (
+            "re-routing is on but there is no postmaster mailbox"
+            if settings.reroute_unknown
+            else "re-routing to the postmaster is off"
+        )
+        res.notes.append(
+            f"{_count(len(unknown), 'unknown recipient')} not delivered ({why}): "
+            f"{_listing(unknown)}"
+        )
+    if found_accepted:
+        return candidates, "no known recipient in the headers"
+    return candidates, "no recipient in an accepted domain in the headers"
