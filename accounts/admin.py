@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.models import Group
 
-from accounts.models import Mailbox
+from accounts.models import GroupPolicy, Mailbox
 from retrieval.models import UserSettings
 
 
@@ -12,8 +14,41 @@ class UserSettingsInline(admin.StackedInline):
 
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
-    list_display = ["address", "user", "quota_mb", "is_postmaster"]
+    list_display = ["address", "user", "quota_mb", "is_postmaster", "delivery_target"]
     list_filter = ["is_postmaster"]
     search_fields = ["address", "user__username"]
     autocomplete_fields = ["user"]
     inlines = [UserSettingsInline]
+
+
+class GroupPolicyInline(admin.StackedInline):
+    model = GroupPolicy
+    can_delete = False
+    verbose_name_plural = "policy (triggers and self-service for the members of this group)"
+
+
+# The policy lives on the group's own page, so the stock Group admin is
+# replaced by one that carries the inline.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    inlines = [GroupPolicyInline]
+    list_display = ["name", "manual_check", "login_triggers"]
+    list_select_related = ["policy"]
+
+    @admin.display(description="Check now", boolean=True)
+    def manual_check(self, obj):
+        policy = getattr(obj, "policy", None)
+        return bool(policy and policy.allow_manual_check)
+
+    @admin.display(description="login triggers")
+    def login_triggers(self, obj):
+        policy = getattr(obj, "policy", None)
+        if policy is None:
+            return "-"
+        names = [name for name, on in (("web", policy.allow_web_login_trigger),
+                                       ("POP3", policy.allow_pop3_login_trigger),
+                                       ("IMAP", policy.allow_imap_login_trigger)) if on]
+        return ", ".join(names) or "-"

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
@@ -32,6 +33,14 @@ class Mailbox(models.Model):
         default=False,
         help_text="Receives catch-all mail for unknown recipients when re-routing is on.",
     )
+    delivery_target = models.ForeignKey(
+        "delivery.DeliveryTarget",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mailboxes",
+        help_text="Empty: the default delivery target (Maildir if none is set).",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -57,3 +66,60 @@ class Mailbox(models.Model):
     @property
     def maildir(self) -> Path:
         return Path(settings.MAIL_ROOT) / self.domain / self.localpart
+
+    @classmethod
+    def for_address(cls, address: str) -> "Mailbox | None":
+        """The mailbox whose address or one of whose aliases is `address` (any case)."""
+        address = (address or "").strip().lower()
+        if not address:
+            return None
+        found = cls.objects.filter(address=address).first()
+        if found:
+            return found
+        # JSON containment is not portable (SQLite lacks it): narrow with a
+        # text match on the stored JSON, then compare exactly. Non-ASCII is
+        # stored \u-escaped, so such an address is compared against all rows.
+        candidates = cls.objects.all()
+        if address.isascii():
+            candidates = candidates.filter(aliases__icontains=address)
+        return next((m for m in candidates if address in m.aliases), None)
+
+
+class GroupPolicy(models.Model):
+    """What the members of a group may do (Ocean's group options): triggers and self-service.
+
+    A user gets a permission when any of their groups grants it; superusers get all.
+    """
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="policy")
+    allow_manual_check = models.BooleanField(
+        "manual “Check now”",
+        default=False,
+        help_text="Members see a Check now button for their remote accounts on the mail page.",
+    )
+    allow_web_login_trigger = models.BooleanField(
+        "check on web login",
+        default=False,
+        help_text="Logging in to the web console checks the member's remote accounts.",
+    )
+    allow_pop3_login_trigger = models.BooleanField(
+        "check on POP3 login",
+        default=False,
+        help_text="A POP3 login reported by the local mail server checks the member's accounts.",
+    )
+    allow_imap_login_trigger = models.BooleanField(
+        "check on IMAP login",
+        default=False,
+        help_text="An IMAP login reported by the local mail server checks the member's accounts.",
+    )
+    may_manage_own_accounts = models.BooleanField(
+        "may add and edit own remote accounts",
+        default=False,
+    )
+
+    class Meta:
+        verbose_name = "group policy"
+        verbose_name_plural = "group policy"
+
+    def __str__(self):
+        return f"Policy of {self.group}"

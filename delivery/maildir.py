@@ -5,6 +5,7 @@ data and its directory entry in new/ have both reached the disk.
 """
 
 import os
+import re
 import shutil
 import socket
 import time
@@ -14,6 +15,11 @@ from typing import BinaryIO
 
 _counter = count()
 CHUNK = 256 * 1024
+# A delivery token names "this message from this source" inside the unique
+# part of the file name ("R" + 32 hex digits), so a retry after a crash can
+# see that an earlier attempt already linked the file (delivered_tokens).
+TOKEN = re.compile(r"[0-9a-f]{32}")
+_TOKEN_IN_NAME = re.compile(r"[^.]*\.[^.]*R([0-9a-f]{32})\.")
 
 
 class DeliveryError(Exception):
@@ -42,10 +48,11 @@ def ensure_maildir(path: Path, is_subfolder: bool):
         (path / "maildirfolder").touch()
 
 
-def _unique_name(size: int) -> str:
+def _unique_name(size: int, token: str = "") -> str:
     now = time.time()
     host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
-    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}.{host},S={size}"
+    tag = f"R{token}" if token else ""
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}{tag}.{host},S={size}"
 
 
 def _fsync_dir(path: Path):
@@ -56,14 +63,18 @@ def _fsync_dir(path: Path):
         os.close(fd)
 
 
-def deliver(maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"") -> Path:
+def deliver(
+    maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = ""
+) -> Path:
     """Copy `source` (prefixed by trace headers) into the folder; return the new file."""
+    if token and not TOKEN.fullmatch(token):
+        raise ValueError(f"not a delivery token: {token!r}")
     target = folder_path(maildir, folder)
     try:
         ensure_maildir(maildir, is_subfolder=False)
         if target != maildir:
             ensure_maildir(target, is_subfolder=True)
-        name = _unique_name(size + len(prefix))
+        name = _unique_name(size + len(prefix), token)
         tmp = target / "tmp" / name
         with open(tmp, "xb") as out:
             out.write(prefix)
@@ -82,6 +93,22 @@ def deliver(maildir: Path, folder: str, source: BinaryIO, size: int, prefix: byt
         raise
     except OSError as exc:
         raise DeliveryError(f"cannot write to mailbox {maildir}: {exc.strerror or exc}") from exc
+
+
+def delivered_tokens(maildir: Path, folder: str) -> set[str]:
+    """Tokens of the messages in the folder, in new/ or already moved to cur/ by a reader."""
+    tokens = set()
+    try:
+        target = folder_path(maildir, folder)
+        for sub in ("new", "cur"):
+            if (target / sub).is_dir():
+                with os.scandir(target / sub) as entries:
+                    for entry in entries:
+                        if match := _TOKEN_IN_NAME.match(entry.name):
+                            tokens.add(match.group(1))
+    except (DeliveryError, OSError):
+        pass  # nothing readable there, so nothing delivered; deliver() reports the problem
+    return tokens
 
 
 def usage_bytes(maildir: Path) -> int:

@@ -1,6 +1,10 @@
 from django.db import models
 from django.utils import timezone
 
+from delivery.targets import DeliveryTarget
+
+__all__ = ["Delivery", "DeliveryTarget"]
+
 
 class Delivery(models.Model):
     """One copy of one message handed to one local mailbox.
@@ -29,6 +33,10 @@ class Delivery(models.Model):
     result = models.CharField(max_length=10, choices=Result.choices)
     detail = models.TextField(blank=True)
     size = models.PositiveBigIntegerField(default=0)
+    recipient = models.CharField(max_length=320, blank=True)
+    # Names "this message from this remote account": a retry after a partial
+    # delivery skips the mailboxes that already have their copy.
+    token = models.CharField(max_length=32, blank=True, db_index=True)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

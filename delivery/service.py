@@ -31,8 +31,14 @@ def check_quota(mailbox, size: int):
         )
 
 
-def deliver(mailbox, folder: str, spool: BinaryIO, info: MessageInfo, *, run, source: str):
-    """Store the message durably; always leaves a Delivery row saying what happened."""
+def deliver(
+    mailbox, folder: str, spool: BinaryIO, info: MessageInfo, *, run, source: str, token: str = ""
+):
+    """Store the message durably; always leaves a Delivery row saying what happened.
+
+    `token` (32 hex digits) marks the stored file so delivered_tokens() can
+    tell later that this message from this source is already there.
+    """
     record = Delivery(
         mailbox=mailbox,
         run=run,
@@ -41,11 +47,13 @@ def deliver(mailbox, folder: str, spool: BinaryIO, info: MessageInfo, *, run, so
         folder=folder,
         backend="maildir",
         size=info.size,
+        recipient=mailbox.address,
+        token=token,
     )
     try:
         check_quota(mailbox, info.size)
         prefix = trace_headers(mailbox, source)
-        maildir.deliver(mailbox.maildir, folder, spool, info.size, prefix=prefix)
+        maildir.deliver(mailbox.maildir, folder, spool, info.size, prefix=prefix, token=token)
     except DeliveryError as exc:
         record.result = Delivery.Result.FAILED
         record.detail = str(exc)
@@ -56,14 +64,38 @@ def deliver(mailbox, folder: str, spool: BinaryIO, info: MessageInfo, *, run, so
     return record
 
 
-def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run):
+def delivered_tokens(mailbox, folder: str) -> set[str]:
+    """Tokens of the messages already stored in the mailbox folder."""
+    return maildir.delivered_tokens(mailbox.maildir, folder)
+
+
+def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend="maildir"):
     return Delivery.objects.create(
         mailbox=mailbox,
+        recipient=mailbox.address,
         run=run,
         message_key=info.key,
         message_id=info.message_id,
         folder=folder,
-        backend="maildir",
+        backend=backend,
         size=info.size,
         result=Delivery.Result.DUPLICATE,
+    )
+
+
+def record_outcome(mailbox, folder, info, *, run, backend, outcome, token):
+    """The result a remote server (LMTP, SMTP) gave for one recipient."""
+    delivered = outcome.status == "delivered"
+    return Delivery.objects.create(
+        mailbox=mailbox,
+        recipient=outcome.recipient,
+        run=run,
+        message_key=info.key,
+        message_id=info.message_id,
+        folder=folder,
+        backend=backend,
+        size=info.size,
+        token=token,
+        result=Delivery.Result.DELIVERED if delivered else Delivery.Result.FAILED,
+        detail="" if delivered else outcome.detail,
     )

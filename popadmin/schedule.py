@@ -3,7 +3,7 @@
 import os
 
 # Seconds between dispatcher ticks; tests shorten it.
-DISPATCH_SECONDS = float(os.environ.get("POPADMIN_DISPATCH_SECONDS", "15"))
+DISPATCH_SECONDS = float(os.environ.get("POPADMIN_DISPATCH_SECONDS", "5"))
 
 BEAT_SCHEDULE = {
     "dispatch-due-accounts": {

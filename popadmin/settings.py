@@ -7,6 +7,7 @@ embedded default: SQLite and a filesystem Celery broker, all under ./var.
 from pathlib import Path
 
 import environ
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,9 @@ POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)
 # Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.
 POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
+# Shared secret of the local mail server's login-trigger calls (POST
+# /api/login-trigger, "Authorization: Bearer <token>"). Empty: endpoint off.
+POPADMIN_TRIGGER_TOKEN = env.str("POPADMIN_TRIGGER_TOKEN", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -111,7 +115,24 @@ else:
         "processed_folder": str(_broker / "processed"),
         "control_folder": str(_broker / "control"),
         "store_processed": False,
+        # An idle worker looks for work this often (kombu's default is 1 s,
+        # which caps a small install at one session start per second).
+        "polling_interval": env.float("POPADMIN_BROKER_POLL_SECONDS", default=0.2),
     }
+# Two queues (retrieval/dispatcher.py): "interactive" for checks a person
+# asked for and the dispatcher's ticks, "celery" for scheduled checks. A
+# worker started without -Q consumes every queue listed here; explicit
+# exchanges and routing keys, or Celery binds both to the default key and
+# every task would land in both queues.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (
+    Queue("interactive", Exchange("interactive", type="direct"), routing_key="interactive"),
+    Queue("celery", Exchange("celery", type="direct"), routing_key="celery"),
+)
+CELERY_TASK_ROUTES = ("retrieval.tasks.route_task",)
+# How long a queued fetch task holds its account before the dispatcher
+# queues it again (the broker may have lost it, e.g. a Redis restart).
+POPADMIN_CLAIM_HOLD_SECONDS = env.int("POPADMIN_CLAIM_HOLD_SECONDS", default=300)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -141,7 +162,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/mail/accounts/"
 
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

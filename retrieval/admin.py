@@ -1,11 +1,10 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from retrieval import tasks
+from retrieval import dispatcher
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run, UserSettings
 
@@ -22,6 +21,7 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     ("max_concurrent_downloads", "effective_max_concurrent_display"),
+                    "max_sessions_per_host",
                     "connection_retries",
                     "retry_seconds",
                     "timeout_seconds",
@@ -67,7 +67,7 @@ class UserSettingsAdmin(admin.ModelAdmin):
 class RemoteAccountAdmin(admin.ModelAdmin):
     form = RemoteAccountForm
     list_display = ["__str__", "owner", "protocol", "security_display", "enabled",
-                    "last_check", "last_status", "next_check"]
+                    "last_check", "last_status", "failure_summary", "next_check"]
     list_filter = ["protocol", "security", "enabled", "last_status", "verify_tls", "mode"]
     search_fields = ["host", "username", "owner__address", "name"]
     autocomplete_fields = ["owner"]
@@ -108,9 +108,13 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Check now")
     def check_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
-        for pk in ids:
-            transaction.on_commit(lambda pk=pk: tasks.fetch_account.delay(pk, Run.Trigger.ADMIN))
-        self.message_user(request, f"Check started for {len(ids)} account(s).")
+        queued = dispatcher.request_check(ids, Run.Trigger.ADMIN)
+        skipped = len(ids) - len(queued)
+        message = f"Check started for {len(queued)} account(s)."
+        if skipped:
+            message += (f" {skipped} skipped: disabled, already queued or running, "
+                        "checked moments ago, or the service is stopped.")
+        self.message_user(request, message)
 
 
 @admin.register(Run)

@@ -1,53 +1,193 @@
-"""Who is due, and admission under the global concurrency cap (invariant 4)."""
+"""Who is due, and admission under the global concurrency cap (invariant 4).
+
+Beat runs `dispatch` every few seconds. It claims due accounts, longest
+waiting first, within the free slots of the global cap and the per-server
+limit, and queues one fetch task per account. `request_check` queues checks
+someone asked for (admin "Check now", the user page, login), ahead of
+scheduled work and coalesced with a check already queued, running or just
+done.
+
+Every admission decision (a dispatch tick, a request, a session start in
+RemoteAccount.start_session) is made under one lock, the global settings row,
+so two dispatchers never claim the same account or the same slot. A claim is
+a time (claimed_until), not a flag: when the broker loses the task the
+account is simply due again once the claim runs out. The cap is counted
+twice: here with queued claims, so the queue never holds more than the cap,
+and strictly at session start, from live leases only.
+"""
 
 import datetime as dt
 import logging
+from collections import Counter
+from functools import partial
 
-from django.db import transaction
-from django.db.models import Q
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from retrieval.models import GlobalSettings, RemoteAccount
+from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.models.account import INTERACTIVE_TRIGGERS, live_claim, live_lease
+from retrieval.models.settings import enabled_account_count
 
 log = logging.getLogger(__name__)
+
+# A check asked for this soon after the last one finished is coalesced with it.
+COOLDOWN = dt.timedelta(seconds=30)
+# Celery queues: checks a person waits for (and the dispatcher's own ticks)
+# never queue behind scheduled work. Workers consume both.
+INTERACTIVE_QUEUE = "interactive"
+SCHEDULE_QUEUE = "celery"
+# Rows per query, so a huge id list stays under SQLite's parameter limit.
+_CHUNK = 500
+
+
+def queue_for(trigger: str) -> str:
+    return INTERACTIVE_QUEUE if trigger in INTERACTIVE_TRIGGERS else SCHEDULE_QUEUE
+
+
+def claim_hold() -> dt.timedelta:
+    # How long a queued task may wait before its account is dispatched again.
+    return dt.timedelta(seconds=settings.POPADMIN_CLAIM_HOLD_SECONDS)
+
+
+def enqueue_fetch(pk: int, trigger: str):
+    from retrieval.tasks import fetch_account
+
+    fetch_account.apply_async((pk, trigger), queue=queue_for(trigger))
 
 
 def running_sessions(now=None) -> int:
     now = now or timezone.now()
-    return RemoteAccount.objects.filter(lease_token__isnull=False, lease_expires__gt=now).count()
+    return RemoteAccount.objects.filter(live_lease(now)).count()
 
 
-def dispatch(enqueue) -> list[int]:
-    """Claim due accounts, longest-waiting first, and hand each to `enqueue(id)`."""
-    gs = GlobalSettings.load()
-    if not gs.service_running:
-        return []
-    now = timezone.now()
-    slots = gs.effective_max_concurrent() - running_sessions(now)
-    if slots <= 0:
-        return []
-    due = (
-        RemoteAccount.objects.filter(enabled=True)
-        .filter(Q(next_check__isnull=True) | Q(next_check__lte=now))
-        .filter(Q(lease_token__isnull=True) | Q(lease_expires__lt=now))
-        .order_by("next_check", "pk")
-        .values_list("pk", "next_check")[:slots]
-    )
-    claimed = []
-    for pk, next_check in due:
-        # The conditional UPDATE is the claim: a second dispatcher tick that
-        # read the same row gets 0 and skips it.
-        won = RemoteAccount.objects.filter(pk=pk, next_check=next_check).update(
-            next_check=now + _CLAIM_HOLD
+def dispatch(enqueue=None, refill: bool = False) -> list[int]:
+    """Claim due accounts, requests first then longest waiting, and queue each.
+
+    `enqueue(pk, trigger)` runs after the claims commit; the default sends the
+    Celery task. Returns the claimed ids in the order they were queued.
+
+    `refill` is a finished session handing on its slot (tasks.fetch_account):
+    one account, and only while the cap binds (at most a tenth of it free).
+    Otherwise a slot freed between two ticks would idle until the next, and
+    a small cap could never be used in full; with slots to spare the tick
+    alone is enough.
+    """
+    enqueue = enqueue or enqueue_fetch
+    GlobalSettings.load()
+    # Counted before taking the lock: session starts wait for the tick.
+    enabled = enabled_account_count()
+    with transaction.atomic():
+        gs = GlobalSettings.objects.select_for_update().get(pk=1)
+        if not gs.service_running:
+            return []
+        now = timezone.now()
+        # An account never checked has been waiting since it was created; a
+        # real time keeps the due scan on its index (no IS NULL branch).
+        RemoteAccount.objects.filter(next_check__isnull=True).update(next_check=F("created"))
+        in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).order_by()
+        busy = Counter(host.lower() for host in in_flight.values_list("host", flat=True))
+        cap = gs.effective_max_concurrent(enabled)
+        slots = cap - sum(busy.values())
+        if refill:
+            slots = 1 if 0 < slots <= max(1, cap // 10) else 0
+        if slots <= 0:
+            return []
+        free = (
+            RemoteAccount.objects.filter(enabled=True)
+            .exclude(live_lease(now))
+            .exclude(live_claim(now))
         )
-        if won:
-            claimed.append(pk)
-            transaction.on_commit(lambda pk=pk: enqueue(pk))
-    if claimed:
-        log.info("dispatched %d account(s)", len(claimed))
-    return claimed
+        limit = gs.max_sessions_per_host
+        picked = _pick(free.exclude(pending_trigger=""), slots, busy, limit)
+        picked += _pick(
+            free.filter(pending_trigger="", next_check__lte=now), slots - len(picked), busy, limit
+        )
+        _claim([pk for pk, _ in picked], now, {})
+        for pk, trigger in picked:
+            transaction.on_commit(partial(enqueue, pk, trigger))
+    if picked:
+        log.info("dispatched %d account(s), %d slot(s) were free", len(picked), slots)
+    return [pk for pk, _ in picked]
 
 
-# A claimed account is not due again until its run sets the real next check;
-# if the task is lost this long, the account becomes due again by itself.
-_CLAIM_HOLD = dt.timedelta(minutes=15)
+def _pick(queryset, wanted: int, busy: Counter, per_host: int) -> list[tuple[int, str]]:
+    """Up to `wanted` (pk, trigger) in waiting order, skipping servers at their limit."""
+    picked: list[tuple[int, str]] = []
+    full = {host for host, n in busy.items() if per_host and n >= per_host}
+    queryset = queryset.order_by("next_check", "pk")
+    after = None
+    batch = max(2 * wanted, 100)
+    while len(picked) < wanted:
+        page = queryset
+        if full:
+            # Skip a big provider's backlog in the query, not row by row.
+            page = page.alias(host_key=Lower("host")).exclude(host_key__in=full)
+        if after:
+            page = page.filter(
+                Q(next_check__gt=after[0]) | Q(next_check=after[0], pk__gt=after[1])
+            )
+        rows = list(page.values_list("pk", "host", "next_check", "pending_trigger")[:batch])
+        for pk, host, _next, pending in rows:
+            key = host.lower()
+            if per_host and busy[key] >= per_host:
+                continue
+            busy[key] += 1
+            if per_host and busy[key] >= per_host:
+                full.add(key)
+            picked.append((pk, pending or Run.Trigger.SCHEDULE))
+            if len(picked) == wanted:
+                break
+        if len(rows) < batch:
+            break
+        after = rows[-1][2], rows[-1][0]
+    return picked
+
+
+def _claim(pks: list[int], now, extra: dict):
+    until = now + claim_hold()
+    # One statement where the database allows (PostgreSQL); SQLite caps parameters.
+    size = connection.features.max_query_params or len(pks) or 1
+    for start in range(0, len(pks), size):
+        RemoteAccount.objects.filter(pk__in=pks[start : start + size]).update(
+            claimed_until=until, **extra
+        )
+
+
+def request_check(account_ids, trigger) -> list[int]:
+    """Queue a check of these accounts now, ahead of scheduled work; returns the ids queued.
+
+    Coalesced, not queued: unknown or disabled accounts, accounts whose check
+    is already queued, waiting for a slot or running, accounts checked less
+    than COOLDOWN ago, and everything while the service is stopped. A queued
+    check that finds no free slot when it starts waits at the head of the
+    dispatcher's line (RemoteAccount.start_session).
+    """
+    if trigger not in Run.Trigger.values:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    ids = list(dict.fromkeys(int(pk) for pk in account_ids))
+    if not ids:
+        return []
+    GlobalSettings.load()
+    with transaction.atomic():
+        gs = GlobalSettings.objects.select_for_update().get(pk=1)
+        if not gs.service_running:
+            return []
+        now = timezone.now()
+        wanted = set()
+        for start in range(0, len(ids), _CHUNK):
+            wanted.update(
+                RemoteAccount.objects.filter(pk__in=ids[start : start + _CHUNK], enabled=True)
+                .exclude(live_lease(now))
+                .exclude(live_claim(now))
+                .exclude(pending_trigger__gt="")
+                .exclude(last_check__gt=now - COOLDOWN)
+                .values_list("pk", flat=True)
+            )
+        queued = [pk for pk in ids if pk in wanted]
+        _claim(queued, now, {"pending_trigger": trigger})
+        for pk in queued:
+            transaction.on_commit(partial(enqueue_fetch, pk, trigger))
+    return queued

@@ -14,10 +14,9 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from delivery import service as delivery
 from delivery.dedupe import DuplicateFilter
-from delivery.maildir import DeliveryError
 from delivery.message import inspect
+from delivery.router import Router
 from retrieval.crypto import SecretError
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
@@ -28,21 +27,27 @@ log = logging.getLogger(__name__)
 
 
 def run_account(account_id: int, trigger: str) -> Run | None:
-    """Run one retrieval session; None when another worker holds the account."""
+    """Run one retrieval session; None when it may not start now.
+
+    That is: another worker holds the account, the service is stopped, no
+    slot is free under the global or per-server limit (the account goes back
+    in line), or a scheduled task finds its account no longer due.
+    """
     account = RemoteAccount.objects.select_related("owner").filter(pk=account_id).first()
     if account is None:
         return None
-    knobs = EffectiveSettings.for_mailbox(account.owner, GlobalSettings.load())
+    global_settings = GlobalSettings.load()
+    knobs = EffectiveSettings.for_mailbox(account.owner, global_settings)
     lease_seconds = max(
         settings.POPADMIN_LEASE_SECONDS,
         knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds,
     )
-    token = account.acquire_lease(lease_seconds)
+    token, _refused = account.start_session(lease_seconds, trigger)
     if token is None:
         return None
     run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
     try:
-        Retrieval(account, run, knobs, token, lease_seconds).execute()
+        Retrieval(account, run, knobs, token, lease_seconds, global_settings).execute()
     except (ProtocolError, SecretError) as exc:
         run.error = str(exc)
     except Exception as exc:  # the run must end readable whatever went wrong
@@ -55,13 +60,12 @@ def run_account(account_id: int, trigger: str) -> Run | None:
 
 
 class Retrieval:
-    def __init__(self, account, run, knobs, token, lease_seconds):
+    def __init__(self, account, run, knobs, token, lease_seconds, global_settings):
         self.account = account
         self.run = run
         self.knobs = knobs
         self.token = token
         self.lease_seconds = lease_seconds
-        self.dedupe = DuplicateFilter(knobs.duplicate_check)
         limit_mb = account.max_message_mb
         self.max_bytes = limit_mb * 1024 * 1024 if limit_mb else None
         self.source = f"{account.host} ({account.protocol} user {account.username})"
@@ -70,6 +74,9 @@ class Retrieval:
         self.skip: set[str] = set()
         # Identities of mail taken before the server renumbered a folder.
         self.renumbered_keys: set[str] = set()
+        self.router = Router(
+            account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
+        )
 
     def execute(self):
         first_pass = True
@@ -128,9 +135,16 @@ class Retrieval:
         if first_pass:
             self.run.total = len(new)
             Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
-        for msg in batch:
+        for done, msg in enumerate(batch, 1):
             self.take(session, msg)
             self.account.renew_lease(self.token, self.lease_seconds)
+            left = len(new) - done
+            if left and not GlobalSettings.is_running():
+                # Stopping the service lets a session finish the message in
+                # hand; the caller then commits (QUIT / expunge) what is done.
+                self.run.note(f"service stopped; {left} messages left for later")
+                self.run.stopped_early = True
+                return False
         for msg in self.expired(listing, seen):
             session.delete(msg)
             self.run.bump(deleted=1)
@@ -147,20 +161,19 @@ class Retrieval:
                 raise _Reconnect()
             self.run.bump(fetched=1, bytes=size)
             info = inspect(spool)
-            owner = self.account.owner
-            folder = self.account.target_folder
-            if info.key in self.renumbered_keys or self.dedupe.is_duplicate(owner.pk, info.key):
-                delivery.record_duplicate(owner, folder, info, run=self.run)
-                self.run.bump(duplicates=1)
-            else:
-                try:
-                    delivery.deliver(owner, folder, spool, info, run=self.run, source=self.source)
-                except DeliveryError as exc:
-                    self.run.bump(failed=1)
-                    self.skip_message(msg, f"not delivered, left on server: {exc}")
-                    return
-                self.dedupe.remember(owner.pk, info.key)
-                self.run.bump(delivered=1)
+            report = self.router.deliver(
+                msg.uid, spool, info, known=info.key in self.renumbered_keys
+            )
+        for note in report.notes:
+            self.run.note(note)
+        self.run.bump(
+            delivered=report.delivered, duplicates=report.duplicates, failed=report.failed
+        )
+        if not report.settled:
+            # Copies already stored are remembered by token; the rest are
+            # retried next time. Nothing is deleted or marked seen until then.
+            self.skip.add(msg.uid)
+            return
         SeenMessage.objects.bulk_create(
             [SeenMessage(account=self.account, uid=msg.uid, message_key=info.key)],
             ignore_conflicts=True,

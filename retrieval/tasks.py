@@ -1,23 +1,70 @@
 """Thin Celery tasks: take ids, call a service, safe to run twice."""
 
+import logging
+
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from retrieval import dispatcher, engine, status
 
+log = logging.getLogger(__name__)
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# Only errors that a later attempt can fix: the database restarting or a
+# dropped connection. Everything else ends as a readable Run row instead.
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
 def fetch_account(account_id: int, trigger: str = "schedule"):
-    # Running twice is safe: the account lease admits one session, and
-    # seen-state makes a second session fetch nothing already delivered.
+    # Running twice is safe: the lease admits one session, a scheduled task
+    # that is no longer due is refused, and seen-state makes a second session
+    # fetch nothing already delivered.
     run = engine.run_account(account_id, trigger)
+    if run is not None:
+        refill()
     return run.pk if run else None
+
+
+def refill():
+    """Hand the slot this session just freed to the next account in line, if
+    the cap binds (dispatcher.dispatch). Best effort: the next tick does the
+    same, and a failure here must not retry the session."""
+    try:
+        dispatcher.dispatch(refill=True)
+    except TRANSIENT:
+        log.warning("could not refill a slot; the next dispatcher tick will", exc_info=True)
 
 
 @shared_task(ignore_result=True)
 def dispatch_due():
-    return dispatcher.dispatch(lambda pk: fetch_account.delay(pk, "schedule"))
+    # No retry: beat sends the next tick in seconds, and a late tick expires.
+    return dispatcher.dispatch()
 
 
 @shared_task(ignore_result=True)
 def reap_stale_runs():
     return status.reap_stale_runs()
+
+
+def route_task(name, args, kwargs, options, task=None, **kw):
+    """Celery router (CELERY_TASK_ROUTES): what a person waits for goes to the
+    interactive queue, so it never waits behind a backlog of scheduled checks.
+
+    The dispatcher's own ticks go there too: a tick stuck behind the work it
+    dispatched would expire unread. An explicit queue= at send time wins.
+    """
+    if name == "retrieval.tasks.fetch_account":
+        trigger = args[1] if args and len(args) > 1 else (kwargs or {}).get("trigger", "schedule")
+        return {"queue": dispatcher.queue_for(trigger)}
+    if name in ("retrieval.tasks.dispatch_due", "retrieval.tasks.reap_stale_runs"):
+        return {"queue": dispatcher.INTERACTIVE_QUEUE}
+    return None

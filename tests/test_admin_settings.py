@@ -50,6 +50,7 @@ def settings_form(**overrides) -> dict:
     data = {
         "service_running": "on",
         "max_concurrent_downloads": "0",
+        "max_sessions_per_host": "3",
         "connection_retries": "3",
         "retry_seconds": "30",
         "timeout_seconds": "60",

@@ -37,7 +37,7 @@ def process_env(**extra) -> dict:
 
 class CeleryProcess:
     def __init__(self, kind: str, log_dir: Path, name: str = "w1", env: dict | None = None,
-                 concurrency: int = 2):
+                 concurrency: int = 2, queues: tuple[str, ...] = ()):
         self.kind = kind
         self.log_path = log_dir / f"celery-{kind}-{name}.log"
         self.env = env or process_env()
@@ -45,6 +45,8 @@ class CeleryProcess:
         if kind == "worker":
             base += ["--hostname", f"{name}@%h", "--concurrency", str(concurrency),
                      "--without-gossip", "--without-mingle"]
+            if queues:  # e.g. ("celery", "interactive"): Check now goes to its own queue
+                base += ["-Q", ",".join(queues)]
         else:
             base += ["--schedule", str(log_dir / f"beat-{name}.db")]
         self.cmd = base

@@ -5,8 +5,8 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from retrieval import crypto
@@ -18,6 +18,28 @@ def validate_credential(value):
     # Any character works in a credential except those that end a protocol line.
     if any(ch in value for ch in FORBIDDEN_CREDENTIAL_CHARS):
         raise ValidationError("Carriage return, line feed and NUL are not allowed here.")
+
+
+# Why a session did not start (RemoteAccount.start_session).
+SERVICE_STOPPED = "service stopped"
+GONE = "account deleted"
+BUSY = "another session for this account is running"
+NOT_DUE = "not due any more"
+NO_SLOT = "no free slot under the maximum concurrent downloads"
+NO_SERVER_SLOT = "no free slot under the per-server limit"
+
+# Checks a person asked for: they go ahead of scheduled work.
+INTERACTIVE_TRIGGERS = ("manual", "login", "admin")
+
+
+def live_lease(now) -> Q:
+    """Accounts a session holds right now; an expired lease is a dead worker's."""
+    return Q(lease_token__isnull=False, lease_expires__gt=now)
+
+
+def live_claim(now) -> Q:
+    """Accounts with a fetch task queued and not yet started."""
+    return Q(claimed_until__gt=now)
 
 
 class RemoteAccount(models.Model):
@@ -104,6 +126,13 @@ class RemoteAccount(models.Model):
     # The lease: who holds the account's one session and until when.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    # A fetch task for the account is queued: until then no other dispatch or
+    # trigger queues another. If the broker loses the task, the claim simply
+    # runs out and the account is due again.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The trigger of a check someone asked for that has not had its session
+    # yet (no free slot): the dispatcher serves these before scheduled work.
+    pending_trigger = models.CharField(max_length=10, blank=True, editable=False)
 
     created = models.DateTimeField(auto_now_add=True)
 
@@ -113,6 +142,27 @@ class RemoteAccount(models.Model):
             models.UniqueConstraint(
                 fields=["owner", "host", "username"], name="unique_account_per_owner_host_user"
             )
+        ]
+        # Partial indexes keep the dispatcher's queries cheap at 100,000 accounts:
+        # the due scan walks the first index in waiting order; the others hold
+        # only the few rows with a lease, a claim or a pending request.
+        indexes = [
+            models.Index(
+                fields=["next_check", "id"], condition=Q(enabled=True), name="account_due_idx"
+            ),
+            models.Index(
+                fields=["lease_expires"],
+                condition=Q(lease_token__isnull=False),
+                name="account_lease_idx",
+            ),
+            models.Index(
+                fields=["claimed_until"],
+                condition=Q(claimed_until__isnull=False),
+                name="account_claim_idx",
+            ),
+            models.Index(
+                fields=["next_check"], condition=~Q(pending_trigger=""), name="account_request_idx"
+            ),
         ]
 
     def __str__(self):
@@ -152,9 +202,95 @@ class RemoteAccount(models.Model):
     def has_password(self) -> bool:
         return bool(self.password_encrypted)
 
+    @property
+    def failure_summary(self) -> str:
+        """"failing since 2025-05-03 14:02, 4 attempts", or "" while the account works."""
+        attempts = self.consecutive_failures
+        if not attempts:
+            return ""
+        since = "?"
+        if self.failing_since:
+            since = timezone.localtime(self.failing_since).strftime("%Y-%m-%d %H:%M")
+        return f"failing since {since}, {attempts} attempt{'' if attempts == 1 else 's'}"
+
+    failure_summary.fget.short_description = "failing"
+
     # --- lease (invariant 3): a conditional UPDATE, no lock server needed ---
 
+    def start_session(self, seconds: int, trigger: str) -> tuple[uuid.UUID | None, str]:
+        """Take the lease for a session, within the admin's limits: (token, "") or (None, why).
+
+        Refused when the service is stopped, the account is running already,
+        scheduled work is no longer due (a duplicate task), or no slot is free
+        under the global cap or the per-server limit. Slots are counted from
+        live leases only, so a killed worker's slot frees itself when its
+        lease runs out. The count and the take happen under one lock, the
+        global settings row (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs
+        with transaction_mode IMMEDIATE, so the transaction already holds the
+        database's single write lock): two workers cannot both take the last slot.
+        """
+        from retrieval.models.settings import GlobalSettings, enabled_account_count
+
+        GlobalSettings.load()
+        # Counted outside the lock (at most 30 s old): the automatic cap's input.
+        enabled_account_count(max_age=30)
+        with transaction.atomic():
+            gs = GlobalSettings.objects.select_for_update().get(pk=1)
+            cap = gs.effective_max_concurrent(max_age=30)
+            now = timezone.now()
+            why = self._refusal(gs, cap, now, trigger)
+            if why:
+                self._give_back(why, now, trigger)
+                return None, why
+            token = uuid.uuid4()
+            RemoteAccount.objects.filter(pk=self.pk).update(
+                lease_token=token,
+                lease_expires=now + dt.timedelta(seconds=seconds),
+                claimed_until=None,
+                pending_trigger="",
+            )
+        self.lease_token = token
+        return token, ""
+
+    def _refusal(self, gs, cap: int, now, trigger: str) -> str:
+        if not gs.service_running:
+            return SERVICE_STOPPED
+        row = RemoteAccount.objects.filter(pk=self.pk).values(
+            "enabled", "next_check", "lease_token", "lease_expires"
+        ).first()
+        if row is None:
+            return GONE
+        if row["lease_token"] and row["lease_expires"] and row["lease_expires"] > now:
+            return BUSY
+        if trigger == "schedule" and (
+            not row["enabled"] or (row["next_check"] and row["next_check"] > now)
+        ):
+            return NOT_DUE
+        live = RemoteAccount.objects.filter(live_lease(now)).aggregate(
+            total=Count("pk"), here=Count("pk", filter=Q(host__iexact=self.host))
+        )
+        if live["total"] >= cap:
+            return NO_SLOT
+        if gs.max_sessions_per_host and live["here"] >= gs.max_sessions_per_host:
+            return NO_SERVER_SLOT
+        return ""
+
+    def _give_back(self, why: str, now, trigger: str):
+        """Drop the claim; an account still owed a session keeps its place in line."""
+        row = RemoteAccount.objects.filter(pk=self.pk)
+        if why in (BUSY, NOT_DUE, GONE):
+            # The running (or just finished) session is the check that was asked for.
+            row.update(claimed_until=None, pending_trigger="")
+        elif trigger in INTERACTIVE_TRIGGERS:
+            # Served first by the next dispatcher tick, with the same trigger.
+            row.update(claimed_until=None, pending_trigger=trigger)
+            row.filter(Q(next_check__isnull=True) | Q(next_check__gt=now)).update(next_check=now)
+        else:
+            # Scheduled work keeps its next_check, in the past: it stays first in line.
+            row.update(claimed_until=None)
+
     def acquire_lease(self, seconds: int) -> uuid.UUID | None:
+        """The bare lease, outside the admin's limits; sessions use start_session."""
         now = timezone.now()
         token = uuid.uuid4()
         got = (

@@ -55,6 +55,12 @@ class Run(models.Model):
             return self.finished - self.started
         return None
 
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(messages done, new messages to fetch); the engine writes both as it goes,
+        so a freshly read row shows a running session's progress."""
+        return min(self.fetched, self.total) if self.total else self.fetched, self.total
+
     def bump(self, **counts):
         """Add to counters in the database now, so progress is visible mid-run."""
         Run.objects.filter(pk=self.pk).update(**{k: F(k) + v for k, v in counts.items()})

@@ -1,6 +1,7 @@
 """Global retrieval settings (one record) and per-user overrides."""
 
 import math
+import time
 from dataclasses import dataclass
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -64,6 +65,12 @@ class GlobalSettings(RetrievalKnobs):
         default=0,
         help_text="0 = automatic: 10 for up to 100 accounts, else one per 10 accounts.",
     )
+    max_sessions_per_host = models.PositiveIntegerField(
+        "maximum sessions per server",
+        default=3,
+        help_text="Sessions at once to one remote server (host name, any case), so a big "
+        "provider is not hammered. 0 = no limit.",
+    )
     parse_headers = models.BooleanField(
         "parse headers for recipients",
         default=True,
@@ -78,6 +85,12 @@ class GlobalSettings(RetrievalKnobs):
     )
     reroute_unknown = models.BooleanField(
         "re-route unknown recipients to postmaster", default=False
+    )
+    max_recipients = models.PositiveIntegerField(
+        "maximum recipients per message",
+        default=50,
+        help_text="Catch-all: copies of one message beyond this are not made; the run says so. "
+        "0 = no limit.",
     )
     service_running = models.BooleanField(
         default=True, help_text="When stopped, no new retrieval session starts."
@@ -104,14 +117,35 @@ class GlobalSettings(RetrievalKnobs):
         )
         return obj
 
-    def effective_max_concurrent(self, account_count=None) -> int:
+    @classmethod
+    def is_running(cls) -> bool:
+        """The service switch read fresh, cheaply enough to ask after every message."""
+        running = cls.objects.filter(pk=1).values_list("service_running", flat=True).first()
+        return running is not False  # no record yet means the default: running
+
+    def effective_max_concurrent(self, account_count=None, max_age: float = 0) -> int:
+        """The cap; `max_age` seconds lets the automatic one reuse a recent account count."""
         if self.max_concurrent_downloads:
             return self.max_concurrent_downloads
         if account_count is None:
-            from retrieval.models.account import RemoteAccount
-
-            account_count = RemoteAccount.objects.filter(enabled=True).count()
+            account_count = enabled_account_count(max_age)
         return max(10, math.ceil(account_count / 10))
+
+
+# Counting 100,000 accounts takes tens of milliseconds, too long to repeat at
+# every session start under the admission lock; the automatic cap moves by
+# one per ten accounts, so a count half a minute old is as good.
+_count_cache = {"at": -math.inf, "value": 0}
+
+
+def enabled_account_count(max_age: float = 0) -> int:
+    now = time.monotonic()
+    if now - _count_cache["at"] > max_age:
+        from retrieval.models.account import RemoteAccount
+
+        _count_cache["value"] = RemoteAccount.objects.filter(enabled=True).count()
+        _count_cache["at"] = now
+    return _count_cache["value"]
 
 
 class UserSettings(models.Model):

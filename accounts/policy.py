@@ -1,0 +1,22 @@
+"""Effective group policy: what a user may do, from the groups they belong to."""
+
+from accounts.models import GroupPolicy
+
+# Short names callers use, and the GroupPolicy field each one reads.
+PERMISSIONS = {
+    "manual_check": "allow_manual_check",
+    "web_login": "allow_web_login_trigger",
+    "pop3_login": "allow_pop3_login_trigger",
+    "imap_login": "allow_imap_login_trigger",
+    "manage_own_accounts": "may_manage_own_accounts",
+}
+
+
+def allowed(user, what: str) -> bool:
+    """True when the user is active and a superuser or in a group whose policy grants `what`."""
+    field = PERMISSIONS[what]  # a typo must fail loudly, not silently deny
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return GroupPolicy.objects.filter(group__user=user, **{field: True}).exists()

@@ -1,0 +1,127 @@
+"""The user's Check now in a real browser: a user logs in at /accounts/login/,
+presses Check now, and watches the progress line until the run ends; a real
+Celery worker (consuming the interactive queue) collects the mail from a real
+Dovecot into the local Maildir.
+
+Headless Debian Chromium driven by Playwright, as in test_admin_browser.py.
+"""
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.models import GroupPolicy
+from popadmin.celery import app
+from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
+from retrieval.models import Run
+from tests.factories import local_messages, make_account, make_mailbox
+from tests.workers import CeleryProcess, process_env, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+LOGIN_PASSWORD = "browser user password"
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def allow_orm_beside_playwright():
+    # Playwright's sync API runs an asyncio loop in this thread; Django then
+    # refuses ORM calls here although nothing is async (see test_admin_browser).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ASYNC_UNSAFE, "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
+    with django_db_blocker.unblock():
+        app.control.purge()
+        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
+        env.pop(ASYNC_UNSAFE, None)
+        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env,
+                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
+    yield proc
+    # Main process alone first: it shuts its pool down itself (see test_admin_browser).
+    proc.proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.proc.wait(timeout=15)
+    proc.stop()
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+            tab.set_default_timeout(10_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, folder: Path, worker):
+    try:
+        yield
+    except BaseException:
+        shot = folder / "user-check-now-failure.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot: {shot}\npage: {page.url}\nworker log:\n{worker.log()[-3000:]}")
+        raise
+
+
+def checker(django_user_model, address):
+    user = django_user_model.objects.create_user("webuser", password=LOGIN_PASSWORD)
+    group = Group.objects.create(name="webmail")
+    GroupPolicy.objects.create(group=group, allow_manual_check=True)
+    user.groups.add(group)
+    return user, make_mailbox(address, user=user)
+
+
+def test_it_shows_check_now_progress_until_the_mail_is_in(
+    live_server, django_user_model, dovecot, mail_user, worker, page, tmp_path
+):
+    username, password = mail_user
+    dovecot.deliver_many(username, 3)
+    user, mailbox = checker(django_user_model, f"{username}@local.test")
+    account = make_account(dovecot, username, password, owner=mailbox)
+    base = live_server.url
+
+    with screenshot_on_failure(page, tmp_path, worker):
+        page.goto(base + "/mail/accounts/")
+        expect(page).to_have_url(base + "/accounts/login/?next=/mail/accounts/")
+        page.fill("#id_username", "webuser")
+        page.fill("#id_password", LOGIN_PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(base + "/mail/accounts/")
+
+        section = page.locator(f"#account-{account.pk}")
+        expect(section.locator(".last-result")).to_have_text("never checked")
+        expect(section).not_to_contain_text(password)
+        section.get_by_role("button", name="Check now").click()
+
+        # The line moves through "queued"/"running: n of 3" to the result,
+        # without a reload.
+        expect(section.locator(".progress")).to_have_text("ok: 3 delivered", timeout=30_000)
+        assert page.url == base + "/mail/accounts/"
+
+    assert len(local_messages(mailbox)) == 3
+    assert dovecot.messages(username) == []
+    run = wait_for(lambda: Run.objects.filter(account=account).first(), what="the run")
+    assert (run.trigger, run.status, run.delivered) == (Run.Trigger.MANUAL, Run.Status.OK, 3)
