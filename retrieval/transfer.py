@@ -146,6 +146,7 @@ SETTINGS_FIELDS = {
     "header_fields": _list_of(_header_name),
     "accepted_domains": _list_of(_domain),
     "reroute_unknown": _boolean,
+    "max_recipients": _integer(0),
     "poll_minutes": _integer(1),
     "service_running": _boolean,
 }
