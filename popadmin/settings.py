@@ -33,6 +33,9 @@ SPOOL_DIR = DATA_DIR / "spool"
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
+# No message bigger than this is ever spooled, whatever an account allows:
+# a server streaming an endless message cannot fill the disk.
+POPADMIN_HARD_MESSAGE_MB = env.int("POPADMIN_HARD_MESSAGE_MB", default=1024)
 # Minimum lifetime of an account lease; a session renews it after every
 # message, so it only bounds how long a crashed worker blocks an account.
 POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)

@@ -69,11 +69,12 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     `enqueue(pk, trigger)` runs after the claims commit; the default sends the
     Celery task. Returns the claimed ids in the order they were queued.
 
-    `refill` is a finished session handing on its slot (tasks.fetch_account):
-    one account, and only while the cap binds (at most a tenth of it free).
-    Otherwise a slot freed between two ticks would idle until the next, and
-    a small cap could never be used in full; with slots to spare the tick
-    alone is enough.
+    `refill` is a finished session handing on its slot (tasks.fetch_account),
+    only while the cap binds: at most a tenth of it (or two slots) free. It
+    fills all of those, so two sessions ending together, each seeing the
+    other's slot free too, do not both leave theirs idle. Without it a slot
+    freed between two ticks would idle until the next, and a small cap could
+    never be used in full; with slots to spare the tick alone is enough.
     """
     enqueue = enqueue or enqueue_fetch
     GlobalSettings.load()
@@ -91,8 +92,8 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
         busy = Counter(host.lower() for host in in_flight.values_list("host", flat=True))
         cap = gs.effective_max_concurrent(enabled)
         slots = cap - sum(busy.values())
-        if refill:
-            slots = 1 if 0 < slots <= max(1, cap // 10) else 0
+        if refill and slots > max(2, cap // 10):
+            return []
         if slots <= 0:
             return []
         free = (

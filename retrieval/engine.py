@@ -66,8 +66,11 @@ class Retrieval:
         self.knobs = knobs
         self.token = token
         self.lease_seconds = lease_seconds
-        limit_mb = account.max_message_mb
-        self.max_bytes = limit_mb * 1024 * 1024 if limit_mb else None
+        # The account's limit, never above the hard cap that keeps an endless
+        # "message" from filling the spool disk.
+        limit_mb = min(account.max_message_mb or settings.POPADMIN_HARD_MESSAGE_MB,
+                       settings.POPADMIN_HARD_MESSAGE_MB)
+        self.max_bytes = limit_mb * 1024 * 1024
         self.source = f"{account.host} ({account.protocol} user {account.username})"
         # Messages this run gave up on (too big, undeliverable): later passes
         # skip them so they cannot block the rest of the mailbox.

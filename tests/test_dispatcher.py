@@ -201,8 +201,10 @@ def test_it_refills_a_freed_slot_only_while_the_cap_binds(django_capture_on_comm
             return dispatcher.dispatch(lambda pk, trigger: None, refill=True)
 
     assert refill() == [waiting[0].pk]  # one slot free of ten: handed on at once
-    RemoteAccount.objects.filter(pk__in=pks(running[:5])).update(lease_token=None)
-    assert refill() == []  # five free: the cap does not bind, the tick will do
+    RemoteAccount.objects.filter(pk__in=pks(running[:2])).update(lease_token=None)
+    assert refill() == pks(waiting[1:3])  # two ended together: both slots refilled
+    RemoteAccount.objects.filter(pk__in=pks(running[2:5])).update(lease_token=None)
+    assert refill() == []  # three free: the cap does not bind, the tick will do
 
 
 # --- poll times -------------------------------------------------------------------

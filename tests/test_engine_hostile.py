@@ -440,3 +440,21 @@ def test_it_keeps_a_worker_working_after_a_hostile_server(dovecot, mail_user, tm
     assert good.started >= bad.finished  # the same slot, after the hostile session
     assert good.delivered == 3 and dovecot.messages(mail_user[0]) == []
     assert len(local_messages(healthy.owner)) == 3
+
+
+def test_it_caps_an_endless_message_even_without_an_account_limit(settings):
+    # No account limit: the global hard cap still ends the download.
+    settings.POPADMIN_HARD_MESSAGE_MB = 1
+    originals = make_messages(2)
+    box = healthy_box(originals)
+    box.overrides["RETR"] = lambda conn, arg, state: (
+        endless(conn, arg, state) if arg == b"1" else box.cmd_RETR(conn, arg, state)
+    )
+    with FakeServer(box) as server:
+        account = account_on(server)
+
+        first = run(account)
+
+    assert "message uid-1: over the size limit while downloading" in reason(first)
+    assert sorted(delivered(account)) == [lf(originals[1])]
+    assert box.messages == originals[:1]
