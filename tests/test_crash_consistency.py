@@ -52,7 +52,7 @@ def lease_free(account) -> bool:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("protocol", ["pop3"])
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
 def test_it_does_not_store_again_what_a_dead_session_stored(dovecot, mail_user, protocol):
     GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(duplicate_check=False)
     dovecot.deliver_many(mail_user[0], 3)
@@ -76,7 +76,7 @@ def test_it_does_not_store_again_what_a_dead_session_stored(dovecot, mail_user, 
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("protocol", ["pop3"])
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
 def test_it_delivers_exactly_once_across_worker_kills(dovecot, mail_user, tmp_path, protocol, seed):
     GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(
         messages_per_download=10,

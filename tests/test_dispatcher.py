@@ -200,10 +200,14 @@ def test_it_refills_a_freed_slot_only_while_the_cap_binds(django_capture_on_comm
         with django_capture_on_commit_callbacks(execute=True):
             return dispatcher.dispatch(lambda pk, trigger: None, refill=True)
 
+    def finish(accounts):
+        RemoteAccount.objects.filter(pk__in=pks(accounts)).update(
+            lease_token=None, next_check=timezone.now() + dt.timedelta(minutes=10))
+
     assert refill() == [waiting[0].pk]  # one slot free of ten: handed on at once
-    RemoteAccount.objects.filter(pk__in=pks(running[:2])).update(lease_token=None)
+    finish(running[:2])
     assert refill() == pks(waiting[1:3])  # two ended together: both slots refilled
-    RemoteAccount.objects.filter(pk__in=pks(running[2:5])).update(lease_token=None)
+    finish(running[2:5])
     assert refill() == []  # three free: the cap does not bind, the tick will do
 
 
