@@ -1,0 +1,225 @@
+"""Accounts polled per minute: 5,000 empty mailboxes on a real Dovecot, through
+real Celery workers on the production stack (PostgreSQL + Redis), against
+the same machine's raw rate for the same logins.
+
+Three measurements of the same 5,000 POP3S accounts (TLS, certificate
+verified), each with the same number of parallel clients:
+
+- raw: a minimal Python client (poplib: connect, login, STAT, QUIT) in N
+  processes, the most this machine's Dovecot serves to Python;
+- fetchmail --check (C), N processes, each polling its share from one rc
+  file; what a classic poller achieves with the same sessions;
+- popadmin: beat (dispatcher tick), W workers x C processes, a Run row,
+  lease and seen-state check per account, every account polled once.
+
+Everything runs on this machine, so all share its cores with Dovecot and
+PostgreSQL. The database is a scratch one (created if missing); Redis is a
+private redis-server on a free port.
+
+    .venv/bin/python bench/polls_per_minute.py [--accounts 5000] [--workers 2]
+        [--concurrency 8] [--tick 5] [--raw-sample 2000]
+    (DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench_polls)
+"""
+
+import argparse
+import multiprocessing
+import os
+import poplib
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_polls"
+PASSWORD = "benchpassword"  # one for all: fetchmail's rc format and bulk_create
+
+
+def setup(work: Path, redis_url: str):
+    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ["POPADMIN_DATA_DIR"] = str(work / "data")
+    os.environ["MAIL_ROOT"] = str(work / "mail")
+    os.environ["REDIS_URL"] = redis_url
+    os.environ["POPADMIN_NO_BOOTSTRAP"] = "1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
+    from bench.dispatcher_tick import create_database
+
+    create_database(os.environ["DATABASE_URL"])
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def start_redis(work: Path) -> tuple[subprocess.Popen, str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def create_accounts(dovecot, users):
+    from accounts.models import Mailbox
+    from retrieval.models import GlobalSettings, RemoteAccount, Run
+
+    Run.objects.all().delete()
+    RemoteAccount.objects.all().delete()
+    Mailbox.objects.filter(address__endswith="@bench.test").delete()
+    GlobalSettings.load()
+    # Automatic cap (one slot per ten accounts); one server only, so no per-server limit.
+    GlobalSettings.objects.filter(pk=1).update(
+        max_concurrent_downloads=0, max_sessions_per_host=0, service_running=True
+    )
+    owners = Mailbox.objects.bulk_create(
+        Mailbox(address=f"owner{i}@bench.test") for i in range(len(users) // 100 + 1)
+    )
+    probe = RemoteAccount(owner=owners[0])
+    probe.set_password(PASSWORD)
+    RemoteAccount.objects.bulk_create(
+        RemoteAccount(owner=owners[i // 100], host="localhost", port=dovecot.pop3s_port,
+                      username=user, password_encrypted=probe.password_encrypted)
+        for i, user in enumerate(users)
+    )
+
+
+def _raw_poll(job):
+    port, ca_file, users = job
+    context = ssl.create_default_context(cafile=ca_file)
+    for user in users:
+        client = poplib.POP3_SSL("localhost", port, context=context, timeout=30)
+        client.user(user)
+        client.pass_(PASSWORD)
+        client.stat()
+        client.quit()
+    return len(users)
+
+
+def raw_rate(dovecot, users, procs: int) -> float:
+    shares = [(dovecot.pop3s_port, str(dovecot.ca_file), users[i::procs]) for i in range(procs)]
+    with multiprocessing.Pool(procs) as pool:
+        started = time.perf_counter()
+        done = sum(pool.map(_raw_poll, shares))
+        seconds = time.perf_counter() - started
+    return done / seconds * 60
+
+
+def fetchmail_rate(dovecot, users, procs: int, work: Path) -> float | None:
+    if not shutil.which("fetchmail"):
+        print("fetchmail not installed (apt-get install fetchmail): skipped")
+        return None
+    jobs = []
+    for i in range(procs):
+        home = work / f"fetchmail{i}"
+        home.mkdir()
+        rc = home / "fetchmailrc"
+        lines = [f"poll localhost proto pop3 port {dovecot.pop3s_port}"]
+        lines += [f'  user "{u}" there with password "{PASSWORD}" is root here '
+                  f'options ssl sslcertck sslcertfile "{dovecot.ca_file}"' for u in users[i::procs]]
+        rc.write_text("\n".join(lines) + "\n")
+        rc.chmod(0o600)
+        jobs.append((home, rc))
+    started = time.perf_counter()
+    running = [subprocess.Popen(
+        ["fetchmail", "--check", "-N", "--nosyslog", "-f", str(rc), "--pidfile", str(home / "pid")],
+        env=dict(os.environ, FETCHMAILHOME=str(home)), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for home, rc in jobs]
+    outputs = [proc.communicate()[0] for proc in running]
+    seconds = time.perf_counter() - started
+    checked = sum(out.count("No mail for") for out in outputs)
+    if checked != len(users):
+        print(f"fetchmail checked {checked} of {len(users)}:\n{outputs[0][-2000:]}")
+    return checked / seconds * 60
+
+
+def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
+    from django.conf import settings
+    from django.db import connection
+    from django.db.models import Max, Min
+
+    from retrieval.models import GlobalSettings, Run
+    from tests.workers import CeleryProcess, wait_for
+
+    db = connection.settings_dict
+    env = dict(os.environ, DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=redis_url,
+               SECRET_KEY=settings.SECRET_KEY, POPADMIN_CA_FILE=str(dovecot.ca_file),
+               POPADMIN_DISPATCH_SECONDS=str(args.tick))
+    workers = [CeleryProcess("worker", work, name=f"bench{i}", env=env,
+                             concurrency=args.concurrency) for i in range(args.workers)]
+    beat = CeleryProcess("beat", work, name="bench", env=env)
+    try:
+        for worker in workers:
+            worker.start()
+        beat.start()
+        done = Run.objects.exclude(status=Run.Status.RUNNING)
+        wait_for(lambda: done.count() >= n, timeout=1800, interval=1, what="every account polled")
+    finally:
+        beat.stop()
+        for worker in workers:
+            worker.stop()
+    span = Run.objects.aggregate(first=Min("started"), last=Max("finished"))
+    seconds = (span["last"] - span["first"]).total_seconds()
+    finished = sorted(done.values_list("finished", flat=True))
+    # Steady state: from the 10th to the 90th percentile of finishes.
+    lo, hi = finished[n // 10], finished[n * 9 // 10]
+    steady = (n * 8 // 10) / (hi - lo).total_seconds() * 60
+    failed = done.exclude(status=Run.Status.OK).count()
+    cap = GlobalSettings.load().effective_max_concurrent()
+    print(f"  ({db['NAME']}, Redis {redis_url}, cap {cap}, tick {args.tick} s, "
+          f"{failed} failed runs)")
+    return n / seconds * 60, steady
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--accounts", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--tick", type=float, default=5.0, help="dispatcher tick (s)")
+    parser.add_argument("--raw-sample", type=int, default=2000)
+    args = parser.parse_args()
+    clients = args.workers * args.concurrency
+    work = Path(tempfile.mkdtemp(prefix="popadmin-polls-"))
+    work.chmod(0o755)
+    redis_proc, redis_url = start_redis(work)
+    from tests.dovecot import Dovecot
+
+    dovecot = Dovecot().start()
+    try:
+        setup(work, redis_url)
+        started = time.perf_counter()
+        users = [dovecot.add_user(f"b{i}", PASSWORD)[0] for i in range(args.accounts)]
+        create_accounts(dovecot, users)
+        print(f"{args.accounts:,} empty accounts on Dovecot, {clients} parallel clients each "
+              f"(set up in {time.perf_counter() - started:.1f} s, {os.cpu_count()} CPUs)")
+        raw = raw_rate(dovecot, users[: args.raw_sample], clients)
+        print(f"raw Python POP3S login+STAT+QUIT: {raw:8,.0f} polls/min "
+              f"({args.raw_sample:,} logins)")
+        fetchmail = fetchmail_rate(dovecot, users, clients, work)
+        if fetchmail:
+            print(f"fetchmail --check:                {fetchmail:8,.0f} polls/min")
+        ours, steady = popadmin_rate(dovecot, args.accounts, args, work, redis_url)
+        print(f"popadmin ({args.workers} workers x {args.concurrency}):        "
+              f"{ours:8,.0f} polls/min overall, {steady:,.0f} steady (10th-90th percentile)")
+        print(f"popadmin / raw: {ours / raw:.0%} overall, {steady / raw:.0%} steady"
+              + (f"; popadmin / fetchmail: {ours / fetchmail:.0%}" if fetchmail else ""))
+    finally:
+        dovecot.stop()
+        redis_proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
