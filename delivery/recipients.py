@@ -172,9 +172,23 @@ def _text(value) -> str:
 
 def _parse(value: str) -> list[tuple[str, str]]:
     try:
-        return getaddresses([value])
+        pairs = [p for p in getaddresses([value]) if p[1]]
+        if not pairs and "@" in value:
+            # Python 3.13's strict parser returns nothing at all for a list
+            # with one malformed entry; the lenient one keeps the good ones.
+            pairs = [p for p in _lenient(value) if p[1]]
     except Exception:  # e.g. RecursionError on thousands of nested "(" in 3.12
-        return [("", m) for m in _SALVAGE.findall(value)]
+        pairs = []
+    if not pairs and "@" in value:
+        pairs = [("", m) for m in _SALVAGE.findall(value)]
+    return pairs
+
+
+def _lenient(value: str) -> list[tuple[str, str]]:
+    try:
+        return getaddresses([value], strict=False)
+    except TypeError:  # before the strict flag existed, parsing was lenient
+        return getaddresses([value])
 
 
 def _decode_words(value: str) -> str:
