@@ -189,6 +189,7 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--tick", type=float, default=5.0, help="dispatcher tick (s)")
     parser.add_argument("--raw-sample", type=int, default=2000)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     clients = args.workers * args.concurrency
     work = Path(tempfile.mkdtemp(prefix="popadmin-polls-"))
@@ -218,7 +219,10 @@ def main():
     finally:
         dovecot.stop()
         redis_proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

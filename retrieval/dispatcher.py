@@ -41,6 +41,8 @@ INTERACTIVE_QUEUE = "interactive"
 SCHEDULE_QUEUE = "celery"
 # Rows per query, so a huge id list stays under SQLite's parameter limit.
 _CHUNK = 500
+# Accounts a finished session may hand its slot on to (see dispatch).
+REFILL_MAX = 4
 
 
 def queue_for(trigger: str) -> str:
@@ -69,53 +71,71 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     `enqueue(pk, trigger)` runs after the claims commit; the default sends the
     Celery task. Returns the claimed ids in the order they were queued.
 
-    `refill` is a finished session handing on its slot (tasks.fetch_account),
-    only while the cap binds: at most a tenth of it (or two slots) free. It
-    fills all of those, so two sessions ending together, each seeing the
-    other's slot free too, do not both leave theirs idle. Without it a slot
-    freed between two ticks would idle until the next, and a small cap could
-    never be used in full; with slots to spare the tick alone is enough.
+    `refill` is a finished session handing on its slot (tasks.fetch_account):
+    a few accounts at most, and only while the last tick left due accounts
+    waiting for lack of slots (the cap binds). Without it a slot freed
+    between two ticks would idle until the next, and a small cap could never
+    be used in full; with slots to spare the tick alone is enough, and an
+    idle system (or a test without beat) never dispatches by itself. It
+    counts servers' sessions one host at a time, so that it stays cheap while
+    holding the lock once per finished session.
     """
     enqueue = enqueue or enqueue_fetch
-    GlobalSettings.load()
     # Counted before taking the lock: session starts wait for the tick.
-    enabled = enabled_account_count()
+    enabled = enabled_account_count(max_age=30 if refill else 0)
     with transaction.atomic():
-        gs = GlobalSettings.objects.select_for_update().get(pk=1)
-        if not gs.service_running:
+        gs = GlobalSettings.locked()
+        if not gs.service_running or (refill and not gs.dispatch_backlog):
             return []
         now = timezone.now()
-        # An account never checked has been waiting since it was created; a
-        # real time keeps the due scan on its index (no IS NULL branch).
-        RemoteAccount.objects.filter(next_check__isnull=True).update(next_check=F("created"))
         in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).order_by()
-        busy = Counter(host.lower() for host in in_flight.values_list("host", flat=True))
-        cap = gs.effective_max_concurrent(enabled)
-        slots = cap - sum(busy.values())
-        if refill and slots > max(2, cap // 10):
-            return []
-        if slots <= 0:
-            return []
-        free = (
-            RemoteAccount.objects.filter(enabled=True)
-            .exclude(live_lease(now))
-            .exclude(live_claim(now))
-        )
-        limit = gs.max_sessions_per_host
-        picked = _pick(free.exclude(pending_trigger=""), slots, busy, limit)
-        picked += _pick(
-            free.filter(pending_trigger="", next_check__lte=now), slots - len(picked), busy, limit
-        )
-        _claim([pk for pk, _ in picked], now, {})
-        for pk, trigger in picked:
-            transaction.on_commit(partial(enqueue, pk, trigger))
-    if picked:
+        if refill:
+            busy = _HostLoad(in_flight)
+            slots = min(gs.effective_max_concurrent(enabled) - in_flight.count(), REFILL_MAX)
+        else:
+            # An account never checked has been waiting since it was created;
+            # a real time keeps the due scan on its index (no IS NULL branch).
+            RemoteAccount.objects.filter(next_check__isnull=True).update(next_check=F("created"))
+            busy = Counter(host.lower() for host in in_flight.values_list("host", flat=True))
+            slots = gs.effective_max_concurrent(enabled) - sum(busy.values())
+        picked = []
+        if slots > 0:
+            free = (
+                RemoteAccount.objects.filter(enabled=True)
+                .exclude(live_lease(now))
+                .exclude(live_claim(now))
+            )
+            limit, pages = gs.max_sessions_per_host, 1 if refill else 0
+            picked = _pick(free.exclude(pending_trigger=""), slots, busy, limit, pages)
+            picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
+                            slots - len(picked), busy, limit, pages)
+            _claim([pk for pk, _ in picked], now, {})
+            for pk, trigger in picked:
+                transaction.on_commit(partial(enqueue, pk, trigger))
+        # Every free slot taken (or none free): more accounts may be waiting.
+        backlog = len(picked) >= slots
+        if backlog != gs.dispatch_backlog:
+            GlobalSettings.objects.filter(pk=1).update(dispatch_backlog=backlog)
+    if picked and not refill:
         log.info("dispatched %d account(s), %d slot(s) were free", len(picked), slots)
     return [pk for pk, _ in picked]
 
 
-def _pick(queryset, wanted: int, busy: Counter, per_host: int) -> list[tuple[int, str]]:
-    """Up to `wanted` (pk, trigger) in waiting order, skipping servers at their limit."""
+class _HostLoad(Counter):
+    """Sessions and queued tasks per server, counted for a host when first asked."""
+
+    def __init__(self, in_flight):
+        super().__init__()
+        self.in_flight = in_flight
+
+    def __missing__(self, host):
+        self[host] = self.in_flight.filter(host__iexact=host).count()
+        return self[host]
+
+
+def _pick(queryset, wanted: int, busy: Counter, per_host: int, pages: int = 0):
+    """Up to `wanted` (pk, trigger) in waiting order, skipping servers at their
+    limit; `pages` > 0 reads at most that many pages of candidates."""
     picked: list[tuple[int, str]] = []
     full = {host for host, n in busy.items() if per_host and n >= per_host}
     queryset = queryset.order_by("next_check", "pk")
@@ -132,16 +152,18 @@ def _pick(queryset, wanted: int, busy: Counter, per_host: int) -> list[tuple[int
             )
         rows = list(page.values_list("pk", "host", "next_check", "pending_trigger")[:batch])
         for pk, host, _next, pending in rows:
-            key = host.lower()
-            if per_host and busy[key] >= per_host:
-                continue
-            busy[key] += 1
-            if per_host and busy[key] >= per_host:
-                full.add(key)
+            if per_host:
+                key = host.lower()
+                if busy[key] >= per_host:
+                    continue
+                busy[key] += 1
+                if busy[key] >= per_host:
+                    full.add(key)
             picked.append((pk, pending or Run.Trigger.SCHEDULE))
             if len(picked) == wanted:
                 break
-        if len(rows) < batch:
+        pages -= 1
+        if len(rows) < batch or pages == 0:
             break
         after = rows[-1][2], rows[-1][0]
     return picked
@@ -171,9 +193,8 @@ def request_check(account_ids, trigger) -> list[int]:
     ids = list(dict.fromkeys(int(pk) for pk in account_ids))
     if not ids:
         return []
-    GlobalSettings.load()
     with transaction.atomic():
-        gs = GlobalSettings.objects.select_for_update().get(pk=1)
+        gs = GlobalSettings.locked()
         if not gs.service_running:
             return []
         now = timezone.now()

@@ -20,7 +20,7 @@ from retrieval.models.account import (
     SERVICE_STOPPED,
 )
 from retrieval.status import MAX_JITTER, jitter
-from retrieval.tasks import TRANSIENT, fetch_account
+from retrieval.tasks import fetch_account
 from tests.factories import make_mailbox
 
 pytestmark = pytest.mark.django_db
@@ -190,25 +190,30 @@ def test_it_serves_the_longest_waiting_first(dispatch):
     assert sent == [accounts[3].pk, accounts[4].pk, accounts[1].pk]
 
 
-def test_it_refills_a_freed_slot_only_while_the_cap_binds(django_capture_on_commit_callbacks):
-    configure(max_concurrent_downloads=10, max_sessions_per_host=0)
-    running, waiting = make_accounts(9), make_accounts(5)
-    for account in running:
-        hold(account)
+def test_it_hands_a_freed_slot_on_only_while_accounts_wait_for_one(
+    dispatch, django_capture_on_commit_callbacks
+):
+    configure(max_concurrent_downloads=3, max_sessions_per_host=0)
+    accounts = make_accounts(6)
 
     def refill():
         with django_capture_on_commit_callbacks(execute=True):
             return dispatcher.dispatch(lambda pk, trigger: None, refill=True)
 
-    def finish(accounts):
-        RemoteAccount.objects.filter(pk__in=pks(accounts)).update(
-            lease_token=None, next_check=timezone.now() + dt.timedelta(minutes=10))
+    def finish(done):
+        RemoteAccount.objects.filter(pk__in=pks(done)).update(
+            claimed_until=None, next_check=timezone.now() + dt.timedelta(minutes=10))
 
-    assert refill() == [waiting[0].pk]  # one slot free of ten: handed on at once
-    finish(running[:2])
-    assert refill() == pks(waiting[1:3])  # two ended together: both slots refilled
-    finish(running[2:5])
-    assert refill() == []  # three free: the cap does not bind, the tick will do
+    assert refill() == []  # no tick yet has seen anyone wait
+    assert len(dispatch()) == 3  # every slot taken, three accounts left waiting
+    finish(accounts[:1])
+    assert refill() == [accounts[3].pk]
+    finish(accounts[1:3])  # two sessions ended together: both slots handed on
+    assert refill() == pks(accounts[4:6])
+    finish(accounts[3:])
+    assert refill() == []  # nobody waits any more: back to the tick alone
+    make_account()
+    assert refill() == []
 
 
 # --- poll times -------------------------------------------------------------------
@@ -384,28 +389,3 @@ def race(n, work, items=None):
     for t in threads:
         t.join(timeout=60)
     return results
-
-
-# --- what the admin sees, and the tasks ------------------------------------------
-
-
-def test_it_summarises_failures_and_progress(admin_client):
-    failing = make_account()
-    RemoteAccount.objects.filter(pk=failing.pk).update(
-        consecutive_failures=4, failing_since=timezone.now() - dt.timedelta(hours=3)
-    )
-    failing.refresh_from_db()
-    since = timezone.localtime(failing.failing_since).strftime("%Y-%m-%d %H:%M")
-
-    assert failing.failure_summary == f"failing since {since}, 4 attempts"
-    assert make_account().failure_summary == ""
-    page = admin_client.get("/admin/retrieval/remoteaccount/").content.decode()
-    assert f"failing since {since}, 4 attempts" in page
-    assert Run(total=5, fetched=2).progress == (2, 5)
-    assert Run(total=0, fetched=0).progress == (0, 0)
-
-
-def test_it_declares_fetch_tasks_safe_to_run_twice_and_retries_only_transient_errors():
-    assert fetch_account.acks_late and fetch_account.reject_on_worker_lost
-    assert fetch_account.autoretry_for == TRANSIENT
-    assert fetch_account.max_retries and fetch_account.retry_backoff

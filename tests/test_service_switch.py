@@ -1,5 +1,6 @@
 """The service switch, poll times and backoff: stopping lets sessions finish
-the message in hand; failures lengthen the interval up to a cap."""
+the message in hand; failures lengthen the interval up to a cap and show in
+the admin list; tasks are safe to run twice."""
 
 import datetime as dt
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 from retrieval import dispatcher, engine
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, UserSettings
 from retrieval.status import MAX_BACKOFF, MAX_JITTER, finish_run
+from retrieval.tasks import TRANSIENT, fetch_account
 from tests.factories import local_messages, make_account, make_mailbox
 
 pytestmark = pytest.mark.django_db
@@ -62,9 +64,8 @@ def test_it_stops_a_session_after_the_message_in_hand_and_resumes(
 
 
 def plain_account(**fields):
-    return RemoteAccount.objects.create(
-        owner=make_mailbox(), host="pop.example.test", username="someone", **fields
-    )
+    fields.setdefault("username", "someone")
+    return RemoteAccount.objects.create(owner=make_mailbox(), host="pop.example.test", **fields)
 
 
 def gap(account) -> dt.timedelta:
@@ -118,3 +119,28 @@ def test_it_polls_at_the_account_then_user_then_global_frequency():
     assert within(gap(own), dt.timedelta(minutes=3))
     assert within(gap(users), dt.timedelta(minutes=7))
     assert within(gap(default), dt.timedelta(minutes=30))
+
+
+# --- what the admin sees, and the tasks ------------------------------------------
+
+
+def test_it_summarises_failures_and_progress(admin_client):
+    failing = plain_account()
+    RemoteAccount.objects.filter(pk=failing.pk).update(
+        consecutive_failures=4, failing_since=timezone.now() - dt.timedelta(hours=3)
+    )
+    failing.refresh_from_db()
+    since = timezone.localtime(failing.failing_since).strftime("%Y-%m-%d %H:%M")
+
+    assert failing.failure_summary == f"failing since {since}, 4 attempts"
+    assert plain_account(username="fine").failure_summary == ""
+    page = admin_client.get("/admin/retrieval/remoteaccount/").content.decode()
+    assert f"failing since {since}, 4 attempts" in page
+    assert Run(total=5, fetched=2).progress == (2, 5)
+    assert Run(total=0, fetched=0).progress == (0, 0)
+
+
+def test_it_declares_fetch_tasks_safe_to_run_twice_and_retries_only_transient_errors():
+    assert fetch_account.acks_late and fetch_account.reject_on_worker_lost
+    assert fetch_account.autoretry_for == TRANSIENT
+    assert fetch_account.max_retries and fetch_account.retry_backoff

@@ -111,7 +111,7 @@ def test_it_collects_everything_after_a_killed_worker_and_a_lost_broker(
 
     events = []
     try:
-        victim, _ = start("worker", "victim"), start("worker", "survivor")
+        victim, survivor = start("worker", "victim"), start("worker", "survivor")
         start("beat", "beat")
         # More sessions running than one worker has processes: one is the victim's.
         wait_for(lambda: running() > CONCURRENCY, timeout=60, interval=0.01,
@@ -129,6 +129,17 @@ def test_it_collects_everything_after_a_killed_worker_and_a_lost_broker(
         began = time.monotonic()
 
         def collected():
+            # The restart policy of a real deployment (docker-compose
+            # `restart: unless-stopped`): Celery 5.7's worker can exit when
+            # Redis drops while it holds unacknowledged tasks (kombu's Redis
+            # channel fails restoring them: "Unrecoverable error:
+            # AttributeError ... 'hostname'"); a fresh one takes its place.
+            for proc in [p for p in procs if p.kind == "worker" and p is not victim]:
+                if proc.proc.poll() is not None and proc.proc.returncode is not None:
+                    proc.stop()
+                    procs.remove(proc)
+                    events.append(f"a worker exited ({proc.proc.returncode}), restarted")
+                    start("worker", f"restart{len(events)}")
             local = sum(len(local_messages(a.owner)) for a in accounts)
             return local >= len(expected) and all(
                 dovecot.messages(a.username) == [] for a in accounts)
@@ -154,7 +165,7 @@ def test_it_collects_everything_after_a_killed_worker_and_a_lost_broker(
     assert killed.exists() and all("stopped unexpectedly" in r.error for r in killed)
     assert not RemoteAccount.objects.filter(lease_expires__gt=timezone.now()).exists()
     if server:  # the restart really cut the workers off their broker
-        assert "Connection to broker lost" in procs[1].log()
+        assert "Connection to broker lost" in survivor.log()
     print(f"\n{broker}: {'; '.join(events)}; all {len(expected)} messages of {ACCOUNTS} accounts "
           f"collected {recovered:.1f} s later; {killed.count()} killed session(s) reaped; "
           f"{runs.count()} runs in all")

@@ -231,11 +231,10 @@ class RemoteAccount(models.Model):
         """
         from retrieval.models.settings import GlobalSettings, enabled_account_count
 
-        GlobalSettings.load()
         # Counted outside the lock (at most 30 s old): the automatic cap's input.
         enabled_account_count(max_age=30)
         with transaction.atomic():
-            gs = GlobalSettings.objects.select_for_update().get(pk=1)
+            gs = GlobalSettings.locked()
             cap = gs.effective_max_concurrent(max_age=30)
             now = timezone.now()
             why = self._refusal(gs, cap, now, trigger)

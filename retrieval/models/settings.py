@@ -95,6 +95,9 @@ class GlobalSettings(RetrievalKnobs):
     service_running = models.BooleanField(
         default=True, help_text="When stopped, no new retrieval session starts."
     )
+    # Set by the dispatcher: its last tick left due accounts waiting for a
+    # free slot, so a finished session hands its slot on at once.
+    dispatch_backlog = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name = "global retrieval settings"
@@ -116,6 +119,18 @@ class GlobalSettings(RetrievalKnobs):
             pk=1, defaults={"header_fields": list(DEFAULT_HEADER_FIELDS)}
         )
         return obj
+
+    @classmethod
+    def locked(cls) -> "GlobalSettings":
+        """The record, locked until the transaction ends: every admission
+        decision (dispatch, request, session start) holds this one lock.
+        SELECT ... FOR UPDATE on PostgreSQL; on SQLite a no-op, where the
+        IMMEDIATE transaction already holds the database's write lock."""
+        gs = cls.objects.select_for_update().filter(pk=1).first()
+        if gs is None:
+            cls.load()
+            gs = cls.objects.select_for_update().get(pk=1)
+        return gs
 
     @classmethod
     def is_running(cls) -> bool:

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         commands = {
             "web": [python, "-m", "gunicorn", "popadmin.wsgi", "--bind", bind, "--workers", "2",
                     "--access-logfile", "-"],
-            "worker": [*celery, "worker", "--loglevel", "info", "--concurrency", str(concurrency)],
+            "worker": [*celery, "worker", "-Q", "interactive,celery", "--loglevel", "info",
+                       "--concurrency", str(concurrency)],
             "beat": [*celery, "beat", "--loglevel", "info",
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
