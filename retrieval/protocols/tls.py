@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+from functools import lru_cache
 
 from .base import ConnectionParams, TLSError
 
 
 def make_context(params: ConnectionParams) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    # Building a context loads the system CA store: ~40 ms, most of an empty
+    # poll. Contexts are safe to share, so keep one per configuration (the CA
+    # file's mtime is in the key, so a replaced file is read again).
+    mtime = None
     if params.ca_file:
+        try:
+            mtime = os.stat(params.ca_file).st_mtime_ns
+        except OSError:
+            mtime = None  # _new_context reports the unreadable file
+    return _cached_context(params.verify_tls, params.ca_file, mtime)
+
+
+@lru_cache(maxsize=16)
+def _cached_context(verify_tls: bool, ca_file: str | None, _mtime) -> ssl.SSLContext:
+    return _new_context(verify_tls, ca_file)
+
+
+def _new_context(verify_tls: bool, ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
         # In addition to the system store, so a private CA does not break public ones.
         try:
-            context.load_verify_locations(cafile=params.ca_file)
+            context.load_verify_locations(cafile=ca_file)
         except (OSError, ssl.SSLError) as exc:
             reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
-            raise TLSError(f"cannot load the CA file {params.ca_file}: {reason}")
-    if params.verify_tls:
+            raise TLSError(f"cannot load the CA file {ca_file}: {reason}")
+    if verify_tls:
         context.check_hostname = True
         context.verify_mode = ssl.CERT_REQUIRED
     else:
