@@ -20,3 +20,21 @@ def test_it_sets_up_and_prints_the_admin_login_once():
     assert admin.is_superuser and admin.check_password(password)
     assert "password" not in second.getvalue()
     assert GlobalSettings.objects.count() == 1
+
+
+def test_it_restarts_a_process_that_dies_and_gives_up_on_one_that_keeps_dying(monkeypatch):
+    import sys
+
+    from popadmin.management.commands.up import Command
+
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    monkeypatch.setattr("signal.signal", lambda *_args: None)  # keep pytest's handlers
+    command = Command(stdout=io.StringIO(), stderr=io.StringIO())
+    # A real child process that exits at once, every time it is started.
+    with pytest.raises(SystemExit) as stopped:
+        command.supervise({"worker": [sys.executable, "-c", "raise SystemExit(3)"]})
+
+    log = command.stderr._out.getvalue()
+    assert stopped.value.code == 1
+    assert log.count("popadmin: restarting worker") == 4
+    assert log.count("worker exited with 3") == 5

@@ -1,10 +1,12 @@
 """End to end through real Celery processes on whichever broker and database
 this session runs on (PostgreSQL + Redis, or the embedded SQLite + filesystem)."""
 
+import socket
+
 import pytest
 
 from popadmin.celery import app
-from retrieval.models import Run
+from retrieval.models import GlobalSettings, Run
 from retrieval.tasks import fetch_account
 from tests.factories import local_messages, make_account
 from tests.workers import CeleryProcess, process_env, wait_for
@@ -71,3 +73,25 @@ def test_it_reports_a_wrong_password_from_the_worker(dovecot, mail_user, worker)
     assert run.status == Run.Status.ERROR and "login refused" in run.error
     assert "wrong password" not in worker.log()
     assert len(dovecot.messages(mail_user[0])) == 1
+
+
+def test_it_reports_a_refused_connection_and_a_timeout_from_the_worker(dovecot, mail_user, worker):
+    GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(
+        connection_retries=1, timeout_seconds=2
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with socket.socket() as silent:  # accepts the TCP handshake, never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        refused = make_account(dovecot, *mail_user, host="127.0.0.1", port=closed)
+        mute = make_account(dovecot, *dovecot.add_user(), host="127.0.0.1",
+                            port=silent.getsockname()[1], security="none")
+        fetch_account.delay(refused.pk, Run.Trigger.MANUAL)
+        fetch_account.delay(mute.pk, Run.Trigger.MANUAL)
+        runs = wait_for(lambda: (finished_run(refused), finished_run(mute)) if all(
+            (finished_run(refused), finished_run(mute))) else None, what="both failed runs")
+
+    assert runs[0].status == Run.Status.ERROR and "refused" in runs[0].error
+    assert runs[1].status == Run.Status.ERROR and "no answer from server for 2 s" in runs[1].error

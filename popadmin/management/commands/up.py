@@ -53,7 +53,13 @@ class Command(BaseCommand):
         ))
 
     def supervise(self, commands):
+        """Run the three; restart one that dies (as a service manager would).
+
+        A Celery worker can exit on a broker hiccup; retrieval must go on.
+        One that keeps dying (5 times within a minute) stops everything.
+        """
         procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        deaths: dict[str, list[float]] = {name: [] for name in commands}
         stopping = False
         crashed = []
 
@@ -65,11 +71,18 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         try:
             while not stopping:
-                for name, proc in procs.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(f"popadmin: {name} exited with {proc.returncode}")
+                for name, proc in list(procs.items()):
+                    if proc.poll() is None:
+                        continue
+                    now = time.monotonic()
+                    deaths[name] = [t for t in deaths[name] if now - t < 60] + [now]
+                    self.stderr.write(f"popadmin: {name} exited with {proc.returncode}")
+                    if len(deaths[name]) >= 5:
                         crashed.append(name)
                         stopping = True
+                        break
+                    self.stderr.write(f"popadmin: restarting {name}")
+                    procs[name] = subprocess.Popen(commands[name])
                 time.sleep(0.5)
         finally:
             for proc in procs.values():
