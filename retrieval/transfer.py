@@ -137,6 +137,7 @@ def _list_of(item):
 
 SETTINGS_FIELDS = {
     "max_concurrent_downloads": _integer(0),
+    "max_sessions_per_host": _integer(0),
     "connection_retries": _integer(1, 20),
     "retry_seconds": _integer(0),
     "timeout_seconds": _integer(1),
