@@ -2,6 +2,9 @@ import pytest
 
 from tests.dovecot import Dovecot, DovecotError
 
+# Fixtures of the browser tests (opt-in: none is autouse).
+pytest_plugins = ["tests.browser"]
+
 _dovecot_startup = pytest.StashKey[float]()
 
 

@@ -6,69 +6,30 @@ Headless Debian Chromium driven by Playwright (no browser download: the
 system binary is launched directly).
 """
 
-import contextlib
-import subprocess
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import Mailbox
-from popadmin.celery import app
 from retrieval.models import RemoteAccount, Run
+from tests.browser import launch_chromium, screenshot_on_failure
 from tests.factories import local_messages
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("fast_password_hashing", "allow_orm_beside_playwright"),
 ]
+
 ADMIN_PASSWORD = "browser admin password"
-ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The live server reads the same settings: a login costs no second here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def allow_orm_beside_playwright():
-    # Playwright's sync API keeps an asyncio loop running in the main thread,
-    # so Django refuses ORM calls from this thread ("You cannot call this from
-    # an async context") although nothing here is async. Allowed for this
-    # module only, and restored after it.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ASYNC_UNSAFE, "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
-    with django_db_blocker.unblock():
-        app.control.purge()
-        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
-        env.pop(ASYNC_UNSAFE, None)  # the worker has no event loop to excuse
-        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env).start()
-    yield proc
-    # SIGTERM to the main process alone: it shuts its pool down and exits.
-    # (CeleryProcess.stop() signals the whole group; the pool children die
-    # first and the main process then hangs until the SIGKILL 20 s later.)
-    proc.proc.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.proc.wait(timeout=15)
-    proc.stop()
 
 
 @pytest.fixture
 def page():
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             tab = context.new_page()
@@ -76,18 +37,6 @@ def page():
             yield tab
         finally:
             browser.close()
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page, folder: Path, worker):
-    try:
-        yield
-    except BaseException:
-        shot = folder / "admin-browser-failure.png"
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot: {shot}\npage: {page.url}\nworker log:\n{worker.log()[-3000:]}")
-        raise
 
 
 def log_in(page, base):
@@ -135,7 +84,7 @@ def finished_run(account):
 
 
 def test_it_collects_mail_after_check_now_in_the_browser(
-    live_server, django_user_model, dovecot, mail_user, worker, page, tmp_path
+    live_server, django_user_model, dovecot, mail_user, browser_worker, page, tmp_path
 ):
     username, password = mail_user
     dovecot.deliver_many(username, 3)
@@ -143,7 +92,7 @@ def test_it_collects_mail_after_check_now_in_the_browser(
     base = live_server.url
     address = f"{username}@local.test"
 
-    with screenshot_on_failure(page, tmp_path, worker):
+    with screenshot_on_failure(page, tmp_path, browser_worker):
         log_in(page, base)
         add_mailbox(page, base, address)
         add_pop3_account(page, base, address, dovecot.pop3s_port, username, password)

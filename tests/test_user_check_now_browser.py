@@ -6,84 +6,36 @@ Dovecot into the local Maildir.
 Headless Debian Chromium driven by Playwright, as in test_admin_browser.py.
 """
 
-import contextlib
-import subprocess
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import GroupPolicy
-from popadmin.celery import app
-from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
 from retrieval.models import Run
+from tests.browser import launch_chromium, screenshot_on_failure
 from tests.factories import local_messages, make_account, make_mailbox
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("fast_password_hashing", "allow_orm_beside_playwright"),
 ]
+
 LOGIN_PASSWORD = "browser user password"
-ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def allow_orm_beside_playwright():
-    # Playwright's sync API runs an asyncio loop in this thread; Django then
-    # refuses ORM calls here although nothing is async (see test_admin_browser).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ASYNC_UNSAFE, "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
-    with django_db_blocker.unblock():
-        app.control.purge()
-        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
-        env.pop(ASYNC_UNSAFE, None)
-        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env,
-                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
-    yield proc
-    # Main process alone first: it shuts its pool down itself (see test_admin_browser).
-    proc.proc.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.proc.wait(timeout=15)
-    proc.stop()
 
 
 @pytest.fixture
 def page():
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
             tab.set_default_timeout(10_000)
             yield tab
         finally:
             browser.close()
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page, folder: Path, worker):
-    try:
-        yield
-    except BaseException:
-        shot = folder / "user-check-now-failure.png"
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot: {shot}\npage: {page.url}\nworker log:\n{worker.log()[-3000:]}")
-        raise
 
 
 def checker(django_user_model, address):
@@ -95,7 +47,7 @@ def checker(django_user_model, address):
 
 
 def test_it_shows_check_now_progress_until_the_mail_is_in(
-    live_server, django_user_model, dovecot, mail_user, worker, page, tmp_path
+    live_server, django_user_model, dovecot, mail_user, browser_worker, page, tmp_path
 ):
     username, password = mail_user
     dovecot.deliver_many(username, 3)
@@ -103,7 +55,7 @@ def test_it_shows_check_now_progress_until_the_mail_is_in(
     account = make_account(dovecot, username, password, owner=mailbox)
     base = live_server.url
 
-    with screenshot_on_failure(page, tmp_path, worker):
+    with screenshot_on_failure(page, tmp_path, browser_worker):
         page.goto(base + "/mail/accounts/")
         expect(page).to_have_url(base + "/accounts/login/?next=/mail/accounts/")
         page.fill("#id_username", "webuser")

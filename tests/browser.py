@@ -1,0 +1,65 @@
+"""Shared pieces of the headless-Chromium tests (Debian's chromium, Playwright)."""
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from popadmin.celery import app
+from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
+from tests.workers import CeleryProcess, process_env
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's connections pile up
+# against this machine's closed network.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    # The live server reads the same settings: a login costs no second here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module")
+def allow_orm_beside_playwright():
+    # Playwright's sync API keeps an asyncio loop running in the main thread,
+    # so Django refuses ORM calls from this thread ("You cannot call this from
+    # an async context") although nothing here is async. Allowed for the
+    # module using it only, and restored after it.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ASYNC_UNSAFE, "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser_worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
+    """A real Celery worker on both queues, trusting the test Dovecot's CA."""
+    with django_db_blocker.unblock():
+        app.control.purge()
+        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
+        env.pop(ASYNC_UNSAFE, None)  # the worker has no event loop to excuse
+        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env,
+                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
+    yield proc
+    proc.stop()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, folder: Path, worker):
+    try:
+        yield
+    except BaseException:
+        shot = folder / "browser-failure.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot: {shot}\npage: {page.url}\nworker log:\n{worker.log()[-3000:]}")
+        raise
