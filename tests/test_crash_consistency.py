@@ -26,7 +26,7 @@ from tests.factories import local_messages, make_account
 from tests.workers import CeleryProcess, process_env, wait_for
 
 MESSAGES = 60
-KILLS = 5
+KILLS = 4
 # The worker's lease floor; with a 1 s timeout and one connection attempt the
 # engine's lease is max(3, 1 * 4 + 1 * 0) = 4 s, so a killed worker blocks
 # the account for at most 4 s after its last renewal.
