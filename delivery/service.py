@@ -39,17 +39,8 @@ def deliver(
     `token` (32 hex digits) marks the stored file so delivered_tokens() can
     tell later that this message from this source is already there.
     """
-    record = Delivery(
-        mailbox=mailbox,
-        run=run,
-        message_key=info.key,
-        message_id=info.message_id,
-        folder=folder,
-        backend="maildir",
-        size=info.size,
-        recipient=mailbox.address,
-        token=token,
-    )
+    record = _record(mailbox, folder, info, run=run, backend="maildir",
+                     recipient=mailbox.address, token=token)
     try:
         check_quota(mailbox, info.size)
         prefix = trace_headers(mailbox, source)
@@ -70,32 +61,28 @@ def delivered_tokens(mailbox, folder: str) -> set[str]:
 
 
 def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend="maildir"):
-    return Delivery.objects.create(
-        mailbox=mailbox,
-        recipient=mailbox.address,
-        run=run,
-        message_key=info.key,
-        message_id=info.message_id,
-        folder=folder,
-        backend=backend,
-        size=info.size,
-        result=Delivery.Result.DUPLICATE,
-    )
+    record = _record(mailbox, folder, info, run=run, backend=backend,
+                     recipient=mailbox.address, result=Delivery.Result.DUPLICATE)
+    record.save()
+    return record
 
 
 def record_outcome(mailbox, folder, info, *, run, backend, outcome, token):
     """The result a remote server (LMTP, SMTP) gave for one recipient."""
     delivered = outcome.status == "delivered"
-    return Delivery.objects.create(
-        mailbox=mailbox,
-        recipient=outcome.recipient,
-        run=run,
-        message_key=info.key,
-        message_id=info.message_id,
-        folder=folder,
-        backend=backend,
-        size=info.size,
+    record = _record(
+        mailbox, folder, info, run=run, backend=backend, recipient=outcome.recipient,
         token=token,
         result=Delivery.Result.DELIVERED if delivered else Delivery.Result.FAILED,
         detail="" if delivered else outcome.detail,
+    )
+    record.save()
+    return record
+
+
+def _record(mailbox, folder, info: MessageInfo, *, run, backend, **fields) -> Delivery:
+    """An unsaved Delivery row for one copy of one message."""
+    return Delivery(
+        mailbox=mailbox, run=run, message_key=info.key, message_id=info.message_id,
+        folder=folder, backend=backend, size=info.size, **fields,
     )
