@@ -30,6 +30,7 @@ from django.utils import timezone
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import INTERACTIVE_TRIGGERS, live_claim, live_lease
 from retrieval.models.settings import enabled_account_count
+from retrieval.status import free_dead_leases
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
         gs = GlobalSettings.locked()
         if not gs.service_running or (refill and not gs.dispatch_backlog):
             return []
+        if not refill:
+            # A killed worker's accounts are free again within one tick.
+            free_dead_leases()
         now = timezone.now()
         in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).order_by()
         if refill:

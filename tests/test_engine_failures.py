@@ -91,7 +91,7 @@ def test_it_connects_without_verification_when_the_admin_says_so(dovecot, mail_u
 def test_it_skips_an_account_whose_lease_is_held(dovecot, mail_user):
     dovecot.deliver_many(mail_user[0], 1)
     account = make_account(dovecot, *mail_user)
-    assert account.acquire_lease(60)
+    assert account.start_session(60, Run.Trigger.MANUAL)[0]  # its lock too, held here
 
     assert engine.run_account(account.pk, Run.Trigger.MANUAL) is None
     assert not Run.objects.filter(account=account).exists()
@@ -122,7 +122,7 @@ def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
 
 def test_it_leaves_live_runs_alone(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
-    token = account.acquire_lease(60)
+    token, _ = account.start_session(60, Run.Trigger.MANUAL)
     Run.objects.create(account=account, trigger="schedule", lease_token=token)
 
     assert reap_stale_runs() == 0
