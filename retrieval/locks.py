@@ -100,8 +100,16 @@ class AdvisoryLock:
     def release(self):
         db, self._db = self._db, None
         _held.discard(self)
-        if db is not None:
-            # Closing the connection releases the lock with it.
+        if db is None:
+            return
+        try:
+            # Closing alone would release it too, but only once the server
+            # has noticed: unlocking first makes it free when we return.
+            with db.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+        except DatabaseError:
+            pass  # the connection is gone, and the lock with it
+        finally:
             db.close()
 
     @staticmethod
