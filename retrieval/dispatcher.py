@@ -13,7 +13,9 @@ so two dispatchers never claim the same account or the same slot. A claim is
 a time (claimed_until), not a flag: when the broker loses the task the
 account is simply due again once the claim runs out. The cap is counted
 twice: here with queued claims, so the queue never holds more than the cap,
-and strictly at session start, from live leases only.
+and strictly at session start, from live leases only. Each tick first frees
+the leases whose holder died (its session lock is gone, retrieval/locks.py),
+so a killed worker's accounts and slots are free again within one tick.
 """
 
 import datetime as dt
