@@ -28,8 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 _NAMESPACE = 0x706F << 48
 _ID_BITS = (1 << 48) - 1
 
-# Locks this process holds, so a test (or a worker shutting down) can let
-# go of any that a caller forgot.
+# Locks this process holds, so a test can let go of any that a caller left held.
 _held: set = set()
 
 
