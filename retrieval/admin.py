@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin import MailboxAdmin
 from retrieval import dispatcher
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run, UserSettings
@@ -135,3 +136,14 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def short_error(self, obj):
         return (obj.error[:120] + "…") if len(obj.error) > 120 else obj.error
+
+
+class UserSettingsInline(admin.StackedInline):
+    model = UserSettings
+    can_delete = True
+    verbose_name_plural = "retrieval settings (empty fields inherit the global settings)"
+
+
+# The mailbox page belongs to accounts/, which knows nothing of retrieval:
+# the per-user retrieval settings are attached to it from here.
+MailboxAdmin.inlines = [*MailboxAdmin.inlines, UserSettingsInline]
