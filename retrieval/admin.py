@@ -34,7 +34,8 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         ),
         (
             "Catch-all recipients",
-            {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown"]},
+            {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown",
+                        "max_recipients"]},
         ),
     ]
 
