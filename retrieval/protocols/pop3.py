@@ -27,7 +27,7 @@ from .base import (
     RemoteMessage,
     TLSError,
 )
-from .stream import ConnectionClosed, LineStream, printable
+from .stream import ConnectionClosed, LineStream, printable, redact
 from .stream import open_socket as _open_socket
 
 log = logging.getLogger(__name__)
@@ -304,11 +304,18 @@ class POP3Session(MailSession):
     def _text(self, raw: bytes) -> str:
         """Server text for an error message, with the password masked if echoed."""
         text = printable(raw)
-        password = self.params.password
-        if password and len(password) >= 3:
-            for form in {password, printable(password.encode("utf-8"))}:
-                text = text.replace(form, "***")
+        for secret in self._secret_forms():
+            text = redact(text, secret)
         return text
+
+    def _secret_forms(self) -> tuple[str, ...]:
+        # The AUTH PLAIN response carries the password too, and a server that
+        # cannot decode it may quote it back.
+        user, password = self.params.username, self.params.password
+        if not password:
+            return ()
+        token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+        return (token, password)
 
 
 def _number(msg: RemoteMessage) -> int:

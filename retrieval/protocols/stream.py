@@ -9,6 +9,7 @@ partial read the protocol state can no longer be trusted.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -62,11 +63,26 @@ def printable(data: bytes | str, limit: int = 200) -> str:
     return text[:limit] + "..." if len(text) > limit else text
 
 
+# A secret shorter than this could be any common word or number inside the
+# server's text ("a", "ok", "12"), so it is masked only where it stands as a
+# token of its own; a longer one is masked wherever it appears.
+SHORT_SECRET = 4
+
+
 def redact(text: str, secret: str) -> str:
     """Server text with `secret` masked, for servers that echo what they were sent."""
-    if secret and len(secret) >= 3:
-        for form in {secret, printable(secret.encode("utf-8"))}:
+    if not secret:
+        return text
+    for form in {secret, printable(secret.encode("utf-8"))}:
+        if not form:
+            continue
+        if len(form) >= SHORT_SECRET:
             text = text.replace(form, "***")
+        else:
+            # Bounded by anything but a letter, digit or underscore: "PASS ab",
+            # '"ab"', "ab:" are masked; "about" and "tab" are not.
+            pattern = r"(?<!\w)" + re.escape(form) + r"(?!\w)"
+            text = re.sub(pattern, "***", text)
     return text
 
 
