@@ -1,7 +1,9 @@
 from django import forms
 
+from retrieval import crypto
 from retrieval.models import RemoteAccount
 from retrieval.models.account import validate_credential
+from retrieval.protocols.pop3 import credentials_too_long
 
 
 class RemoteAccountForm(forms.ModelForm):
@@ -29,7 +31,23 @@ class RemoteAccountForm(forms.ModelForm):
             return data  # a rejected password is not a missing one
         if not data.get("password") and not (self.instance.pk and self.instance.has_password):
             self.add_error("password", "A password is required for a new account.")
+        self._check_pop3_lengths(data)
         return data
+
+    def _check_pop3_lengths(self, data):
+        # Credentials too long for USER/PASS still work by SASL PLAIN where
+        # the server offers it; only what no method can send is refused here.
+        if data.get("protocol") != RemoteAccount.Protocol.POP3 or "username" not in data:
+            return
+        password = data.get("password")
+        if not password and self.instance.pk and self.instance.has_password:
+            try:
+                password = self.instance.get_password()
+            except crypto.SecretError:
+                return
+        problem = credentials_too_long(data["username"], password or "")
+        if problem:
+            self.add_error("password", problem[0].upper() + problem[1:] + ".")
 
     def save(self, commit=True):
         if self.cleaned_data.get("password"):
