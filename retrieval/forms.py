@@ -1,9 +1,11 @@
 from django import forms
 
-from retrieval import crypto
+from retrieval import crypto, network_reach
 from retrieval.models import RemoteAccount
 from retrieval.models.account import validate_credential
+from retrieval.protocols.base import ProtocolError
 from retrieval.protocols.pop3 import credentials_too_long
+from retrieval.protocols.reach import PortRefused
 
 
 class RemoteAccountForm(forms.ModelForm):
@@ -20,7 +22,8 @@ class RemoteAccountForm(forms.ModelForm):
     class Meta:
         model = RemoteAccount
         fields = [
-            "owner", "name", "enabled", "protocol", "security", "host", "port", "verify_tls",
+            "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
+            "port", "verify_tls",
             "username", "folders", "mode", "target_folder", "keep_policy", "keep_days",
             "max_message_mb", "poll_minutes", "next_check",
         ]
@@ -32,7 +35,27 @@ class RemoteAccountForm(forms.ModelForm):
         if not data.get("password") and not (self.instance.pk and self.instance.has_password):
             self.add_error("password", "A password is required for a new account.")
         self._check_pop3_lengths(data)
+        self._check_reach(data)
         return data
+
+    def _check_reach(self, data):
+        if not data.get("host") or "port" in self.errors:
+            return
+        account = RemoteAccount(
+            network_restricted=data.get("network_restricted", self.instance.network_restricted)
+        )
+        if not network_reach.is_restricted(account):
+            return
+        port = data.get("port") or RemoteAccount.DEFAULT_PORTS.get(
+            (data.get("protocol"), data.get("security"))
+        )
+        if port is None:
+            return
+        try:
+            network_reach.policy().check(data["host"], port, network_reach.FORM_DNS_SECONDS)
+        except ProtocolError as exc:
+            field = "port" if isinstance(exc, PortRefused) else "host"
+            self.add_error(field, str(exc)[0].upper() + str(exc)[1:] + ".")
 
     def _check_pop3_lengths(self, data):
         # Credentials too long for USER/PASS still work by SASL PLAIN where

@@ -102,7 +102,7 @@ class POP3Session(MailSession):
         p = self.params
         if p.security not in ("tls", "starttls", "none"):
             raise ProtocolError(f"unknown security setting {p.security!r}")
-        sock = _open_socket(p.host, p.port, p.timeout)
+        sock = _open_socket(p.host, p.port, p.timeout, p.reach)
         try:
             if p.security == "tls":
                 sock = tls.connect_tls(sock, p)

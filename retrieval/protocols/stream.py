@@ -287,18 +287,27 @@ def _reason(exc: OSError) -> str:
     return printable(exc.strerror or str(exc) or type(exc).__name__, 100)
 
 
-def open_socket(host: str, port: int, timeout: float) -> socket.socket:
-    """A TCP connection, with every failure turned into a readable ConnectError."""
+def open_socket(host: str, port: int, timeout: float, reach=None) -> socket.socket:
+    """A TCP connection, with every failure turned into a readable ConnectError.
+
+    With `reach` (base.ConnectionParams.reach) the host is resolved and
+    checked once and the connection goes to the checked addresses only.
+    """
     where = f"{printable(host, 100)}:{port}"
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except socket.gaierror:
-        raise ConnectError(f"host not found: {printable(host, 100)}")
-    except ConnectionRefusedError:
-        raise ConnectError(f"connection refused by {where}")
-    except TimeoutError:
-        raise ConnectError(f"timed out connecting to {where} after {timeout:g} s")
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
-    sock.settimeout(timeout)
-    return sock
+    targets = [host] if reach is None else reach(host, port, timeout)
+    failure = None
+    for target in targets:
+        try:
+            sock = socket.create_connection((target, port), timeout=timeout)
+        except socket.gaierror:
+            raise ConnectError(f"host not found: {printable(host, 100)}")
+        except ConnectionRefusedError:
+            failure = ConnectError(f"connection refused by {where}")
+        except TimeoutError:
+            failure = ConnectError(f"timed out connecting to {where} after {timeout:g} s")
+        except OSError as exc:
+            failure = ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
+        else:
+            sock.settimeout(timeout)
+            return sock
+    raise failure or ConnectError(f"no address to connect to for {where}")
