@@ -72,8 +72,8 @@ def forbidden(ip: IPAddress) -> str:
         ("is_loopback", "loopback address"),
         ("is_link_local", "link-local address"),
         ("is_multicast", "multicast address"),
-        ("is_private", "private address"),
         ("is_reserved", "reserved address"),
+        ("is_private", "private address"),
     ):
         if getattr(ip, test):
             return why
@@ -159,7 +159,7 @@ class ReachPolicy:
         return [str(ip) for ip in addresses]
 
     def _allow(self, host: str, ip: IPAddress, named: bool) -> None:
-        if ip in METADATA:
+        if ip in METADATA or embedded_ipv4(ip) in METADATA:
             why = "cloud metadata address"
         elif named or any(self._in(ip, net) for net in self.networks):
             return
