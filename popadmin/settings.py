@@ -45,6 +45,11 @@ POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
 # Shared secret of the local mail server's login-trigger calls (POST
 # /api/login-trigger, "Authorization: Bearer <token>"). Empty: endpoint off.
 POPADMIN_TRIGGER_TOKEN = env.str("POPADMIN_TRIGGER_TOKEN", default="")
+# Network reach of restricted (user-created) remote accounts: the DNS servers
+# that resolve their hosts ("addr", "addr:port", "[v6]:port"; empty = the
+# system's), and the only ports they may connect to.
+POPADMIN_DNS_SERVERS = env.list("POPADMIN_DNS_SERVERS", default=[])
+POPADMIN_ALLOWED_PORTS = env.list("POPADMIN_ALLOWED_PORTS", cast=int, default=[110, 995, 143, 993])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -37,6 +37,10 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
             {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown",
                         "max_recipients"]},
         ),
+        (
+            "Network reach of restricted accounts",
+            {"fields": ["restrict_all_accounts", "allowed_internal_networks"]},
+        ),
     ]
 
     @admin.display(description="effective maximum")
@@ -77,7 +81,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     readonly_fields = ["last_check", "last_status", "last_error", "consecutive_failures",
                        "failing_since", "lease_expires", "history_link"]
     fieldsets = [
-        (None, {"fields": ["owner", "name", "enabled"]}),
+        (None, {"fields": ["owner", "name", "enabled", "network_restricted"]}),
         ("Server", {"fields": ["protocol", "security", "host", "port", "verify_tls",
                                "username", "password", "folders"]}),
         ("Delivery", {"fields": ["mode", "target_folder", "keep_policy", "keep_days",

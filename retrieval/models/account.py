@@ -115,6 +115,15 @@ class RemoteAccount(models.Model):
         help_text="Bigger messages stay on the server and are listed in the run. 0 = no limit.",
     )
     enabled = models.BooleanField(default=True)
+    # Accounts users set up themselves may reach public addresses only (the
+    # server side request forgery guard, retrieval/network_reach.py); staff
+    # accounts are unrestricted unless the global settings restrict all.
+    network_restricted = models.BooleanField(
+        "restricted network reach",
+        default=False,
+        help_text="Public addresses and the allowed ports only, plus the internal hosts "
+        "and networks allowed in the global settings. Set for accounts users create.",
+    )
 
     last_check = models.DateTimeField(null=True, blank=True, editable=False)
     last_status = models.CharField(max_length=16, blank=True, editable=False)
