@@ -12,7 +12,13 @@ Rules, in the order they apply:
 * mode "catchall": addresses from `settings.header_fields`, in that field order
   (envelope fields such as Delivered-To come first, so they win under the cap),
   and within a field in header order. "Received" means the `for <addr>` clause
-  of Received lines. Only addresses in an accepted domain count; each maps to
+  of Received lines. When an envelope field (every configured field but To, Cc
+  and the other author-written ones) names an address in an accepted domain,
+  only the envelope fields count: To/Cc may name people this copy was not for,
+  and a Bcc recipient is named nowhere else. Such a resolution is `private`:
+  each copy must lose the envelope headers naming the others
+  (delivery/envelope.py). Our own trace never counts as envelope.
+  Only addresses in an accepted domain count; each maps to
   the mailbox with that address or alias (case-insensitive). Unknown addresses
   in an accepted domain go to the postmaster if re-routing is on (and one
   exists), else they are dropped and counted. Each mailbox gets one copy.
@@ -56,6 +62,12 @@ _FOR = re.compile(
 )
 _OUR_RECEIVED = re.compile(r"\bby\s+popadmin\s+for\s+<([^<>\s]+)>", re.IGNORECASE)
 _SALVAGE = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"]+")
+# Fields the author writes; every other configured field is envelope
+# information a receiving server added (Delivered-To, X-Original-To, Received...).
+MESSAGE_FIELDS = frozenset(
+    {"to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc", "from", "sender", "reply-to",
+     "resent-from", "resent-sender"}
+)
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Resolution:
     notes: list[str] = field(default_factory=list)  # plain words, for Run.note
     dropped_unknown: int = 0  # unknown accepted-domain addresses not delivered
     loops: list[Mailbox] = field(default_factory=list)  # skipped: our trace already there
+    private: bool = False  # distributed by envelope fields: copies must not name each other
 
 
 def normalize_domain(domain: str) -> str:
@@ -143,6 +156,13 @@ class Directory:
 
     def lookup(self, address: str) -> Mailbox | None:
         return self.by_address.get(address)
+
+    def recipient(self, address: str, reroute: bool) -> Mailbox | None:
+        """The mailbox a normalized address is delivered to, rerouting included."""
+        if not self.accepts(address):
+            return None
+        found = self.lookup(address)
+        return found if found is not None or not reroute else self.postmaster_for(address)
 
     def postmaster_for(self, address: str) -> Mailbox | None:
         """The postmaster in the recipient's domain, else the first by address."""
@@ -259,6 +279,27 @@ def recipient_addresses(values: dict[str, list[str]], fields) -> list[str]:
     return list(result)
 
 
+def is_envelope_field(name) -> bool:
+    name = str(name or "").strip().lower()
+    return bool(name) and name not in MESSAGE_FIELDS
+
+
+def _untraced(values: dict[str, list[str]], traced: set[str]) -> dict[str, list[str]]:
+    """`values` without the lines of our own trace: they tell where we delivered
+    the message before, not whom this copy was sent to."""
+    if not traced:
+        return values
+    result = dict(values)
+    result["received"] = [
+        v for v in values.get("received", [])
+        if not any(normalize_address(a) in traced for a in _OUR_RECEIVED.findall(v))
+    ]
+    result["delivered-to"] = [
+        v for v in values.get("delivered-to", []) if not set(addresses_in(v)) <= traced
+    ]
+    return result
+
+
 def our_trace(values: dict[str, list[str]]) -> set[str]:
     """Addresses this installation already delivered the message to (see module doc)."""
     traced = {
@@ -311,7 +352,7 @@ def resolve(
     if mode == "catchall" and not parse:
         fallback_why = "parsing headers for recipients is turned off"
     elif parse:
-        candidates, fallback_why = _catchall(res, values, fields, settings, directory)
+        candidates, fallback_why = _catchall(res, values, traced, fields, settings, directory)
     if not candidates:
         # Single mode, parsing off, or nothing usable found: the owner, never nobody.
         candidates = [owner]
@@ -334,15 +375,21 @@ def resolve(
     return res
 
 
-def _catchall(res, values, fields, settings, directory) -> tuple[list[Mailbox], str]:
+def _catchall(res, values, traced, fields, settings, directory) -> tuple[list[Mailbox], str]:
     """Distinct mailboxes named in the headers, and why there are none if so."""
     directory = directory or Directory.load(settings)
+    envelope_fields = [f for f in fields if is_envelope_field(f)]
+    envelope = [
+        a for a in recipient_addresses(_untraced(values, traced), envelope_fields)
+        if directory.accepts(a)
+    ]
+    res.private = bool(envelope)
     candidates: list[Mailbox] = []
     seen: set[int] = set()
     unknown: list[str] = []
     rerouted: list[str] = []
     found_accepted = False
-    for addr in recipient_addresses(values, fields):
+    for addr in envelope or recipient_addresses(values, fields):
         if not directory.accepts(addr):
             continue
         found_accepted = True
