@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from delivery.recipients import MAX_FIELD_CHARS, addresses_in, is_envelope_field
+from delivery.addresses import MAX_FIELD_CHARS, addresses_in, header_text
+from delivery.recipients import is_envelope_field
 
 # The usual envelope fields are always kept private, whatever the settings read.
 ENVELOPE_FIELDS = frozenset({"delivered-to", "x-original-to", "envelope-to", "x-envelope-to"})
@@ -139,14 +140,11 @@ def _edited(field: Field, other) -> bytes | None:
     text = field.raw.decode("utf-8", "surrogateescape")
     name, _, value = text.partition(":")
     if field.name != "received":
-        return b"" if any(map(other, addresses_in(_readable(value)))) else None
+        return b"" if any(map(other, addresses_in(header_text(value)))) else None
 
     def clause(match):
-        return "" if any(map(other, addresses_in(_readable(match.group(1))))) else match.group(0)
+        return "" if any(map(other, addresses_in(header_text(match.group(1))))) else match.group(0)
 
     new = _FOR.sub(clause, value)
     return None if new == value else f"{name}:{new}".encode("utf-8", "surrogateescape")
 
-
-def _readable(value: str) -> str:
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
