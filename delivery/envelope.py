@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from delivery.addresses import MAX_FIELD_CHARS, addresses_in, header_text
+from delivery.addresses import MAX_FIELD_CHARS, addresses_in, header_text, received_for
 from delivery.recipients import is_envelope_field
 
 # The usual envelope fields are always kept private, whatever the settings read.
@@ -28,7 +28,8 @@ FIELD_LIMIT = MAX_FIELD_CHARS  # a longer envelope field is no real trace: it is
 LINE = 64 * 1024
 CHUNK = 256 * 1024
 # What the email parser takes for a header line; anything else ends the header block.
-_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]*:")
+_FIELD_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 # A "for" clause of a Received line, comments included (unlike recipients.received_for).
 _FOR = re.compile(
     r"\s*\bfor\s+((?:<[^<>]*>|[^\s<>;,()]+)(?:\s*,\s*(?:<[^<>]*>|[^\s<>;,()]+))*)", re.IGNORECASE
@@ -50,28 +51,46 @@ class Field:
 
 
 def scan_fields(spool: BinaryIO, names: frozenset[str]) -> list[Field]:
-    """The header fields called one of `names`, with their byte ranges in the spool."""
-    spool.seek(0)
+    """The header fields called one of `names`, with their byte ranges in the spool.
+
+    Lines end where the email parser ends them (LF, CRLF or a bare CR), so a
+    field hidden behind a bare CR is seen here as the resolver saw it.
+    """
     found: list[Field] = []
     pos, at_line_start = 0, True
     start, name, raw = 0, None, bytearray()
-
-    def close(end):
-        if name in names:
-            found.append(Field(start, end, name, bytes(raw)))
-
-    while True:
-        line = spool.readline(LINE)
+    for line in _lines(spool):
         if at_line_start and line[:1] not in (b" ", b"\t"):
-            close(pos)
-            if not line or not _FIELD_LINE.match(line):
-                return found  # blank line, end of file, or no header: the body starts
+            if name in names:
+                found.append(Field(start, pos, name, bytes(raw)))
+            if not _FIELD_LINE.match(line):
+                return found  # a blank line or no header: the body starts
             name = line.split(b":", 1)[0].strip().lower().decode("ascii")
             start, raw = pos, bytearray()
         if name in names and len(raw) <= FIELD_LIMIT:
             raw += line[: FIELD_LIMIT + 1 - len(raw)]
         pos += len(line)
-        at_line_start = line.endswith(b"\n")
+        at_line_start = line.endswith((b"\n", b"\r"))
+    if name in names:
+        found.append(Field(start, pos, name, bytes(raw)))
+    return found
+
+
+def _lines(spool: BinaryIO):
+    spool.seek(0)
+    while line := spool.readline(LINE):
+        if line.endswith(b"\r"):
+            after = spool.read(1)  # a CRLF cut by the read limit is still one line end
+            if after == b"\n":
+                line += after
+            elif after:
+                spool.seek(-1, 1)
+        start = 0
+        for cr in _BARE_CR.finditer(line):
+            yield line[start : cr.end()]
+            start = cr.end()
+        if start < len(line):
+            yield line[start:]
 
 
 class Copy:
@@ -146,5 +165,7 @@ def _edited(field: Field, other) -> bytes | None:
         return "" if any(map(other, addresses_in(header_text(match.group(1))))) else match.group(0)
 
     new = _FOR.sub(clause, value)
+    if any(map(other, received_for(header_text(new)))):
+        return b""  # a clause the cut did not catch ("for (note) <x>"): the line goes
     return None if new == value else f"{name}:{new}".encode("utf-8", "surrogateescape")
 

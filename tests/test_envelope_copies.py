@@ -131,3 +131,15 @@ def test_it_streams_a_large_message_in_any_read_size(spool):
         assert all(len(p) <= size for p in parts) and b"".join(parts) == expected
     with pytest.raises(OSError):
         copy.seek(5)
+
+
+def test_it_sees_a_field_behind_a_bare_cr_as_the_parser_does(spool):
+    # Python's email parser ends a line at a bare CR, so the resolver read carol here.
+    raw = b"Subject: hi\rDelivered-To: carol@corp.example\nDelivered-To: alice@corp.example\n\nx\n"
+    got = copies(spool, raw)
+    assert got[ALICE.pk] == b"Subject: hi\rDelivered-To: alice@corp.example\n\nx\n"
+
+
+def test_it_drops_a_received_line_whose_for_clause_it_cannot_cut(spool):
+    raw = b"Received: from a by b for (Bcc) <carol@corp.example>; Mon\n\nx\n"
+    assert copies(spool, raw)[ALICE.pk] == b"\nx\n"
