@@ -92,10 +92,10 @@ def test_it_keeps_the_remote_login_name_out_of_trace_headers(dovecot, mail_user,
     ann, bob = make_mailbox(f"ann@{domain}"), make_mailbox(f"bob@{domain}")
     mail = f"To: {ann.address}, {bob.address}\nMessage-ID: <login@out.test>\n\nhi\n".encode()
 
-    run_catchall(dovecot, mail_user, ann, mail)
+    run = run_catchall(dovecot, mail_user, ann, mail)
 
     for box in (ann, bob):
         [copy] = local_messages(box)
         received = copy.split(b"\n\t", 1)[0]
-        assert received.startswith(b"Received: from localhost (pop3")
+        assert received == f"Received: from localhost (pop3, account {run.account_id})".encode()
         assert mail_user[0].encode() not in copy

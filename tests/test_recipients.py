@@ -320,7 +320,7 @@ def test_it_resolves_each_envelope_recipient_once(owner, people):
 
 
 def test_it_does_not_deliver_again_where_our_trace_says_it_was(owner, people):
-    trace = trace_headers(people["bob"], "pop.isp.example (pop3 user x)").decode().splitlines()
+    trace = trace_headers(people["bob"], "pop.isp.example (pop3, account 7)").decode().splitlines()
     headers = parse(*trace, "To: bob@corp.example, carol@corp.example")
     res = run(headers, owner)
     assert res.mailboxes == [people["carol"]]
