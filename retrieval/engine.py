@@ -72,7 +72,9 @@ class Retrieval:
         limit_mb = min(account.max_message_mb or settings.POPADMIN_HARD_MESSAGE_MB,
                        settings.POPADMIN_HARD_MESSAGE_MB)
         self.max_bytes = limit_mb * 1024 * 1024
-        self.source = f"{account.host} ({account.protocol} user {account.username})"
+        # Every recipient of a catch-all message sees this in its Received line:
+        # host and protocol say where it came from; the login name stays private.
+        self.source = f"{account.host} ({account.protocol}, account {account.pk})"
         # Messages this run gave up on (too big, undeliverable): later passes
         # skip them so they cannot block the rest of the mailbox.
         self.skip: set[str] = set()
