@@ -97,7 +97,8 @@ print(json.dumps({str(p): oct(stat.S_IMODE(os.stat(p).st_mode)) for p in paths})
 def test_the_embedded_stack_keeps_its_data_folder_and_database_private(tmp_path, wide_umask):
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(POPADMIN_DATA_DIR=str(data), SECRET_KEY="modes")
+    # No bootstrap: this interpreter is already the project's environment.
+    env.update(POPADMIN_DATA_DIR=str(data), SECRET_KEY="modes", POPADMIN_NO_BOOTSTRAP="1")
 
     migrated = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=300)
