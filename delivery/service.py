@@ -3,6 +3,7 @@
 from email.utils import format_datetime
 from typing import BinaryIO
 
+from django.conf import settings
 from django.utils import timezone
 
 from delivery import maildir
@@ -25,7 +26,7 @@ def check_quota(mailbox, size: int):
     if not mailbox.quota_mb:
         return
     limit = mailbox.quota_mb * 1024 * 1024
-    if maildir.usage_bytes(mailbox.maildir) + size > limit:
+    if maildir.usage_bytes(home(mailbox)) + size > limit:
         raise DeliveryError(
             f"mailbox full: {mailbox.address} is over its {mailbox.quota_mb} MB quota"
         )
@@ -44,7 +45,8 @@ def deliver(
     try:
         check_quota(mailbox, info.size)
         prefix = trace_headers(mailbox, source)
-        maildir.deliver(mailbox.maildir, folder, spool, info.size, prefix=prefix, token=token)
+        maildir.deliver(home(mailbox), folder, spool, info.size, prefix=prefix, token=token,
+                        mode=settings.POPADMIN_MAILDIR_MODE)
     except DeliveryError as exc:
         record.result = Delivery.Result.FAILED
         record.detail = str(exc)
@@ -57,7 +59,15 @@ def deliver(
 
 def delivered_tokens(mailbox, folder: str) -> set[str]:
     """Tokens of the messages already stored in the mailbox folder."""
-    return maildir.delivered_tokens(mailbox.maildir, folder)
+    try:
+        return maildir.delivered_tokens(home(mailbox), folder)
+    except DeliveryError:
+        return set()  # nothing can be stored there either; deliver() says why
+
+
+def home(mailbox):
+    """The mailbox's Maildir, refused (DeliveryError) if its address would leave MAIL_ROOT."""
+    return maildir.mailbox_dir(settings.MAIL_ROOT, mailbox.address)
 
 
 def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend="maildir"):

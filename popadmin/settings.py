@@ -9,11 +9,13 @@ from pathlib import Path
 import environ
 from kombu import Exchange, Queue
 
+from popadmin import filemodes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 DATA_DIR = Path(env.str("POPADMIN_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+filemodes.private_dir(DATA_DIR)
 # `manage.py up` writes generated keys here once, so restarts keep them;
 # real environment variables always win over the file.
 if (DATA_DIR / "popadmin.env").exists():
@@ -29,7 +31,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 MAIL_ROOT = Path(env.str("MAIL_ROOT", default=str(DATA_DIR / "mail"))).resolve()
-SPOOL_DIR = DATA_DIR / "spool"
+SPOOL_DIR = filemodes.private_dir(DATA_DIR / "spool")
+# Mode of the Maildir folders popadmin creates (files: the same bits without x).
+# 0700: only popadmin's user; 0750 / 0770 when a mail server in its group reads
+# (and moves) the mail. Data folder, spool, broker and database stay private.
+POPADMIN_MAILDIR_MODE = filemodes.parse_dir_mode(env.str("POPADMIN_MAILDIR_MODE", default="0700"))
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
@@ -103,6 +109,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    filemodes.private_sqlite(DATABASES["default"]["NAME"], create=True)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -114,8 +121,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _broker = DATA_DIR / "broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker / _folder).mkdir(parents=True, exist_ok=True)
+    for _folder in ("", "queue", "processed", "control"):
+        filemodes.private_dir(_broker / _folder)
     import popadmin.broker  # noqa: F401  (registers the transport below)
 
     CELERY_BROKER_URL = "popadmin-filesystem://"

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.validators import DomainNameValidator, validate_email
+from django.core.validators import DomainNameValidator
 from django.db import transaction
 
-from accounts.models import Mailbox
+from accounts.addresses import LOCALPART_RULE
+from accounts.models import Mailbox, validate_mailbox_address
+from delivery.maildir import folder_problem
 from retrieval import crypto
 from retrieval.models import GlobalSettings, RemoteAccount
 from retrieval.models.account import validate_credential
@@ -105,7 +107,11 @@ _host = _string(
     lambda v: bool(v) and all(c.isprintable() and not c.isspace() for c in v),
     str.strip,
 )
-_email = _string("not a valid email address", validate_email, _normalized)
+_email = _string(
+    f"not a valid mailbox address (before the @: {LOCALPART_RULE})", validate_mailbox_address,
+    _normalized,
+)
+_target_folder = _string("not a valid folder name", lambda v: folder_problem(v) is None)
 _domain = _string("not a valid domain name", DomainNameValidator(), _normalized)
 # RFC 5322 field names: printable ASCII except the colon.
 _header_name = _string(
@@ -176,7 +182,7 @@ ACCOUNT_FIELDS = {
     "keep_days": _integer(1),
     "folders": _list_of(_folder),
     "mode": _choice(RemoteAccount.Mode),
-    "target_folder": _text,
+    "target_folder": _target_folder,
     "poll_minutes": _integer(1, null=True),
     "max_message_mb": _integer(0),
     "enabled": _boolean,

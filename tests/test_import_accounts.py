@@ -221,7 +221,7 @@ def test_it_imports_nothing_and_reports_every_error_with_its_position(tmp_path):
 
     assert "nothing imported, 7 error(s)" in message
     assert "settings.bogus: unknown key" in message
-    assert "mailboxes[0].address: not a valid email address" in message
+    assert "mailboxes[0].address: not a valid mailbox address" in message
     # Alice's mailbox is rejected, so her accounts have no owner either.
     assert "accounts[0].owner: no mailbox alice@example.com" in message
     assert "accounts[1].owner: no mailbox alice@example.com" in message

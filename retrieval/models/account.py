@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from delivery.maildir import folder_problem
 from retrieval import crypto
 
 FORBIDDEN_CREDENTIAL_CHARS = ("\r", "\n", "\0")
@@ -189,8 +190,8 @@ class RemoteAccount(models.Model):
         super().clean()
         if self.folders and not all(isinstance(f, str) and f for f in self.folders):
             raise ValidationError({"folders": "Folders must be a list of folder names."})
-        if self.target_folder and any(ch in self.target_folder for ch in "\r\n\0"):
-            raise ValidationError({"target_folder": "Invalid folder name."})
+        if problem := folder_problem(self.target_folder):
+            raise ValidationError({"target_folder": f"Invalid folder name: {problem}."})
 
     @property
     def effective_port(self) -> int:
