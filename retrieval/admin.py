@@ -105,7 +105,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                       "can read this account's mail and password.")
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
-    @admin.action(description="Check now")
+    # Starting a retrieval acts on the account: a view-only staff user may not.
+    @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         queued = dispatcher.request_check(ids, Run.Trigger.ADMIN)

@@ -158,11 +158,22 @@ def _bearer_matches(request, token: str) -> bool:
                                digest(token.encode()).digest())
 
 
+def _storable(text: str) -> bool:
+    """No lone surrogate (JSON allows one, UTF-8 and the database do not) and no control
+    character (PostgreSQL text cannot hold NUL; no address has any)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
+
+
 def _trigger_fields(request) -> dict:
     if request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the interpreter's stack.
             raise ValueError("the body is not valid JSON")
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
@@ -171,6 +182,8 @@ def _trigger_fields(request) -> dict:
     address, service = body.get("address"), body.get("service")
     if not isinstance(address, str) or not address.strip() or len(address) > MAX_ADDRESS_LENGTH:
         raise ValueError("address is required")
+    if not _storable(address):
+        raise ValueError("address is not a valid address")
     if service not in triggers.LOGIN_SERVICES:
         raise ValueError("service must be pop3 or imap")
     return {"address": address, "service": service}
