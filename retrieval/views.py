@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.policy import allowed
+from popadmin import audit
 from retrieval import triggers
 from retrieval.models import RemoteAccount, Run
 
@@ -97,17 +98,19 @@ def accounts_page(request):
 def check_account(request, pk):
     account = _get_account(request, pk)
     _require_manual_check(request.user)
-    return _checked(request, triggers.check_now([account]))
+    return _checked(request, [account])
 
 
 @login_required
 @require_POST
 def check_all(request):
     _require_manual_check(request.user)
-    return _checked(request, triggers.check_now(triggers.user_accounts(request.user)))
+    return _checked(request, list(triggers.user_accounts(request.user)))
 
 
-def _checked(request, queued: list[int]):
+def _checked(request, accounts: list[RemoteAccount]):
+    queued = triggers.check_now(accounts)
+    audit.record_check_now(accounts, queued, via="user page")
     # The page's script asks for JSON and then follows the progress itself;
     # without script the form posts normally and comes back to the page.
     if request.headers.get("Accept", "").startswith("application/json"):
