@@ -16,3 +16,6 @@ class PopadminConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(_private_sqlite, dispatch_uid="popadmin-private-sqlite")
+        from popadmin import audit
+
+        audit.register_models()

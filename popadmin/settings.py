@@ -192,3 +192,79 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Web hardening: login throttling, CSP, HTTPS, sessions, audit --------
+# (one block, so the security settings read, and merge, together)
+import datetime as _dt  # noqa: E402
+
+from csp.constants import NONE as _CSP_NONE  # noqa: E402
+from csp.constants import SELF as _CSP_SELF  # noqa: E402
+
+INSTALLED_APPS += ["csp", "axes", "auditlog"]
+# Axes answers a locked-out login, so it sits last; the audit trail needs the
+# signed-in user, so it follows the authentication middleware.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "popadmin.middleware.AuditMiddleware",
+)
+MIDDLEWARE += ["popadmin.middleware.NoStoreForSignedInMiddleware",
+               "axes.middleware.AxesMiddleware"]
+
+# Where a request comes from, for the login throttle and the audit trail
+# (popadmin/client_ip.py). Empty: the TCP peer. Behind a reverse proxy, the
+# header it sets, e.g. HTTP_X_FORWARDED_FOR (its last entry is used: the
+# one our proxy appended; earlier ones are the client's to forge).
+POPADMIN_CLIENT_IP_HEADER = env.str("POPADMIN_CLIENT_IP_HEADER", default="")
+
+# Brute-force protection (django-axes) on both login pages: after
+# POPADMIN_LOGIN_FAILURE_LIMIT failures of one username from one address,
+# that pair is locked for the cool-off; another address (the real user) or
+# another username (a colleague behind the same NAT) can still log in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("POPADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = _dt.timedelta(minutes=env.int("POPADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "popadmin.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "popadmin.lockout.locked_out"
+
+# No inline script or style anywhere: the pages load theirs from static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF],
+        "img-src": [_CSP_SELF, "data:"],
+        "object-src": [_CSP_NONE],
+        "base-uri": [_CSP_NONE],
+        "form-action": [_CSP_SELF],
+        "frame-ancestors": [_CSP_NONE],
+    },
+}
+
+# HTTPS: SECURE_COOKIES (above) means the site is served over HTTPS only.
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = (env.int("POPADMIN_HSTS_SECONDS", default=365 * 24 * 3600)
+                       if SESSION_COOKIE_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("POPADMIN_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("POPADMIN_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is a submission to the browsers' list, the domain owner's call.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a TLS-terminating proxy: the header it sets for the original scheme,
+# e.g. HTTP_X_FORWARDED_PROTO (its value "https" then means HTTPS).
+if _proxy_ssl_header := env.str("POPADMIN_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https")
+
+# A session ends after this long without a request.
+SESSION_COOKIE_AGE = env.int("POPADMIN_SESSION_IDLE_MINUTES", default=60) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+
+# Audit trail (django-auditlog; registrations in popadmin/audit.py).
+AUDITLOG_DISABLE_ON_RAW_SAVE = True
+# --- end of web hardening -------------------------------------------------

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import MailboxAdmin
+from popadmin import audit
 from retrieval import dispatcher
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run, UserSettings
@@ -78,6 +79,9 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     search_fields = ["host", "username", "owner__address", "name"]
     autocomplete_fields = ["owner"]
     actions = ["check_now"]
+
+    class Media:
+        css = {"all": ["popadmin/admin.css"]}
     readonly_fields = ["last_check", "last_status", "last_error", "consecutive_failures",
                        "failing_since", "lease_expires", "history_link"]
     fieldsets = [
@@ -99,10 +103,10 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     @admin.display(description="security", ordering="security")
     def security_display(self, obj):
         if obj.tls_unverified:
-            return format_html('{} <strong style="color:#b00">{}</strong>',
+            return format_html('{} <strong class="popadmin-danger">{}</strong>',
                                obj.get_security_display(), TLS_WARNING)
         if obj.security == RemoteAccount.Security.NONE:
-            return format_html('<strong style="color:#b00">{}</strong>', "⚠ plain text")
+            return format_html('<strong class="popadmin-danger">{}</strong>', "⚠ plain text")
         return obj.get_security_display()
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
@@ -111,10 +115,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                       "can read this account's mail and password.")
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
-    @admin.action(description="Check now")
+    # Starting a retrieval acts on the account: a view-only staff user may not.
+    @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         queued = dispatcher.request_check(ids, Run.Trigger.ADMIN)
+        audit.record_check_now(queryset, queued, via="admin")
         skipped = len(ids) - len(queued)
         message = f"Check started for {len(queued)} account(s)."
         if skipped:
