@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from delivery import service
 from delivery.backends import received_header
+from delivery.dedupe import Verdict
 from delivery.maildir import DeliveryError
 from delivery.models import Delivery, DeliveryTarget
 from delivery.recipients import Directory, resolve
@@ -76,7 +77,7 @@ class Router:
             elif mailbox.pk in served:
                 # Got its copy in an earlier attempt that failed for someone else.
                 self.duplicate(mailbox, info, report, kind)
-            elif known or self.dedupe.is_duplicate(mailbox.pk, info.key):
+            elif known or self.is_duplicate(mailbox, uid, info, report):
                 self.duplicate(mailbox, info, report, kind)
             elif kind == DeliveryTarget.Kind.MAILDIR:
                 self.to_maildir(mailbox, uid, spool, info, token, report)
@@ -85,6 +86,13 @@ class Router:
         for target, mailboxes in remote.items():
             self.to_server(target, mailboxes, uid, spool, info, token, report)
         return report
+
+    def is_duplicate(self, mailbox, uid, info, report) -> bool:
+        verdict = self.dedupe.check(mailbox.pk, info)
+        if verdict is Verdict.CLASH:
+            report.notes.append(f"message {uid}: same Message-ID as an earlier message but "
+                                f"different content: delivered (to {mailbox})")
+        return verdict is Verdict.DUPLICATE
 
     def duplicate(self, mailbox, info, report, backend):
         service.record_duplicate(mailbox, self.folder, info, run=self.run, backend=backend)
@@ -98,7 +106,7 @@ class Router:
             report.failed += 1
             report.notes.append(f"message {uid}: not delivered to {mailbox}: {exc}")
             return
-        self.dedupe.remember(mailbox.pk, info.key)
+        self.dedupe.remember(mailbox.pk, info)
         report.delivered += 1
 
     def to_server(self, target, mailboxes, uid, spool, info, token, report):
@@ -115,7 +123,7 @@ class Router:
             service.record_outcome(mailbox, self.folder, info, run=self.run,
                                    backend=backend.name, outcome=outcome, token=token)
             if outcome.status == "delivered":
-                self.dedupe.remember(mailbox.pk, info.key)
+                self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
             else:
                 report.failed += 1
