@@ -6,8 +6,10 @@ One such value in an INSERT used to stop an account for good, so everything
 derived from a message passes through storable() before it is saved.
 """
 
+import re
 import unicodedata
 
+_FOREIGN_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 _WHITESPACE = {"\t", "\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"}
 
 
@@ -35,13 +37,11 @@ def _reencode(text: str) -> str:
         return text
     except UnicodeEncodeError:
         pass
-    try:
-        # surrogateescape'd bytes, as the email parser and os functions make them
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        # Surrogates from elsewhere (e.g. JSON "\ud800"): not bytes in disguise.
-        raw = text.encode("utf-8", "surrogatepass")
-    return raw.decode("utf-8", "replace")
+    # U+DC80..U+DCFF are bytes in disguise (surrogateescape, as the email parser
+    # reads 8-bit headers): decode them as UTF-8. Other surrogates (e.g. from a
+    # JSON "\ud800") stand for nothing.
+    text = _FOREIGN_SURROGATE.sub("\ufffd", text)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _printable(char: str) -> str:
