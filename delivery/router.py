@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from delivery import service
 from delivery.backends import received_header
+from delivery.dedupe import Verdict
 from delivery.envelope import private_copies
 from delivery.maildir import DeliveryError
 from delivery.models import Delivery, DeliveryTarget
@@ -87,7 +88,7 @@ class Router:
             elif mailbox.pk in served:
                 # Got its copy in an earlier attempt that failed for someone else.
                 self.duplicate(mailbox, info, report, kind)
-            elif known or self.dedupe.is_duplicate(mailbox.pk, info.key):
+            elif known or self.is_duplicate(mailbox, uid, info, report):
                 self.duplicate(mailbox, info, report, kind)
             elif kind == DeliveryTarget.Kind.MAILDIR:
                 self.to_maildir(mailbox, uid, copy or spool, _sized(info, copy), token, report)
@@ -97,6 +98,13 @@ class Router:
             mailboxes, copy = [m for m, _ in group], group[0][1]
             self.to_server(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report)
         return report
+
+    def is_duplicate(self, mailbox, uid, info, report) -> bool:
+        verdict = self.dedupe.check(mailbox.pk, info)
+        if verdict is Verdict.CLASH:
+            report.notes.append(f"message {uid}: same Message-ID as an earlier message but "
+                                f"different content: delivered (to {mailbox})")
+        return verdict is Verdict.DUPLICATE
 
     def duplicate(self, mailbox, info, report, backend):
         service.record_duplicate(mailbox, self.folder, info, run=self.run, backend=backend)
@@ -110,7 +118,7 @@ class Router:
             report.failed += 1
             report.notes.append(f"message {uid}: not delivered to {mailbox}: {exc}")
             return
-        self.dedupe.remember(mailbox.pk, info.key)
+        self.dedupe.remember(mailbox.pk, info)
         report.delivered += 1
 
     def to_server(self, target, mailboxes, uid, spool, info, token, report):
@@ -127,7 +135,7 @@ class Router:
             service.record_outcome(mailbox, self.folder, info, run=self.run,
                                    backend=backend.name, outcome=outcome, token=token)
             if outcome.status == "delivered":
-                self.dedupe.remember(mailbox.pk, info.key)
+                self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
             else:
                 report.failed += 1

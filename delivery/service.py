@@ -10,6 +10,7 @@ from delivery import maildir
 from delivery.maildir import DeliveryError
 from delivery.message import MessageInfo
 from delivery.models import Delivery
+from popadmin.text import storable
 
 
 def trace_headers(mailbox, source: str) -> bytes:
@@ -49,7 +50,7 @@ def deliver(
                         mode=settings.POPADMIN_MAILDIR_MODE)
     except DeliveryError as exc:
         record.result = Delivery.Result.FAILED
-        record.detail = str(exc)
+        record.detail = storable(exc)
         record.save()
         raise
     record.result = Delivery.Result.DELIVERED
@@ -84,15 +85,26 @@ def record_outcome(mailbox, folder, info, *, run, backend, outcome, token):
         mailbox, folder, info, run=run, backend=backend, recipient=outcome.recipient,
         token=token,
         result=Delivery.Result.DELIVERED if delivered else Delivery.Result.FAILED,
-        detail="" if delivered else outcome.detail,
+        detail="" if delivered else storable(outcome.detail),
     )
     record.save()
     return record
 
 
-def _record(mailbox, folder, info: MessageInfo, *, run, backend, **fields) -> Delivery:
-    """An unsaved Delivery row for one copy of one message."""
+def _record(mailbox, folder, info: MessageInfo, *, run, backend, recipient,
+            **fields) -> Delivery:
+    """An unsaved Delivery row for one copy of one message.
+
+    Text that came with the message or from a remote server is cleaned and cut
+    to its column: a NUL in a Message-ID must not make the INSERT fail.
+    """
     return Delivery(
-        mailbox=mailbox, run=run, message_key=info.key, message_id=info.message_id,
-        folder=folder, backend=backend, size=info.size, **fields,
+        mailbox=mailbox, run=run, message_key=info.key, content_digest=info.digest,
+        message_id=storable(info.message_id, _size("message_id")),
+        folder=storable(folder, _size("folder")), backend=backend, size=info.size,
+        recipient=storable(recipient, _size("recipient")), **fields,
     )
+
+
+def _size(field: str) -> int:
+    return Delivery._meta.get_field(field).max_length

@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from popadmin.text import storable
 from retrieval.models import RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
@@ -36,6 +37,7 @@ def jitter(account_pk: int, interval: dt.timedelta) -> dt.timedelta:
 def finish_run(account, run, knobs):
     now = timezone.now()
     run.finished = now
+    run.error = storable(run.error)  # may quote a server's reply (NUL, 8-bit bytes)
     if run.error:
         run.status = Run.Status.ERROR
     elif run.failed:

@@ -339,6 +339,9 @@ class SeenMessage(models.Model):
     uid = models.CharField(max_length=512)
     first_seen = models.DateTimeField(default=timezone.now)
     message_key = models.CharField(max_length=80, blank=True)
+    # With message_key, recognises this mail after the server renumbers a
+    # folder (delivery.message explains the digest); blank on older rows.
+    content_digest = models.CharField(max_length=64, blank=True, db_default="")
 
     class Meta:
         constraints = [
