@@ -9,10 +9,14 @@ scores, …) are left out of the digest, so the copies a provider's catch-all
 box keeps per recipient still count as one message.
 """
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 
 from popadmin.text import storable
@@ -20,6 +24,8 @@ from popadmin.text import storable
 HEADER_LIMIT = 1024 * 1024  # headers beyond this are ignored for identification
 MESSAGE_ID_LENGTH = 998  # Delivery.message_id; RFC 5322's line limit
 CHUNK = 256 * 1024
+DISPLAY_LENGTH = 300  # Delivery.sender / Delivery.subject
+_FAR_FUTURE = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 
 # Written by the author, identical in every copy of one message. A whitelist
 # rather than a list of trace headers: providers add per-copy headers of
@@ -37,6 +43,11 @@ class MessageInfo:
     size: int
     headers: object  # email.message.Message with headers only
     digest: str = ""  # sha256 of body + originator headers (see module doc)
+    # What people search deliveries by ("where did the mail from X go?"):
+    # decoded, cleaned for storage, and never trusted for anything else.
+    sender: str = ""
+    subject: str = ""
+    date: dt.datetime | None = None
 
 
 def split_headers(spool: BinaryIO) -> tuple[bytes, int]:
@@ -69,8 +80,37 @@ def inspect(spool: BinaryIO) -> MessageInfo:
         key = "sha:" + digest
     return MessageInfo(
         key=key, message_id=storable(raw_id, MESSAGE_ID_LENGTH), size=size,
-        headers=headers, digest=digest,
+        headers=headers, digest=digest, sender=_display(headers, "from"),
+        subject=_display(headers, "subject"), date=_date(headers),
     )
+
+
+def _display(headers, name: str) -> str:
+    """The first such header, encoded words decoded; never raises on hostile input."""
+    values = _values(headers, name)
+    if not values:
+        return ""
+    raw = " ".join(values[0].split())
+    try:
+        text = str(make_header(decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
+        text = raw
+    return storable(text, DISPLAY_LENGTH)
+
+
+def _date(headers) -> dt.datetime | None:
+    values = _values(headers, "date")
+    if not values:
+        return None
+    try:
+        when = parsedate_to_datetime(" ".join(values[0].split()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:  # "-0000": the sender's zone is unknown; read it as UTC
+        when = when.replace(tzinfo=dt.UTC)
+    return when if dt.datetime(1970, 1, 2, tzinfo=dt.UTC) < when < _FAR_FUTURE else None
 
 
 def content_digest(spool: BinaryIO, headers, body_start: int) -> str:

@@ -31,6 +31,10 @@ class Delivery(models.Model):
     # delivery.message); blank on rows written before it existed.
     content_digest = models.CharField(max_length=64, blank=True, db_default="")
     message_id = models.CharField(max_length=998, blank=True)
+    # From the message's own headers, for people searching "where did it go?".
+    sender = models.CharField("from", max_length=300, blank=True, db_default="")
+    subject = models.CharField(max_length=300, blank=True, db_default="")
+    sent = models.DateTimeField("date", null=True, blank=True)
     folder = models.CharField(max_length=200, blank=True)
     backend = models.CharField(max_length=16, default="maildir")
     result = models.CharField(max_length=10, choices=Result.choices)

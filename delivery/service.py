@@ -101,6 +101,8 @@ def _record(mailbox, folder, info: MessageInfo, *, run, backend, recipient,
     return Delivery(
         mailbox=mailbox, run=run, message_key=info.key, content_digest=info.digest,
         message_id=storable(info.message_id, _size("message_id")),
+        sender=storable(info.sender, _size("sender")),
+        subject=storable(info.subject, _size("subject")), sent=info.date,
         folder=storable(folder, _size("folder")), backend=backend, size=info.size,
         recipient=storable(recipient, _size("recipient")), **fields,
     )
