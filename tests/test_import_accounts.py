@@ -374,19 +374,6 @@ def test_it_refuses_a_login_that_belongs_to_another_mailbox(tmp_path):
 
 
 @pytest.mark.django_db
-def test_it_refuses_to_take_over_a_staff_login(tmp_path):
-    admin = User.objects.create_superuser("root", "", "Unchanged-Admin-Pw-1")
-    doc = {"mailboxes": [{"address": "mallory@example.com", "username": "root",
-                          "password": "Mallory-Chosen-Pw-9"}]}
-
-    message = import_error(tmp_path, doc)
-
-    assert "mailboxes[0].username: root is a staff login; refused" in message
-    admin.refresh_from_db()
-    assert admin.check_password("Unchanged-Admin-Pw-1")
-
-
-@pytest.mark.django_db
 def test_it_rejects_unknown_keys_and_sections(tmp_path):
     doc = document(extra=[])
     doc["mailboxes"][1]["pasword"] = "typo"

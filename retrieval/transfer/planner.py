@@ -29,6 +29,10 @@ def changed(obj, before):
     return obj.pk is None or snapshot(obj) != before
 
 
+def _is_admin(user):
+    return user is not None and (user.is_staff or user.is_superuser)
+
+
 @dataclass
 class MailboxPlan:
     mailbox: Mailbox
@@ -139,9 +143,10 @@ class ImportPlan:
                 )
             elif other:
                 self.errors.append(f"{where}.username: already the login of {other.address}")
-            elif user is not None and (user.is_staff or user.is_superuser):
-                # A mail file must not take over (and re-password) an admin login.
+            elif _is_admin(user) and user.pk != mailbox.user_id:
+                # A mail file must not hand an admin login to a mailbox.
                 self.errors.append(f"{where}.username: {username} is a staff login; refused")
+                return None  # its password is not checked, so the refusal shows once
             usernames.setdefault(username, index)
             if user is None:
                 user = User(username=username, email=mailbox.address)
@@ -153,6 +158,12 @@ class ImportPlan:
         if password is not None:
             if user is None:
                 self.errors.append(f"{where}.password: needs a username")
+            elif _is_admin(user):
+                # Whichever way the entry reaches it, an admin's password is
+                # set in the admin, never by a mail file.
+                self.errors.append(
+                    f"{where}.password: the login of this mailbox is a staff login; refused"
+                )
             else:
                 try:
                     validate_password(password, user)
