@@ -40,6 +40,8 @@ class MailboxPlan:
     before: dict
     user: object  # the login to link, or None to leave the link alone
     password: str | None
+    login: object = None  # the login the entry creates or changes: `user` or the linked one
+    login_before: dict | None = None
 
 
 @dataclass
@@ -71,6 +73,26 @@ class ImportPlan:
             self._plan_settings(data["settings"])
         self._plan_mailboxes(self._section(data, "mailboxes"))
         self._plan_accounts(self._section(data, "accounts"))
+
+    def counts(self):
+        """{"mailboxes": (created, updated), "accounts": (created, updated)}."""
+        return {
+            name: (sum(e.created for e in entries), sum(not e.created for e in entries))
+            for name, entries in (("mailboxes", self.mailboxes), ("accounts", self.accounts))
+        }
+
+    def rows(self):
+        """(stored record, its state when checked) for every stored record the plan writes."""
+        if self.settings and not self.settings[0]._state.adding:
+            yield self.settings
+        for entry in self.mailboxes:
+            if not entry.created:
+                yield entry.mailbox, entry.before
+            if entry.login_before is not None:
+                yield entry.login, entry.login_before
+        for entry in self.accounts:
+            if not entry.created:
+                yield entry.account, entry.before
 
     def _section(self, data, name):
         items = data.get(name, [])
@@ -126,8 +148,12 @@ class ImportPlan:
             model_errors(mailbox, where, self.errors, bad, exclude=["user"])
             user = self._plan_login(mailbox, values, where, usernames, i)
             if address is not None:
+                login = user or (mailbox.user if mailbox.pk else None)
+                login_before = snapshot(login) if login is not None and login.pk else None
                 password = values.get("password")
-                self.mailboxes.append(MailboxPlan(mailbox, created, before, user, password))
+                self.mailboxes.append(
+                    MailboxPlan(mailbox, created, before, user, password, login, login_before)
+                )
 
     def _plan_login(self, mailbox, values, where, usernames, index):
         User = get_user_model()
