@@ -17,6 +17,7 @@ from .schema import (
     SECTIONS,
     SETTINGS_FIELDS,
     check_fields,
+    key_name,
     model_errors,
 )
 
@@ -68,7 +69,7 @@ class ImportPlan:
         if not isinstance(data, dict):
             self.errors.append("top level: must be an object with " + ", ".join(SECTIONS))
             return
-        self.errors.extend(f"{key}: unknown key" for key in data if key not in SECTIONS)
+        self.errors.extend(f"{key_name(k)}: unknown key" for k in data if k not in SECTIONS)
         if "settings" in data:
             self._plan_settings(data["settings"])
         self._plan_mailboxes(self._section(data, "mailboxes"))

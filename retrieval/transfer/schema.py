@@ -6,6 +6,7 @@ already hold (field validators, choices, clean()) are run through the model by
 model_errors() rather than copied here.
 """
 
+import json
 import re
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -64,12 +65,19 @@ def _boolean(value):
     return value
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _string(failure="", test=None, prepare=None):
     """A string checker: prepare() the value, then test() it (False or ValidationError fails)."""
 
     def check(value):
         if not isinstance(value, str):
             raise Invalid("must be a string")
+        if _UNSTORABLE.search(value):
+            # PostgreSQL text cannot hold NUL, nor UTF-8 a lone surrogate (JSON
+            # can): either would fail a query or a write, not the check.
+            raise Invalid("must not contain NUL or unpaired surrogate characters")
         value = prepare(value) if prepare else value
         try:
             if test is not None and test(value) is False:
@@ -184,6 +192,15 @@ ACCOUNT_FIELDS = {
 }
 
 
+def key_name(key):
+    """A key as it appears in an error: plain, or quoted and escaped when it is odd."""
+    key = str(key)
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+        return key
+    # Escaped, so a key cannot break the one-error-per-line listing.
+    return json.dumps(key[:64])
+
+
 def check_fields(raw, spec, where, errors, absent_if_null=()):
     """Check the keys present in `raw`; return the clean ones (bad ones are left out)."""
     if not isinstance(raw, dict):
@@ -192,7 +209,7 @@ def check_fields(raw, spec, where, errors, absent_if_null=()):
     values = {}
     for key, value in raw.items():
         if key not in spec:
-            errors.append(f"{where}.{key}: unknown key")
+            errors.append(f"{where}.{key_name(key)}: unknown key")
         elif value is None and key in absent_if_null:
             continue
         else:
