@@ -18,7 +18,8 @@ def info_of(raw: bytes):
 
 def test_it_decodes_encoded_words():
     info = info_of(b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.test>\n"
-                   b"Subject: =?utf-8?b?R3LDvMOfZQ==?=\nDate: Tue, 3 Nov 2026 10:00:00 +0100\n\nx\n")
+                   b"Subject: =?utf-8?b?R3LDvMOfZQ==?=\n"
+                   b"Date: Tue, 3 Nov 2026 10:00:00 +0100\n\nx\n")
 
     assert info.sender == "Jürgen <j@example.test>"
     assert info.subject == "Grüße"
@@ -40,8 +41,10 @@ def test_it_never_raises_and_stores_clean_text(raw):
 
 @pytest.mark.django_db
 def test_it_records_the_summary_on_each_delivery(dovecot, mail_user):
-    dovecot.deliver(mail_user[0], b"From: Alice <alice@example.test>\nSubject: Quarterly report\n"
-                                  b"Date: Tue, 3 Nov 2026 10:00:00 +0000\nMessage-ID: <q@x>\n\nhi\n")
+    dovecot.deliver(mail_user[0], b"From: Alice <alice@example.test>\n"
+                                  b"Subject: Quarterly report\n"
+                                  b"Date: Tue, 3 Nov 2026 10:00:00 +0000\n"
+                                  b"Message-ID: <q@x>\n\nhi\n")
     account = make_account(dovecot, *mail_user)
 
     run = engine.run_account(account.pk, Run.Trigger.MANUAL)
