@@ -5,7 +5,7 @@ import datetime as dt
 from django.utils import timezone
 
 from popadmin.text import storable
-from retrieval.models import RemoteAccount, Run
+from retrieval.models import HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -49,6 +49,11 @@ def finish_run(account, run, knobs):
     else:
         run.status = Run.Status.OK
     run.save()
+    HourlyStats.record(
+        status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
+        failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),
+        empty=run.status == Run.Status.OK and not run.fetched and not run.deleted,
+    )
 
     account.refresh_from_db(fields=["consecutive_failures", "failing_since"])
     interval = poll_interval(account, knobs)
