@@ -3,13 +3,6 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 
 from accounts.models import GroupPolicy, Mailbox
-from retrieval.models import UserSettings
-
-
-class UserSettingsInline(admin.StackedInline):
-    model = UserSettings
-    can_delete = True
-    verbose_name_plural = "retrieval settings (empty fields inherit the global settings)"
 
 
 @admin.register(Mailbox)
@@ -18,7 +11,8 @@ class MailboxAdmin(admin.ModelAdmin):
     list_filter = ["is_postmaster"]
     search_fields = ["address", "user__username"]
     autocomplete_fields = ["user"]
-    inlines = [UserSettingsInline]
+    # retrieval/admin.py adds the per-user retrieval settings as an inline.
+    inlines = []
 
 
 class GroupPolicyInline(admin.StackedInline):

@@ -6,12 +6,33 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
 
+from accounts.addresses import address_problem
+
+
+def validate_mailbox_address(value):
+    """A valid email address that is also safe as a Maildir path (accounts/addresses.py)."""
+    validate_email(value)
+    problem = address_problem(value)
+    if problem:
+        # Not code "invalid": a field would swap in its generic message for that code.
+        raise ValidationError(
+            f"Not usable as a local mailbox address: {problem}.", code="unsafe_address"
+        )
+
 
 def validate_alias_list(value):
     if not isinstance(value, list):
         raise ValidationError("Aliases must be a list of addresses.")
     for alias in value:
-        validate_email(alias)
+        if not isinstance(alias, str):
+            raise ValidationError("Aliases must be a list of addresses.")
+        try:
+            validate_mailbox_address(alias)
+        except ValidationError as refused:
+            # Named, and not code "invalid", which the JSON field reads as "not JSON".
+            raise ValidationError(
+                f"Alias {alias!r}: {' '.join(refused.messages)}", code="invalid_alias"
+            )
 
 
 class Mailbox(models.Model):
@@ -25,7 +46,7 @@ class Mailbox(models.Model):
         related_name="mailbox",
         help_text="The login that owns this mailbox and sees it on the mail page.",
     )
-    address = models.EmailField(unique=True)
+    address = models.EmailField(unique=True, validators=[validate_mailbox_address])
     aliases = models.JSONField(default=list, blank=True, validators=[validate_alias_list])
     quota_mb = models.PositiveIntegerField(default=0, help_text="0 means no quota.")
     is_postmaster = models.BooleanField(

@@ -1,6 +1,14 @@
-"""Message-ID duplicate check: within a session, and against recent deliveries."""
+"""Duplicate check: within a session, and against recent deliveries.
+
+A message is a duplicate for a mailbox only when both its key (Message-ID)
+and its content digest match a copy already delivered there. The same
+Message-ID with other content is a clash: it is delivered and the run says
+so, because dropping it would let a forged message that arrived first
+delete the genuine one at the source.
+"""
 
 import datetime as dt
+import enum
 
 from django.utils import timezone
 
@@ -10,22 +18,41 @@ from delivery.models import Delivery
 RECENT = dt.timedelta(days=30)
 
 
+class Verdict(enum.Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    CLASH = "clash"  # same Message-ID as an earlier message, different content
+
+
 class DuplicateFilter:
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self._session: set[tuple[int, str]] = set()
+        self._session: dict[tuple[int, str], set[str]] = {}
 
-    def is_duplicate(self, mailbox_id: int, key: str) -> bool:
+    def check(self, mailbox_id: int, info) -> Verdict:
+        """What `info` (a delivery.message.MessageInfo) is for this mailbox."""
         if not self.enabled:
-            return False
-        if (mailbox_id, key) in self._session:
-            return True
-        return Delivery.objects.filter(
-            mailbox_id=mailbox_id,
-            message_key=key,
-            result=Delivery.Result.DELIVERED,
-            created__gte=timezone.now() - RECENT,
-        ).exists()
+            return Verdict.NEW
+        digests = set(self._session.get((mailbox_id, info.key), ()))
+        if info.digest not in digests:
+            digests |= set(
+                Delivery.objects.filter(
+                    mailbox_id=mailbox_id,
+                    message_key=info.key,
+                    result=Delivery.Result.DELIVERED,
+                    created__gte=timezone.now() - RECENT,
+                ).values_list("content_digest", flat=True)
+            )
+        return verdict(info.digest, digests)
 
-    def remember(self, mailbox_id: int, key: str):
-        self._session.add((mailbox_id, key))
+    def remember(self, mailbox_id: int, info):
+        self._session.setdefault((mailbox_id, info.key), set()).add(info.digest)
+
+
+def verdict(digest: str, known: set[str]) -> Verdict:
+    """`known`: digests of the copies with the same key; "" for rows without one."""
+    if digest and digest in known:
+        return Verdict.DUPLICATE
+    # Rows from before digests were kept prove nothing about the content: the
+    # message is delivered (a possible second copy, never a lost one).
+    return Verdict.CLASH if known - {""} else Verdict.NEW

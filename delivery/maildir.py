@@ -2,6 +2,11 @@
 
 A message is durable (invariant 1) only when deliver() returns: the file's
 data and its directory entry in new/ have both reached the disk.
+
+Every write stays inside MAIL_ROOT/<domain>/<localpart>/: the address is
+checked again here (a row may predate the address validator), and the folder
+is resolved, symlinks included, before anything is created or written.
+Folders get `mode` (0700 by default), files the same bits without x.
 """
 
 import os
@@ -13,13 +18,18 @@ from itertools import count
 from pathlib import Path
 from typing import BinaryIO
 
+from accounts.addresses import address_problem
+from popadmin.filemodes import file_mode
+
 _counter = count()
 CHUNK = 256 * 1024
+DEFAULT_MODE = 0o700
 # A delivery token names "this message from this source" inside the unique
 # part of the file name ("R" + 32 hex digits), so a retry after a crash can
 # see that an earlier attempt already linked the file (delivered_tokens).
 TOKEN = re.compile(r"[0-9a-f]{32}")
 _TOKEN_IN_NAME = re.compile(r"[^.]*\.[^.]*R([0-9a-f]{32})\.")
+MAX_NAME_BYTES = 255
 
 
 class DeliveryError(Exception):
@@ -30,22 +40,95 @@ class DeliveryError(Exception):
         self.temporary = temporary
 
 
+def mailbox_dir(mail_root: Path, address: str) -> Path:
+    """MAIL_ROOT/<domain>/<localpart>: refused unless both are one plain folder name."""
+    problem = address_problem(address)
+    if problem:
+        raise DeliveryError(
+            f"refusing to deliver to {address!r}: {problem}; "
+            f"change the mailbox address (its Maildir would not be a folder of its own)",
+            temporary=False,
+        )
+    localpart, _, domain = address.rpartition("@")
+    return Path(mail_root).resolve() / domain / localpart
+
+
+def folder_problem(folder: str) -> str | None:
+    """Why `folder` cannot name a Maildir++ folder, or None ("" and INBOX are the root)."""
+    if folder is None:
+        return None
+    if not isinstance(folder, str):
+        return "a folder name must be text"
+    if any(not ch.isprintable() for ch in folder):
+        return "a folder name cannot contain control characters"
+    name = (folder or "").strip().strip("/")
+    if not name or name.upper() == "INBOX":
+        return None
+    parts = [p for p in name.replace(".", "/").split("/") if p]
+    if not parts:
+        return "a folder name needs at least one letter besides dots and slashes"
+    if len(("." + ".".join(parts)).encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"a folder name is limited to {MAX_NAME_BYTES - 1} bytes"
+    return None
+
+
 def folder_path(maildir: Path, folder: str) -> Path:
-    """Maildir++: INBOX is the root; "Work/Archive" is ".Work.Archive/"."""
-    folder = (folder or "").strip().strip("/")
-    if not folder or folder.upper() == "INBOX":
+    """Maildir++: INBOX is the root; "Work/Archive" is ".Work.Archive/".
+
+    Dots and slashes both separate levels, so ".." and "/" can only ever name
+    one ".A.B" folder directly inside the mailbox, never a path elsewhere.
+    """
+    problem = folder_problem(folder)
+    if problem:
+        raise DeliveryError(f"invalid folder name {folder!r}: {problem}", temporary=False)
+    name = (folder or "").strip().strip("/")
+    if not name or name.upper() == "INBOX":
         return maildir
-    parts = [p for p in folder.replace(".", "/").split("/") if p]
-    if not parts or any(p in ("..",) or "\0" in p for p in parts):
-        raise DeliveryError(f"invalid folder name {folder!r}", temporary=False)
+    parts = [p for p in name.replace(".", "/").split("/") if p]
     return maildir / ("." + ".".join(parts))
 
 
-def ensure_maildir(path: Path, is_subfolder: bool):
+def confine(maildir: Path, path: Path):
+    """Refuse `path` unless it really (symlinks resolved) is `maildir` or inside it."""
+    real = path.resolve()
+    if real != maildir and maildir not in real.parents:
+        raise DeliveryError(
+            f"refusing to write to {path}: it leads outside the mailbox {maildir} "
+            f"(to {real}); remove the symbolic link or fix the folder name",
+            temporary=False,
+        )
+
+
+def make_dirs(path: Path, mode: int = DEFAULT_MODE):
+    """mkdir -p, giving every folder it creates exactly `mode` (whatever the umask)."""
+    missing = []
+    while not path.exists() and not path.is_symlink():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode)
+        except FileExistsError:
+            continue  # another worker made it; its mode is its own
+        os.chmod(directory, mode)
+
+
+def _create_file(path: Path, mode: int):
+    """A new file with exactly `mode`; never follows or replaces anything already there."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, mode)
+    os.fchmod(fd, mode)
+    return os.fdopen(fd, "wb")
+
+
+def ensure_maildir(path: Path, is_subfolder: bool, mode: int = DEFAULT_MODE):
     for sub in ("tmp", "new", "cur"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
+        make_dirs(path / sub, mode)
     if is_subfolder and not (path / "maildirfolder").exists():
-        (path / "maildirfolder").touch()
+        try:
+            _create_file(path / "maildirfolder", file_mode(mode)).close()
+        except FileExistsError:
+            pass
 
 
 def _unique_name(size: int, token: str = "") -> str:
@@ -64,19 +147,28 @@ def _fsync_dir(path: Path):
 
 
 def deliver(
-    maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = ""
+    maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
+    mode: int = DEFAULT_MODE,
 ) -> Path:
-    """Copy `source` (prefixed by trace headers) into the folder; return the new file."""
+    """Copy `source` (prefixed by trace headers) into the folder; return the new file.
+
+    `maildir` comes from mailbox_dir(); the folder must resolve to it or below.
+    """
     if token and not TOKEN.fullmatch(token):
         raise ValueError(f"not a delivery token: {token!r}")
     target = folder_path(maildir, folder)
     try:
-        ensure_maildir(maildir, is_subfolder=False)
+        confine(maildir, target)
+        make_dirs(maildir.parent, mode)
+        ensure_maildir(maildir, is_subfolder=False, mode=mode)
         if target != maildir:
-            ensure_maildir(target, is_subfolder=True)
+            ensure_maildir(target, is_subfolder=True, mode=mode)
+        # Checked again now that it exists: a link could have been planted meanwhile.
+        confine(maildir, target / "tmp")
+        confine(maildir, target / "new")
         name = _unique_name(size + len(prefix), token)
         tmp = target / "tmp" / name
-        with open(tmp, "xb") as out:
+        with _create_file(tmp, file_mode(mode)) as out:
             out.write(prefix)
             source.seek(0)
             shutil.copyfileobj(source, out, CHUNK)

@@ -27,7 +27,14 @@ class Delivery(models.Model):
     message_key = models.CharField(
         max_length=80, help_text="sha256 of the Message-ID, or of the content without one."
     )
+    # A Message-ID match is a duplicate only when this matches too (see
+    # delivery.message); blank on rows written before it existed.
+    content_digest = models.CharField(max_length=64, blank=True, db_default="")
     message_id = models.CharField(max_length=998, blank=True)
+    # From the message's own headers, for people searching "where did it go?".
+    sender = models.CharField("from", max_length=300, blank=True, db_default="")
+    subject = models.CharField(max_length=300, blank=True, db_default="")
+    sent = models.DateTimeField("date", null=True, blank=True)
     folder = models.CharField(max_length=200, blank=True)
     backend = models.CharField(max_length=16, default="maildir")
     result = models.CharField(max_length=10, choices=Result.choices)

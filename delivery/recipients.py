@@ -12,7 +12,13 @@ Rules, in the order they apply:
 * mode "catchall": addresses from `settings.header_fields`, in that field order
   (envelope fields such as Delivered-To come first, so they win under the cap),
   and within a field in header order. "Received" means the `for <addr>` clause
-  of Received lines. Only addresses in an accepted domain count; each maps to
+  of Received lines. When an envelope field (every configured field but To, Cc
+  and the other author-written ones) names an address in an accepted domain,
+  only the envelope fields count: To/Cc may name people this copy was not for,
+  and a Bcc recipient is named nowhere else. Such a resolution is `private`:
+  each copy must lose the envelope headers naming the others
+  (delivery/envelope.py). Our own trace never counts as envelope.
+  Only addresses in an accepted domain count; each maps to
   the mailbox with that address or alias (case-insensitive). Unknown addresses
   in an accepted domain go to the postmaster if re-routing is on (and one
   exists), else they are dropped and counted. Each mailbox gets one copy.
@@ -33,29 +39,30 @@ Parsing never raises: hostile headers yield fewer addresses, not an exception.
 import json
 import re
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
-from email.utils import getaddresses
 
 from django.db.models import Q
 
 from accounts.models import Mailbox
+from delivery.addresses import (
+    addresses_in,
+    clip,
+    header_text,
+    normalize_address,
+    normalize_domain,
+    received_for,
+)
 from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
-# getaddresses() is roughly 1 s per MiB; bound the work a hostile header block costs.
-MAX_FIELD_CHARS = 64 * 1024
 MAX_TOTAL_CHARS = 512 * 1024
 NOTE_LIST = 10  # addresses named in one note; the rest are counted
 
-_SPECIALS = set('()<>[]:;@\\,"')
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # punycode labels included
-_COMMENT = re.compile(r"\([^()]*\)")
-# "for" then one or more comma-separated <addr> / bare addr (Exim writes "for a@x;").
-_FOR = re.compile(
-    r"\bfor\s+((?:<[^<>]*>|[^\s<>;,]+)(?:\s*,\s*(?:<[^<>]*>|[^\s<>;,]+))*)", re.IGNORECASE
-)
 _OUR_RECEIVED = re.compile(r"\bby\s+popadmin\s+for\s+<([^<>\s]+)>", re.IGNORECASE)
-_SALVAGE = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"]+")
+# Fields the author writes; every other configured field is envelope
+# information a receiving server added (Delivered-To, X-Original-To, Received...).
+MESSAGE_FIELDS = frozenset(
+    {"to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc", "from", "sender", "reply-to",
+     "resent-from", "resent-sender"}
+)
 
 
 @dataclass
@@ -64,38 +71,7 @@ class Resolution:
     notes: list[str] = field(default_factory=list)  # plain words, for Run.note
     dropped_unknown: int = 0  # unknown accepted-domain addresses not delivered
     loops: list[Mailbox] = field(default_factory=list)  # skipped: our trace already there
-
-
-def normalize_domain(domain: str) -> str:
-    domain = domain.strip().lower().rstrip(".").lstrip("@")
-    if not domain.isascii():
-        # One spelling for IDN domains, whether typed in Unicode or punycode.
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass
-    return domain
-
-
-def normalize_address(addr: str) -> str | None:
-    """Lower-cased "local@domain", or None if this is not a usable address."""
-    addr = addr.strip()
-    if not addr or len(addr) > 254 or "@" not in addr:
-        return None
-    local, _, domain = addr.rpartition("@")
-    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
-        inner = local[1:-1]
-        # "john.doe"@x is john.doe@x; other quoted forms stay quoted, as stored.
-        local = inner if _DOT_ATOM.fullmatch(inner) else local
-    elif not local or any(c in _SPECIALS or c.isspace() for c in local):
-        return None
-    if not local.isprintable():
-        return None
-    domain = normalize_domain(domain)
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
-        return None  # also rejects domain literals and garbage that decoded to U+FFFD
-    return f"{local.lower()}@{domain}"
+    private: bool = False  # distributed by envelope fields: copies must not name each other
 
 
 class Directory:
@@ -144,6 +120,13 @@ class Directory:
     def lookup(self, address: str) -> Mailbox | None:
         return self.by_address.get(address)
 
+    def recipient(self, address: str, reroute: bool) -> Mailbox | None:
+        """The mailbox a normalized address is delivered to, rerouting included."""
+        if not self.accepts(address):
+            return None
+        found = self.lookup(address)
+        return found if found is not None or not reroute else self.postmaster_for(address)
+
     def postmaster_for(self, address: str) -> Mailbox | None:
         """The postmaster in the recipient's domain, else the first by address."""
         domain = address.rpartition("@")[2]
@@ -160,78 +143,6 @@ def _unicode_domain(domain: str) -> str:
         return domain
 
 
-def _text(value) -> str:
-    """A raw header value as text; undecodable 8-bit bytes read as UTF-8 or U+FFFD."""
-    if not isinstance(value, str):
-        value = str(value)
-    try:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeError:
-        return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def _parse(value: str) -> list[tuple[str, str]]:
-    try:
-        pairs = [p for p in getaddresses([value]) if p[1]]
-        if not pairs and "@" in value:
-            # Python 3.13's strict parser returns nothing at all for a list
-            # with one malformed entry; the lenient one keeps the good ones.
-            pairs = [p for p in _lenient(value) if p[1]]
-    except Exception:  # e.g. RecursionError on thousands of nested "(" in 3.12
-        pairs = []
-    if not pairs and "@" in value:
-        pairs = [("", m) for m in _SALVAGE.findall(value)]
-    return pairs
-
-
-def _lenient(value: str) -> list[tuple[str, str]]:
-    try:
-        return getaddresses([value], strict=False)
-    except TypeError:  # before the strict flag existed, parsing was lenient
-        return getaddresses([value])
-
-
-def _decode_words(value: str) -> str:
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:  # unknown charset, broken base64: not an address then
-        return ""
-
-
-def _clip(value: str) -> str:
-    # Cut an over-long list at a comma, so no address is cut into a different one.
-    if len(value) <= MAX_FIELD_CHARS:
-        return value
-    return value[:MAX_FIELD_CHARS].rpartition(",")[0]
-
-
-def addresses_in(value: str) -> list[str]:
-    """Usable addresses in one address-list header value (groups, comments, encoded words)."""
-    value = _clip(value)
-    found = []
-    for _name, addr in _parse(value):
-        if "=?" in addr:
-            # A broken mailer encoded the whole mailbox (=?utf-8?b?Qm9i...?=): decode
-            # only the address position, never display names, which may say anything.
-            found += [a for _, a in _parse(_decode_words(addr))]
-        else:
-            found.append(addr)
-    return [a for a in map(normalize_address, found) if a]
-
-
-def received_for(value: str) -> list[str]:
-    """Addresses in the "for" clause of one Received value; comments do not count."""
-    value = value[:MAX_FIELD_CHARS]
-    for _ in range(20):  # innermost comments first; deeper nesting is left alone
-        value, count = _COMMENT.subn(" ", value)
-        if not count:
-            break
-    found = []
-    for match in _FOR.finditer(value):
-        found += addresses_in(match.group(1))
-    return found
-
-
 def _header_values(headers, wanted: set[str]) -> dict[str, list[str]]:
     # raw_items() gives the bytes-as-surrogates text compat32 read, so UTF-8
     # addresses survive; get_all() would hand back lossy Header objects.
@@ -241,7 +152,7 @@ def _header_values(headers, wanted: set[str]) -> dict[str, list[str]]:
         name = str(name).strip().lower()
         if name not in wanted:
             continue  # bulky DKIM or junk headers must not crowd out the budget
-        text = _clip(_text(value))
+        text = clip(header_text(value))
         total += len(text)
         if total > MAX_TOTAL_CHARS:
             break
@@ -257,6 +168,27 @@ def recipient_addresses(values: dict[str, list[str]], fields) -> list[str]:
         for value in values.get(name, []):
             result.update(dict.fromkeys(extract(value)))
     return list(result)
+
+
+def is_envelope_field(name) -> bool:
+    name = str(name or "").strip().lower()
+    return bool(name) and name not in MESSAGE_FIELDS
+
+
+def _untraced(values: dict[str, list[str]], traced: set[str]) -> dict[str, list[str]]:
+    """`values` without the lines of our own trace: they tell where we delivered
+    the message before, not whom this copy was sent to."""
+    if not traced:
+        return values
+    result = dict(values)
+    result["received"] = [
+        v for v in values.get("received", [])
+        if not any(normalize_address(a) in traced for a in _OUR_RECEIVED.findall(v))
+    ]
+    result["delivered-to"] = [
+        v for v in values.get("delivered-to", []) if not set(addresses_in(v)) <= traced
+    ]
+    return result
 
 
 def our_trace(values: dict[str, list[str]]) -> set[str]:
@@ -311,7 +243,7 @@ def resolve(
     if mode == "catchall" and not parse:
         fallback_why = "parsing headers for recipients is turned off"
     elif parse:
-        candidates, fallback_why = _catchall(res, values, fields, settings, directory)
+        candidates, fallback_why = _catchall(res, values, traced, fields, settings, directory)
     if not candidates:
         # Single mode, parsing off, or nothing usable found: the owner, never nobody.
         candidates = [owner]
@@ -334,15 +266,21 @@ def resolve(
     return res
 
 
-def _catchall(res, values, fields, settings, directory) -> tuple[list[Mailbox], str]:
+def _catchall(res, values, traced, fields, settings, directory) -> tuple[list[Mailbox], str]:
     """Distinct mailboxes named in the headers, and why there are none if so."""
     directory = directory or Directory.load(settings)
+    envelope_fields = [f for f in fields if is_envelope_field(f)]
+    envelope = [
+        a for a in recipient_addresses(_untraced(values, traced), envelope_fields)
+        if directory.accepts(a)
+    ]
+    res.private = bool(envelope)
     candidates: list[Mailbox] = []
     seen: set[int] = set()
     unknown: list[str] = []
     rerouted: list[str] = []
     found_accepted = False
-    for addr in recipient_addresses(values, fields):
+    for addr in envelope or recipient_addresses(values, fields):
         if not directory.accepts(addr):
             continue
         found_accepted = True

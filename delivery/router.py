@@ -3,17 +3,23 @@
 Single-user accounts resolve to the owner; catch-all accounts to the
 recipients in the headers (delivery/recipients.py). Each mailbox goes to its
 delivery target: Maildir in-process, or LMTP / SMTP with one transaction for
-all of a target's recipients. The message counts as settled only when every
-mailbox has its copy; until then it stays on the remote server, and a retry
-skips the mailboxes already served (Delivery rows carry the message's token).
+all of a target's recipients. A catch-all message distributed by its
+envelope fields gets one copy per recipient without the envelope headers
+naming the others (delivery/envelope.py); on LMTP/SMTP, recipients whose
+copies differ then go in separate transactions. The message counts as
+settled only when every mailbox has its copy; until then it stays on the
+remote server, and a retry skips the mailboxes already served (Delivery rows
+carry the message's token).
 """
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from delivery import service
 from delivery.backends import received_header
+from delivery.dedupe import Verdict
+from delivery.envelope import private_copies
 from delivery.maildir import DeliveryError
 from delivery.models import Delivery, DeliveryTarget
 from delivery.recipients import Directory, resolve
@@ -64,8 +70,14 @@ class Router:
             Delivery.objects.filter(token=token, result=Delivery.Result.DELIVERED)
             .values_list("mailbox_id", flat=True)
         )
+        copies = {}
+        if resolution.private:
+            copies = private_copies(
+                spool, info.size, resolution.mailboxes, self.directory, self.settings
+            )
         remote = defaultdict(list)
         for mailbox in resolution.mailboxes:
+            copy = copies.get(mailbox.pk)
             target = target_for(mailbox, self.default_target)
             kind = target.kind if target else DeliveryTarget.Kind.MAILDIR
             if kind == DeliveryTarget.Kind.MAILDIR and token in self.stored(mailbox):
@@ -76,15 +88,23 @@ class Router:
             elif mailbox.pk in served:
                 # Got its copy in an earlier attempt that failed for someone else.
                 self.duplicate(mailbox, info, report, kind)
-            elif known or self.dedupe.is_duplicate(mailbox.pk, info.key):
+            elif known or self.is_duplicate(mailbox, uid, info, report):
                 self.duplicate(mailbox, info, report, kind)
             elif kind == DeliveryTarget.Kind.MAILDIR:
-                self.to_maildir(mailbox, uid, spool, info, token, report)
+                self.to_maildir(mailbox, uid, copy or spool, _sized(info, copy), token, report)
             else:
-                remote[target].append(mailbox)
-        for target, mailboxes in remote.items():
-            self.to_server(target, mailboxes, uid, spool, info, token, report)
+                remote[(target, copy.edits if copy else ())].append((mailbox, copy))
+        for (target, _edits), group in remote.items():
+            mailboxes, copy = [m for m, _ in group], group[0][1]
+            self.to_server(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report)
         return report
+
+    def is_duplicate(self, mailbox, uid, info, report) -> bool:
+        verdict = self.dedupe.check(mailbox.pk, info)
+        if verdict is Verdict.CLASH:
+            report.notes.append(f"message {uid}: same Message-ID as an earlier message but "
+                                f"different content: delivered (to {mailbox})")
+        return verdict is Verdict.DUPLICATE
 
     def duplicate(self, mailbox, info, report, backend):
         service.record_duplicate(mailbox, self.folder, info, run=self.run, backend=backend)
@@ -98,7 +118,7 @@ class Router:
             report.failed += 1
             report.notes.append(f"message {uid}: not delivered to {mailbox}: {exc}")
             return
-        self.dedupe.remember(mailbox.pk, info.key)
+        self.dedupe.remember(mailbox.pk, info)
         report.delivered += 1
 
     def to_server(self, target, mailboxes, uid, spool, info, token, report):
@@ -115,7 +135,7 @@ class Router:
             service.record_outcome(mailbox, self.folder, info, run=self.run,
                                    backend=backend.name, outcome=outcome, token=token)
             if outcome.status == "delivered":
-                self.dedupe.remember(mailbox.pk, info.key)
+                self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
             else:
                 report.failed += 1
@@ -128,6 +148,11 @@ class Router:
         if mailbox.pk not in self._stored:
             self._stored[mailbox.pk] = service.delivered_tokens(mailbox, self.folder)
         return self._stored[mailbox.pk]
+
+
+def _sized(info, copy):
+    # The copy's own size: Maildir's S= and the server's SIZE= must match what is sent.
+    return info if copy is None else replace(info, size=copy.size)
 
 
 def _sender(headers) -> str:

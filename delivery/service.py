@@ -3,12 +3,14 @@
 from email.utils import format_datetime
 from typing import BinaryIO
 
+from django.conf import settings
 from django.utils import timezone
 
 from delivery import maildir
 from delivery.maildir import DeliveryError
 from delivery.message import MessageInfo
 from delivery.models import Delivery
+from popadmin.text import storable
 
 
 def trace_headers(mailbox, source: str) -> bytes:
@@ -25,7 +27,7 @@ def check_quota(mailbox, size: int):
     if not mailbox.quota_mb:
         return
     limit = mailbox.quota_mb * 1024 * 1024
-    if maildir.usage_bytes(mailbox.maildir) + size > limit:
+    if maildir.usage_bytes(home(mailbox)) + size > limit:
         raise DeliveryError(
             f"mailbox full: {mailbox.address} is over its {mailbox.quota_mb} MB quota"
         )
@@ -44,10 +46,11 @@ def deliver(
     try:
         check_quota(mailbox, info.size)
         prefix = trace_headers(mailbox, source)
-        maildir.deliver(mailbox.maildir, folder, spool, info.size, prefix=prefix, token=token)
+        maildir.deliver(home(mailbox), folder, spool, info.size, prefix=prefix, token=token,
+                        mode=settings.POPADMIN_MAILDIR_MODE)
     except DeliveryError as exc:
         record.result = Delivery.Result.FAILED
-        record.detail = str(exc)
+        record.detail = storable(exc)
         record.save()
         raise
     record.result = Delivery.Result.DELIVERED
@@ -57,7 +60,15 @@ def deliver(
 
 def delivered_tokens(mailbox, folder: str) -> set[str]:
     """Tokens of the messages already stored in the mailbox folder."""
-    return maildir.delivered_tokens(mailbox.maildir, folder)
+    try:
+        return maildir.delivered_tokens(home(mailbox), folder)
+    except DeliveryError:
+        return set()  # nothing can be stored there either; deliver() says why
+
+
+def home(mailbox):
+    """The mailbox's Maildir, refused (DeliveryError) if its address would leave MAIL_ROOT."""
+    return maildir.mailbox_dir(settings.MAIL_ROOT, mailbox.address)
 
 
 def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend="maildir"):
@@ -74,15 +85,28 @@ def record_outcome(mailbox, folder, info, *, run, backend, outcome, token):
         mailbox, folder, info, run=run, backend=backend, recipient=outcome.recipient,
         token=token,
         result=Delivery.Result.DELIVERED if delivered else Delivery.Result.FAILED,
-        detail="" if delivered else outcome.detail,
+        detail="" if delivered else storable(outcome.detail),
     )
     record.save()
     return record
 
 
-def _record(mailbox, folder, info: MessageInfo, *, run, backend, **fields) -> Delivery:
-    """An unsaved Delivery row for one copy of one message."""
+def _record(mailbox, folder, info: MessageInfo, *, run, backend, recipient,
+            **fields) -> Delivery:
+    """An unsaved Delivery row for one copy of one message.
+
+    Text that came with the message or from a remote server is cleaned and cut
+    to its column: a NUL in a Message-ID must not make the INSERT fail.
+    """
     return Delivery(
-        mailbox=mailbox, run=run, message_key=info.key, message_id=info.message_id,
-        folder=folder, backend=backend, size=info.size, **fields,
+        mailbox=mailbox, run=run, message_key=info.key, content_digest=info.digest,
+        message_id=storable(info.message_id, _size("message_id")),
+        sender=storable(info.sender, _size("sender")),
+        subject=storable(info.subject, _size("subject")), sent=info.date,
+        folder=storable(folder, _size("folder")), backend=backend, size=info.size,
+        recipient=storable(recipient, _size("recipient")), **fields,
     )
+
+
+def _size(field: str) -> int:
+    return Delivery._meta.get_field(field).max_length

@@ -75,20 +75,39 @@ def _requirements_digest():
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
+def _wanted_extras():
+    """Optional dependency groups to install: none for `up`; `.ci/run` asks for "dev"."""
+    raw = os.environ.get("POPADMIN_EXTRAS", "")
+    return sorted({name.strip() for name in raw.split(",") if name.strip()})
+
+
 def ensure_virtualenv(argv):
-    if Path(sys.prefix).resolve() == VENV.resolve() and _installed():
+    extras = _wanted_extras()
+    if Path(sys.prefix).resolve() == VENV.resolve() and _installed(extras):
         return
     if not VENV_PYTHON.exists():
         python = find_python()
         print(f"popadmin: creating virtualenv {VENV} with {python}", flush=True)
         subprocess.run([python, "-m", "venv", str(VENV)], check=True)
-    if not _installed():
-        print("popadmin: installing dependencies (pyproject.toml)", flush=True)
+    if not _installed(extras):
+        # Keep what an earlier install added (a test run's extras stay for the next one).
+        extras = sorted(set(extras) | set(_stamp()[1]))
+        target = f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)
+        print(f"popadmin: installing {target}", flush=True)
         pip = [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, f"{ROOT}[dev]"], check=True)
-        STAMP.write_text(_requirements_digest())
+        subprocess.run([*pip, target], check=True)
+        STAMP.write_text(" ".join([_requirements_digest(), *extras]))
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *argv])  # noqa: S606 - fixed argv, no shell
 
 
-def _installed():
-    return STAMP.exists() and STAMP.read_text() == _requirements_digest()
+def _stamp():
+    """(digest of pyproject.toml, extras) of the last install, or ("", [])."""
+    if not STAMP.exists():
+        return "", []
+    digest, *extras = STAMP.read_text().split() or [""]
+    return digest, extras
+
+
+def _installed(extras):
+    digest, installed = _stamp()
+    return digest == _requirements_digest() and set(extras) <= set(installed)

@@ -9,11 +9,13 @@ from pathlib import Path
 import environ
 from kombu import Exchange, Queue
 
+from popadmin import filemodes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 DATA_DIR = Path(env.str("POPADMIN_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+filemodes.private_dir(DATA_DIR)
 # `manage.py up` writes generated keys here once, so restarts keep them;
 # real environment variables always win over the file.
 if (DATA_DIR / "popadmin.env").exists():
@@ -29,7 +31,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 MAIL_ROOT = Path(env.str("MAIL_ROOT", default=str(DATA_DIR / "mail"))).resolve()
-SPOOL_DIR = DATA_DIR / "spool"
+SPOOL_DIR = filemodes.private_dir(DATA_DIR / "spool")
+# Mode of the Maildir folders popadmin creates (files: the same bits without x).
+# 0700: only popadmin's user; 0750 / 0770 when a mail server in its group reads
+# (and moves) the mail. Data folder, spool, broker and database stay private.
+POPADMIN_MAILDIR_MODE = filemodes.parse_dir_mode(env.str("POPADMIN_MAILDIR_MODE", default="0700"))
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
@@ -47,6 +53,11 @@ POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
 # Shared secret of the local mail server's login-trigger calls (POST
 # /api/login-trigger, "Authorization: Bearer <token>"). Empty: endpoint off.
 POPADMIN_TRIGGER_TOKEN = env.str("POPADMIN_TRIGGER_TOKEN", default="")
+# Network reach of restricted (user-created) remote accounts: the DNS servers
+# that resolve their hosts ("addr", "addr:port", "[v6]:port"; empty = the
+# system's), and the only ports they may connect to.
+POPADMIN_DNS_SERVERS = env.list("POPADMIN_DNS_SERVERS", default=[])
+POPADMIN_ALLOWED_PORTS = env.list("POPADMIN_ALLOWED_PORTS", cast=int, default=[110, 995, 143, 993])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -100,6 +111,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    filemodes.private_sqlite(DATABASES["default"]["NAME"], create=True)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -111,8 +123,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _broker = DATA_DIR / "broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker / _folder).mkdir(parents=True, exist_ok=True)
+    for _folder in ("", "queue", "processed", "control"):
+        filemodes.private_dir(_broker / _folder)
     import popadmin.broker  # noqa: F401  (registers the transport below)
 
     CELERY_BROKER_URL = "popadmin-filesystem://"
@@ -182,3 +194,79 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Web hardening: login throttling, CSP, HTTPS, sessions, audit --------
+# (one block, so the security settings read, and merge, together)
+import datetime as _dt  # noqa: E402
+
+from csp.constants import NONE as _CSP_NONE  # noqa: E402
+from csp.constants import SELF as _CSP_SELF  # noqa: E402
+
+INSTALLED_APPS += ["csp", "axes", "auditlog"]
+# Axes answers a locked-out login, so it sits last; the audit trail needs the
+# signed-in user, so it follows the authentication middleware.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "popadmin.middleware.AuditMiddleware",
+)
+MIDDLEWARE += ["popadmin.middleware.NoStoreForSignedInMiddleware",
+               "axes.middleware.AxesMiddleware"]
+
+# Where a request comes from, for the login throttle and the audit trail
+# (popadmin/client_ip.py). Empty: the TCP peer. Behind a reverse proxy, the
+# header it sets, e.g. HTTP_X_FORWARDED_FOR (its last entry is used: the
+# one our proxy appended; earlier ones are the client's to forge).
+POPADMIN_CLIENT_IP_HEADER = env.str("POPADMIN_CLIENT_IP_HEADER", default="")
+
+# Brute-force protection (django-axes) on both login pages: after
+# POPADMIN_LOGIN_FAILURE_LIMIT failures of one username from one address,
+# that pair is locked for the cool-off; another address (the real user) or
+# another username (a colleague behind the same NAT) can still log in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("POPADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = _dt.timedelta(minutes=env.int("POPADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "popadmin.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "popadmin.lockout.locked_out"
+
+# No inline script or style anywhere: the pages load theirs from static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF],
+        "img-src": [_CSP_SELF, "data:"],
+        "object-src": [_CSP_NONE],
+        "base-uri": [_CSP_NONE],
+        "form-action": [_CSP_SELF],
+        "frame-ancestors": [_CSP_NONE],
+    },
+}
+
+# HTTPS: SECURE_COOKIES (above) means the site is served over HTTPS only.
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = (env.int("POPADMIN_HSTS_SECONDS", default=365 * 24 * 3600)
+                       if SESSION_COOKIE_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("POPADMIN_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("POPADMIN_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is a submission to the browsers' list, the domain owner's call.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a TLS-terminating proxy: the header it sets for the original scheme,
+# e.g. HTTP_X_FORWARDED_PROTO (its value "https" then means HTTPS).
+if _proxy_ssl_header := env.str("POPADMIN_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https")
+
+# A session ends after this long without a request.
+SESSION_COOKIE_AGE = env.int("POPADMIN_SESSION_IDLE_MINUTES", default=60) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+
+# Audit trail (django-auditlog; registrations in popadmin/audit.py).
+AUDITLOG_DISABLE_ON_RAW_SAVE = True
+# --- end of web hardening -------------------------------------------------

@@ -4,6 +4,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin import MailboxAdmin
+from popadmin import audit
 from retrieval import dispatcher
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run, UserSettings
@@ -33,7 +35,12 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         ),
         (
             "Catch-all recipients",
-            {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown"]},
+            {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown",
+                        "max_recipients"]},
+        ),
+        (
+            "Network reach of restricted accounts",
+            {"fields": ["restrict_all_accounts", "allowed_internal_networks"]},
         ),
     ]
 
@@ -72,10 +79,13 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     search_fields = ["host", "username", "owner__address", "name"]
     autocomplete_fields = ["owner"]
     actions = ["check_now"]
+
+    class Media:
+        css = {"all": ["popadmin/admin.css"]}
     readonly_fields = ["last_check", "last_status", "last_error", "consecutive_failures",
                        "failing_since", "lease_expires", "history_link"]
     fieldsets = [
-        (None, {"fields": ["owner", "name", "enabled"]}),
+        (None, {"fields": ["owner", "name", "enabled", "network_restricted"]}),
         ("Server", {"fields": ["protocol", "security", "host", "port", "verify_tls",
                                "username", "password", "folders"]}),
         ("Delivery", {"fields": ["mode", "target_folder", "keep_policy", "keep_days",
@@ -93,10 +103,10 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     @admin.display(description="security", ordering="security")
     def security_display(self, obj):
         if obj.tls_unverified:
-            return format_html('{} <strong style="color:#b00">{}</strong>',
+            return format_html('{} <strong class="popadmin-danger">{}</strong>',
                                obj.get_security_display(), TLS_WARNING)
         if obj.security == RemoteAccount.Security.NONE:
-            return format_html('<strong style="color:#b00">{}</strong>', "⚠ plain text")
+            return format_html('<strong class="popadmin-danger">{}</strong>', "⚠ plain text")
         return obj.get_security_display()
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
@@ -105,10 +115,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                       "can read this account's mail and password.")
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
-    @admin.action(description="Check now")
+    # Starting a retrieval acts on the account: a view-only staff user may not.
+    @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         queued = dispatcher.request_check(ids, Run.Trigger.ADMIN)
+        audit.record_check_now(queryset, queued, via="admin")
         skipped = len(ids) - len(queued)
         message = f"Check started for {len(queued)} account(s)."
         if skipped:
@@ -135,3 +147,14 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def short_error(self, obj):
         return (obj.error[:120] + "…") if len(obj.error) > 120 else obj.error
+
+
+class UserSettingsInline(admin.StackedInline):
+    model = UserSettings
+    can_delete = True
+    verbose_name_plural = "retrieval settings (empty fields inherit the global settings)"
+
+
+# The mailbox page belongs to accounts/, which knows nothing of retrieval:
+# the per-user retrieval settings are attached to it from here.
+MailboxAdmin.inlines = [*MailboxAdmin.inlines, UserSettingsInline]

@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class RetrievalConfig(AppConfig):
     name = "retrieval"
+
+    def ready(self):
+        from retrieval import signals  # noqa: F401  (connects the web-login trigger)

@@ -1,7 +1,8 @@
 """Remote passwords, encrypted at rest with Fernet.
 
 POPADMIN_ENCRYPTION_KEY holds one or more comma-separated Fernet keys (the
-first encrypts; all decrypt, for rotation). When it is empty the key is
+first encrypts; all decrypt, for rotation; `manage.py rotate_keys`
+re-encrypts everything under the first). When it is empty the key is
 derived from SECRET_KEY with HKDF and a purpose label, so the Django signing
 key is never used as-is for another purpose.
 """
@@ -25,15 +26,30 @@ def _derived_key(secret: str) -> bytes:
 
 
 @lru_cache(maxsize=4)
-def _fernet(configured: str, secret_key: str) -> MultiFernet:
+def _keys(configured: str, secret_key: str) -> tuple[Fernet, ...]:
     keys = [k.strip() for k in configured.split(",") if k.strip()]
-    if not keys:
-        keys = [_derived_key(secret_key).decode()]
-    return MultiFernet([Fernet(k.encode()) for k in keys])
+    # The SECRET_KEY-derived key always decrypts (last), so an install that
+    # started without POPADMIN_ENCRYPTION_KEY can move to one: rotate_keys.
+    derived = _derived_key(secret_key).decode()
+    return tuple(Fernet(k.encode()) for k in dict.fromkeys([*keys, derived]))
 
 
 def fernet() -> MultiFernet:
-    return _fernet(settings.POPADMIN_ENCRYPTION_KEY, settings.SECRET_KEY)
+    return MultiFernet(_keys(settings.POPADMIN_ENCRYPTION_KEY, settings.SECRET_KEY))
+
+
+def rotate(token: str) -> str | None:
+    """The token re-encrypted under the first key, or None if it already is."""
+    keys = _keys(settings.POPADMIN_ENCRYPTION_KEY, settings.SECRET_KEY)
+    try:
+        keys[0].decrypt(token.encode("ascii"))
+        return None
+    except (InvalidToken, ValueError):
+        pass
+    try:
+        return MultiFernet(keys).rotate(token.encode("ascii")).decode("ascii")
+    except (InvalidToken, ValueError):
+        raise SecretError("cannot be decrypted with any configured key")
 
 
 def encrypt(plaintext: str) -> str:

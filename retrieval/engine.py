@@ -87,12 +87,14 @@ class Retrieval:
         limit_mb = min(account.max_message_mb or settings.POPADMIN_HARD_MESSAGE_MB,
                        settings.POPADMIN_HARD_MESSAGE_MB)
         self.max_bytes = limit_mb * 1024 * 1024
-        self.source = f"{account.host} ({account.protocol} user {account.username})"
+        # Every recipient of a catch-all message sees this in its Received line:
+        # host and protocol say where it came from; the login name stays private.
+        self.source = f"{account.host} ({account.protocol}, account {account.pk})"
         # Messages this run gave up on (too big, undeliverable): later passes
         # skip them so they cannot block the rest of the mailbox.
         self.skip: set[str] = set()
         # Identities of mail taken before the server renumbered a folder.
-        self.renumbered_keys: set[str] = set()
+        self.renumbered_keys: dict[str, set[str]] = {}  # key -> content digests
         self.router = Router(
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
@@ -179,10 +181,13 @@ class Retrieval:
                 # The server understated the size; the connection is now mid-message.
                 self.skip_message(msg, "over the size limit while downloading; left on server")
                 raise _Reconnect()
-            info = inspect(spool)
-            report = self.router.deliver(
-                msg.uid, spool, info, known=info.key in self.renumbered_keys
-            )
+            try:
+                info = inspect(spool)
+                report = self.router.deliver(msg.uid, spool, info, known=self.renumbered(info))
+            except Exception as exc:  # one bad message must not stop the whole account
+                log.exception("account %s: message %s failed", self.account.pk, msg.uid)
+                self.fail_alone(msg, size, exc)
+                return
         # This message's bookkeeping in one transaction: one commit (one fsync
         # on SQLite) rather than one per counter. Its copies are already durable.
         with transaction.atomic():
@@ -194,7 +199,8 @@ class Retrieval:
             )
             if report.settled:
                 SeenMessage.objects.bulk_create(
-                    [SeenMessage(account=self.account, uid=msg.uid, message_key=info.key)],
+                    [SeenMessage(account=self.account, uid=msg.uid, message_key=info.key,
+                                 content_digest=info.digest)],
                     ignore_conflicts=True,
                 )
             self.account.renew_lease(self.token, self.lease_seconds)
@@ -207,6 +213,21 @@ class Retrieval:
             session.delete(msg)
             self.run.bump(deleted=1)
 
+    def fail_alone(self, msg, size: int, exc: Exception):
+        """Leave a message that broke delivery on the server, and go on with the rest."""
+        with transaction.atomic():
+            self.run.note(f"message {msg.uid}: not delivered, left on the server: "
+                          f"it could not be processed ({type(exc).__name__}: {exc})")
+            self.run.bump(fetched=1, bytes=size, failed=1)
+            self.account.renew_lease(self.token, self.lease_seconds)
+        self.skip.add(msg.uid)
+
+    def renumbered(self, info) -> bool:
+        """Mail taken before its folder was renumbered: same key and same content
+        (key alone for seen-state written before digests were kept)."""
+        digests = self.renumbered_keys.get(info.key)
+        return digests is not None and bool(digests & {info.digest, ""})
+
     def skip_message(self, msg, why: str):
         self.skip.add(msg.uid)
         self.run.note(f"message {msg.uid}: {why}")
@@ -215,7 +236,7 @@ class Retrieval:
         """Notice an IMAP folder whose UIDVALIDITY changed since we last took mail.
 
         Its old UIDs mean nothing now, so mail taken before is recognised by
-        its Message-ID (or content hash) kept in the seen-state, whatever the
+        its Message-ID and content digest kept in the seen-state, whatever the
         duplicate-check setting, instead of being delivered again.
         """
         for folder, validity in session.uidvalidity.items():
@@ -230,13 +251,13 @@ class Retrieval:
             self.run.note(
                 f"folder {folder}: UIDVALIDITY changed from {', '.join(old)} to {validity}; "
                 "the server renumbered its messages, so mail already delivered is matched "
-                "by Message-ID and not delivered again"
+                "by Message-ID and content and not delivered again"
             )
             for chunk in _chunks(sorted(stale)):
                 rows = SeenMessage.objects.filter(account=self.account, uid__in=chunk)
-                self.renumbered_keys |= set(
-                    rows.exclude(message_key="").values_list("message_key", flat=True)
-                )
+                pairs = rows.exclude(message_key="").values_list("message_key", "content_digest")
+                for key, digest in pairs:
+                    self.renumbered_keys.setdefault(key, set()).add(digest)
 
     def expired(self, listing, seen):
         """Already-delivered messages whose keep policy says they go now."""

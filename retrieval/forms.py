@@ -1,7 +1,11 @@
 from django import forms
 
+from retrieval import crypto, network_reach
 from retrieval.models import RemoteAccount
 from retrieval.models.account import validate_credential
+from retrieval.protocols.base import ProtocolError
+from retrieval.protocols.pop3 import credentials_too_long
+from retrieval.protocols.reach import PortRefused
 
 
 class RemoteAccountForm(forms.ModelForm):
@@ -18,7 +22,8 @@ class RemoteAccountForm(forms.ModelForm):
     class Meta:
         model = RemoteAccount
         fields = [
-            "owner", "name", "enabled", "protocol", "security", "host", "port", "verify_tls",
+            "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
+            "port", "verify_tls",
             "username", "folders", "mode", "target_folder", "keep_policy", "keep_days",
             "max_message_mb", "poll_minutes", "next_check",
         ]
@@ -29,7 +34,43 @@ class RemoteAccountForm(forms.ModelForm):
             return data  # a rejected password is not a missing one
         if not data.get("password") and not (self.instance.pk and self.instance.has_password):
             self.add_error("password", "A password is required for a new account.")
+        self._check_pop3_lengths(data)
+        self._check_reach(data)
         return data
+
+    def _check_reach(self, data):
+        if not data.get("host") or "port" in self.errors:
+            return
+        account = RemoteAccount(
+            network_restricted=data.get("network_restricted", self.instance.network_restricted)
+        )
+        if not network_reach.is_restricted(account):
+            return
+        port = data.get("port") or RemoteAccount.DEFAULT_PORTS.get(
+            (data.get("protocol"), data.get("security"))
+        )
+        if port is None:
+            return
+        try:
+            network_reach.policy().check(data["host"], port, network_reach.FORM_DNS_SECONDS)
+        except ProtocolError as exc:
+            field = "port" if isinstance(exc, PortRefused) else "host"
+            self.add_error(field, str(exc)[0].upper() + str(exc)[1:] + ".")
+
+    def _check_pop3_lengths(self, data):
+        # Credentials too long for USER/PASS still work by SASL PLAIN where
+        # the server offers it; only what no method can send is refused here.
+        if data.get("protocol") != RemoteAccount.Protocol.POP3 or "username" not in data:
+            return
+        password = data.get("password")
+        if not password and self.instance.pk and self.instance.has_password:
+            try:
+                password = self.instance.get_password()
+            except crypto.SecretError:
+                return
+        problem = credentials_too_long(data["username"], password or "")
+        if problem:
+            self.add_error("password", problem[0].upper() + problem[1:] + ".")
 
     def save(self, commit=True):
         if self.cleaned_data.get("password"):

@@ -5,8 +5,9 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from popadmin.text import storable
 from retrieval import locks
-from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.models import GlobalSettings, HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -38,6 +39,7 @@ def jitter(account_pk: int, interval: dt.timedelta) -> dt.timedelta:
 def finish_run(account, run, knobs):
     now = timezone.now()
     run.finished = now
+    run.error = storable(run.error)  # may quote a server's reply (NUL, 8-bit bytes)
     if run.error:
         run.status = Run.Status.ERROR
     elif run.failed:
@@ -49,6 +51,11 @@ def finish_run(account, run, knobs):
     else:
         run.status = Run.Status.OK
     run.save()
+    HourlyStats.record(
+        status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
+        failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),
+        empty=run.status == Run.Status.OK and not run.fetched and not run.deleted,
+    )
 
     account.refresh_from_db(fields=["consecutive_failures", "failing_since"])
     interval = poll_interval(account, knobs)

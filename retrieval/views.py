@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.policy import allowed
+from popadmin import audit
 from retrieval import triggers
 from retrieval.models import RemoteAccount, Run
 
@@ -97,17 +98,19 @@ def accounts_page(request):
 def check_account(request, pk):
     account = _get_account(request, pk)
     _require_manual_check(request.user)
-    return _checked(request, triggers.check_now([account]))
+    return _checked(request, [account])
 
 
 @login_required
 @require_POST
 def check_all(request):
     _require_manual_check(request.user)
-    return _checked(request, triggers.check_now(triggers.user_accounts(request.user)))
+    return _checked(request, list(triggers.user_accounts(request.user)))
 
 
-def _checked(request, queued: list[int]):
+def _checked(request, accounts: list[RemoteAccount]):
+    queued = triggers.check_now(accounts)
+    audit.record_check_now(accounts, queued, via="user page")
     # The page's script asks for JSON and then follows the progress itself;
     # without script the form posts normally and comes back to the page.
     if request.headers.get("Accept", "").startswith("application/json"):
@@ -158,11 +161,22 @@ def _bearer_matches(request, token: str) -> bool:
                                digest(token.encode()).digest())
 
 
+def _storable(text: str) -> bool:
+    """No lone surrogate (JSON allows one, UTF-8 and the database do not) and no control
+    character (PostgreSQL text cannot hold NUL; no address has any)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
+
+
 def _trigger_fields(request) -> dict:
     if request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the interpreter's stack.
             raise ValueError("the body is not valid JSON")
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
@@ -171,6 +185,8 @@ def _trigger_fields(request) -> dict:
     address, service = body.get("address"), body.get("service")
     if not isinstance(address, str) or not address.strip() or len(address) > MAX_ADDRESS_LENGTH:
         raise ValueError("address is required")
+    if not _storable(address):
+        raise ValueError("address is not a valid address")
     if service not in triggers.LOGIN_SERVICES:
         raise ValueError("service must be pop3 or imap")
     return {"address": address, "service": service}

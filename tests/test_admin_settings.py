@@ -60,6 +60,7 @@ def settings_form(**overrides) -> dict:
         "parse_headers": "on",
         "header_fields": '["Delivered-To", "To"]',
         "accepted_domains": "[]",
+        "max_recipients": "50",
         "_save": "Save",
     }
     data.update(overrides)
@@ -127,6 +128,15 @@ def test_it_saves_the_settings_from_the_change_page(admin_client):
     assert saved.max_concurrent_downloads == 7
     assert saved.accepted_domains == ["example.com"]
     assert saved.header_fields == ["Delivered-To", "To"]
+
+
+def test_it_sets_the_recipient_cap_from_the_change_page(admin_client):
+    GlobalSettings.load()
+
+    response = admin_client.post(change_url(), settings_form(max_recipients="7"))
+
+    assert response.status_code == 302
+    assert GlobalSettings.load().max_recipients == 7
 
 
 # --- staff without the rights ---------------------------------------------------

@@ -1,10 +1,12 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
+from retrieval.models.stats import HourlyStats
 
 __all__ = [
     "EffectiveSettings",
     "GlobalSettings",
+    "HourlyStats",
     "RemoteAccount",
     "Run",
     "SeenMessage",

@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from delivery.maildir import folder_problem
 from retrieval import crypto
 
 FORBIDDEN_CREDENTIAL_CHARS = ("\r", "\n", "\0")
@@ -115,6 +116,15 @@ class RemoteAccount(models.Model):
         help_text="Bigger messages stay on the server and are listed in the run. 0 = no limit.",
     )
     enabled = models.BooleanField(default=True)
+    # Accounts users set up themselves may reach public addresses only (the
+    # server side request forgery guard, retrieval/network_reach.py); staff
+    # accounts are unrestricted unless the global settings restrict all.
+    network_restricted = models.BooleanField(
+        "restricted network reach",
+        default=False,
+        help_text="Public addresses and the allowed ports only, plus the internal hosts "
+        "and networks allowed in the global settings. Set for accounts users create.",
+    )
 
     last_check = models.DateTimeField(null=True, blank=True, editable=False)
     last_status = models.CharField(max_length=16, blank=True, editable=False)
@@ -184,8 +194,8 @@ class RemoteAccount(models.Model):
         super().clean()
         if self.folders and not all(isinstance(f, str) and f for f in self.folders):
             raise ValidationError({"folders": "Folders must be a list of folder names."})
-        if self.target_folder and any(ch in self.target_folder for ch in "\r\n\0"):
-            raise ValidationError({"target_folder": "Invalid folder name."})
+        if problem := folder_problem(self.target_folder):
+            raise ValidationError({"target_folder": f"Invalid folder name: {problem}."})
 
     @property
     def effective_port(self) -> int:
@@ -360,6 +370,9 @@ class SeenMessage(models.Model):
     uid = models.CharField(max_length=512)
     first_seen = models.DateTimeField(default=timezone.now)
     message_key = models.CharField(max_length=80, blank=True)
+    # With message_key, recognises this mail after the server renumbers a
+    # folder (delivery.message explains the digest); blank on older rows.
+    content_digest = models.CharField(max_length=64, blank=True, db_default="")
 
     class Meta:
         constraints = [

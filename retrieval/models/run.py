@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from retrieval.models.notes import NoteLog
+
 DIED = (
     "the worker running this session stopped unexpectedly (killed or crashed); "
     "mail not yet delivered is still on the server"
@@ -79,6 +81,17 @@ class Run(models.Model):
         for key, value in counts.items():
             setattr(self, key, getattr(self, key) + value)
 
+    # A summary count is written to the database at least this often (and
+    # always by the final save), so a running session's page stays current.
+    NOTE_FLUSH = 100
+
     def note(self, text: str):
-        self.notes = [*self.notes, text]
-        Run.objects.filter(pk=self.pk).update(notes=self.notes)
+        """Add a note; past the first distinct ones, notes are counted by kind (notes.py)."""
+        log = self.__dict__.get("_note_log")
+        if log is None or log.listed is not self.notes:
+            log = NoteLog(self.notes)
+        changed = log.add(text)
+        self.notes = log.listed = log.as_list()
+        self._note_log = log
+        if changed or log.summarised % self.NOTE_FLUSH == 0:
+            Run.objects.filter(pk=self.pk).update(notes=self.notes)

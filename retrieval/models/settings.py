@@ -4,8 +4,11 @@ import math
 import time
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from retrieval.protocols.reach import parse_reach_entry
 
 DEFAULT_HEADER_FIELDS = [
     "Delivered-To",
@@ -16,6 +19,16 @@ DEFAULT_HEADER_FIELDS = [
     "Cc",
     "Received",
 ]
+
+def validate_reach_entries(value):
+    if not isinstance(value, list):
+        raise ValidationError("A list of networks and host names.")
+    for entry in value:
+        try:
+            parse_reach_entry(entry)
+        except ValueError as exc:
+            raise ValidationError(str(exc))
+
 
 # Fields a user record may override; None on UserSettings means "inherit".
 OVERRIDABLE = (
@@ -95,6 +108,20 @@ class GlobalSettings(RetrievalKnobs):
     service_running = models.BooleanField(
         default=True, help_text="When stopped, no new retrieval session starts."
     )
+    restrict_all_accounts = models.BooleanField(
+        "restrict the network reach of every account",
+        default=False,
+        help_text="Off: only accounts marked restricted (those users set up themselves) are "
+        "held to public addresses. On: every account, those staff made too.",
+    )
+    allowed_internal_networks = models.JSONField(
+        "internal hosts and networks restricted accounts may reach",
+        default=list,
+        blank=True,
+        validators=[validate_reach_entries],
+        help_text='Networks and host names, e.g. ["10.1.2.0/24", "mail.internal.example"]. '
+        "Cloud metadata addresses stay unreachable.",
+    )
     # Set by the dispatcher: its last tick left due accounts waiting for a
     # free slot, so a finished session hands its slot on at once.
     dispatch_backlog = models.BooleanField(default=False, editable=False)
@@ -111,6 +138,9 @@ class GlobalSettings(RetrievalKnobs):
         if not self.header_fields:
             self.header_fields = list(DEFAULT_HEADER_FIELDS)
         self.accepted_domains = [d.strip().lower() for d in self.accepted_domains or []]
+        self.allowed_internal_networks = [
+            str(e).strip().rstrip(".").lower() for e in self.allowed_internal_networks or []
+        ]
         super().save(*args, **kwargs)
 
     @classmethod

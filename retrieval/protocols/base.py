@@ -8,6 +8,7 @@ readable reason fit for the run history (never containing the password).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -55,6 +56,11 @@ class ConnectionParams:
     timeout: float = 60.0
     ca_file: str | None = None  # extra trusted CA bundle (POPADMIN_CA_FILE)
     folders: tuple[str, ...] = ("INBOX",)  # IMAP only
+    # Restricted accounts: (host, port, timeout) -> the checked addresses to
+    # connect to, raising if the host may not be reached (see reach.py).
+    reach: Callable[[str, int, float], list[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from retrieval.network_reach import reach_for
 from retrieval.protocols.base import ConnectionParams, MailSession, ProtocolError
 
 
@@ -16,6 +17,8 @@ def params_for(account, timeout: float) -> ConnectionParams:
         timeout=float(timeout),
         ca_file=settings.POPADMIN_CA_FILE,
         folders=tuple(account.effective_folders),
+        # Checked at every connect, not only at save: DNS and the allow-list change.
+        reach=reach_for(account),
     )
 
 

@@ -101,7 +101,7 @@ class IMAPSession(MailSession):
         # command of its own; NUL cannot be sent by any login method.
         if any(c in s for s in (p.username, p.password) for c in "\r\n\0"):
             raise AuthError("the username or password contains a line break or NUL byte")
-        sock = open_socket(p.host, p.port, p.timeout)
+        sock = open_socket(p.host, p.port, p.timeout, p.reach)
         try:
             if p.security == "tls":
                 sock = tls.connect_tls(sock, p)

@@ -27,7 +27,7 @@ from .base import (
     RemoteMessage,
     TLSError,
 )
-from .stream import ConnectionClosed, LineStream, printable
+from .stream import ConnectionClosed, LineStream, printable, redact
 from .stream import open_socket as _open_socket
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,45 @@ log = logging.getLogger(__name__)
 APOP_TIMESTAMP = re.compile(rb"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
 UIDL_MAX = 70  # RFC 1939: 1 to 70 characters in 0x21-0x7E
 UIDL_LEGAL = re.compile(rb"[\x21-\x7e]{1,%d}" % UIDL_MAX)
+# RFC 2449 section 4: a command is at most 255 octets with its CRLF. Some
+# servers treat more as an attack (IMail blocks the client's address for a
+# command over 512 characters), so nothing longer is ever sent.
+MAX_COMMAND = 255
+# An AUTH continuation line (RFC 5034) is not a command and carries long
+# credentials, but stays within the 512 that the strictest servers accept.
+MAX_SASL_LINE = 512
+
+
+def user_pass_too_long(username: str, password: str) -> str:
+    """Why USER/PASS cannot carry these credentials, or ""."""
+    longest = max(len(username.encode()), len(password.encode())) + len(b"USER \r\n")
+    if longest <= MAX_COMMAND:
+        return ""
+    return (
+        f"USER/PASS with this username and password would be a {longest}-octet command, "
+        f"over the {MAX_COMMAND} octets POP3 allows (RFC 2449)"
+    )
+
+
+def plain_response(username: str, password: str) -> bytes:
+    return base64.b64encode(b"\0" + username.encode() + b"\0" + password.encode())
+
+
+def credentials_too_long(username: str, password: str) -> str:
+    """Why no POP3 login method can carry these credentials, or "".
+
+    USER/PASS takes up to 248 octets each; beyond that only SASL PLAIN
+    (with the response on a line of its own) can send them.
+    """
+    if not user_pass_too_long(username, password):
+        return ""
+    line = len(plain_response(username, password)) + 2
+    if line <= MAX_SASL_LINE:
+        return ""
+    return (
+        f"the username and password are too long for POP3: even a SASL PLAIN login "
+        f"would send a {line}-octet line, over the {MAX_SASL_LINE} that servers accept"
+    )
 
 
 class _Refused(ProtocolError):
@@ -63,7 +102,7 @@ class POP3Session(MailSession):
         p = self.params
         if p.security not in ("tls", "starttls", "none"):
             raise ProtocolError(f"unknown security setting {p.security!r}")
-        sock = _open_socket(p.host, p.port, p.timeout)
+        sock = _open_socket(p.host, p.port, p.timeout, p.reach)
         try:
             if p.security == "tls":
                 sock = tls.connect_tls(sock, p)
@@ -115,7 +154,8 @@ class POP3Session(MailSession):
             raise AuthError("the username or password contains a line break or NUL byte")
         sasl = self.capabilities.get("SASL", [])
         plain_ascii = user.isascii() and password.isascii()
-        if "PLAIN" in sasl and (not plain_ascii or "USER" not in self.capabilities):
+        too_long = user_pass_too_long(user, password)
+        if "PLAIN" in sasl and (not plain_ascii or "USER" not in self.capabilities or too_long):
             return self._auth_plain(user, password)
         # APOP keeps the password off an unencrypted wire; over TLS USER/PASS
         # is as safe and works with hashed password stores.
@@ -124,24 +164,36 @@ class POP3Session(MailSession):
                 return self._apop(user, password)
             except AuthError:
                 log.info("APOP refused by %s; trying USER/PASS", self.params.host)
+        if too_long:
+            raise AuthError(
+                f"{too_long}, and the server offers no SASL PLAIN login that could carry "
+                "them; nothing was sent"
+            )
         self.auth_method = "USER"
         self._login_step(b"USER " + user.encode())
         self._login_step(b"PASS " + password.encode())
 
     def _apop(self, user: str, password: str) -> None:
-        self.auth_method = "APOP"
         digest = hashlib.md5(self._timestamp + password.encode(), usedforsecurity=False)
-        self._login_step(b"APOP %s %s" % (user.encode(), digest.hexdigest().encode()))
+        command = b"APOP %s %s" % (user.encode(), digest.hexdigest().encode())
+        if len(command) + 2 > MAX_COMMAND:
+            raise AuthError("the username is too long for APOP")
+        self.auth_method = "APOP"
+        self._login_step(command)
 
     def _auth_plain(self, user: str, password: str) -> None:
+        # Never the initial-response form: the continuation keeps the AUTH
+        # command short however long the credentials are (RFC 5034 section 4).
+        problem = credentials_too_long(user, password)
+        if problem:
+            raise AuthError(f"{problem}; nothing was sent")
         self.auth_method = "AUTH PLAIN"
         self._login_step(b"AUTH PLAIN", expect=b"+ ")
-        token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
-        self._login_step(token)
+        self._login_step(plain_response(user, password), limit=MAX_SASL_LINE)
 
-    def _login_step(self, command: bytes, expect: bytes = b"+OK") -> None:
+    def _login_step(self, command: bytes, expect: bytes = b"+OK", limit=MAX_COMMAND) -> None:
         stream = self._io()
-        stream.send(command + b"\r\n")
+        self._send(command, limit)
         line = stream.readline()
         if line.startswith(expect) or (expect == b"+ " and line == b"+"):
             return
@@ -149,6 +201,13 @@ class POP3Session(MailSession):
             raise AuthError(f"login refused by server: {self._text(line[4:])}")
         self.close()
         raise ProtocolError(f"unexpected answer from server during login: {self._text(line)}")
+
+    def _send(self, command: bytes, limit: int = MAX_COMMAND) -> None:
+        # The last line of defence: the callers already keep within the limit.
+        if len(command) + 2 > limit:
+            verb = command.split(b" ")[0][:10].decode("ascii", "replace")
+            raise ProtocolError(f"refusing to send a {verb} command over {limit} octets")
+        self._io().send(command + b"\r\n")
 
     # -- mailbox ------------------------------------------------------------
 
@@ -274,7 +333,7 @@ class POP3Session(MailSession):
     def _command(self, command: bytes) -> str:
         """Send one command; return the +OK text or raise _Refused with the -ERR text."""
         stream = self._io()
-        stream.send(command + b"\r\n")
+        self._send(command)
         line = stream.readline()
         if line.startswith(b"+OK"):
             return self._text(line[3:])
@@ -304,11 +363,17 @@ class POP3Session(MailSession):
     def _text(self, raw: bytes) -> str:
         """Server text for an error message, with the password masked if echoed."""
         text = printable(raw)
-        password = self.params.password
-        if password and len(password) >= 3:
-            for form in {password, printable(password.encode("utf-8"))}:
-                text = text.replace(form, "***")
+        for secret in self._secret_forms():
+            text = redact(text, secret)
         return text
+
+    def _secret_forms(self) -> tuple[str, ...]:
+        # The AUTH PLAIN response carries the password too, and a server that
+        # cannot decode it may quote it back.
+        user, password = self.params.username, self.params.password
+        if not password:
+            return ()
+        return (plain_response(user, password).decode(), password)
 
 
 def _number(msg: RemoteMessage) -> int:

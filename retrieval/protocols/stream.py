@@ -9,6 +9,7 @@ partial read the protocol state can no longer be trusted.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -62,11 +63,26 @@ def printable(data: bytes | str, limit: int = 200) -> str:
     return text[:limit] + "..." if len(text) > limit else text
 
 
+# A secret shorter than this could be any common word or number inside the
+# server's text ("a", "ok", "12"), so it is masked only where it stands as a
+# token of its own; a longer one is masked wherever it appears.
+SHORT_SECRET = 4
+
+
 def redact(text: str, secret: str) -> str:
     """Server text with `secret` masked, for servers that echo what they were sent."""
-    if secret and len(secret) >= 3:
-        for form in {secret, printable(secret.encode("utf-8"))}:
+    if not secret:
+        return text
+    for form in {secret, printable(secret.encode("utf-8"))}:
+        if not form:
+            continue
+        if len(form) >= SHORT_SECRET:
             text = text.replace(form, "***")
+        else:
+            # Bounded by anything but a letter, digit or underscore: "PASS ab",
+            # '"ab"', "ab:" are masked; "about" and "tab" are not.
+            pattern = r"(?<!\w)" + re.escape(form) + r"(?!\w)"
+            text = re.sub(pattern, "***", text)
     return text
 
 
@@ -271,18 +287,27 @@ def _reason(exc: OSError) -> str:
     return printable(exc.strerror or str(exc) or type(exc).__name__, 100)
 
 
-def open_socket(host: str, port: int, timeout: float) -> socket.socket:
-    """A TCP connection, with every failure turned into a readable ConnectError."""
+def open_socket(host: str, port: int, timeout: float, reach=None) -> socket.socket:
+    """A TCP connection, with every failure turned into a readable ConnectError.
+
+    With `reach` (base.ConnectionParams.reach) the host is resolved and
+    checked once and the connection goes to the checked addresses only.
+    """
     where = f"{printable(host, 100)}:{port}"
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except socket.gaierror:
-        raise ConnectError(f"host not found: {printable(host, 100)}")
-    except ConnectionRefusedError:
-        raise ConnectError(f"connection refused by {where}")
-    except TimeoutError:
-        raise ConnectError(f"timed out connecting to {where} after {timeout:g} s")
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
-    sock.settimeout(timeout)
-    return sock
+    targets = [host] if reach is None else reach(host, port, timeout)
+    failure = None
+    for target in targets:
+        try:
+            sock = socket.create_connection((target, port), timeout=timeout)
+        except socket.gaierror:
+            raise ConnectError(f"host not found: {printable(host, 100)}")
+        except ConnectionRefusedError:
+            failure = ConnectError(f"connection refused by {where}")
+        except TimeoutError:
+            failure = ConnectError(f"timed out connecting to {where} after {timeout:g} s")
+        except OSError as exc:
+            failure = ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
+        else:
+            sock.settimeout(timeout)
+            return sock
+    raise failure or ConnectError(f"no address to connect to for {where}")

@@ -1,5 +1,6 @@
 """Set up and run everything on this machine: web, worker and beat together."""
 
+import os
 import secrets
 import signal
 import subprocess
@@ -39,6 +40,9 @@ class Command(BaseCommand):
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
         self.stdout.write(f"popadmin: data in {settings.DATA_DIR}; open http://{bind}/admin/")
+        # What web, worker and beat create without an explicit mode (the beat
+        # schedule, the broker's messages) is popadmin's user's alone.
+        os.umask(0o077)
         self.supervise(commands)
 
     def ensure_admin(self, bind):

@@ -1,11 +1,11 @@
 """Export mailboxes, remote accounts and global settings as JSON."""
 
 import json
-import os
 
 from django.core.management.base import BaseCommand, CommandError
 
 from retrieval import transfer
+from retrieval.transfer.private_file import replace_privately
 
 
 class Command(BaseCommand):
@@ -22,7 +22,14 @@ class Command(BaseCommand):
             help="Include the remote account passwords, decrypted. Keep the output safe.",
         )
         parser.add_argument(
-            "--output", "-o", metavar="FILE", help="Write to FILE instead of standard output."
+            "--output",
+            "-o",
+            metavar="FILE",
+            help=(
+                "Write to FILE instead of standard output: a new owner-only (0600) file "
+                "renamed over FILE, so an existing FILE or a symlink at FILE is replaced, "
+                "never written through."
+            ),
         )
 
     def handle(self, *args, with_secrets, output, **options):
@@ -36,12 +43,7 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
             return
         try:
-            # Owner-only from the first byte: the file may hold plaintext passwords.
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                if with_secrets:
-                    os.fchmod(fh.fileno(), 0o600)
-                fh.write(text)
+            replace_privately(output, text)
         except OSError as e:
             raise CommandError(f"cannot write {output}: {e}")
         self.stdout.write(

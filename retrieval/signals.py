@@ -1,4 +1,7 @@
-"""Web-login trigger: a login to the console checks the user's remote accounts."""
+"""Web-login trigger: a login to the console checks the user's remote accounts.
+
+Attached from retrieval (the upper layer), so accounts/ knows nothing of fetching.
+"""
 
 import logging
 
@@ -8,9 +11,9 @@ from django.dispatch import receiver
 log = logging.getLogger(__name__)
 
 
-@receiver(user_logged_in, dispatch_uid="accounts.web_login_trigger")
+@receiver(user_logged_in, dispatch_uid="retrieval.web_login_trigger")
 def web_login_trigger(sender, request, user, **kwargs):
-    from retrieval import triggers  # retrieval imports accounts; import late
+    from retrieval import triggers  # models are not ready when apps.py imports this module
 
     try:
         triggers.on_web_login(user)

@@ -1,0 +1,114 @@
+"""Errors in plain words, with what to do next and who can do it.
+
+The run history keeps the exact error (it names the server's own reply); the
+pages show this explanation beside it. Matching is on the texts our protocol
+clients and delivery produce (retrieval/protocols/, delivery/), so a new
+error text there wants a rule here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Providers that refuse plain passwords over POP3/IMAP (OAuth2 or an app password).
+OAUTH_PROVIDERS = (
+    "gmail.com", "googlemail.com", "outlook.office365.com", "office365.com", "outlook.com",
+    "hotmail.com", "live.com", "yahoo.com", "icloud.com", "me.com",
+)
+
+USER, ADMIN = "you", "an administrator"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    summary: str  # what went wrong, in plain words
+    next_step: str  # what to do about it
+    who: str  # USER or ADMIN: who can do the next step
+
+
+def explain(error: str, host: str = "") -> Explanation | None:
+    """The explanation of an account's last error; None when there is no error."""
+    if not error:
+        return None
+    text = error.lower()
+    for pattern, build in _RULES:
+        if re.search(pattern, text):
+            return build(host.lower())
+    return Explanation(
+        "The last check failed.",
+        "Check the server settings with Test connection; if it keeps failing, send the "
+        "error below to your administrator.",
+        ADMIN,
+    )
+
+
+def _login(host: str) -> Explanation:
+    if host.endswith(OAUTH_PROVIDERS):
+        return Explanation(
+            "The server refused the login.",
+            f"{host} no longer accepts the account password for POP3/IMAP: use an app "
+            "password (created in the provider's security settings) or OAuth2 sign-in.",
+            USER,
+        )
+    return Explanation(
+        "The server refused the username or password.",
+        "Enter the password again (it may have changed at the provider), then press "
+        "Test connection.",
+        USER,
+    )
+
+
+def _fixed(summary: str, next_step: str, who: str = USER):
+    return lambda host: Explanation(summary, next_step, who)
+
+
+_RULES = [
+    (r"certificate .* is not trusted|certificate verify failed", _fixed(
+        "The server's TLS certificate is not trusted.",
+        "If the server uses an internal or self-signed certificate, an administrator can "
+        "add its CA to POPADMIN_CA_FILE, or (less safe) turn off \"Verify TLS certificate\" "
+        "for this account. Otherwise check the host name: the certificate must name it.",
+        ADMIN)),
+    (r"does not offer (stls|starttls)|refusing to send the password unencrypted|"
+     r"refusing to send the password over an unencrypted", _fixed(
+        "The server does not offer an encrypted connection on this port.",
+        "Choose Security \"TLS\" with the TLS port (995 for POP3, 993 for IMAP), or ask the "
+        "provider for the right settings.")),
+    (r"tls handshake|cannot load the ca file", _fixed(
+        "An encrypted connection could not be set up.",
+        "Check the port and Security setting: TLS wants the TLS port (995/993), STARTTLS the "
+        "plain one (110/143).")),
+    (r"login refused|authentication failed|\[auth", _login),
+    (r"host not found|dns lookup", _fixed(
+        "The server name was not found.",
+        "Check the spelling of the server name (for example pop.example.com).")),
+    (r"connection refused", _fixed(
+        "The server refused the connection on this port.",
+        "Check the port and protocol; the server may also be down, and popadmin will try "
+        "again at the next check.")),
+    (r"timed out", _fixed(
+        "The server did not answer in time.",
+        "The server may be down or blocked by a firewall; popadmin keeps trying. If it "
+        "lasts, check the host and port.")),
+    (r"may only reach public|refused to connect to", _fixed(
+        "This server is on an internal network that your account may not reach.",
+        "Ask an administrator to allow this host in the global settings.", ADMIN)),
+    (r"mailbox full|over its .* quota|quota", _fixed(
+        "Your local mailbox is full: new mail stays on the remote server.",
+        "Delete or archive some mail, or ask an administrator for a bigger quota.")),
+    (r"service stopped|service is stopped", _fixed(
+        "The administrator has paused mail collection.",
+        "Nothing to do: mail is collected again when the service is started.", ADMIN)),
+    (r"password .* cannot be decrypted|cannot decrypt|encryption key", _fixed(
+        "The stored password cannot be read (the encryption key changed).",
+        "Enter the password again.", USER)),
+    (r"line too long|response too (big|long)|over the size limit|limit", _fixed(
+        "The server sent something too large or malformed.",
+        "popadmin left the affected mail on the server; send the error to an administrator.",
+        ADMIN)),
+    (r"stopped unexpectedly", _fixed(
+        "The check was interrupted (the worker stopped).",
+        "Nothing to do: undelivered mail is still on the server and the next check takes it.",
+        ADMIN)),
+]

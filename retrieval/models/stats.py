@@ -1,0 +1,60 @@
+"""Hourly totals of retrieval, kept apart from the runs so charts survive run pruning."""
+
+import datetime as dt
+
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class HourlyStats(models.Model):
+    """One row per hour (UTC, on the hour): what every session of that hour added up to.
+
+    Written once per finished session by record() (an upsert with F()
+    increments, safe from any number of workers); read by the dashboard and
+    /metrics. Empty polls count here even when they keep no Run row of their own.
+    """
+
+    hour = models.DateTimeField(unique=True)
+    runs_ok = models.PositiveIntegerField(default=0)
+    runs_partial = models.PositiveIntegerField(default=0)
+    runs_error = models.PositiveIntegerField(default=0)
+    empty_polls = models.PositiveIntegerField("polls that found nothing new", default=0)
+    messages = models.PositiveBigIntegerField("messages fetched", default=0)
+    delivered = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField("bytes fetched", default=0)
+    seconds = models.FloatField("session seconds", default=0.0)
+
+    class Meta:
+        ordering = ["-hour"]
+        verbose_name_plural = "hourly statistics"
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H:00}"
+
+    STATUS_FIELDS = {"ok": "runs_ok", "partial": "runs_partial", "error": "runs_error"}
+
+    @classmethod
+    def record(cls, *, status: str, when: dt.datetime | None = None, empty: bool = False,
+               messages: int = 0, delivered: int = 0, failed: int = 0, bytes: int = 0,
+               seconds: float = 0.0):
+        """Add one finished session (status "ok", "partial" or "error") to its hour."""
+        hour = floor_hour(when or timezone.now())
+        counts = {"messages": messages, "delivered": delivered, "failed": failed,
+                  "bytes": bytes, "seconds": seconds}
+        if status in cls.STATUS_FIELDS:
+            counts[cls.STATUS_FIELDS[status]] = 1
+        if empty:
+            counts["empty_polls"] = 1
+        changes = {name: F(name) + value for name, value in counts.items() if value}
+        if not changes:
+            return
+        # Create the hour's row if it is missing (a no-op when another worker
+        # did), then add: two statements, no lost update, on both databases.
+        cls.objects.bulk_create([cls(hour=hour)], ignore_conflicts=True)
+        cls.objects.filter(hour=hour).update(**changes)
+
+
+def floor_hour(when: dt.datetime) -> dt.datetime:
+    return when.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)

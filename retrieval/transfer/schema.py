@@ -1,0 +1,234 @@
+"""The import format: sections, keys, and the rule each value must follow.
+
+Every checker returns the cleaned value or raises Invalid with a fixed
+message that never repeats the value (it may be a password). Rules the models
+already hold (field validators, choices, clean()) are run through the model by
+model_errors() rather than copied here.
+"""
+
+import json
+import re
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import DomainNameValidator
+
+from accounts.addresses import LOCALPART_RULE
+from accounts.models import validate_mailbox_address
+from delivery.maildir import folder_problem
+from retrieval.models import RemoteAccount
+from retrieval.models.account import validate_credential
+
+SECTIONS = ("settings", "mailboxes", "accounts")
+# File keys whose model field is named differently.
+RENAMED = {"postmaster": "is_postmaster", "keep": "keep_policy"}
+
+
+class TransferError(Exception):
+    """The data cannot be imported (or exported); `errors` lists every reason."""
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} error(s)")
+        self.errors = errors
+
+
+class Invalid(Exception):
+    """One value breaks a rule; `problems` holds each bad item of a list."""
+
+    def __init__(self, message, problems=None):
+        super().__init__(message)
+        # (suffix of the path, message) pairs, so a list can report each bad item.
+        self.problems = problems or [("", message)]
+
+
+# --- value checkers: return the cleaned value or raise Invalid -------------
+# Messages are fixed strings that never repeat the value: it may be a password.
+
+
+def _integer(low, high=None, null=False):
+    def check(value):
+        if value is None and null:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid("must be an integer" + (" or null" if null else ""))
+        if high is not None and not low <= value <= high:
+            raise Invalid(f"must be between {low} and {high}")
+        if value < low:
+            raise Invalid(f"must be at least {low}")
+        return value
+
+    return check
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise Invalid("must be true or false")
+    return value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _string(failure="", test=None, prepare=None):
+    """A string checker: prepare() the value, then test() it (False or ValidationError fails)."""
+
+    def check(value):
+        if not isinstance(value, str):
+            raise Invalid("must be a string")
+        if _UNSTORABLE.search(value):
+            # PostgreSQL text cannot hold NUL, nor UTF-8 a lone surrogate (JSON
+            # can): either would fail a query or a write, not the check.
+            raise Invalid("must not contain NUL or unpaired surrogate characters")
+        value = prepare(value) if prepare else value
+        try:
+            if test is not None and test(value) is False:
+                raise ValidationError(failure)
+        except ValidationError:
+            raise Invalid(failure)
+        return value
+
+    return check
+
+
+def _nonempty_credential(value):
+    validate_credential(value)  # raises ValidationError
+    return bool(value)
+
+
+def _normalized(value):
+    return value.strip().lower()
+
+
+BREAKS = "carriage return, line feed or NUL"
+_text = _string()
+_required_text = _string("must not be empty", bool, str.strip)
+_login_password = _string("must not be empty", bool)
+_remote_password = _string(f"must not contain {BREAKS}", validate_credential)
+_remote_username = _string(f"must be non-empty, without {BREAKS}", _nonempty_credential)
+_folder = _string(f"must be a non-empty folder name without {BREAKS}", _nonempty_credential)
+_host = _string(
+    "must be a host name without spaces or control characters",
+    lambda v: bool(v) and all(c.isprintable() and not c.isspace() for c in v),
+    str.strip,
+)
+_email = _string(
+    f"not a valid mailbox address (before the @: {LOCALPART_RULE})", validate_mailbox_address,
+    _normalized,
+)
+_target_folder = _string("not a valid folder name", lambda v: folder_problem(v) is None)
+_domain = _string("not a valid domain name", DomainNameValidator(), _normalized)
+# RFC 5322 field names: printable ASCII except the colon.
+_header_name = _string(
+    "not a valid header field name", lambda v: bool(re.fullmatch(r"[!-9;-~]+", v))
+)
+
+
+def _choice(choices):
+    allowed = list(choices.values)
+    return _string("must be one of " + ", ".join(allowed), allowed.__contains__)
+
+
+def _list_of(item):
+    def check(value):
+        if not isinstance(value, list):
+            raise Invalid("must be a list")
+        out, problems = [], []
+        for i, element in enumerate(value):
+            try:
+                out.append(item(element))
+            except Invalid as e:
+                problems.append((f"[{i}]", str(e)))
+        if problems:
+            raise Invalid(problems[0][1], problems)
+        return out
+
+    return check
+
+
+SETTINGS_FIELDS = {
+    "max_concurrent_downloads": _integer(0),
+    "max_sessions_per_host": _integer(0),
+    "connection_retries": _integer(1, 20),
+    "retry_seconds": _integer(0),
+    "timeout_seconds": _integer(1),
+    "messages_per_download": _integer(0),
+    "duplicate_check": _boolean,
+    "parse_headers": _boolean,
+    "header_fields": _list_of(_header_name),
+    "accepted_domains": _list_of(_domain),
+    "reroute_unknown": _boolean,
+    "max_recipients": _integer(0),
+    "poll_minutes": _integer(1),
+    "service_running": _boolean,
+}
+
+
+MAILBOX_FIELDS = {
+    "address": _email,
+    "username": _required_text,
+    "password": _login_password,
+    "aliases": _list_of(_email),
+    "quota_mb": _integer(0),
+    "postmaster": _boolean,
+}
+# Order here is the order of the keys in an exported entry.
+ACCOUNT_FIELDS = {
+    "owner": _email,
+    "name": _text,
+    "protocol": _choice(RemoteAccount.Protocol),
+    "security": _choice(RemoteAccount.Security),
+    "host": _host,
+    "port": _integer(1, 65535, null=True),
+    "username": _remote_username,
+    "password": _remote_password,
+    "verify_tls": _boolean,
+    "keep": _choice(RemoteAccount.Keep),
+    "keep_days": _integer(1),
+    "folders": _list_of(_folder),
+    "mode": _choice(RemoteAccount.Mode),
+    "target_folder": _target_folder,
+    "poll_minutes": _integer(1, null=True),
+    "max_message_mb": _integer(0),
+    "enabled": _boolean,
+}
+
+
+def key_name(key):
+    """A key as it appears in an error: plain, or quoted and escaped when it is odd."""
+    key = str(key)
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+        return key
+    # Escaped, so a key cannot break the one-error-per-line listing.
+    return json.dumps(key[:64])
+
+
+def check_fields(raw, spec, where, errors, absent_if_null=()):
+    """Check the keys present in `raw`; return the clean ones (bad ones are left out)."""
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be an object")
+        return None
+    values = {}
+    for key, value in raw.items():
+        if key not in spec:
+            errors.append(f"{where}.{key_name(key)}: unknown key")
+        elif value is None and key in absent_if_null:
+            continue
+        else:
+            try:
+                values[key] = spec[key](value)
+            except Invalid as e:
+                errors.extend(f"{where}.{key}{suffix}: {msg}" for suffix, msg in e.problems)
+    return values
+
+
+def model_errors(obj, where, errors, skip, exclude=()):
+    """Run the model's own validation, leaving out keys already reported."""
+    try:
+        obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+    except ValidationError as e:
+        fields = {v: k for k, v in RENAMED.items()}
+        for attr, messages in e.message_dict.items():
+            key = fields.get(attr, attr)
+            if key in skip:
+                continue
+            path = where if attr == NON_FIELD_ERRORS else f"{where}.{key}"
+            errors.extend(f"{path}: {m}" for m in messages)
