@@ -181,7 +181,7 @@ def test_the_import_refuses_a_destination_folder_that_is_not_a_folder(tmp_path):
     doc = {
         "mailboxes": [{"address": "ann@example.com"}],
         "accounts": [{"owner": "ann@example.com", "host": "h.test", "username": "u",
-                      "password": "p", "target_folder": "..\x00"}],
+                      "password": "p", "target_folder": "../.."}],
     }
     path = tmp_path / "in.json"
     path.write_text(json.dumps(doc))
