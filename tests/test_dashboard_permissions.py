@@ -80,8 +80,8 @@ def test_it_serves_metrics_to_staff_or_the_token_only(client, staff, user, setti
 
 
 def test_it_answers_healthz_to_anyone_without_account_data(client, user, staff):
-    from tests.factories import make_mailbox
     from retrieval.models import RemoteAccount
+    from tests.factories import make_mailbox
 
     RemoteAccount.objects.create(owner=make_mailbox(), host="secret-host.example",
                                  username="bob", last_error="boom at secret-host.example")
