@@ -53,6 +53,12 @@ POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
 # Shared secret of the local mail server's login-trigger calls (POST
 # /api/login-trigger, "Authorization: Bearer <token>"). Empty: endpoint off.
 POPADMIN_TRIGGER_TOKEN = env.str("POPADMIN_TRIGGER_TOKEN", default="")
+# Bearer token Prometheus sends to GET /metrics ("Authorization: Bearer <token>").
+# Empty: /metrics answers signed-in staff only.
+POPADMIN_METRICS_TOKEN = env.str("POPADMIN_METRICS_TOKEN", default="")
+# Seconds between the heartbeats each worker and beat writes; one that has
+# missed three is shown as silent (and fails /healthz).
+POPADMIN_HEARTBEAT_SECONDS = env.float("POPADMIN_HEARTBEAT_SECONDS", default=20)
 # Network reach of restricted (user-created) remote accounts: the DNS servers
 # that resolve their hosts ("addr", "addr:port", "[v6]:port"; empty = the
 # system's), and the only ports they may connect to.
@@ -251,6 +257,8 @@ CONTENT_SECURITY_POLICY = {
 
 # HTTPS: SECURE_COOKIES (above) means the site is served over HTTPS only.
 SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE
+# The container healthcheck asks over plain HTTP from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = (env.int("POPADMIN_HSTS_SECONDS", default=365 * 24 * 3600)
                        if SESSION_COOKIE_SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("POPADMIN_HSTS_INCLUDE_SUBDOMAINS", default=True)

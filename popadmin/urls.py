@@ -3,12 +3,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from retrieval.ops.login import UserLoginView
+
 urlpatterns = [
+    # The dashboard, /healthz, /metrics, and the admin login that lands staff on the dashboard.
+    path("", include("retrieval.ops.urls")),
     path("admin/", admin.site.urls),
     # The users' own login (the admin keeps its own at /admin/login/).
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        UserLoginView.as_view(),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),

@@ -6,3 +6,6 @@ class RetrievalConfig(AppConfig):
 
     def ready(self):
         from retrieval import signals  # noqa: F401  (connects the web-login trigger)
+        from retrieval.ops import heartbeat
+
+        heartbeat.connect()

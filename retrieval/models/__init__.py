@@ -1,4 +1,5 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
+from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
 from retrieval.models.stats import HourlyStats
@@ -6,6 +7,7 @@ from retrieval.models.stats import HourlyStats
 __all__ = [
     "EffectiveSettings",
     "GlobalSettings",
+    "Heartbeat",
     "HourlyStats",
     "RemoteAccount",
     "Run",

@@ -25,6 +25,15 @@ class HourlyStats(models.Model):
     failed = models.PositiveBigIntegerField(default=0)
     bytes = models.PositiveBigIntegerField("bytes fetched", default=0)
     seconds = models.FloatField("session seconds", default=0.0)
+    # Sessions by duration, for the /metrics histogram: each counts the
+    # sessions longer than the bucket before it and at most this many seconds
+    # (longer ones are the rest of the hour's runs).
+    duration_le_1 = models.PositiveIntegerField(default=0, editable=False)
+    duration_le_5 = models.PositiveIntegerField(default=0, editable=False)
+    duration_le_30 = models.PositiveIntegerField(default=0, editable=False)
+    duration_le_120 = models.PositiveIntegerField(default=0, editable=False)
+    duration_le_600 = models.PositiveIntegerField(default=0, editable=False)
+    duration_le_1800 = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-hour"]
@@ -34,6 +43,12 @@ class HourlyStats(models.Model):
         return f"{self.hour:%Y-%m-%d %H:00}"
 
     STATUS_FIELDS = {"ok": "runs_ok", "partial": "runs_partial", "error": "runs_error"}
+    DURATION_BUCKETS = (1, 5, 30, 120, 600, 1800)
+
+    @classmethod
+    def duration_field(cls, seconds: float) -> str | None:
+        """The bucket field a session of this many seconds counts in (None: longer than all)."""
+        return next((f"duration_le_{b}" for b in cls.DURATION_BUCKETS if seconds <= b), None)
 
     @classmethod
     def record(cls, *, status: str, when: dt.datetime | None = None, empty: bool = False,
@@ -45,6 +60,8 @@ class HourlyStats(models.Model):
                   "bytes": bytes, "seconds": seconds}
         if status in cls.STATUS_FIELDS:
             counts[cls.STATUS_FIELDS[status]] = 1
+            if bucket := cls.duration_field(seconds):
+                counts[bucket] = 1
         if empty:
             counts["empty_polls"] = 1
         changes = {name: F(name) + value for name, value in counts.items() if value}

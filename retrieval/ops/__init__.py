@@ -1,0 +1,1 @@
+"""The operator's view: dashboard, heartbeats, /healthz and /metrics."""

@@ -1,0 +1,60 @@
+"""The state of each part the service needs, for GET /healthz and the container healthchecks.
+
+Says only whether each part works and, if not, in a few words why: no
+secret, no host name of a remote account, no account data.
+"""
+
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from retrieval.ops import queues
+
+COMPONENTS = ("database", "broker", "workers", "beat")
+
+
+def check(only=None) -> dict:
+    """{"status": "ok"|"failing", "checks": {name: {"ok": bool, ...}}} for the named parts."""
+    names = [n for n in COMPONENTS if not only or n in only]
+    checks = {}
+    database = _database()
+    for name in names:
+        if name == "database":
+            checks[name] = database
+        elif name == "broker":
+            checks[name] = _broker()
+        elif not database["ok"]:
+            checks[name] = {"ok": False, "error": "unknown: the database is unreachable"}
+        else:
+            checks[name] = _processes(name.rstrip("s"))
+    healthy = all(c["ok"] for c in checks.values())
+    return {"status": "ok" if healthy else "failing", "checks": checks}
+
+
+def _database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True}
+    except DatabaseError as exc:
+        return {"ok": False, "error": f"unreachable ({type(exc).__name__})"}
+
+
+def _broker() -> dict:
+    try:
+        return {"ok": True, "queued": queues.depths()}
+    except queues.BrokerUnavailable as exc:
+        return {"ok": False, "error": f"unreachable ({exc})"}
+
+
+def _processes(role: str) -> dict:
+    from retrieval.models import Heartbeat
+
+    now = timezone.now()
+    alive = Heartbeat.alive(now).filter(role=role).count()
+    if alive:
+        return {"ok": True, "alive": alive}
+    last = Heartbeat.objects.filter(role=role).order_by("-last_seen").first()
+    if last is None:
+        return {"ok": False, "alive": 0, "error": f"no {role} has ever reported"}
+    return {"ok": False, "alive": 0,
+            "error": f"no {role} heard from since {last.last_seen.isoformat()}"}

@@ -1,0 +1,109 @@
+"""Each worker and beat process writes its own heartbeat row from a small thread.
+
+Started from Celery's signals (connected in RetrievalConfig.ready): a
+worker's main process when it is ready, beat when it starts. The thread
+dies with the process, so a killed worker goes silent by itself; a clean
+shutdown marks the row stopped.
+"""
+
+import importlib.metadata
+import logging
+import os
+import socket
+import threading
+
+from celery import signals
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+_state = {"thread": None, "stop": None, "key": None}
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("popadmin")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def beat(role: str, hostname: str, pid: int, started=None):
+    """Touch (or create) the process's row; the service function behind the thread."""
+    from retrieval.models import Heartbeat
+
+    now = timezone.now()
+    updated = Heartbeat.objects.filter(role=role, hostname=hostname, pid=pid).update(
+        last_seen=now, stopped=None
+    )
+    if not updated:
+        Heartbeat.objects.update_or_create(
+            role=role, hostname=hostname, pid=pid,
+            defaults={"version": version(), "started": started or now, "last_seen": now,
+                      "stopped": None},
+        )
+
+
+def _loop(role: str, hostname: str, pid: int, stop: threading.Event):
+    started = timezone.now()
+    while True:
+        try:
+            beat(role, hostname, pid, started)
+        except DatabaseError:
+            # The database restarting: the next beat tries again; a silent row meanwhile is true.
+            log.warning("heartbeat of %s %s not written", role, hostname, exc_info=True)
+            close_old_connections()
+        if stop.wait(settings.POPADMIN_HEARTBEAT_SECONDS):
+            break
+    connection.close()
+
+
+def start(role: str, hostname: str):
+    if _state["thread"] is not None:
+        return
+    stop = threading.Event()
+    key = (role, hostname, os.getpid())
+    thread = threading.Thread(target=_loop, args=(*key, stop), name=f"heartbeat-{role}",
+                              daemon=True)
+    _state.update(thread=thread, stop=stop, key=key)
+    thread.start()
+
+
+def stop():
+    from retrieval.models import Heartbeat
+
+    if _state["thread"] is None:
+        return
+    _state["stop"].set()
+    _state["thread"].join(timeout=5)
+    role, hostname, pid = _state["key"]
+    try:
+        Heartbeat.objects.filter(role=role, hostname=hostname, pid=pid).update(
+            stopped=timezone.now()
+        )
+    except DatabaseError:
+        log.warning("could not mark %s %s stopped", role, hostname, exc_info=True)
+    _state["thread"] = None
+
+
+def _on_worker_ready(sender=None, **kwargs):
+    # The worker's node name (w1@host) names it in Celery's own tools too.
+    start("worker", getattr(sender, "hostname", None) or socket.gethostname())
+
+
+def _on_worker_shutdown(sender=None, **kwargs):
+    stop()
+
+
+def _on_beat_init(sender=None, **kwargs):
+    start("beat", socket.gethostname())
+    import atexit
+
+    atexit.register(stop)
+
+
+def connect():
+    signals.worker_ready.connect(_on_worker_ready, dispatch_uid="popadmin-heartbeat-worker")
+    signals.worker_shutdown.connect(_on_worker_shutdown, dispatch_uid="popadmin-heartbeat-stop")
+    signals.beat_init.connect(_on_beat_init, dispatch_uid="popadmin-heartbeat-beat")

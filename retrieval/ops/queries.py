@@ -1,0 +1,161 @@
+"""What the dashboard shows, read with cheap queries only.
+
+Nothing here reads Run: totals come from HourlyStats (one row per hour),
+sessions and claims from the partial indexes on RemoteAccount, and every
+list of accounts is cut at LIMIT rows with its full count beside it.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce, Lower, TruncDay
+from django.utils import timezone
+
+from retrieval.explain import explain
+from retrieval.models import GlobalSettings, Heartbeat, HourlyStats, RemoteAccount, UserSettings
+from retrieval.models.account import live_claim, live_lease
+from retrieval.models.stats import floor_hour
+from retrieval.ops import queues
+
+LIMIT = 20
+TOTALS = ("runs_ok", "runs_partial", "runs_error", "messages", "bytes", "delivered", "failed")
+
+
+@dataclass
+class Bucket:
+    start: dt.datetime
+    values: dict = field(default_factory=dict)
+
+
+def hourly(now=None, hours: int = 24) -> list[Bucket]:
+    """The last `hours` UTC hours, oldest first, the current one included; empty hours are 0."""
+    end = floor_hour(now or timezone.now())
+    start = end - dt.timedelta(hours=hours - 1)
+    rows = {r["hour"]: r for r in HourlyStats.objects.filter(hour__gte=start).values("hour",
+                                                                                      *TOTALS)}
+    return [_bucket(start + dt.timedelta(hours=i), rows) for i in range(hours)]
+
+
+def daily(now=None, days: int = 30) -> list[Bucket]:
+    """The last `days` UTC days, oldest first, today included."""
+    today = floor_hour(now or timezone.now()).replace(hour=0)
+    start = today - dt.timedelta(days=days - 1)
+    rows = {
+        r["day"]: r
+        for r in HourlyStats.objects.filter(hour__gte=start)
+        .annotate(day=TruncDay("hour", tzinfo=dt.UTC)).order_by().values("day")
+        .annotate(**{name: Sum(name) for name in TOTALS})
+    }
+    return [_bucket(start + dt.timedelta(days=i), rows) for i in range(days)]
+
+
+def _bucket(start, rows) -> Bucket:
+    row = rows.get(start) or {}
+    return Bucket(start, {name: row.get(name) or 0 for name in TOTALS})
+
+
+def summary(buckets: list[Bucket]) -> dict:
+    total = {name: sum(b.values[name] for b in buckets) for name in TOTALS}
+    runs = total["runs_ok"] + total["runs_partial"] + total["runs_error"]
+    total["runs"] = runs
+    total["error_rate"] = (total["runs_error"] / runs) if runs else 0.0
+    return total
+
+
+def sessions(now=None) -> dict:
+    now = now or timezone.now()
+    gs = GlobalSettings.load()
+    live = RemoteAccount.objects.filter(live_lease(now)).order_by()
+    per_host = list(
+        live.annotate(server=Lower("host")).values("server").annotate(n=Count("pk"))
+        .order_by("-n", "server")[:LIMIT]
+    )
+    return {
+        "running": live.count(),
+        "cap": gs.effective_max_concurrent(max_age=30),
+        "per_host": per_host,
+        "per_host_limit": gs.max_sessions_per_host,
+        "claimed": RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now)).count(),
+        "service_running": gs.service_running,
+    }
+
+
+def queue_depths() -> dict:
+    try:
+        return {"ok": True, **queues.depths()}
+    except queues.BrokerUnavailable as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+def processes(now=None) -> list[dict]:
+    now = now or timezone.now()
+    # Stopped or silent for a day: history, not news.
+    recent = Heartbeat.objects.filter(last_seen__gte=now - dt.timedelta(days=1))
+    return [
+        {"beat": hb, "alive": hb.is_alive(now), "silent_since": hb.silent_since}
+        for hb in recent.order_by("role", "-last_seen")[:50]
+    ]
+
+
+# --- accounts that need a look -------------------------------------------------
+
+def _listing(queryset, order) -> dict:
+    rows = list(queryset.select_related("owner").order_by(*order)[:LIMIT])
+    count = len(rows) if len(rows) < LIMIT else queryset.count()
+    return {"rows": rows, "count": count}
+
+
+def failing() -> dict:
+    listing = _listing(RemoteAccount.objects.filter(consecutive_failures__gt=0),
+                       ["failing_since", "pk"])
+    for account in listing["rows"]:
+        why = explain(account.last_error, account.host)
+        account.plain_error = why.summary if why else ""
+    return listing
+
+
+def overdue(now=None) -> dict:
+    """Enabled accounts not checked (or, never checked, not since created) for more than
+    twice their poll interval: the account's, else the owner's, else the global one."""
+    now = now or timezone.now()
+    gs = GlobalSettings.load()
+    minutes = Coalesce("poll_minutes", "owner__retrieval_settings__poll_minutes",
+                       Value(gs.poll_minutes))
+    # Intervals are few distinct values: one condition each keeps the date
+    # arithmetic in Python (SQLite cannot multiply a duration in SQL).
+    choices = {gs.poll_minutes}
+    choices.update(RemoteAccount.objects.exclude(poll_minutes=None).order_by()
+                   .values_list("poll_minutes", flat=True).distinct())
+    choices.update(UserSettings.objects.exclude(poll_minutes=None).order_by()
+                   .values_list("poll_minutes", flat=True).distinct())
+    late = Q(pk__in=[])
+    for m in choices:
+        late |= Q(minutes=m, checked__lt=now - dt.timedelta(minutes=2 * m))
+    late = (
+        RemoteAccount.objects.filter(enabled=True, consecutive_failures=0)
+        .alias(minutes=minutes, checked=Coalesce("last_check", "created"))
+        .filter(late)
+    )
+    return _listing(late, ["last_check", "pk"])
+
+
+def disabled() -> dict:
+    return _listing(RemoteAccount.objects.filter(enabled=False), ["owner__address", "pk"])
+
+
+def insecure() -> dict:
+    weak = Q(security=RemoteAccount.Security.NONE) | Q(verify_tls=False)
+    return _listing(RemoteAccount.objects.filter(weak), ["owner__address", "pk"])
+
+
+def mailbox_full() -> dict:
+    # The delivery error says "mailbox full" (delivery/service.py, delivery/router.py).
+    full = RemoteAccount.objects.filter(last_status__in=["partial", "error"],
+                                        last_error__icontains="mailbox full")
+    return _listing(full, ["owner__address", "pk"])
+
+
+def attention(now=None) -> dict:
+    return {"failing": failing(), "overdue": overdue(now), "mailbox_full": mailbox_full(),
+            "insecure": insecure(), "disabled": disabled()}
