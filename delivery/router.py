@@ -112,13 +112,11 @@ class Router:
     def send(self, target, mailboxes, uid, spool, info, token, report):
         """One backend call for the mailboxes of one target that take the same copy."""
         backend = self.backend(target)
-        by_address = {m.address: m for m in mailboxes}
         outcomes = backend.deliver(
             spool, info.size, _sender(info.headers), [recipient(m) for m in mailboxes],
             partial(trace_headers, self.source), folder=self.folder, token=token,
         )
-        for outcome in outcomes:
-            mailbox = by_address[outcome.recipient]
+        for mailbox, outcome in zip(mailboxes, outcomes, strict=True):  # one each, in order
             history.record_outcome(mailbox, self.folder, info, run=self.run,
                                    backend=backend.name, outcome=outcome, token=token)
             if outcome.status == DELIVERED:

@@ -55,7 +55,7 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Outcome:
-    recipient: str  # Recipient.address, as given to deliver()
+    recipient: str  # as the destination knows it: the RCPT TO form, or the Maildir's address
     status: str  # "delivered" | "temporary" | "permanent"
     detail: str  # what happened, in plain words, e.g. "452 4.2.2 Mailbox is full"
     mailbox_full: bool = False  # the recipient's mailbox is over quota

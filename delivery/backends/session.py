@@ -290,9 +290,8 @@ class SessionBackend(Backend):
         return address
 
     def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token=""):
-        # Outcomes name each recipient as given; only RCPT TO sees the wire form.
-        names = [r.address for r in recipients]
-        wire = [self.wire_address(name) for name in names]
+        # Outcomes name each recipient as the server was told (RCPT TO).
+        wire = names = [self.wire_address(r.address) for r in recipients]
         settled: dict[int, Outcome] = {}
         for i, rcpt in enumerate(wire):
             if unsafe_recipient(rcpt):
