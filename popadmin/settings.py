@@ -42,8 +42,10 @@ POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
 # No message bigger than this is ever spooled, whatever an account allows:
 # a server streaming an endless message cannot fill the disk.
 POPADMIN_HARD_MESSAGE_MB = env.int("POPADMIN_HARD_MESSAGE_MB", default=1024)
-# Minimum lifetime of an account lease; a session renews it after every
-# message, so it only bounds how long a crashed worker blocks an account.
+# Minimum lifetime of an account lease row. A live session's heartbeat renews
+# it every third of that, and a killed worker's lease is freed by the next
+# dispatcher tick, which finds its session lock gone (retrieval/locks.py); the
+# expiry is only the fallback that keeps a lost row from counting forever.
 POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)
 # Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.

@@ -13,7 +13,9 @@ so two dispatchers never claim the same account or the same slot. A claim is
 a time (claimed_until), not a flag: when the broker loses the task the
 account is simply due again once the claim runs out. The cap is counted
 twice: here with queued claims, so the queue never holds more than the cap,
-and strictly at session start, from live leases only.
+and strictly at session start, from live leases only. Each tick first frees
+the leases whose holder died (its session lock is gone, retrieval/locks.py),
+so a killed worker's accounts and slots are free again within one tick.
 """
 
 import datetime as dt
@@ -30,6 +32,7 @@ from django.utils import timezone
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import INTERACTIVE_TRIGGERS, live_claim, live_lease
 from retrieval.models.settings import enabled_account_count
+from retrieval.status import free_dead_leases
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
         gs = GlobalSettings.locked()
         if not gs.service_running or (refill and not gs.dispatch_backlog):
             return []
+        if not refill:
+            # A killed worker's accounts are free again within one tick.
+            free_dead_leases()
         now = timezone.now()
         in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).order_by()
         if refill:

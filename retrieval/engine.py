@@ -19,6 +19,7 @@ from delivery.dedupe import DuplicateFilter
 from delivery.message import inspect
 from delivery.router import Router
 from retrieval.crypto import SecretError
+from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
 from retrieval.protocols.factory import session_for
@@ -46,23 +47,37 @@ def run_account(account_id: int, trigger: str) -> Run | None:
     token, _refused = account.start_session(lease_seconds, trigger)
     if token is None:
         return None
-    run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
     try:
-        Retrieval(account, run, knobs, token, lease_seconds, global_settings).execute()
-    except (ProtocolError, SecretError) as exc:
+        run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
+        with Heartbeat(account, token, lease_seconds) as heartbeat:
+            _session(account, run, knobs, heartbeat, global_settings)
+    finally:
+        # Its own finally: a failed finish_run (the database gone) must not
+        # keep the account, or the task's retry would find it busy.
+        account.release_lease(token)
+    return run
+
+
+def _session(account, run, knobs, heartbeat, global_settings):
+    try:
+        Retrieval(
+            account, run, knobs, heartbeat.token, heartbeat.seconds, global_settings,
+            heartbeat=heartbeat,
+        ).execute()
+    except (ProtocolError, SecretError, LeaseLost) as exc:
         run.error = str(exc)
     except Exception as exc:  # the run must end readable whatever went wrong
         log.exception("retrieval of account %s failed", account.pk)
         run.error = f"internal error ({type(exc).__name__}): {exc}"
     finally:
         finish_run(account, run, knobs)
-        account.release_lease(token)
-    return run
 
 
 class Retrieval:
-    def __init__(self, account, run, knobs, token, lease_seconds, global_settings):
+    def __init__(self, account, run, knobs, token, lease_seconds, global_settings,
+                 heartbeat=None):
         self.account = account
+        self.heartbeat = heartbeat
         self.run = run
         self.knobs = knobs
         self.token = token
@@ -142,6 +157,8 @@ class Retrieval:
             self.run.total = len(new)
             Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
         for done, msg in enumerate(batch, 1):
+            if self.heartbeat:
+                self.heartbeat.check()  # never start a message without the account
             self.take(session, msg)
             left = len(new) - done
             if left and not GlobalSettings.is_running():

@@ -2,10 +2,12 @@
 
 import datetime as dt
 
+from django.db import transaction
 from django.utils import timezone
 
 from popadmin.text import storable
-from retrieval.models import HourlyStats, RemoteAccount, Run
+from retrieval import locks
+from retrieval.models import GlobalSettings, HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -78,22 +80,40 @@ def finish_run(account, run, knobs):
     )
 
 
-def reap_stale_runs() -> int:
-    """End runs whose worker died: their lease is gone or belongs to a newer run."""
+def free_dead_leases() -> int:
+    """Free at once the accounts whose session holder died, and end its run;
+    returns the number of runs ended.
+
+    A lease is dead when nobody holds its session lock (retrieval.locks),
+    whatever its expiry says: the worker was killed, or crashed. Call with
+    the admission lock held (GlobalSettings.locked()), which every session
+    start also holds while it takes its lock, so a probe never mistakes a
+    session being started for a dead one, nor refuses it.
+    """
+    leased = dict(
+        RemoteAccount.objects.filter(lease_token__isnull=False).values_list("pk", "lease_token")
+    )
+    alive = locks.held(leased)
     now = timezone.now()
-    reaped = 0
-    for run in Run.objects.filter(status=Run.Status.RUNNING).select_related("account"):
-        account = run.account
-        alive = account.lease_token == run.lease_token and (
-            account.lease_expires is not None and account.lease_expires > now
-        )
-        if alive:
+    ended = 0
+    for pk, token in leased.items():
+        if pk in alive:
             continue
-        updated = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-            status=Run.Status.ERROR,
-            finished=now,
-            error="the worker running this session stopped unexpectedly (killed or crashed); "
-            "mail not yet delivered is still on the server",
+        # Conditional on the token: a session that just ended cleanly keeps its row as it left it.
+        RemoteAccount.objects.filter(pk=pk, lease_token=token).update(
+            lease_token=None, lease_expires=None
         )
-        reaped += updated
+        ended += Run.end_dead(Run.objects.filter(account_id=pk, lease_token=token), now)
+    return ended
+
+
+def reap_stale_runs() -> int:
+    """End runs whose worker died: their lock is gone, or their lease belongs to another run."""
+    with transaction.atomic():
+        GlobalSettings.locked()
+        reaped = free_dead_leases()
+    for run in Run.objects.filter(status=Run.Status.RUNNING).select_related("account"):
+        if run.account.lease_token == run.lease_token:
+            continue  # its lock is held (checked above): the session is alive
+        reaped += Run.end_dead(Run.objects.filter(pk=run.pk))
     return reaped

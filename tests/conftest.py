@@ -51,3 +51,13 @@ def trust_test_ca(request, settings):
     """Accounts on the test Dovecot verify its certificate against its throwaway CA."""
     if "dovecot" in request.fixturenames:
         settings.POPADMIN_CA_FILE = str(request.getfixturevalue("dovecot").ca_file)
+
+
+@pytest.fixture(autouse=True)
+def release_session_locks():
+    """Session locks a test took and left held (retrieval.locks) go with it,
+    so the next test's accounts, whose ids SQLite may reuse, start free."""
+    yield
+    from retrieval import locks
+
+    locks.release_all()

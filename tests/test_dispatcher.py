@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from popadmin.celery import app
 from retrieval import dispatcher
+from retrieval.locks import session_lock
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import (
     BUSY,
@@ -76,7 +77,10 @@ def requests(monkeypatch, django_capture_on_commit_callbacks):
 
 
 def hold(account, lease_seconds=60):
-    """A session holds the account (a live lease), or held it and died (negative)."""
+    """A session holds the account (a live lease and its lock), or held it and
+    died (negative: a lease past its time, and no lock)."""
+    if lease_seconds > 0:
+        assert session_lock(account.pk).acquire()  # released after the test (conftest)
     RemoteAccount.objects.filter(pk=account.pk).update(
         lease_token=uuid.uuid4(),
         lease_expires=timezone.now() + dt.timedelta(seconds=lease_seconds),

@@ -3,6 +3,7 @@
 import socket
 
 import pytest
+from django.db import OperationalError
 
 from retrieval import engine
 from retrieval.models import GlobalSettings, RemoteAccount, Run
@@ -91,7 +92,7 @@ def test_it_connects_without_verification_when_the_admin_says_so(dovecot, mail_u
 def test_it_skips_an_account_whose_lease_is_held(dovecot, mail_user):
     dovecot.deliver_many(mail_user[0], 1)
     account = make_account(dovecot, *mail_user)
-    assert account.acquire_lease(60)
+    assert account.start_session(60, Run.Trigger.MANUAL)[0]  # its lock too, held here
 
     assert engine.run_account(account.pk, Run.Trigger.MANUAL) is None
     assert not Run.objects.filter(account=account).exists()
@@ -108,6 +109,41 @@ def test_it_takes_over_an_expired_lease(dovecot, mail_user):
     assert run.status == Run.Status.OK and run.delivered == 1
 
 
+def test_it_takes_over_a_lease_whose_holder_died_before_it_expires(dovecot, mail_user):
+    dovecot.deliver_many(mail_user[0], 1)
+    account = make_account(dovecot, *mail_user)
+    # A lease row far from expiring, but nobody holds its lock: a killed worker's.
+    token = account.acquire_lease(3600)
+    orphan = Run.objects.create(account=account, trigger="schedule", lease_token=token)
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.OK and run.delivered == 1
+    orphan.refresh_from_db()
+    assert orphan.status == Run.Status.ERROR and "stopped unexpectedly" in orphan.error
+
+
+def test_it_frees_the_account_when_finishing_the_run_fails(dovecot, mail_user, monkeypatch):
+    dovecot.deliver_many(mail_user[0], 1)
+    account = make_account(dovecot, *mail_user)
+    finish_run = engine.finish_run
+
+    def database_gone(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(engine, "finish_run", database_gone)
+    with pytest.raises(OperationalError):
+        engine.run_account(account.pk, Run.Trigger.MANUAL)
+    monkeypatch.setattr(engine, "finish_run", finish_run)
+
+    # The task retries that error (tasks.TRANSIENT): the retry must find the
+    # account free, not busy until the lease runs out.
+    retry = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert retry is not None and retry.status == Run.Status.OK
+    assert len(local_messages(account.owner)) == 1
+
+
 def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
     token = account.acquire_lease(-1)
@@ -122,7 +158,7 @@ def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
 
 def test_it_leaves_live_runs_alone(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
-    token = account.acquire_lease(60)
+    token, _ = account.start_session(60, Run.Trigger.MANUAL)
     Run.objects.create(account=account, trigger="schedule", lease_token=token)
 
     assert reap_stale_runs() == 0

@@ -175,6 +175,10 @@ class RemoteAccount(models.Model):
             ),
         ]
 
+    # The session lock (retrieval.locks) this instance holds between
+    # start_session and release_lease.
+    session_lock = None
+
     def __str__(self):
         label = self.name or f"{self.username}@{self.host} ({self.get_protocol_display()})"
         # Every list, history row and picker that names the account carries this.
@@ -225,57 +229,72 @@ class RemoteAccount(models.Model):
 
     failure_summary.fget.short_description = "failing"
 
-    # --- lease (invariant 3): a conditional UPDATE, no lock server needed ---
+    # --- lease (invariant 3): a conditional UPDATE, under a lock that dies with its holder ---
 
     def start_session(self, seconds: int, trigger: str) -> tuple[uuid.UUID | None, str]:
         """Take the lease for a session, within the admin's limits: (token, "") or (None, why).
 
-        Refused when the service is stopped, the account is running already,
-        scheduled work is no longer due (a duplicate task), or no slot is free
-        under the global cap or the per-server limit. Slots are counted from
-        live leases only, so a killed worker's slot frees itself when its
-        lease runs out. The count and the take happen under one lock, the
-        global settings row (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs
-        with transaction_mode IMMEDIATE, so the transaction already holds the
-        database's single write lock): two workers cannot both take the last slot.
+        Refused when the service is stopped, another process holds the
+        account's session lock (retrieval.locks), scheduled work is no longer
+        due (a duplicate task), or no slot is free under the global cap or the
+        per-server limit. Slots are counted from live leases; a killed
+        worker's lease is freed by the next dispatcher tick, which finds its
+        lock gone. The count and the take happen under one lock, the global
+        settings row (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs with
+        transaction_mode IMMEDIATE, so the transaction already holds the
+        database's single write lock): two workers cannot both take the last
+        slot. On success this instance holds the session lock until
+        release_lease.
         """
+        from retrieval.locks import session_lock
+        from retrieval.models.run import Run
         from retrieval.models.settings import GlobalSettings, enabled_account_count
 
         # Counted outside the lock (at most 30 s old): the automatic cap's input.
         enabled_account_count(max_age=30)
-        with transaction.atomic():
-            gs = GlobalSettings.locked()
-            cap = gs.effective_max_concurrent(max_age=30)
-            now = timezone.now()
-            why = self._refusal(gs, cap, now, trigger)
-            if why:
-                self._give_back(why, now, trigger)
-                return None, why
-            token = uuid.uuid4()
-            RemoteAccount.objects.filter(pk=self.pk).update(
-                lease_token=token,
-                lease_expires=now + dt.timedelta(seconds=seconds),
-                claimed_until=None,
-                pending_trigger="",
-            )
+        lock = session_lock(self.pk)
+        try:
+            with transaction.atomic():
+                gs = GlobalSettings.locked()
+                cap = gs.effective_max_concurrent(max_age=30)
+                now = timezone.now()
+                why = self._refusal(gs, cap, now, trigger, lock)
+                if why:
+                    lock.release()
+                    self._give_back(why, now, trigger)
+                    return None, why
+                token = uuid.uuid4()
+                RemoteAccount.objects.filter(pk=self.pk).update(
+                    lease_token=token,
+                    lease_expires=now + dt.timedelta(seconds=seconds),
+                    claimed_until=None,
+                    pending_trigger="",
+                )
+                # With the lock ours, a run still marked running lost its worker.
+                Run.end_dead(Run.objects.filter(account_id=self.pk), now)
+        except BaseException:
+            lock.release()
+            raise
+        self.session_lock = lock
         self.lease_token = token
         return token, ""
 
-    def _refusal(self, gs, cap: int, now, trigger: str) -> str:
+    def _refusal(self, gs, cap: int, now, trigger: str, lock) -> str:
         if not gs.service_running:
             return SERVICE_STOPPED
-        row = RemoteAccount.objects.filter(pk=self.pk).values(
-            "enabled", "next_check", "lease_token", "lease_expires"
-        ).first()
+        row = RemoteAccount.objects.filter(pk=self.pk).values("enabled", "next_check").first()
         if row is None:
             return GONE
-        if row["lease_token"] and row["lease_expires"] and row["lease_expires"] > now:
+        # The lock, not the lease row, says whether a session is alive: a
+        # lease left by a killed worker is taken over at once.
+        if not lock.acquire():
             return BUSY
         if trigger == "schedule" and (
             not row["enabled"] or (row["next_check"] and row["next_check"] > now)
         ):
             return NOT_DUE
-        live = RemoteAccount.objects.filter(live_lease(now)).aggregate(
+        # This account's own lease, if any, is a dead one we are taking over.
+        live = RemoteAccount.objects.filter(live_lease(now)).exclude(pk=self.pk).aggregate(
             total=Count("pk"), here=Count("pk", filter=Q(host__iexact=self.host))
         )
         if live["total"] >= cap:
@@ -299,7 +318,8 @@ class RemoteAccount(models.Model):
             row.update(claimed_until=None)
 
     def acquire_lease(self, seconds: int) -> uuid.UUID | None:
-        """The bare lease, outside the admin's limits; sessions use start_session."""
+        """The bare lease row, outside the admin's limits and without the session
+        lock, so nothing keeps it alive; sessions use start_session."""
         now = timezone.now()
         token = uuid.uuid4()
         got = (
@@ -321,9 +341,20 @@ class RemoteAccount(models.Model):
         )
 
     def release_lease(self, token: uuid.UUID):
-        RemoteAccount.objects.filter(pk=self.pk, lease_token=token).update(
-            lease_token=None, lease_expires=None
-        )
+        """Clear the lease row, then let go of the session lock this instance holds.
+
+        In that order, so a lease whose lock is free is always a dead one.
+        The lock goes even if the database does not answer: a lease row left
+        behind is freed by the next dispatcher tick.
+        """
+        try:
+            RemoteAccount.objects.filter(pk=self.pk, lease_token=token).update(
+                lease_token=None, lease_expires=None
+            )
+        finally:
+            lock, self.session_lock = self.session_lock, None
+            if lock is not None:
+                lock.release()
 
 
 class SeenMessage(models.Model):

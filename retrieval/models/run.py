@@ -6,6 +6,11 @@ from django.utils import timezone
 
 from retrieval.models.notes import NoteLog
 
+DIED = (
+    "the worker running this session stopped unexpectedly (killed or crashed); "
+    "mail not yet delivered is still on the server"
+)
+
 
 class Run(models.Model):
     class Trigger(models.TextChoices):
@@ -62,6 +67,13 @@ class Run(models.Model):
         """(messages done, new messages to fetch); the engine writes both as it goes,
         so a freshly read row shows a running session's progress."""
         return min(self.fetched, self.total) if self.total else self.fetched, self.total
+
+    @classmethod
+    def end_dead(cls, runs, now=None) -> int:
+        """End these runs, if still marked running, as their worker's death left them."""
+        return runs.filter(status=cls.Status.RUNNING).update(
+            status=cls.Status.ERROR, finished=now or timezone.now(), error=DIED
+        )
 
     def bump(self, **counts):
         """Add to counters in the database now, so progress is visible mid-run."""

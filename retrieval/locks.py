@@ -1,0 +1,200 @@
+"""The session lock: held by the process running an account's session, and
+dropped by the system the moment that process dies (invariant 3).
+
+The lease row (RemoteAccount.lease_token) says who holds an account, but a
+row cannot tell a slow session from a killed one; only its expiry could, and
+that blocked a killed worker's accounts for minutes. This lock can: on
+PostgreSQL it is a session-level advisory lock on a database connection of
+its own, which the server drops with the connection when the worker dies;
+on the embedded stack it is flock() on a file per account, which the kernel
+drops when the process exits. A lease whose lock nobody holds is dead.
+
+Probing a file lock takes it for an instant, so every probe and every
+acquire happens under the admission lock (GlobalSettings.locked()).
+"""
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+# High bits of every advisory lock key, so popadmin's keys stay apart from
+# any other user of advisory locks in the same database; the low 48 bits
+# are the account id.
+_NAMESPACE = 0x706F << 48
+_ID_BITS = (1 << 48) - 1
+
+# Locks this process holds, so a test can let go of any that a caller left held.
+_held: set = set()
+
+
+def session_lock(account_id: int):
+    """An unheld lock for the account, of the kind the database calls for."""
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
+    if vendor == "postgresql":
+        return AdvisoryLock(account_id)
+    if vendor == "sqlite":
+        return FileLock(account_id)
+    raise ImproperlyConfigured(f"no session lock for a {vendor} database")
+
+
+def held(account_ids) -> set[int]:
+    """Those of these accounts whose lock some process holds right now."""
+    ids = set(account_ids)
+    if not ids:
+        return set()
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        return AdvisoryLock.held(ids)
+    return {pk for pk in ids if FileLock.is_held(pk)}
+
+
+def release_all():
+    for lock in list(_held):
+        lock.release()
+
+
+class AdvisoryLock:
+    """pg_try_advisory_lock on a connection that lives exactly as long as the session."""
+
+    def __init__(self, account_id: int):
+        self.account_id = account_id
+        self.key = _NAMESPACE | account_id
+        self._db = None
+
+    def acquire(self) -> bool:
+        # Not Django's connection: its transactions come and go, and a
+        # session-level lock must outlive them all.
+        db = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            with db.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
+                got = cursor.fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        if not got:
+            db.close()
+            return False
+        # The heartbeat thread checks it too, and a test may release it elsewhere.
+        db.inc_thread_sharing()
+        self._db = db
+        _held.add(self)
+        return True
+
+    def alive(self) -> bool:
+        """Still held: the connection (and so the lock) has not dropped."""
+        if self._db is None:
+            return False
+        try:
+            with self._db.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            return False
+        return True
+
+    def release(self):
+        db, self._db = self._db, None
+        _held.discard(self)
+        if db is None:
+            return
+        try:
+            # Closing alone would release it too, but only once the server
+            # has noticed: unlocking first makes it free when we return.
+            with db.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+        except DatabaseError:
+            pass  # the connection is gone, and the lock with it
+        finally:
+            db.close()
+
+    @staticmethod
+    def held(ids: set[int]) -> set[int]:
+        # One look at the server's lock table instead of a probe per account.
+        # A bigint key shows as classid (high half) and objid (low half).
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(
+                """SELECT classid::bigint, objid::bigint FROM pg_locks
+                   WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+                     AND database = (SELECT oid FROM pg_database
+                                     WHERE datname = current_database())"""
+            )
+            keys = {(high << 32) | low for high, low in cursor.fetchall()}
+        return {key & _ID_BITS for key in keys if key & ~_ID_BITS == _NAMESPACE} & ids
+
+
+class FileLock:
+    """flock() on <database file>.locks/account-<id>.lock.
+
+    Beside the database file, because every process that shares the
+    database shares its folder (SQLite needs it writable for its own lock
+    files anyway). The holder removes the file when it lets go, so the
+    folder does not keep one file per account ever checked; the inode check
+    in _lock makes that safe against a process that opened the old file.
+    """
+
+    def __init__(self, account_id: int):
+        self.account_id = account_id
+        self.path = lock_dir() / f"account-{account_id}.lock"
+        self._fd = None
+
+    def acquire(self) -> bool:
+        self._fd = _lock(self.path)
+        if self._fd is None:
+            return False
+        _held.add(self)
+        return True
+
+    def alive(self) -> bool:
+        return self._fd is not None
+
+    def release(self):
+        fd, self._fd = self._fd, None
+        _held.discard(self)
+        if fd is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            finally:
+                os.close(fd)
+
+    @classmethod
+    def is_held(cls, account_id: int) -> bool:
+        probe = cls(account_id)
+        if not probe.acquire():
+            return True
+        probe.release()
+        return False
+
+
+def lock_dir() -> Path:
+    name = str(connections[DEFAULT_DB_ALIAS].settings_dict["NAME"])
+    folder = settings.DATA_DIR / "locks" if ":memory:" in name else Path(name + ".locks")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def _lock(path: Path) -> int | None:
+    """An open, flock()ed descriptor of the file at `path`, or None if another holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return None
+            raise
+        try:
+            current = os.stat(path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        # The holder removed this file between our open and our lock: the
+        # lock we got is on a file nobody else will open. Start again.
+        os.close(fd)
