@@ -24,7 +24,7 @@ Rules, in the order they apply:
   exists), else they are dropped and counted. Each mailbox gets one copy.
 * Loop protection (both modes): a mailbox is skipped when the message already
   carries *our* trace for it. Ours means both lines that
-  delivery.service.trace_headers writes: a Received line "by popadmin for
+  delivery.backends.trace_headers writes: a Received line "by popadmin for
   <addr>" AND a Delivered-To equal to addr. A Delivered-To alone is not ours:
   remote servers (Postfix, Exim) legitimately add one for the very address we
   deliver to, most of all in single mode.

@@ -2,28 +2,30 @@
 
 Single-user accounts resolve to the owner; catch-all accounts to the
 recipients in the headers (delivery/recipients.py). Each mailbox goes to its
-delivery target: Maildir in-process, or LMTP / SMTP with one transaction for
-all of a target's recipients. A catch-all message distributed by its
+delivery target's backend (delivery/backends), one call per target with all
+of its recipients, whatever the kind. A catch-all message distributed by its
 envelope fields gets one copy per recipient without the envelope headers
-naming the others (delivery/envelope.py); on LMTP/SMTP, recipients whose
-copies differ then go in separate transactions. The message counts as
-settled only when every mailbox has its copy; until then it stays on the
-remote server, and a retry skips the mailboxes already served (Delivery rows
-carry the message's token).
+naming the others (delivery/envelope.py); recipients whose copies differ
+then go in separate calls (separate LMTP/SMTP transactions). The message
+counts as settled only when every mailbox has its copy; until then it stays
+on the remote server, and a retry skips the mailboxes already served
+(Delivery rows carry the message's token; a backend that can see its own
+store, such as Maildir, also recognises a copy an interrupted session
+stored but never recorded).
 """
 
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from functools import partial
 
-from delivery import service
-from delivery.backends import received_header
+from delivery import history
+from delivery.backends import DELIVERED, Backend, trace_headers
 from delivery.dedupe import Verdict
 from delivery.envelope import private_copies
-from delivery.maildir import DeliveryError
 from delivery.models import Delivery, DeliveryTarget
 from delivery.recipients import Directory, resolve
-from delivery.targets import target_for
+from delivery.targets import backend_for, recipient, target_for
 
 
 @dataclass
@@ -53,8 +55,7 @@ class Router:
         self.folder = account.target_folder
         self.directory = Directory.load(global_settings) if account.mode == "catchall" else None
         self.default_target = DeliveryTarget.objects.filter(is_default=True).first()
-        self._stored: dict[int, set[str]] = {}
-        self._backends: dict[int, object] = {}
+        self._backends: dict[int | None, Backend] = {}
 
     def deliver(self, uid: str, spool, info, known: bool = False) -> Report:
         """`known`: the engine already knows this mail is here (renumbered IMAP folder)."""
@@ -75,28 +76,26 @@ class Router:
             copies = private_copies(
                 spool, info.size, resolution.mailboxes, self.directory, self.settings
             )
-        remote = defaultdict(list)
+        calls = defaultdict(list)  # (target, edits of the copy) -> mailboxes
         for mailbox in resolution.mailboxes:
             copy = copies.get(mailbox.pk)
             target = target_for(mailbox, self.default_target)
-            kind = target.kind if target else DeliveryTarget.Kind.MAILDIR
-            if kind == DeliveryTarget.Kind.MAILDIR and token in self.stored(mailbox):
+            backend = self.backend(target)
+            if backend.already_delivered(recipient(mailbox), self.folder, token):
                 # A session died after storing this copy but before recording it.
                 report.notes.append(f"message {uid}: already delivered by an interrupted "
                                     f"session (to {mailbox})")
-                self.duplicate(mailbox, info, report, kind)
+                self.duplicate(mailbox, info, report, backend.name)
             elif mailbox.pk in served:
                 # Got its copy in an earlier attempt that failed for someone else.
-                self.duplicate(mailbox, info, report, kind)
+                self.duplicate(mailbox, info, report, backend.name)
             elif known or self.is_duplicate(mailbox, uid, info, report):
-                self.duplicate(mailbox, info, report, kind)
-            elif kind == DeliveryTarget.Kind.MAILDIR:
-                self.to_maildir(mailbox, uid, copy or spool, _sized(info, copy), token, report)
+                self.duplicate(mailbox, info, report, backend.name)
             else:
-                remote[(target, copy.edits if copy else ())].append((mailbox, copy))
-        for (target, _edits), group in remote.items():
+                calls[(target, copy.edits if copy else ())].append((mailbox, copy))
+        for (target, _edits), group in calls.items():
             mailboxes, copy = [m for m, _ in group], group[0][1]
-            self.to_server(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report)
+            self.send(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report)
         return report
 
     def is_duplicate(self, mailbox, uid, info, report) -> bool:
@@ -106,48 +105,34 @@ class Router:
                                 f"different content: delivered (to {mailbox})")
         return verdict is Verdict.DUPLICATE
 
-    def duplicate(self, mailbox, info, report, backend):
-        service.record_duplicate(mailbox, self.folder, info, run=self.run, backend=backend)
+    def duplicate(self, mailbox, info, report, backend: str):
+        history.record_duplicate(mailbox, self.folder, info, run=self.run, backend=backend)
         report.duplicates += 1
 
-    def to_maildir(self, mailbox, uid, spool, info, token, report):
-        try:
-            service.deliver(mailbox, self.folder, spool, info, run=self.run,
-                            source=self.source, token=token)
-        except DeliveryError as exc:
-            report.failed += 1
-            report.notes.append(f"message {uid}: not delivered to {mailbox}: {exc}")
-            return
-        self.dedupe.remember(mailbox.pk, info)
-        report.delivered += 1
-
-    def to_server(self, target, mailboxes, uid, spool, info, token, report):
-        backend = self._backends.get(target.pk) or self._backends.setdefault(
-            target.pk, target.backend()
-        )
-        by_recipient = {target.recipient_for(m): m for m in mailboxes}
-        trace = received_header(self.source)
+    def send(self, target, mailboxes, uid, spool, info, token, report):
+        """One backend call for the mailboxes of one target that take the same copy."""
+        backend = self.backend(target)
         outcomes = backend.deliver(
-            spool, info.size, _sender(info.headers), list(by_recipient), lambda _rcpt: trace
+            spool, info.size, _sender(info.headers), [recipient(m) for m in mailboxes],
+            partial(trace_headers, self.source), folder=self.folder, token=token,
         )
-        for outcome in outcomes:
-            mailbox = by_recipient[outcome.recipient]
-            service.record_outcome(mailbox, self.folder, info, run=self.run,
+        for mailbox, outcome in zip(mailboxes, outcomes, strict=True):  # one each, in order
+            history.record_outcome(mailbox, self.folder, info, run=self.run,
                                    backend=backend.name, outcome=outcome, token=token)
-            if outcome.status == "delivered":
+            if outcome.status == DELIVERED:
                 self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
             else:
                 report.failed += 1
-                full = "mailbox full: " if outcome.mailbox_full else ""
                 report.notes.append(f"message {uid}: not delivered to {mailbox} "
-                                    f"({outcome.status}): {full}{outcome.detail}")
+                                    f"({outcome.status}): {history.describe(outcome)}")
 
-    def stored(self, mailbox) -> set[str]:
-        """Tokens already in the mailbox's folder: one directory listing per run."""
-        if mailbox.pk not in self._stored:
-            self._stored[mailbox.pk] = service.delivered_tokens(mailbox, self.folder)
-        return self._stored[mailbox.pk]
+    def backend(self, target):
+        """One backend per target for the whole run (it may cache, e.g. Maildir's listings)."""
+        key = target.pk if target is not None else None
+        if key not in self._backends:
+            self._backends[key] = backend_for(target)
+        return self._backends[key]
 
 
 def _sized(info, copy):

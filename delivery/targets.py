@@ -1,22 +1,28 @@
-"""Where mail is delivered: Maildir (embedded default), LMTP or an SMTP relay.
+"""Where mail is delivered: Maildir (embedded default), LMTP, an SMTP relay, ...
 
 One DeliveryTarget may be marked default; a mailbox may name its own. No
-target at all means Maildir under MAIL_ROOT.
+target at all means Maildir under MAIL_ROOT. The kinds are the backends
+registered in delivery/backends (BACKENDS); a target finds its backend there.
 """
+
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from delivery.backends import BACKENDS, Backend, Recipient, Site
 from retrieval import crypto
 from retrieval.models.account import validate_credential
 
+MB = 1024 * 1024
+
 
 class DeliveryTarget(models.Model):
-    class Kind(models.TextChoices):
-        MAILDIR = "maildir", "Maildir under MAIL_ROOT"
-        LMTP = "lmtp", "LMTP (RFC 2033) to a mail server"
-        SMTP = "smtp", "SMTP relay (smarthost)"
+    # MAILDIR, LMTP, SMTP, ...: one per registered backend.
+    Kind = models.TextChoices(
+        "Kind", [(kind.upper(), (kind, backend.label)) for kind, backend in BACKENDS.items()]
+    )
 
     class Security(models.TextChoices):
         STARTTLS = "starttls", "STARTTLS"
@@ -62,36 +68,39 @@ class DeliveryTarget(models.Model):
             DeliveryTarget.objects.exclude(pk=self.pk).update(is_default=False)
 
     def clean(self):
-        if self.kind == self.Kind.LMTP and not (self.host or self.socket_path):
-            raise ValidationError("LMTP needs a host or a UNIX socket path.")
-        if self.kind == self.Kind.SMTP and not self.host:
-            raise ValidationError({"host": "An SMTP relay needs a host."})
+        backend = BACKENDS.get(self.kind)
+        problems = backend.target_problems(self) if backend else {}
+        if problems:
+            raise ValidationError(problems)
 
     def set_password(self, raw: str):
         validate_credential(raw)
         self.password_encrypted = crypto.encrypt(raw) if raw else ""
 
-    def recipient_for(self, mailbox) -> str:
-        if self.recipient_form == self.RecipientForm.LOCALPART:
-            return mailbox.localpart
-        return mailbox.address
+    def decrypted_password(self) -> str:
+        return crypto.decrypt(self.password_encrypted)
 
-    def backend(self):
-        from delivery.backends import LmtpBackend, LmtpSettings, SmtpBackend, SmtpSettings
+    def backend(self) -> Backend:
+        return backend_for(self)
 
-        if self.kind == self.Kind.LMTP:
-            return LmtpBackend(LmtpSettings(
-                host=self.host, port=self.port or 24, socket_path=self.socket_path,
-                timeout=float(self.timeout_seconds),
-            ))
-        if self.kind == self.Kind.SMTP:
-            return SmtpBackend(SmtpSettings(
-                host=self.host, port=self.port or 587, security=self.security,
-                username=self.username, password=crypto.decrypt(self.password_encrypted),
-                verify_tls=self.verify_tls, ca_file=settings.POPADMIN_CA_FILE,
-                timeout=float(self.timeout_seconds),
-            ))
-        return None  # Maildir is handled in-process by delivery.maildir
+
+def site() -> Site:
+    """The installation settings backends read, as they are now."""
+    return Site(
+        mail_root=Path(settings.MAIL_ROOT), maildir_mode=settings.POPADMIN_MAILDIR_MODE,
+        ca_file=settings.POPADMIN_CA_FILE,
+    )
+
+
+def backend_for(target: "DeliveryTarget | None") -> Backend:
+    """The backend a target's kind is registered with; no target means Maildir."""
+    kind = target.kind if target is not None else DeliveryTarget.Kind.MAILDIR
+    return BACKENDS[kind].from_target(target, site())
+
+
+def recipient(mailbox) -> Recipient:
+    """A local mailbox as every backend takes it."""
+    return Recipient(mailbox.address, quota=(mailbox.quota_mb or 0) * MB)
 
 
 def target_for(mailbox, default: "DeliveryTarget | None") -> "DeliveryTarget | None":

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from delivery.backends import LmtpBackend, LmtpSettings, received_header
-from delivery.backends.base import CHUNK, DotStuffer
+from delivery.backends import LmtpBackend, LmtpSettings, Recipient, trace_headers
+from delivery.backends.session import CHUNK, DotStuffer
 from tests.dovecot import Dovecot, DovecotError
 from tests.fakeserver import FakeServer
 
-TRACE = received_header("pop3 mail.example.test (account 7)", when=datetime(2026, 1, 2, tzinfo=UTC))
+TRACE = trace_headers("pop3 mail.example.test (account 7)", when=datetime(2026, 1, 2, tzinfo=UTC))
 MESSAGE = (
     b"From: Alice <alice@example.test>\nTo: team@example.test\nSubject: hello\n"
     b"Message-ID: <lmtp-test@example.test>\n\nfirst line\n.leading dot\n..two dots\n.\nlast\n"
@@ -42,7 +42,8 @@ def backend(dovecot, **overrides) -> LmtpBackend:
 
 def send(lmtp, recipients, message=MESSAGE, sender="alice@example.test", prefixes=None):
     prefixes = prefixes or Prefixes()
-    return lmtp.deliver(io.BytesIO(message), len(message), sender, recipients, prefixes)
+    rcpts = [Recipient(r) for r in recipients]
+    return lmtp.deliver(io.BytesIO(message), len(message), sender, rcpts, prefixes)
 
 
 def what_we_sent(stored: bytes) -> bytes:

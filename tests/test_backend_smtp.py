@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from delivery.backends import SmtpBackend, SmtpSettings, received_header
-from delivery.backends.base import Reply
+from delivery.backends import Recipient, SmtpBackend, SmtpSettings, trace_headers
+from delivery.backends.session import Reply
 from tests.dovecot import write_tls
 from tests.fakeserver import FakeServer
 from tests.smtpserver import SmtpServer
 
 PASSWORD = 'pä ss"w0rd\\:x'
-TRACE = received_header("imap mail.example.test (account 3)", when=datetime(2026, 1, 2, tzinfo=UTC))
+TRACE = trace_headers("imap mail.example.test (account 3)", when=datetime(2026, 1, 2, tzinfo=UTC))
 MESSAGE = (
     b"From: Alice <alice@example.test>\nTo: team@example.test\nSubject: relay\n\n"
     b".leading dot\n..two dots\n.\ncaf\xc3\xa9 8-bit\nlast line\n"
@@ -51,7 +51,8 @@ def send(backend, recipients=RECIPIENTS, message=MESSAGE, sender="alice@example.
         calls.append(recipient)
         return TRACE
 
-    outcomes = backend.deliver(io.BytesIO(message), len(message), sender, recipients, prefix_for)
+    rcpts = [Recipient(r) for r in recipients]
+    outcomes = backend.deliver(io.BytesIO(message), len(message), sender, rcpts, prefix_for)
     assert calls in ([], [None])  # one shared prefix per transaction, if it got that far
     return outcomes
 

@@ -3,8 +3,8 @@ message fails alone (noted, left on the server) instead of stopping the account.
 
 import pytest
 
+from delivery import history
 from delivery import message as message_module
-from delivery import service
 from delivery.models import Delivery
 from retrieval import engine
 from retrieval.models import RemoteAccount, Run
@@ -85,7 +85,7 @@ def test_one_message_that_breaks_delivery_fails_alone(dovecot, mail_user, monkey
         return value if isinstance(value, str) else str(value)
 
     monkeypatch.setattr(message_module, "storable", unclean, raising=False)
-    monkeypatch.setattr(service, "storable", unclean, raising=False)
+    monkeypatch.setattr(history, "storable", unclean, raising=False)
     bad = mail(EIGHT_BIT_ID, b"eight bit")
     dovecot.deliver(mail_user[0], mail(b"<first@ok.test>", b"first"))
     dovecot.deliver(mail_user[0], bad)

@@ -6,8 +6,8 @@ from email.policy import compat32
 import pytest
 
 from accounts.models import Mailbox
+from delivery.backends import trace_headers
 from delivery.recipients import Directory, resolve
-from delivery.service import trace_headers
 from retrieval.models import GlobalSettings
 from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
@@ -112,7 +112,7 @@ def test_it_reads_a_configured_custom_field_as_envelope(owner, people):
 
 
 def test_it_does_not_take_our_own_trace_for_the_envelope(owner, people):
-    trace = trace_headers(people["alice"], "pop.isp.example (pop3, account 1)")
+    trace = trace_headers("pop.isp.example (pop3, account 1)", people["alice"].address)
     headers = parse(*trace.decode().splitlines(), "To: alice@corp.example, bob@corp.example")
     res = run(headers, owner)
     assert addresses(res) == ["bob@corp.example"] and res.loops == [people["alice"]]
@@ -320,7 +320,8 @@ def test_it_resolves_each_envelope_recipient_once(owner, people):
 
 
 def test_it_does_not_deliver_again_where_our_trace_says_it_was(owner, people):
-    trace = trace_headers(people["bob"], "pop.isp.example (pop3, account 7)").decode().splitlines()
+    source = "pop.isp.example (pop3, account 7)"
+    trace = trace_headers(source, people["bob"].address).decode().splitlines()
     headers = parse(*trace, "To: bob@corp.example, carol@corp.example")
     res = run(headers, owner)
     assert res.mailboxes == [people["carol"]]
@@ -329,14 +330,14 @@ def test_it_does_not_deliver_again_where_our_trace_says_it_was(owner, people):
 
 
 def test_it_delivers_nothing_when_every_recipient_looped(owner, people):
-    trace = trace_headers(people["bob"], "pop.isp.example").decode().splitlines()
+    trace = trace_headers("pop.isp.example", people["bob"].address).decode().splitlines()
     res = run(parse(*trace, "To: bob@corp.example"), owner)
     assert res.mailboxes == []  # bob has it already; no owner fallback either
     assert res.loops == [people["bob"]]
 
 
 def test_it_does_not_fall_back_to_an_owner_that_looped(owner):
-    trace = trace_headers(owner, "pop.isp.example").decode().splitlines()
+    trace = trace_headers("pop.isp.example", owner.address).decode().splitlines()
     res = run(parse(*trace, "To: someone@else.example"), owner)
     assert res.mailboxes == [] and res.loops == [owner]
     assert not any("delivered to the account owner" in note for note in res.notes)
@@ -389,7 +390,7 @@ def test_it_delivers_single_mode_to_the_owner_only(owner, people, django_assert_
 
 
 def test_it_protects_single_mode_from_loops_only_on_our_trace(owner):
-    trace = trace_headers(owner, "pop.isp.example").decode().splitlines()
+    trace = trace_headers("pop.isp.example", owner.address).decode().splitlines()
     res = run(parse(*trace, "To: someone@else.example"), owner, mode="single")
     assert res.mailboxes == [] and res.loops == [owner]
 

@@ -1,7 +1,13 @@
-"""Delivery backends: where a fetched message goes (Maildir, LMTP, SMTP relay).
+"""Delivery backends: every destination of fetched mail, behind one contract (base.py).
 
-Pure Python, no Django: the engine builds a backend from its settings model
-and calls deliver(); see base.py for the contract and the trace-header rule.
+BACKENDS is the registry keyed by DeliveryTarget.kind; the target looks its
+backend up here instead of branching on the kind (delivery/targets.py), and
+the admin's choice of kinds is built from it. A new destination is one
+module here with a Backend subclass (name, label, from_target, deliver) and
+one line below; `makemigrations` then records the new choice.
+
+Pure Python, no Django: a backend gets its settings through from_target()
+and a Site (delivery/targets.py fills one in from the Django settings).
 """
 
 from .base import (
@@ -11,21 +17,35 @@ from .base import (
     Backend,
     Outcome,
     PrefixFor,
-    received_header,
+    Recipient,
+    Site,
+    trace_headers,
 )
 from .lmtp import LmtpBackend, LmtpSettings
+from .maildir import MaildirBackend, MaildirSettings
 from .smtp import SmtpBackend, SmtpSettings
 
+BACKENDS: dict[str, type[Backend]] = {
+    "maildir": MaildirBackend,
+    "lmtp": LmtpBackend,
+    "smtp": SmtpBackend,
+}
+
 __all__ = [
+    "BACKENDS",
     "DELIVERED",
     "PERMANENT",
     "TEMPORARY",
     "Backend",
     "LmtpBackend",
     "LmtpSettings",
+    "MaildirBackend",
+    "MaildirSettings",
     "Outcome",
     "PrefixFor",
+    "Recipient",
+    "Site",
     "SmtpBackend",
     "SmtpSettings",
-    "received_header",
+    "trace_headers",
 ]

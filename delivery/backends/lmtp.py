@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from retrieval.protocols.stream import LineStream, open_socket, printable
 
-from .base import REPLY_LINE, Conversation, SessionBackend, SessionFailed, open_unix_socket
+from .base import Site
+from .session import REPLY_LINE, Conversation, SessionBackend, SessionFailed, open_unix_socket
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,27 @@ class LmtpSettings:
     socket_path: str = ""  # when set, used instead of host and port
     timeout: float = 60.0  # connect, and each wait for a reply
     helo_name: str = field(default_factory=socket.gethostname)
+    local_part_only: bool = False  # RCPT TO:<alice>, e.g. Dovecot with bare user names
 
 
 class LmtpBackend(SessionBackend):
     name = "lmtp"
+    label = "LMTP (RFC 2033) to a mail server"
     reply_per_recipient = True
+
+    @classmethod
+    def from_target(cls, target, site: Site) -> LmtpBackend:
+        return cls(LmtpSettings(
+            host=target.host, port=target.port or 24, socket_path=target.socket_path,
+            timeout=float(target.timeout_seconds),
+            local_part_only=target.recipient_form == "localpart",
+        ))
+
+    @classmethod
+    def target_problems(cls, target) -> dict[str, str]:
+        if not (target.host or target.socket_path):
+            return {"__all__": "LMTP needs a host or a UNIX socket path."}
+        return {}
 
     def __init__(self, settings: LmtpSettings):
         self.settings = settings

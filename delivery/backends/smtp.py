@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from retrieval.protocols.stream import LineStream, open_socket, printable, redact
 from retrieval.protocols.tls import make_context, wrap_socket
 
-from .base import REPLY_LINE, Conversation, SessionBackend, SessionFailed, hello_name
+from .base import Site
+from .session import REPLY_LINE, Conversation, SessionBackend, SessionFailed, hello_name
 
 SECURITY = ("starttls", "tls", "none")
 
@@ -35,11 +36,27 @@ class SmtpSettings:
     ca_file: str | None = None  # extra trusted CAs, on top of the system store
     timeout: float = 60.0  # connect, TLS handshake, and each wait for a reply
     helo_name: str = field(default_factory=socket.gethostname)
+    local_part_only: bool = False  # RCPT TO:<alice> instead of the full address
 
 
 class SmtpBackend(SessionBackend):
     name = "smtp"
+    label = "SMTP relay (smarthost)"
     reply_per_recipient = False
+
+    @classmethod
+    def from_target(cls, target, site: Site) -> SmtpBackend:
+        return cls(SmtpSettings(
+            host=target.host, port=target.port or 587, security=target.security,
+            username=target.username, password=target.decrypted_password(),
+            verify_tls=target.verify_tls, ca_file=site.ca_file,
+            timeout=float(target.timeout_seconds),
+            local_part_only=target.recipient_form == "localpart",
+        ))
+
+    @classmethod
+    def target_problems(cls, target) -> dict[str, str]:
+        return {} if target.host else {"host": "An SMTP relay needs a host."}
 
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
