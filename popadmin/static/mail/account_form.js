@@ -57,7 +57,7 @@
     button.disabled = true;
     var label = button.textContent;
     button.textContent = "Testing…";
-    fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
+    fetch(form.getAttribute("action"), {method: "POST", body: body, credentials: "same-origin",
                         headers: {Accept: "application/json"}})
       .then(function (r) { return r.json(); })
       .then(render)
