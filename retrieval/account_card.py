@@ -32,6 +32,8 @@ def when(moment, now) -> str:
     if moment is None:
         return ""
     local = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    if abs(now - moment).total_seconds() < 60:
+        return f"{local} (just now)"
     if moment <= now:
         return f"{local} ({timesince(moment, now)} ago)"
     return f"{local} (in {timeuntil(moment, now)})"

@@ -39,8 +39,10 @@ class UserAccountForm(RemoteAccountForm):
         # Users never exempt their own accounts from the reach guard.
         self.instance.network_restricted = True
         self.instance.verify_tls = True
-        if self.instance.pk and not self.is_bound:
+        if not self.is_bound:
             self.initial["folders"] = ", ".join(self.instance.folders or [])
+        # The password belongs with the username, not after the schedule.
+        self.order_fields([*self.Meta.fields[:6], "password"])
         poll = self.fields["poll_minutes"]
         poll.help_text = (f"Empty: the default. At least {min_poll_minutes} minute"
                           f"{'' if min_poll_minutes == 1 else 's'} (your group's minimum).")

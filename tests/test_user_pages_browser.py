@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import GroupPolicy
+from delivery.models import Delivery
 from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
 from retrieval.models import GlobalSettings, RemoteAccount
 from tests.browser import ASYNC_UNSAFE, launch_chromium, screenshot_on_failure
@@ -154,7 +156,7 @@ def test_self_service_add_with_a_suggested_server_then_check_until_the_mail_is_l
             "checked a moment ago: OK, 2 new messages", timeout=45_000)
         # The card itself carries the new status, without a reload.
         expect(card.locator(".last-result")).to_have_text("OK")
-        expect(card.locator(".last-check")).not_to_have_text("never")
+        expect(card.locator(".last-check")).to_contain_text("(just now)")
         expect(card.locator(".next-check")).to_contain_text("(in ")
         shot(page, "selfservice-3-checked-1366")
 
@@ -177,6 +179,12 @@ def test_errors_with_next_steps_and_the_phone_layout(
     make_account(dovecot, "other", "x", owner=mailbox, name="Old provider", host="127.0.0.1",
                  last_status="error",
                  last_error="TLS handshake failed: certificate verify failed")
+    for n in range(3):
+        Delivery.objects.create(
+            mailbox=mailbox, message_key=f"k{n}", result="delivered", size=48_000 * (n + 1),
+            sender=f"Anna Example <anna.example{n}@example.test>",
+            subject=f"Quarterly report, part {n + 1}: figures and a rather long subject line",
+            sent=timezone.now(), folder="Work/Reports")
     base = live_server.url
 
     for name, viewport in (("1366", WIDE), ("390", PHONE)):
@@ -203,6 +211,15 @@ def test_errors_with_next_steps_and_the_phone_layout(
         page.fill("#id_address", "someone@gmail.com")
         page.get_by_role("button", name="Look up the server settings").click()
         expect(page.locator(".suggestion")).to_contain_text("known provider Gmail")
+        expect(page.locator(".field-keep_days")).to_be_hidden()  # shown when it applies
+        page.select_option("#id_keep_policy", "keep_days")
+        expect(page.locator(".field-keep_days")).to_be_visible()
+        expect(page.locator("#id_folders")).to_have_value("")
         assert_fits(page, viewport["width"])
         shot(page, f"account-form-{name}")
+
+        page.get_by_role("link", name="Arrived mail").click()
+        expect(page.locator("table.messages-list tbody tr")).to_have_count(3)
+        assert_fits(page, viewport["width"])
+        shot(page, f"arrived-{name}")
         page.context.close()

@@ -4,6 +4,18 @@
 (function () {
   "use strict";
   var form = document.getElementById("account-form");
+  // Fields shown only when they apply: keep days with "leave a copy for N
+  // days", IMAP folders with IMAP.
+  function only(fieldName, controlName, wanted) {
+    var box = document.querySelector(".field-" + fieldName);
+    var control = document.getElementById("id_" + controlName);
+    if (!box || !control) return;
+    function update() { box.hidden = control.value !== wanted; }
+    control.addEventListener("change", update);
+    update();
+  }
+  only("keep_days", "keep_policy", "keep_days");
+  only("folders", "protocol", "imap");
   var button = document.getElementById("test-button");
   var box = document.getElementById("test-result");
   if (!form || !button || !box) return;
