@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import MinValueValidator, validate_email
 from django.db import models
 
 from accounts.addresses import address_problem
@@ -136,6 +136,12 @@ class GroupPolicy(models.Model):
     may_manage_own_accounts = models.BooleanField(
         "may add and edit own remote accounts",
         default=False,
+    )
+    min_poll_minutes = models.PositiveIntegerField(
+        "minimum poll frequency (minutes)",
+        default=5,
+        validators=[MinValueValidator(1)],
+        help_text="Members cannot set their own accounts to be checked more often than this.",
     )
 
     class Meta:

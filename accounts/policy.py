@@ -20,3 +20,14 @@ def allowed(user, what: str) -> bool:
     if user.is_superuser:
         return True
     return GroupPolicy.objects.filter(group__user=user, **{field: True}).exists()
+
+
+def min_poll_minutes(user) -> int:
+    """The shortest poll interval the user may give their own accounts: the most
+    lenient of their groups that let them manage accounts (superusers: 1)."""
+    if user.is_superuser:
+        return 1
+    minutes = GroupPolicy.objects.filter(
+        group__user=user, may_manage_own_accounts=True
+    ).values_list("min_poll_minutes", flat=True)
+    return min(minutes, default=GroupPolicy._meta.get_field("min_poll_minutes").default)

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from retrieval.views import pages
 
 from retrieval.ops.login import UserLoginView
 
@@ -17,5 +18,5 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("", include("retrieval.urls")),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", pages.home, name="home"),
 ]

@@ -131,11 +131,20 @@ class Retrieval:
                     raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
                 wait = self.knobs.retry_seconds
                 log.info("account %s: %s; retrying in %ss", self.account.pk, exc, wait)
+                self.show_retry(attempt, attempts, wait)
                 time.sleep(wait)
             except BaseException:
                 session.close()
                 raise
         raise AssertionError("unreachable")
+
+    def show_retry(self, attempt: int, attempts: int, wait: int):
+        # Written at once, so the user page says "attempt 2 of 3, next try at …"
+        # while the worker waits, instead of an unexplained "checking".
+        retry_at = timezone.now() + dt.timedelta(seconds=wait)
+        Run.objects.filter(pk=self.run.pk).update(
+            connect_attempt=attempt, connect_attempts=attempts, retry_at=retry_at
+        )
 
     def one_pass(self, session, first_pass: bool) -> bool:
         """Work through one batch; True if new messages remain for another pass."""

@@ -5,6 +5,10 @@ n-th A (or AAAA) query for the name gets the A (AAAA) records of the n-th
 entry, and the last entry repeats. So [["203.0.113.9"], ["10.0.0.1"]]
 answers a public address first and a private one after (DNS rebinding).
 Unknown names get NXDOMAIN. Every query is recorded in `queries`.
+
+`rdata` serves other record types as text, the same answer every time:
+{("_pop3s._tcp.example.test", "SRV"): ["0 1 995 localhost."],
+ ("example.test", "MX"): ["10 mx.example.test."]}.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ import dns.rrset
 
 
 class DnsServer:
-    def __init__(self, records: dict[str, list[list[str]]]):
+    def __init__(self, records: dict[str, list[list[str]]],
+                 rdata: dict[tuple[str, str], list[str]] | None = None):
         self.records = {name.rstrip(".").lower(): answers for name, answers in records.items()}
+        self.rdata = {(name.rstrip(".").lower(), rdtype.upper()): texts
+                      for (name, rdtype), texts in (rdata or {}).items()}
         self.queries: list[tuple[str, str]] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
@@ -62,6 +69,12 @@ class DnsServer:
         rdtype = dns.rdatatype.to_text(question.rdtype)
         seen = self.count(name, rdtype)
         self.queries.append((name, rdtype))
+        if (name, rdtype) in self.rdata:
+            reply.answer.append(dns.rrset.from_text_list(
+                question.name, 5, "IN", rdtype, self.rdata[(name, rdtype)]))
+            return reply
+        if any(known == name for known, _ in self.rdata):
+            return reply  # the name exists, without records of this type
         if name not in self.records:
             reply.set_rcode(dns.rcode.NXDOMAIN)
             return reply

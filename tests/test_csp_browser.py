@@ -98,8 +98,8 @@ def test_the_admin_works_under_the_policy(live_server, django_user_model, accoun
 def test_the_user_page_works_under_the_policy(live_server, account, browser_page,
                                               monkeypatch):
     page, reported = browser_page
-    # No worker here: the press is queued, and the page's script says so.
-    monkeypatch.setattr(dispatcher, "request_check", lambda ids, trigger: list(ids))
+    # No worker here: the press is really queued (no task sent), and the card says so.
+    monkeypatch.setattr(dispatcher, "enqueue_fetch", lambda pk, trigger: None)
     base = live_server.url
 
     page.goto(base + "/mail/accounts/")
@@ -109,11 +109,12 @@ def test_the_user_page_works_under_the_policy(live_server, account, browser_page
     expect(page).to_have_url(base + "/mail/accounts/")
     # The style sheet applies (a file now, not an inline block).
     header = page.locator("header")
-    assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(38, 75, 93)"
+    assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 78, 102)"
 
     section = page.locator(f"#account-{account.pk}")
     section.get_by_role("button", name="Check now").click()
-    expect(section.locator(".progress")).to_contain_text("queued: waiting for a worker")
+    expect(section.locator(".progress")).to_contain_text(
+        "queued: next in line, waiting for a worker")
     assert page.url == base + "/mail/accounts/"  # the script posted it, no page load
 
     assert violations(reported) == [], reported

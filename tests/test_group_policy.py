@@ -78,6 +78,7 @@ def test_it_edits_the_policy_on_the_group_admin_page(admin_client):
         "policy-MIN_NUM_FORMS": "0", "policy-MAX_NUM_FORMS": "1",
         "policy-0-allow_manual_check": "on",
         "policy-0-allow_imap_login_trigger": "on",
+        "policy-0-min_poll_minutes": "5",
     })
 
     assert response.status_code == 302, response.content.decode()[-2000:]

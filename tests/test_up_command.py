@@ -38,3 +38,13 @@ def test_it_restarts_a_process_that_dies_and_gives_up_on_one_that_keeps_dying(mo
     assert stopped.value.code == 1
     assert log.count("popadmin: restarting worker") == 4
     assert log.count("worker exited with 3") == 5
+
+
+def test_it_prints_the_user_page_and_the_admin_urls():
+    out = io.StringIO()
+
+    call_command("up", "--setup-only", "--bind", "0.0.0.0:8080", stdout=out)
+
+    text = out.getvalue()
+    assert "users' mail page: http://0.0.0.0:8080/mail/" in text
+    assert "administration:   http://0.0.0.0:8080/admin/" in text

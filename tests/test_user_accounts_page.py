@@ -112,7 +112,7 @@ def test_it_says_never_checked_and_disabled_in_words(client, owner):
     text = page(client, owner).content.decode()
 
     assert "never checked" in text
-    assert "none: disabled by the administrator" in text
+    assert "none: the account is disabled" in text
     assert "failing since" not in text
 
 
@@ -280,10 +280,14 @@ def test_it_reports_progress_of_a_running_run(client, owner, account):
 
     assert response.status_code == 200
     assert response["Cache-Control"].startswith("max-age=0")
-    assert response.json() == {
+    data = response.json()
+    card = data.pop("card")
+    assert data == {
         "status": "running", "done": 3, "total": 10, "delivered": 2, "error": "",
         "run_id": run.pk, "started": run.started.isoformat(), "finished": None,
     }
+    assert (card["phase"], card["line"], card["active"]) == (
+        "running", "fetching: 3 of 10 messages", True)
     assert_no_secret(response, account)
 
 
@@ -311,7 +315,7 @@ def test_it_reports_an_account_never_checked(client, owner, account):
 def test_it_marks_a_running_account_for_the_page_script(client, owner, account):
     run = Run.objects.create(account=account, trigger="manual")
     text = page(client, owner).content.decode()
-    assert f'data-run-id="{run.pk}"' in text and 'data-status="running"' in text
+    assert f'data-run-id="{run.pk}"' in text and 'data-phase="running"' in text
 
 
 def test_it_never_shows_the_password(client, owner, account, requested):

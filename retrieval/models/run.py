@@ -46,6 +46,11 @@ class Run(models.Model):
     total = models.PositiveIntegerField("new messages to fetch", default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True)
+    # While the server does not answer: the connection attempt that failed
+    # last (of connect_attempts) and when the next one starts, for the pages.
+    connect_attempt = models.PositiveSmallIntegerField(default=0, editable=False)
+    connect_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The account lease this run held; a run whose lease is gone has died.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
 

@@ -130,6 +130,16 @@ def parse_nameserver(text: str) -> dns.nameserver.Do53Nameserver:
     return dns.nameserver.Do53Nameserver(host, port)
 
 
+def make_resolver(nameservers, timeout: float) -> dns.resolver.Resolver:
+    """A resolver asking these name servers (empty: the system's configuration)."""
+    nameservers = [n for n in nameservers if n.strip()]
+    resolver = dns.resolver.Resolver(configure=not nameservers)
+    if nameservers:
+        resolver.nameservers = [parse_nameserver(n) for n in nameservers]
+    resolver.lifetime = timeout
+    return resolver
+
+
 @dataclass(frozen=True)
 class ReachPolicy:
     """What a restricted account may reach: public addresses on allowed ports,
@@ -186,10 +196,7 @@ class ReachPolicy:
             return [ipaddress.ip_address(name)]
         except ValueError:
             pass
-        resolver = dns.resolver.Resolver(configure=not self.nameservers)
-        if self.nameservers:
-            resolver.nameservers = [parse_nameserver(n) for n in self.nameservers]
-        resolver.lifetime = timeout
+        resolver = make_resolver(self.nameservers, timeout)
         found: list[IPAddress] = []
         failure = None
         for rdtype in ("A", "AAAA"):

@@ -27,6 +27,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         GlobalSettings.load()
         self.ensure_admin(bind)
+        self.stdout.write(f"popadmin: data in {settings.DATA_DIR}")
+        self.stdout.write(f"  users' mail page: http://{bind}/mail/")
+        self.stdout.write(f"  administration:   http://{bind}/admin/")
         if setup_only:
             return
         python = sys.executable
@@ -39,7 +42,6 @@ class Command(BaseCommand):
             "beat": [*celery, "beat", "--loglevel", "info",
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
-        self.stdout.write(f"popadmin: data in {settings.DATA_DIR}; open http://{bind}/admin/")
         # What web, worker and beat create without an explicit mode (the beat
         # schedule, the broker's messages) is popadmin's user's alone.
         os.umask(0o077)

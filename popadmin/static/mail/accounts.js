@@ -1,19 +1,17 @@
-// Check now without leaving the page: post the form, then poll each
-// account's progress until its run ends. Without script the forms post
-// normally and the page comes back with a message.
+// Check now without leaving the page: post the form, then ask for the
+// account's card until nothing is happening any more. The server words every
+// line (retrieval/account_card.py), so the card shows exactly what a reload
+// would. Without script the forms post normally and the page comes back.
 (function () {
   "use strict";
   var POLL_MS = 1000, GIVE_UP_MS = 10 * 60 * 1000;
+  var WHO = {true: "Only an administrator can fix this. Ask them:", false: "What you can do:"};
 
-  function describe(p) {
-    if (!p.status) return "never checked";
-    if (p.status === "running") {
-      return p.total ? "running: " + p.done + " of " + p.total : "running: checking the server…";
-    }
-    if (p.status === "ok") return "ok: " + p.delivered + " delivered";
-    if (p.status === "partial") return "partly failed: " + p.delivered + " delivered; " + p.error;
-    if (p.status === "error") return "error: " + p.error;
-    return p.status;
+  function field(section, name) { return section.querySelector("[data-field=" + name + "]"); }
+
+  function setText(section, name, text) {
+    var el = field(section, name);
+    if (el) el.textContent = text;
   }
 
   function show(section, text, state) {
@@ -22,19 +20,30 @@
     line.dataset.state = state || "";
   }
 
+  function apply(section, card) {
+    ["last_check", "result", "next_check", "failing", "error_summary", "next_step", "error"]
+      .forEach(function (name) { setText(section, name, card[name]); });
+    setText(section, "who", WHO[card.admin_only]);
+    field(section, "result").dataset.state = card.run_status || "";
+    var failing = !!card.failing;
+    field(section, "failing").hidden = !failing;
+    section.querySelector("dt.if-failing").hidden = !failing;
+    section.querySelector("[data-show=error]").hidden = !card.error;
+    section.dataset.phase = card.phase;
+    if (card.run_id !== null) section.dataset.runId = card.run_id;
+    show(section, card.line, card.phase === "done" ? card.run_status : card.phase);
+  }
+
   function setBusy(section, busy) {
     var button = section.querySelector("button.check");
     if (button) button.disabled = busy;
   }
 
-  // queued: this press enqueued a run, so wait for a run newer than the one
-  // known before pressing; otherwise (coalesced) only follow a running one.
-  function watch(section, queued) {
+  function watch(section) {
     if (section.dataset.watching) return;
     section.dataset.watching = "1";
     setBusy(section, true);
-    var before = section.dataset.runId, since = Date.now();
-    if (queued) show(section, "queued: waiting for a worker…", "queued");
+    var since = Date.now();
 
     function stop() { delete section.dataset.watching; setBusy(section, false); }
     function tick() {
@@ -42,18 +51,13 @@
                                           credentials: "same-origin"})
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (p) {
-          var fresh = p.run_id !== null && String(p.run_id) !== before;
-          if (p.run_id !== null) section.dataset.runId = p.run_id;
-          if (p.status === "running" || fresh) show(section, describe(p), p.status);
-          if (p.status === "running" || (queued && !fresh)) {
-            if (Date.now() - since > GIVE_UP_MS) {
-              show(section, "no worker has started the check yet; reload the page later", "");
-              return stop();
-            }
-            return setTimeout(tick, POLL_MS);
+          apply(section, p.card);
+          if (!p.card.active) return stop();
+          if (Date.now() - since > GIVE_UP_MS) {
+            show(section, p.card.line + " (still waiting; reload the page later)", "");
+            return stop();
           }
-          if (!fresh) show(section, "checked a moment ago: " + describe(p), p.status);
-          stop();
+          setTimeout(tick, POLL_MS);
         })
         .catch(function () {
           show(section, "progress unavailable; reload the page", "error");
@@ -72,11 +76,10 @@
         if (!r.ok) throw new Error("the check could not be started (HTTP " + r.status + ")");
         return r.json();
       })
-      .then(function (answer) {
-        sections.forEach(function (s) {
-          setBusy(s, false);
-          watch(s, answer.queued.indexOf(Number(s.dataset.account)) !== -1);
-        });
+      .then(function () {
+        // Whether queued or not, the card says what is happening (queued,
+        // running, paused by the administrator, or checked a moment ago).
+        sections.forEach(function (s) { setBusy(s, false); watch(s); });
       })
       .catch(function (err) {
         sections.forEach(function (s) { setBusy(s, false); show(s, err.message, "error"); });
@@ -93,8 +96,8 @@
       press(form, one ? [one] : all);
     });
   });
-  // A run already under way when the page loads is followed at once.
-  document.querySelectorAll("section.account[data-status=running]").forEach(function (s) {
-    watch(s, false);
+  // Something already under way when the page loads is followed at once.
+  ["queued", "starting", "retrying", "running"].forEach(function (phase) {
+    document.querySelectorAll("section.account[data-phase=" + phase + "]").forEach(watch);
   });
 })();

@@ -1,0 +1,80 @@
+// Test connection without reloading the page, so the typed password stays
+// in its field (the server never sends it back). Without script the button
+// posts the form and the page comes back with the result.
+(function () {
+  "use strict";
+  var form = document.getElementById("account-form");
+  // Fields shown only when they apply: keep days with "leave a copy for N
+  // days", IMAP folders with IMAP.
+  function only(fieldName, controlName, wanted) {
+    var box = document.querySelector(".field-" + fieldName);
+    var control = document.getElementById("id_" + controlName);
+    if (!box || !control) return;
+    function update() { box.hidden = control.value !== wanted; }
+    control.addEventListener("change", update);
+    update();
+  }
+  only("keep_days", "keep_policy", "keep_days");
+  only("folders", "protocol", "imap");
+  var button = document.getElementById("test-button");
+  var box = document.getElementById("test-result");
+  if (!form || !button || !box) return;
+  var WHO = {true: "Only an administrator can fix this. Ask them:", false: "What you can do:"};
+
+  function paragraph(parts) {
+    var p = document.createElement("p");
+    parts.forEach(function (part) {
+      var el = document.createElement(part[0]);
+      el.textContent = part[1];
+      p.appendChild(el);
+      p.appendChild(document.createTextNode(" "));
+    });
+    return p;
+  }
+
+  function render(result) {
+    box.replaceChildren();
+    box.hidden = false;
+    box.classList.toggle("ok", !!result.ok);
+    box.classList.toggle("failed", !result.ok);
+    if (result.ok) {
+      box.appendChild(paragraph([["strong", "Test connection: it works."], ["span", result.line]]));
+    } else if (result.errors) {
+      var lines = [];
+      Object.keys(result.errors).forEach(function (name) {
+        result.errors[name].forEach(function (e) {
+          var label = form.querySelector("label[for=id_" + name + "]");
+          lines.push((label ? label.textContent + ": " : "") + e.message);
+        });
+      });
+      box.appendChild(paragraph([["strong", "Please correct the form first."]]));
+      lines.forEach(function (line) { box.appendChild(paragraph([["span", line]])); });
+    } else {
+      box.appendChild(paragraph([["strong", result.summary]]));
+      box.appendChild(paragraph([["span", WHO[result.admin_only]], ["span", result.next_step]]));
+      var details = document.createElement("details");
+      var summary = document.createElement("summary");
+      summary.textContent = "Exact error";
+      details.appendChild(summary);
+      details.appendChild(paragraph([["span", result.line]]));
+      box.appendChild(details);
+    }
+    box.scrollIntoView({block: "nearest"});
+  }
+
+  button.addEventListener("click", function (event) {
+    event.preventDefault();
+    var body = new FormData(form);
+    body.set("action", "test");
+    button.disabled = true;
+    var label = button.textContent;
+    button.textContent = "Testing…";
+    fetch(form.getAttribute("action"), {method: "POST", body: body, credentials: "same-origin",
+                        headers: {Accept: "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(render)
+      .catch(function () { render({ok: false, summary: "The test could not be run.",
+                                   next_step: "Reload the page and try again.", line: ""}); })
+      .finally(function () { button.disabled = false; button.textContent = label; });
+  });
+})();

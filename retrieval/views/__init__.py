@@ -1,0 +1,1 @@
+"""The user pages (one module per concern) and the login-trigger API."""

@@ -1,0 +1,129 @@
+"""Users add, edit, disable and delete their own remote accounts (group policy permitting).
+
+Adding starts from the address: the server settings are suggested
+(retrieval/autoconfig.py) and the form comes pre-filled. Test connection
+logs in and changes nothing; Save tests too, and a failing test keeps the
+form open with the reason and a "save anyway" choice.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.policy import min_poll_minutes
+from retrieval import autoconfig, explain
+from retrieval.models import RemoteAccount
+from retrieval.probe import probe_account
+from retrieval.selfservice_forms import AddressForm, UserAccountForm
+from retrieval.views.access import own_account, require_self_service
+
+# Written beside the form's own fields when a user saves an account.
+SAVED_WITH_FORM = ("password_encrypted", "network_restricted", "verify_tls", "next_check",
+                   "consecutive_failures", "failing_since")
+
+
+@login_required
+def add_account(request):
+    require_self_service(request.user)
+    mailbox = request.user.mailbox
+    if request.method == "POST":
+        return _account_form(request, RemoteAccount(owner=mailbox), "mail/account_form.html")
+    address_form = AddressForm(request.GET or None)
+    if not address_form.is_valid():
+        return render(request, "mail/account_address.html", {"form": address_form})
+    address = address_form.cleaned_data["address"]
+    found = autoconfig.suggest(address)
+    initial = {"username": address, "name": address}
+    if found:
+        pick = found[0]
+        initial.update(protocol=pick.protocol, security=pick.security, host=pick.host,
+                       port=pick.port)
+    form = UserAccountForm(instance=RemoteAccount(owner=mailbox), initial=initial,
+                           min_poll_minutes=min_poll_minutes(request.user))
+    return render(request, "mail/account_form.html",
+                  {"form": form, "address": address, "suggestions": found, "adding": True})
+
+
+@login_required
+def edit_account(request, pk):
+    account = own_account(request, pk)
+    require_self_service(request.user)
+    if request.method == "POST":
+        return _account_form(request, account, "mail/account_form.html")
+    form = UserAccountForm(instance=account, min_poll_minutes=min_poll_minutes(request.user))
+    return render(request, "mail/account_form.html", {"form": form, "account": account})
+
+
+def _account_form(request, instance, template):
+    adding = instance.pk is None
+    form = UserAccountForm(request.POST, instance=instance,
+                           min_poll_minutes=min_poll_minutes(request.user))
+    ctx = {"form": form, "adding": adding, "account": None if adding else instance}
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    if not form.is_valid():
+        if wants_json:
+            return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
+        return render(request, template, ctx, status=400)
+    account = form.save(commit=False)
+    result = probe_account(account)
+    ctx["test"] = _test_words(result, account)
+    if request.POST.get("action") == "test":
+        if wants_json:
+            return JsonResponse(ctx["test"])
+        return render(request, template, ctx)
+    if not result.ok and not request.POST.get("save_anyway"):
+        ctx["offer_save_anyway"] = True
+        return render(request, template, ctx, status=400)
+    # Changed settings deserve a fresh try: no back-off from the old ones.
+    account.next_check = timezone.now()
+    account.consecutive_failures = 0
+    account.failing_since = None
+    if adding:
+        account.save()
+    else:
+        # Only what the user edits: the worker may be writing the status meanwhile.
+        account.save(update_fields=[*form._meta.fields, *SAVED_WITH_FORM])
+    verb = "added" if adding else "saved"
+    messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
+    return redirect("mail-accounts")
+
+
+def _test_words(result, account) -> dict:
+    if result.ok:
+        return {"ok": True, "line": result.summary(), "summary": "", "next_step": "",
+                "admin_only": False}
+    why = explain.explain(result.error, account.host)
+    return {"ok": False, "line": result.error, "summary": why.summary,
+            "next_step": why.next_step, "admin_only": why.who == explain.ADMIN}
+
+
+@login_required
+@require_POST
+def toggle_account(request, pk):
+    account = own_account(request, pk)
+    require_self_service(request.user)
+    account.enabled = not account.enabled
+    fields = ["enabled"]
+    if account.enabled:
+        account.next_check = timezone.now()
+        fields.append("next_check")
+    account.save(update_fields=fields)
+    state = "enabled: it is checked again" if account.enabled else "disabled: it is not checked"
+    messages.success(request, f"Account {account} {state}.")
+    return redirect("mail-accounts")
+
+
+@login_required
+def delete_account(request, pk):
+    account = own_account(request, pk)
+    require_self_service(request.user)
+    if request.method == "POST":
+        label = str(account)
+        account.delete()
+        messages.success(request, f"Account {label} deleted. Mail already collected stays "
+                                  "in your mailbox.")
+        return redirect("mail-accounts")
+    return render(request, "mail/account_delete.html", {"account": account})
