@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from retrieval.views import pages
-
 from retrieval.ops.login import UserLoginView
+from retrieval.views import pages
 
 urlpatterns = [
     # The dashboard, /healthz, /metrics, and the admin login that lands staff on the dashboard.

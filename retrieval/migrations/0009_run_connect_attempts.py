@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('retrieval', '0007_hourly_stats'),
+        ('retrieval', '0008_heartbeat_and_duration_buckets'),
     ]
 
     operations = [
