@@ -5,7 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -19,12 +18,9 @@ from retrieval.views.access import own_account, require_manual_check
 
 
 def home(request):
-    """`/`: users to their page, staff to the dashboard (or the admin before it exists)."""
+    """`/`: users to their page, staff to the dashboard."""
     if request.user.is_authenticated and request.user.is_staff:
-        try:
-            return redirect(reverse("dashboard"))
-        except NoReverseMatch:
-            return redirect("admin:index")
+        return redirect("dashboard")
     return redirect("mail-accounts")
 
 
