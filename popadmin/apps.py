@@ -15,6 +15,11 @@ class PopadminConfig(AppConfig):
     name = "popadmin"
 
     def ready(self):
+        from django.conf import settings
+
+        from popadmin.filemodes import prepare_data_dirs
+
+        prepare_data_dirs(settings)
         connection_created.connect(_private_sqlite, dispatch_uid="popadmin-private-sqlite")
         from popadmin import audit
 

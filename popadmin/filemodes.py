@@ -62,3 +62,16 @@ def private_sqlite(name, create: bool = False) -> None:
             os.chmod(path, PRIVATE_FILE)
         except (FileNotFoundError, PermissionError):
             pass  # not there (yet), or someone else's file
+
+
+def prepare_data_dirs(settings) -> None:
+    """Create the data folder, spool, broker folders, static root and the SQLite file,
+    private; run at every start (popadmin/apps.py), so an upgrade tightens old modes."""
+    private_dir(Path(settings.DATA_DIR))
+    private_dir(Path(settings.SPOOL_DIR))
+    for folder in getattr(settings, "POPADMIN_BROKER_DIRS", ()):
+        private_dir(Path(folder))
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        private_sqlite(database["NAME"], create=True)

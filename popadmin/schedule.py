@@ -1,20 +1,18 @@
 """Celery beat schedule, kept in code so every deployment runs the same one."""
 
-import os
 
-# Seconds between dispatcher ticks; tests shorten it.
-DISPATCH_SECONDS = float(os.environ.get("POPADMIN_DISPATCH_SECONDS", "5"))
-
-BEAT_SCHEDULE = {
-    "dispatch-due-accounts": {
-        "task": "retrieval.tasks.dispatch_due",
-        "schedule": DISPATCH_SECONDS,
-        # A backlog of ticks is worthless: a late tick is replaced by the next.
-        "options": {"expires": DISPATCH_SECONDS},
-    },
-    "reap-expired-leases": {
-        "task": "retrieval.tasks.reap_stale_runs",
-        "schedule": 60.0,
-        "options": {"expires": 60.0},
-    },
-}
+def beat_schedule(dispatch_seconds: float) -> dict:
+    """The periodic tasks; settings.py builds CELERY_BEAT_SCHEDULE from it."""
+    return {
+        "dispatch-due-accounts": {
+            "task": "retrieval.tasks.dispatch_due",
+            "schedule": dispatch_seconds,
+            # A backlog of ticks is worthless: a late tick is replaced by the next.
+            "options": {"expires": dispatch_seconds},
+        },
+        "reap-expired-leases": {
+            "task": "retrieval.tasks.reap_stale_runs",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
+    }

@@ -9,13 +9,14 @@ from pathlib import Path
 import environ
 from kombu import Exchange, Queue
 
-from popadmin import filemodes
+from popadmin import filemodes, schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 DATA_DIR = Path(env.str("POPADMIN_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-filemodes.private_dir(DATA_DIR)
+# Importing settings creates nothing: popadmin/apps.py makes the folders (and
+# their modes) when Django starts, in every process (web, worker, beat, commands).
 # `manage.py up` writes generated keys here once, so restarts keep them;
 # real environment variables always win over the file.
 if (DATA_DIR / "popadmin.env").exists():
@@ -31,7 +32,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 MAIL_ROOT = Path(env.str("MAIL_ROOT", default=str(DATA_DIR / "mail"))).resolve()
-SPOOL_DIR = filemodes.private_dir(DATA_DIR / "spool")
+SPOOL_DIR = DATA_DIR / "spool"
 # Mode of the Maildir folders popadmin creates (files: the same bits without x).
 # 0700: only popadmin's user; 0750 / 0770 when a mail server in its group reads
 # (and moves) the mail. Data folder, spool, broker and database stay private.
@@ -117,7 +118,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
-    filemodes.private_sqlite(DATABASES["default"]["NAME"], create=True)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -129,8 +129,7 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _broker = DATA_DIR / "broker"
-    for _folder in ("", "queue", "processed", "control"):
-        filemodes.private_dir(_broker / _folder)
+    POPADMIN_BROKER_DIRS = [_broker / _folder for _folder in ("", "queue", "processed", "control")]
     import popadmin.broker  # noqa: F401  (registers the transport below)
 
     CELERY_BROKER_URL = "popadmin-filesystem://"
@@ -165,6 +164,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Seconds between dispatcher ticks of Celery beat; tests shorten it.
+POPADMIN_DISPATCH_SECONDS = env.float("POPADMIN_DISPATCH_SECONDS", default=5)
+CELERY_BEAT_SCHEDULE = schedule.beat_schedule(POPADMIN_DISPATCH_SECONDS)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -180,7 +182,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -238,6 +239,7 @@ AXES_FAILURE_LIMIT = env.int("POPADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = _dt.timedelta(minutes=env.int("POPADMIN_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every command; lockouts are still logged
 AXES_CLIENT_IP_CALLABLE = "popadmin.client_ip.client_ip"
 AXES_LOCKOUT_CALLABLE = "popadmin.lockout.locked_out"
 
