@@ -20,3 +20,17 @@ def allowed(user, what: str) -> bool:
     if user.is_superuser:
         return True
     return GroupPolicy.objects.filter(group__user=user, **{field: True}).exists()
+
+
+# The group a new install creates (migration 0005) and new users join: it lets
+# them press Check now and checks their accounts when they log in.
+DEFAULT_GROUP = "Users"
+
+
+def join_default_group(user):
+    """Put a new user in the default group, if the admins have kept it."""
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.filter(name=DEFAULT_GROUP).first()
+    if group is not None:
+        user.groups.add(group)

@@ -35,3 +35,9 @@ class AuditEntryAdmin(LogEntryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The product's name on every admin page and on the login page.
+admin.site.site_header = "popadmin"
+admin.site.site_title = "popadmin"
+admin.site.index_title = "Administration"
