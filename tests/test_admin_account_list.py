@@ -39,7 +39,7 @@ def test_it_shows_owner_host_user_type_status_and_the_error_in_plain_words(admin
                  "The server refused the username or password.",
                  "login refused: -ERR [AUTH] Authentication failed."):
         assert text in broken
-    assert "field-failing_since" in broken
+    assert "failing since" in broken and "(4 attempts)" in broken
     fine = row_of(body, "pop.fine.test")
     assert ">OK<" in fine and "refused" not in fine
 
@@ -64,3 +64,12 @@ def test_it_searches_by_owner_host_and_user(admin_client, query):
 
     assert "pop.search.test" in body
     assert "pop.other.test" not in body
+
+
+def test_it_says_a_changed_account_waits_for_its_check(admin_client):
+    make_remote(host="pop.fixed.test", last_status="error", last_error="login refused",
+                consecutive_failures=0)
+
+    row = row_of(admin_client.get(LIST).content.decode(), "pop.fixed.test")
+
+    assert ">Changed, check due<" in row and "Before the last change:" in row

@@ -31,7 +31,15 @@ def state(account) -> tuple[str, str]:
         return "Checking", "info"
     if not account.last_status:
         return "Never checked", "muted"
+    if edited_since_error(account):
+        return "Changed, check due", "info"
     return BADGES.get(account.last_status, (account.last_status, "muted"))
+
+
+def edited_since_error(account) -> bool:
+    # A failed run always counts a failure; none counted means the account was
+    # changed since (retrieval.status.reset_after_edit) and the error is old news.
+    return account.last_status == Run.Status.ERROR and not account.consecutive_failures
 
 
 def badge(account):
@@ -61,10 +69,25 @@ def problem(account, with_next_step=False):
     why = explain(account.last_error, account.host)
     if why is None:
         return ""
+    before = format_html('<span class="popadmin-sub">{}</span>',
+                         "Before the last change:") if edited_since_error(account) else ""
     step = format_html('<span class="popadmin-next">{}</span>', why.next_step) \
         if with_next_step else ""
     return format_html(
-        '<span class="popadmin-why">{}</span>{}<span class="popadmin-raw">{}</span>',
-        why.summary, step, shorten(account.last_error) if not with_next_step
+        '{}<span class="popadmin-why">{}</span>{}<span class="popadmin-raw">{}</span>',
+        before, why.summary, step, shorten(account.last_error) if not with_next_step
         else account.last_error,
     )
+
+
+def when(value) -> str:
+    """A short local time for narrow columns: "2026-05-03 14:02"."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def failing(account) -> str:
+    """"2026-05-03 14:02 (4 attempts)" while an account fails, else ""."""
+    if not account.consecutive_failures:
+        return ""
+    attempts = account.consecutive_failures
+    return f"{when(account.failing_since)} ({attempts} attempt{'' if attempts == 1 else 's'})"

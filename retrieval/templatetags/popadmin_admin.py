@@ -43,8 +43,8 @@ def setup_steps() -> list[dict]:
                  "(users adding their own accounts), on the group's page."},
         {"done": gs is None or gs.service_running,
          "url": reverse("admin:retrieval_globalsettings_changelist"),
-         "link": "Start mail collection",
-         "text": "the service is stopped: no account is checked until it runs."},
+         "link": "Mail collection", "text": "is running." if gs is None or gs.service_running
+         else "is stopped: no account is checked until you start it."},
     ]
 
 
