@@ -39,7 +39,7 @@ def test_it_shows_owner_host_user_type_status_and_the_error_in_plain_words(admin
                  "The server refused the username or password.",
                  "login refused: -ERR [AUTH] Authentication failed."):
         assert text in broken
-    assert "failing since" in broken and "(4 attempts)" in broken
+    assert "failing since" in broken and ", 4 attempts" in broken
     fine = row_of(body, "pop.fine.test")
     assert ">OK<" in fine and "refused" not in fine
 

@@ -66,11 +66,10 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="last_status")
     def status_badge(self, obj):
-        since = display.failing(obj)
-        if not since:
+        if not obj.failure_summary:
             return display.badge(obj)
-        return format_html('{}<span class="popadmin-sub">failing since {}</span>',
-                           display.badge(obj), since)
+        return format_html('{}<span class="popadmin-sub">{}</span>', display.badge(obj),
+                           obj.failure_summary)
 
     @admin.display(description="last error")
     def last_error_display(self, obj):

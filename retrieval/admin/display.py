@@ -84,10 +84,3 @@ def when(value) -> str:
     """A short local time for narrow columns: "2026-05-03 14:02"."""
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
 
-
-def failing(account) -> str:
-    """"2026-05-03 14:02 (4 attempts)" while an account fails, else ""."""
-    if not account.consecutive_failures:
-        return ""
-    attempts = account.consecutive_failures
-    return f"{when(account.failing_since)} ({attempts} attempt{'' if attempts == 1 else 's'})"
