@@ -1,17 +1,31 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 
 from accounts.models import GroupPolicy, Mailbox
+from accounts.policy import join_default_group
+from popadmin.listfield import ListField
+
+
+class MailboxForm(forms.ModelForm):
+    aliases = ListField(lower=True, help_text="Other addresses delivered to this mailbox.")
+
+    class Meta:
+        model = Mailbox
+        fields = ["user", "address", "aliases", "quota_mb", "is_postmaster", "delivery_target"]
 
 
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
+    form = MailboxForm
     list_display = ["address", "user", "quota_mb", "is_postmaster", "delivery_target"]
     list_filter = ["is_postmaster"]
     search_fields = ["address", "user__username"]
     autocomplete_fields = ["user"]
-    # retrieval/admin.py adds the per-user retrieval settings as an inline.
+    # retrieval/admin/settings.py adds the per-user retrieval settings as an inline.
     inlines = []
 
 
@@ -29,13 +43,18 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class GroupAdmin(DjangoGroupAdmin):
     inlines = [GroupPolicyInline]
-    list_display = ["name", "manual_check", "login_triggers"]
+    list_display = ["name", "manual_check", "login_triggers", "self_service"]
     list_select_related = ["policy"]
 
     @admin.display(description="Check now", boolean=True)
     def manual_check(self, obj):
         policy = getattr(obj, "policy", None)
         return bool(policy and policy.allow_manual_check)
+
+    @admin.display(description="own accounts", boolean=True)
+    def self_service(self, obj):
+        policy = getattr(obj, "policy", None)
+        return bool(policy and policy.may_manage_own_accounts)
 
     @admin.display(description="login triggers")
     def login_triggers(self, obj):
@@ -46,3 +65,18 @@ class GroupAdmin(DjangoGroupAdmin):
                                        ("POP3", policy.allow_pop3_login_trigger),
                                        ("IMAP", policy.allow_imap_login_trigger)) if on]
         return ", ".join(names) or "-"
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """New users join the default group, so they can press Check now from the start."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the form's own groups are saved, which would otherwise replace ours.
+        if not change:
+            join_default_group(form.instance)

@@ -136,6 +136,8 @@ class GroupPolicy(models.Model):
     may_manage_own_accounts = models.BooleanField(
         "may add and edit own remote accounts",
         default=False,
+        help_text="Members add, edit, disable and delete their own remote accounts on the "
+        "mail page. Their accounts reach public servers only (restricted network reach).",
     )
     min_poll_minutes = models.PositiveIntegerField(
         "minimum poll frequency (minutes)",

@@ -31,3 +31,17 @@ def min_poll_minutes(user) -> int:
         group__user=user, may_manage_own_accounts=True
     ).values_list("min_poll_minutes", flat=True)
     return min(minutes, default=GroupPolicy._meta.get_field("min_poll_minutes").default)
+
+
+# The group a new install creates (migration 0007) and new users join: it lets
+# them press Check now and checks their accounts when they log in.
+DEFAULT_GROUP = "Users"
+
+
+def join_default_group(user):
+    """Put a new user in the default group, if the admins have kept it."""
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.filter(name=DEFAULT_GROUP).first()
+    if group is not None:
+        user.groups.add(group)

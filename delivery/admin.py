@@ -1,24 +1,49 @@
 from django import forms
 from django.contrib import admin
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import format_html
 
 from delivery.models import Delivery, DeliveryTarget
+from popadmin.history_admin import HistoryAdmin
 from retrieval.models.account import validate_credential
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["created", "message_id", "mailbox", "recipient", "folder", "backend",
-                    "result", "detail", "run"]
+class DeliveryAdmin(HistoryAdmin):
+    """Where did message X go? Searchable by Message-ID, subject, sender and recipient."""
+
+    list_display = ["created", "sender", "subject_display", "sent", "size_display", "mailbox",
+                    "folder", "result", "run_link", "account_link"]
     list_filter = ["result", "backend"]
-    search_fields = ["message_id", "mailbox__address"]
-    list_select_related = ["mailbox"]
-    raw_id_fields = ["run"]
+    search_fields = ["message_id", "subject", "sender", "recipient", "mailbox__address"]
+    list_select_related = ["mailbox", "run"]
+    readonly_fields = ["run_link", "account_link"]
+    fields = ["created", "sender", "subject", "sent", "size", "message_id", "mailbox",
+              "recipient", "folder", "backend", "result", "detail", "run_link", "account_link"]
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="subject", ordering="subject")
+    def subject_display(self, obj):
+        return obj.subject or "(no subject)"
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="size", ordering="size")
+    def size_display(self, obj):
+        return filesizeformat(obj.size)
+
+    @admin.display(description="run")
+    def run_link(self, obj):
+        if obj.run_id is None:
+            return "-"
+        url = reverse("admin:retrieval_run_change", args=[obj.run_id])
+        return format_html('<a href="{}">run {}</a>', url, obj.run_id)
+
+    # Names only the admin URL, not retrieval's models: delivery stays below retrieval.
+    @admin.display(description="remote account")
+    def account_link(self, obj):
+        if obj.run is None:
+            return "-"
+        url = reverse("admin:retrieval_remoteaccount_change", args=[obj.run.account_id])
+        return format_html('<a href="{}">account {}</a>', url, obj.run.account_id)
 
 
 class DeliveryTargetForm(forms.ModelForm):

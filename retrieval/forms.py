@@ -1,5 +1,6 @@
 from django import forms
 
+from popadmin.listfield import ListField
 from retrieval import crypto, network_reach
 from retrieval.models import RemoteAccount
 from retrieval.models.account import validate_credential
@@ -19,13 +20,18 @@ class RemoteAccountForm(forms.ModelForm):
         help_text="Stored encrypted. Leave empty to keep the current password.",
     )
 
+    folders = ListField(commas=False, label="IMAP folders",
+                        help_text="Folders to read; empty means INBOX.")
+    keep_days = forms.IntegerField(min_value=1, required=False, label="Keep days",
+                                   help_text="Days a copy stays on the server.")
+
     class Meta:
         model = RemoteAccount
         fields = [
             "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
             "port", "verify_tls",
             "username", "folders", "mode", "target_folder", "keep_policy", "keep_days",
-            "max_message_mb", "poll_minutes", "next_check",
+            "max_message_mb", "poll_minutes",
         ]
 
     def clean(self):
@@ -34,9 +40,23 @@ class RemoteAccountForm(forms.ModelForm):
             return data  # a rejected password is not a missing one
         if not data.get("password") and not (self.instance.pk and self.instance.has_password):
             self.add_error("password", "A password is required for a new account.")
+        self._fields_that_apply(data)
         self._check_pop3_lengths(data)
         self._check_reach(data)
         return data
+
+    def _fields_that_apply(self, data):
+        # The page hides fields that do not apply (static/popadmin/account_form.js);
+        # a hidden field's value is ignored here, whatever the browser sent.
+        if data.get("keep_policy") == RemoteAccount.Keep.KEEP_DAYS:
+            if not data.get("keep_days") and "keep_days" not in self.errors:
+                self.add_error("keep_days", "How many days should the copy stay on the server?")
+        else:
+            data["keep_days"] = self.instance.keep_days or 7
+        if data.get("security") == RemoteAccount.Security.NONE:
+            data["verify_tls"] = self.instance.verify_tls
+        if data.get("protocol") == RemoteAccount.Protocol.POP3:
+            data["folders"] = list(self.instance.folders or [])
 
     def _check_reach(self, data):
         if not data.get("host") or "port" in self.errors:

@@ -117,3 +117,16 @@ def reap_stale_runs() -> int:
             continue  # its lock is held (checked above): the session is alive
         reaped += Run.end_dead(Run.objects.filter(pk=run.pk))
     return reaped
+
+
+def reset_after_edit(account):
+    """A changed account starts afresh: no back-off, due at the dispatcher's next tick.
+
+    The old failures were about the old settings; keeping the back-off would
+    leave a fixed account waiting hours for its next check.
+    """
+    now = timezone.now()
+    RemoteAccount.objects.filter(pk=account.pk).update(
+        consecutive_failures=0, failing_since=None, next_check=now
+    )
+    account.consecutive_failures, account.failing_since, account.next_check = 0, None, now

@@ -1,0 +1,86 @@
+"""How an account's state reads in the admin: a badge (words, not colour alone) and the
+last error in plain words (retrieval/explain.py)."""
+
+from django.utils import timezone
+from django.utils.html import format_html
+
+from retrieval.explain import explain
+from retrieval.models import RemoteAccount, Run
+
+# last_status -> (badge text, css modifier)
+BADGES = {
+    Run.Status.OK: ("OK", "ok"),
+    Run.Status.PARTIAL: ("Partly failed", "warn"),
+    Run.Status.ERROR: ("Failing", "bad"),
+    Run.Status.SKIPPED: ("Skipped", "muted"),
+    Run.Status.RUNNING: ("Running", "info"),
+}
+SECURITY_SHORT = {
+    RemoteAccount.Security.TLS: "TLS",
+    RemoteAccount.Security.STARTTLS: "STARTTLS",
+    RemoteAccount.Security.NONE: "plain text",
+}
+SHORT_ERROR = 90
+TLS_WARNING = "⚠ TLS certificate NOT verified"
+
+
+def state(account) -> tuple[str, str]:
+    if not account.enabled:
+        return "Disabled", "muted"
+    if account.lease_token and account.lease_expires and account.lease_expires > timezone.now():
+        return "Checking", "info"
+    if not account.last_status:
+        return "Never checked", "muted"
+    if edited_since_error(account):
+        return "Changed, check due", "info"
+    return BADGES.get(account.last_status, (account.last_status, "muted"))
+
+
+def edited_since_error(account) -> bool:
+    # A failed run always counts a failure; none counted means the account was
+    # changed since (retrieval.status.reset_after_edit) and the error is old news.
+    return account.last_status == Run.Status.ERROR and not account.consecutive_failures
+
+
+def badge(account):
+    text, kind = state(account)
+    return format_html('<span class="popadmin-badge popadmin-badge--{}">{}</span>', kind, text)
+
+
+def kind_label(account):
+    """"POP3 · TLS"; an unverified certificate or plain text is marked in words."""
+    protocol = account.get_protocol_display()
+    if account.security == RemoteAccount.Security.NONE:
+        return format_html('{} · <span class="popadmin-danger">⚠ plain text</span>', protocol)
+    label = f"{protocol} · {SECURITY_SHORT.get(account.security, '?')}"
+    if account.tls_unverified:
+        return format_html('{} <span class="popadmin-danger popadmin-sub">{}</span>',
+                           label, TLS_WARNING)
+    return label
+
+
+def shorten(text: str, limit: int = SHORT_ERROR) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def problem(account, with_next_step=False):
+    """The explanation and the (shortened) exact error, or "" while the account works."""
+    why = explain(account.last_error, account.host)
+    if why is None:
+        return ""
+    before = format_html('<span class="popadmin-sub">{}</span>',
+                         "Before the last change:") if edited_since_error(account) else ""
+    step = format_html('<span class="popadmin-next">{}</span>', why.next_step) \
+        if with_next_step else ""
+    return format_html(
+        '{}<span class="popadmin-why">{}</span>{}<span class="popadmin-raw">{}</span>',
+        before, why.summary, step, shorten(account.last_error) if not with_next_step
+        else account.last_error,
+    )
+
+
+def when(value) -> str:
+    """A short local time for narrow columns: "2026-05-03 14:02"."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+

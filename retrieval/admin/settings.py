@@ -1,0 +1,129 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.admin import MailboxAdmin
+from popadmin.listfield import ListField
+from retrieval.models import GlobalSettings, UserSettings
+from retrieval.models.settings import OVERRIDABLE
+
+
+class GlobalSettingsForm(forms.ModelForm):
+    header_fields = ListField(label="Header fields",
+                              help_text="Parsed in this order. Empty: the standard list.")
+    accepted_domains = ListField(lower=True, label="Accepted recipient domains",
+                                 help_text="Catch-all accounts only deliver to addresses in "
+                                 "these domains, e.g. example.com.")
+    allowed_internal_networks = ListField(
+        label="Internal hosts and networks restricted accounts may reach",
+        help_text="Networks and host names, e.g. 10.1.2.0/24 or mail.internal.example. "
+        "Cloud metadata addresses stay unreachable.")
+
+    class Meta:
+        model = GlobalSettings
+        # The admin's fieldsets name the rest.
+        fields = ["header_fields", "accepted_domains", "allowed_internal_networks"]
+
+
+@admin.register(GlobalSettings)
+class GlobalSettingsAdmin(admin.ModelAdmin):
+    form = GlobalSettingsForm
+    readonly_fields = ["effective_max_concurrent_display"]
+    fieldsets = [
+        ("Service", {"fields": ["service_running"]}),
+        (
+            "Downloads",
+            {
+                "fields": [
+                    ("max_concurrent_downloads", "effective_max_concurrent_display"),
+                    "max_sessions_per_host",
+                    "connection_retries",
+                    "retry_seconds",
+                    "timeout_seconds",
+                    "messages_per_download",
+                    "duplicate_check",
+                    "poll_minutes",
+                ]
+            },
+        ),
+        (
+            "Catch-all recipients",
+            {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown",
+                        "max_recipients"]},
+        ),
+        (
+            "Network reach of restricted accounts",
+            {"fields": ["restrict_all_accounts", "allowed_internal_networks"]},
+        ),
+    ]
+
+    @admin.display(description="effective maximum")
+    def effective_max_concurrent_display(self, obj):
+        return obj.effective_max_concurrent()
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not GlobalSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # One record: the list page is pointless, go straight to it. The
+        # override skips the permission check of the list view: do it here,
+        # before load() may create the record.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        obj = GlobalSettings.load()
+        return redirect(reverse("admin:retrieval_globalsettings_change", args=[obj.pk]))
+
+
+def inherited_words(name: str, value) -> str:
+    """A global value as the per-user form shows it: "10 minutes", "all", "yes"."""
+    if name == "duplicate_check":
+        return "yes" if value else "no"
+    if name == "messages_per_download" and not value:
+        return "all"
+    unit = {"poll_minutes": " minutes", "timeout_seconds": " s", "retry_seconds": " s"}
+    return f"{value}{unit.get(name, '')}"
+
+
+class UserSettingsForm(forms.ModelForm):
+    """Empty fields inherit: each says what it inherits, from the global settings now."""
+
+    class Meta:
+        model = UserSettings
+        fields = ["mailbox", *OVERRIDABLE]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        gs = GlobalSettings.load()
+        for name, field in self.fields.items():
+            if not hasattr(gs, name) or name == "mailbox":
+                continue
+            words = f"inherit: {inherited_words(name, getattr(gs, name))}"
+            if name == "duplicate_check":
+                field.widget.choices = [("unknown", words), ("true", "Yes"), ("false", "No")]
+            else:
+                field.widget.attrs["placeholder"] = words
+                field.help_text = f"Empty: {words} (the global setting)."
+
+
+@admin.register(UserSettings)
+class UserSettingsAdmin(admin.ModelAdmin):
+    form = UserSettingsForm
+    list_display = ["mailbox", "poll_minutes", "timeout_seconds", "messages_per_download"]
+    autocomplete_fields = ["mailbox"]
+
+
+class UserSettingsInline(admin.StackedInline):
+    model = UserSettings
+    form = UserSettingsForm
+    can_delete = True
+    verbose_name_plural = "retrieval settings (empty fields inherit the global settings)"
+
+
+# The mailbox page belongs to accounts/, which knows nothing of retrieval:
+# the per-user retrieval settings are attached to it from here.
+MailboxAdmin.inlines = [*MailboxAdmin.inlines, UserSettingsInline]
