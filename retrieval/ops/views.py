@@ -5,6 +5,7 @@ import hmac
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
@@ -36,6 +37,8 @@ def _context(request) -> dict:
     now = timezone.now()
     hourly, daily = queries.hourly(now), queries.daily(now)
     return {
+        # The admin's header, branding and user tools: the dashboard is part of the console.
+        **admin.site.each_context(request),
         "now": now,
         "charts": charts.charts(hourly, daily),
         "day": queries.summary(hourly),
