@@ -37,7 +37,8 @@ REFUSED = {
     "password_command": "password_command (a program that prints the password) is not "
                         "importable; put the password in the file for the import",
     "use_xoauth2": "use_xoauth2 (OAuth tokens) is not supported",
-    "use_kerberos": "use_kerberos is not supported", "use_cram_md5": "use_cram_md5 is not supported",
+    "use_kerberos": "use_kerberos is not supported",
+    "use_cram_md5": "use_cram_md5 is not supported",
     "certfile": "client certificates (certfile) are not supported",
     "keyfile": "client certificates (keyfile) are not supported",
     "ssl_fingerprints": "certificate pinning (ssl_fingerprints) is not supported",

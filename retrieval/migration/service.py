@@ -95,7 +95,7 @@ def migrate(candidates, unused_state=(), default_owner=None, dry_run=False, prob
     plan = ImportPlan(document)
     if plan.errors:
         raise MigrationError([_placed(e, accepted) for e in plan.errors])
-    planned = {id(c): entry for c, entry in zip(accepted, plan.accounts)}
+    planned = {id(c): entry for c, entry in zip(accepted, plan.accounts, strict=True)}
     for c in accepted:
         entry = planned[id(c)]
         action = "create" if entry.created else (
