@@ -57,7 +57,7 @@ def read(text, filename, owner_hint=None):
     except configparser.DuplicateSectionError as e:
         raise RcSyntaxError(f"section [{e.section}] given twice", e.lineno or 1, 1)
     except configparser.ParsingError as e:
-        lineno, _line = e.errors[0]
+        lineno = e.errors[0][0]
         raise RcSyntaxError("not a `key = value` line", lineno, 1)
     if not parser.has_section("retriever"):
         raise RcSyntaxError("no [retriever] section", 1, 1)
