@@ -1,0 +1,31 @@
+"""Import the accounts of getmail6 rc files, and what getmail already took (oldmail-*)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retrieval.migration.commands import read_text, report
+from retrieval.migration.service import MigrationError
+from retrieval.migration.sources import import_getmailrcs
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update remote accounts from getmail6 rc files (one account each). All or "
+        "nothing: a syntax error imports nothing; what popadmin cannot express is listed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+", help="getmail rc files.")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would change.")
+        parser.add_argument("--state", action="append", default=[],
+                            help="A getmail oldmail-* file (repeat for several).")
+        parser.add_argument("--owner", required=True,
+                            help="Mailbox (address or login name) the accounts deliver to.")
+
+    def handle(self, *args, files, dry_run, state, owner, **options):
+        rcs = [(name, read_text(name)) for name in files]
+        states = [(name, read_text(name)) for name in state]
+        try:
+            result = import_getmailrcs(rcs, states, owner, dry_run)
+        except MigrationError as e:
+            raise CommandError("\n".join(["nothing imported:", *e.errors]))
+        report(self.stdout, result)
