@@ -158,3 +158,4 @@ class UserSettingsInline(admin.StackedInline):
 # The mailbox page belongs to accounts/, which knows nothing of retrieval:
 # the per-user retrieval settings are attached to it from here.
 MailboxAdmin.inlines = [*MailboxAdmin.inlines, UserSettingsInline]
+from retrieval.oauth import admin as _oauth_admin  # noqa: E402,F401  OAuth2 providers and grants

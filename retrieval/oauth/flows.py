@@ -77,20 +77,36 @@ def start_device(session, account, provider: OAuthProvider) -> dict:
     if not response.get("device_code") or not response.get("user_code"):
         raise FlowError("The provider's device authorization answer has no code.")
     key = secrets.token_urlsafe(16)
-    _remember(session, key, {
-        "account": account.pk, "provider": provider.pk,
-        "device_code": response["device_code"],
-        "interval": max(int(response.get("interval") or 5), 1),
-    })
-    return {
-        "key": key,
-        "user_code": str(response["user_code"]),
+    shown = {
+        "user_code": str(response["user_code"])[:100],
+        # Google says verification_url, RFC 8628 verification_uri.
         "verification_uri": str(
             response.get("verification_uri") or response.get("verification_url") or ""
-        ),
-        "verification_uri_complete": str(response.get("verification_uri_complete") or ""),
-        "interval": max(int(response.get("interval") or 5), 1),
+        )[:500],
+        "interval": min(max(_int(response.get("interval"), 5), 1), 60),
     }
+    _remember(session, key, {
+        "account": account.pk, "provider": provider.pk,
+        "device_code": response["device_code"], **shown,
+    })
+    return {"key": key, **shown}
+
+
+def device_shown(session, key: str) -> dict:
+    """What the device page shows: kept in the session, never taken from the URL."""
+    entry = session.get(SESSION_KEY, {}).get(key) or {}
+    shown = {k: entry.get(k, "") for k in ("user_code", "verification_uri", "interval")}
+    if not str(shown["verification_uri"]).startswith(("https://", "http://")):
+        shown["verification_uri"] = ""  # never a javascript: or data: link
+    shown["interval"] = shown["interval"] or 5
+    return shown
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def poll_device(session, key: str, account) -> str:
