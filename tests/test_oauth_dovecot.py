@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests/oauth_helpers.py)
 """OAuth2 sign-in end to end: popadmin's pages and Authlib client against the test
 authorization server, and a real Dovecot that checks every token at its introspection
 endpoint. Connect, fetch (POP3 and IMAP, XOAUTH2 and OAUTHBEARER), refresh, revoke, reconnect."""
