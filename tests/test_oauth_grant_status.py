@@ -70,3 +70,20 @@ def test_the_google_preset_needs_only_client_id_and_secret():
     assert provider.token_endpoint.startswith("https://") and "mail.google.com" in provider.scopes
     assert "/contoso.example/oauth2/v2.0/token" in microsoft.token_endpoint
     assert "POP.AccessAsUser.All" in microsoft.scopes and "offline_access" in microsoft.scopes
+
+
+def test_the_snippet_shows_the_warning_and_a_reconnect_button_to_staff(rf):
+    from django.contrib.auth.models import User
+    from django.template import Context, Template
+
+    account = account_with_grant(connected_days_ago=6)
+    request = rf.get("/admin/")
+    request.user = User.objects.create_superuser("ops", "ops@local.test", "x")
+
+    html = Template("{% load oauth_tags %}{% oauth_grant account %}").render(
+        Context({"account": account, "request": request})
+    )
+
+    assert "someone@gmail.test" in html and "sign-in expires in 1 day" in html
+    assert f"/oauth/accounts/{account.pk}/connect" in html and "Reconnect" in html
+    assert "rt" not in html.split() and "at" not in html.split()
