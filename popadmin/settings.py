@@ -40,6 +40,9 @@ POPADMIN_MAILDIR_MODE = filemodes.parse_dir_mode(env.str("POPADMIN_MAILDIR_MODE"
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None
+# OAuth2 sign-in: the redirect URI registered with the providers, e.g.
+# https://mail.example.com/oauth/callback. Empty: built from the request.
+POPADMIN_OAUTH_REDIRECT_URL = env.str("POPADMIN_OAUTH_REDIRECT_URL", default="")
 # No message bigger than this is ever spooled, whatever an account allows:
 # a server streaming an endless message cannot fill the disk.
 POPADMIN_HARD_MESSAGE_MB = env.int("POPADMIN_HARD_MESSAGE_MB", default=1024)

@@ -17,5 +17,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("", include("retrieval.urls")),
+    path("oauth/", include("retrieval.oauth.urls")),
     path("", pages.home, name="home"),
 ]

@@ -79,6 +79,15 @@ _RULES = [
         "An encrypted connection could not be set up.",
         "Check the port and Security setting: TLS wants the TLS port (995/993), STARTTLS the "
         "plain one (110/143).")),
+    # Before the login rule: an OAuth2 refusal quotes the server's [AUTH...] too.
+    (r"sign-in expired|sign-in refused|no oauth2 access token", _fixed(
+        "The OAuth2 sign-in for this account expired or was revoked.",
+        "Press Reconnect and sign in at the provider again; mail waits on the server "
+        "until then.")),
+    (r"could not reach the sign-in provider|sign-in provider failed", _fixed(
+        "The sign-in provider (Google, Microsoft, ...) did not answer.",
+        "Nothing to do: popadmin tries again at the next check. If it lasts, an "
+        "administrator checks the OAuth2 provider's endpoints.", ADMIN)),
     (r"login refused|authentication failed|\[auth", _login),
     (r"host not found|dns lookup", _fixed(
         "The server name was not found.",

@@ -115,6 +115,24 @@ service lmtp {{
 """
 
 
+# Dovecot(oauth2_introspection_url=...): every login is an OAuth2 bearer
+# token that Dovecot checks at that URL (RFC 7662 introspection, POSTed as
+# token=...), so the real server verifies the real token.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
+OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
 class DovecotError(RuntimeError):
     pass
 
@@ -128,7 +146,8 @@ class Dovecot:
     ca_file: Path | None = None
     uid = gid = startup_seconds = None
 
-    def __init__(self):
+    def __init__(self, oauth2_introspection_url: str | None = None):
+        self.oauth2_introspection_url = oauth2_introspection_url
         self._proc: subprocess.Popen | None = None
         self._bin: dict[str, str] = {}
         self._users = itertools.count(1)
@@ -227,9 +246,17 @@ class Dovecot:
             setattr(self, attr, port)
         self.conf = self.root / "dovecot.conf"
         ports = {attr: getattr(self, attr) for attr in self.PORTS}
-        self.conf.write_text(
-            CONFIG.format(root=self.root, host=self.host, uid=self.uid, gid=self.gid, **ports)
-        )
+        config = CONFIG.format(root=self.root, host=self.host, uid=self.uid, gid=self.gid, **ports)
+        if self.oauth2_introspection_url:
+            passwd_file = f"passdb {{\n  driver = passwd-file\n  args = {self.root}/users/%u\n}}\n"
+            config = config.replace(passwd_file, OAUTH2_PASSDB.format(root=self.root))
+            config = config.replace(
+                "auth_mechanisms = plain login", "auth_mechanisms = xoauth2 oauthbearer"
+            )
+            ext = self.root / "dovecot-oauth2.conf.ext"
+            ext.write_text(OAUTH2_CONFIG.format(url=self.oauth2_introspection_url))
+            ext.chmod(0o644)
+        self.conf.write_text(config)
         self.conf.chmod(0o644)
 
     def _launch(self, timeout: float):

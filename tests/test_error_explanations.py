@@ -21,6 +21,12 @@ from retrieval.explain import ADMIN, USER, explain
      "quota", USER),
     ("refused to connect to 10.0.0.1: private address. This account may only reach public "
      "addresses", "", "allow this host", ADMIN),
+    ("sign-in expired: reconnect (the provider refused the refresh token: invalid_grant)",
+     "outlook.office365.com", "Reconnect", USER),
+    ("sign-in refused by server: reconnect ([AUTHENTICATIONFAILED] Authentication failed.; "
+     '{"status":"invalid_token"})', "imap.gmail.com", "Reconnect", USER),
+    ("could not reach the sign-in provider for the refresh token: ConnectionError", "",
+     "tries again", ADMIN),
 ])
 def test_it_explains_known_errors(error, host, words, who):
     explanation = explain(error, host)

@@ -8,3 +8,4 @@ from retrieval.admin import accounts, runs, settings  # noqa: F401  (they regist
 from retrieval.admin.accounts import TLS_WARNING
 
 __all__ = ["TLS_WARNING"]
+from retrieval.oauth import admin as _oauth_admin  # noqa: E402,F401  OAuth2 providers and grants

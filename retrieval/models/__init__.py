@@ -1,5 +1,6 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
 from retrieval.models.heartbeat import Heartbeat
+from retrieval.models.oauth import OAuthGrant, OAuthProvider
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
 from retrieval.models.stats import HourlyStats
@@ -9,6 +10,8 @@ __all__ = [
     "GlobalSettings",
     "Heartbeat",
     "HourlyStats",
+    "OAuthGrant",
+    "OAuthProvider",
     "RemoteAccount",
     "Run",
     "SeenMessage",

@@ -58,6 +58,11 @@ class RemoteAccount(models.Model):
         KEEP = "keep", "Leave a copy on the server"
         KEEP_DAYS = "keep_days", "Leave a copy for N days"
 
+    class AuthMethod(models.TextChoices):
+        PASSWORD = "password", "Password"
+        XOAUTH2 = "xoauth2", "OAuth2 sign-in (XOAUTH2: Gmail, Microsoft 365)"
+        OAUTHBEARER = "oauthbearer", "OAuth2 sign-in (OAUTHBEARER, RFC 7628)"
+
     class Mode(models.TextChoices):
         SINGLE = "single", "Single user"
         CATCHALL = "catchall", "Catch-all (distribute by recipient headers)"
@@ -86,6 +91,10 @@ class RemoteAccount(models.Model):
     )
     username = models.CharField(max_length=255, validators=[validate_credential])
     password_encrypted = models.TextField(blank=True, editable=False)
+    # OAuth2 methods log in with the account's grant (OAuthGrant, account.oauth_grant).
+    auth_method = models.CharField(
+        "sign-in method", max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
+    )
     verify_tls = models.BooleanField(
         "verify TLS certificate",
         default=True,

@@ -61,6 +61,10 @@ class ConnectionParams:
     reach: Callable[[str, int, float], list[str]] | None = field(
         default=None, repr=False, compare=False
     )
+    # "password", or an OAuth2 SASL mechanism ("xoauth2" | "oauthbearer") that
+    # logs in with `bearer`, a fresh access token (never logged, never shown).
+    sasl: str = "password"
+    bearer: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,20 @@ from retrieval.protocols.base import ConnectionParams, MailSession, ProtocolErro
 
 
 def params_for(account, timeout: float) -> ConnectionParams:
+    oauth = account.auth_method != "password"
+    if oauth:
+        from retrieval.oauth.tokens import access_token_for
+
+        # Refreshed here, at session start, when it is about to expire.
+        bearer = access_token_for(account)
     return ConnectionParams(
         host=account.host,
         port=account.effective_port,
         security=account.security,
         username=account.username,
-        password=account.get_password(),
+        password="" if oauth else account.get_password(),
+        sasl=account.auth_method,
+        bearer=bearer if oauth else "",
         verify_tls=account.verify_tls,
         timeout=float(timeout),
         ca_file=settings.POPADMIN_CA_FILE,

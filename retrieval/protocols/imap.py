@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import BinaryIO
 
-from . import tls
+from . import sasl_oauth, tls
 from .base import (
     MAX_LISTING,
     AuthError,
@@ -166,7 +166,9 @@ class IMAPSession(MailSession):
         if p.security != "none" and not self._io().is_tls:
             raise TLSError("refusing to send the password over an unencrypted connection")
         self._caps_seen = False
-        if "AUTH=PLAIN" in self.capabilities:
+        if p.sasl in sasl_oauth.MECHANISMS:
+            self._authenticate_oauth()
+        elif "AUTH=PLAIN" in self.capabilities:
             self._authenticate_plain()
         elif "LOGINDISABLED" in self.capabilities:
             raise AuthError(
@@ -191,6 +193,34 @@ class IMAPSession(MailSession):
         answers = iter([token])
         # "*" cancels an unexpected second challenge instead of guessing.
         self._login_command(b"AUTHENTICATE", b"PLAIN", respond=lambda text: next(answers, b"*"))
+
+    def _authenticate_oauth(self) -> None:
+        p = self.params
+        if "\x01" in p.username:
+            raise AuthError("the username contains a control character")
+        if not p.bearer:
+            raise AuthError("no OAuth2 access token for this account: sign-in expired: reconnect")
+        name = sasl_oauth.MECHANISMS[p.sasl].encode()
+        self.auth_method = f"AUTHENTICATE {name.decode()}"
+        response = sasl_oauth.initial_response(p.sasl, p.username, p.bearer, p.host, p.port)
+        challenges: list[str] = []
+        sent = [] if "SASL-IR" in self.capabilities else [response]
+
+        def respond(challenge: bytes) -> bytes:
+            # A challenge after the token is the server's error report
+            # (RFC 7628 section 3.2.2): answer so it can finish with NO.
+            if sent:
+                return sent.pop()
+            challenges.append(sasl_oauth.challenge_text(challenge))
+            return sasl_oauth.failure_reply(p.sasl)
+
+        args = (b"AUTHENTICATE", name, response) if not sent else (b"AUTHENTICATE", name)
+        try:
+            self._command(*args, respond=respond)
+        except _Refused as exc:
+            detail = "; ".join(redact(printable(c.encode(), 200), p.bearer) for c in challenges)
+            detail = f"{exc.text}; {detail}" if detail else exc.text
+            raise AuthError(f"sign-in refused by server: reconnect ({detail})")
 
     def _login_command(self, *args: bytes, respond=None) -> None:
         try:
@@ -463,7 +493,7 @@ class IMAPSession(MailSession):
         text = printable(response.text)
         if response.code:
             text = f"[{printable(response.code, 40)}] {text}".rstrip()
-        return redact(text, self.params.password)
+        return redact(redact(text, self.params.password), self.params.bearer)
 
 
 def _parse_message(msg: RemoteMessage) -> tuple[str, int, int]:

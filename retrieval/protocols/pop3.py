@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from . import tls
+from . import sasl_oauth, tls
 from .base import (
     MAX_LISTING,
     AuthError,
@@ -42,6 +42,9 @@ MAX_COMMAND = 255
 # An AUTH continuation line (RFC 5034) is not a command and carries long
 # credentials, but stays within the 512 that the strictest servers accept.
 MAX_SASL_LINE = 512
+# An OAuth2 initial response carries an access token (Microsoft's run past
+# 2,000 characters); it only ever goes on a continuation line of its own.
+MAX_OAUTH_LINE = 16 * 1024
 
 
 def user_pass_too_long(username: str, password: str) -> str:
@@ -147,6 +150,8 @@ class POP3Session(MailSession):
         return capabilities
 
     def _login(self) -> None:
+        if self.params.sasl in sasl_oauth.MECHANISMS:
+            return self._auth_oauth()
         user, password = self.params.username, self.params.password
         # A line break would end the command early and let the rest run as a
         # command of its own; NUL cannot be sent by any of the methods.
@@ -190,6 +195,57 @@ class POP3Session(MailSession):
         self.auth_method = "AUTH PLAIN"
         self._login_step(b"AUTH PLAIN", expect=b"+ ")
         self._login_step(plain_response(user, password), limit=MAX_SASL_LINE)
+
+    def _auth_oauth(self) -> None:
+        p = self.params
+        if any(c in p.username for c in "\r\n\0\x01"):
+            raise AuthError("the username contains a line break or control character")
+        if not p.bearer:
+            raise AuthError("no OAuth2 access token for this account: sign-in expired: reconnect")
+        name = sasl_oauth.MECHANISMS[p.sasl]
+        self.auth_method = f"AUTH {name}"
+        response = sasl_oauth.initial_response(p.sasl, p.username, p.bearer, p.host, p.port)
+        command = b"AUTH %s" % name.encode()
+        # RFC 5034 allows the response on the AUTH line, but only within the
+        # 255 octets of a command; a longer one (and Office 365 wants it so
+        # whatever its length) follows the server's "+ " on a line of its own.
+        if len(command) + 1 + len(response) + 2 <= MAX_COMMAND:
+            line = self._oauth_step(command + b" " + response, MAX_COMMAND)
+            if line is not None and line.rstrip() == b"+":  # an empty challenge: send it again
+                line = self._oauth_step(response, MAX_OAUTH_LINE)
+        else:
+            line = self._oauth_step(command, MAX_COMMAND, expect_challenge=True)
+            if line is None:
+                line = self._oauth_step(response, MAX_OAUTH_LINE)
+        if line is None:
+            return
+        # An error challenge: answer it so the server ends the exchange with -ERR.
+        detail = sasl_oauth.challenge_text(line[1:])
+        self._send(sasl_oauth.failure_reply(p.sasl))
+        final = self._io().readline()
+        if not final.startswith(b"-ERR"):
+            self.close()
+        text = self._text(final[4:]) if final.startswith(b"-ERR") else ""
+        raise AuthError(
+            f"sign-in refused by server: reconnect ({printable(detail.encode(), 200)}"
+            f"{'; ' + text if text else ''})"
+        )
+
+    def _oauth_step(self, line: bytes, limit: int, expect_challenge=False) -> bytes | None:
+        """Send one line; None when the server is content, else its "+ ..." challenge."""
+        stream = self._io()
+        self._send(line, limit)
+        answer = stream.readline()
+        if expect_challenge and (answer.startswith(b"+ ") or answer == b"+"):
+            return None
+        if not expect_challenge and answer.startswith(b"+OK"):
+            return None
+        if not expect_challenge and answer[:1] == b"+" and answer[:3] != b"+OK":
+            return answer
+        if answer.startswith(b"-ERR"):
+            raise AuthError(f"sign-in refused by server: reconnect ({self._text(answer[4:])})")
+        self.close()
+        raise ProtocolError(f"unexpected answer from server during login: {self._text(answer)}")
 
     def _login_step(self, command: bytes, expect: bytes = b"+OK", limit=MAX_COMMAND) -> None:
         stream = self._io()
@@ -371,9 +427,14 @@ class POP3Session(MailSession):
         # The AUTH PLAIN response carries the password too, and a server that
         # cannot decode it may quote it back.
         user, password = self.params.username, self.params.password
+        p = self.params
+        forms = ()
+        if p.bearer and p.sasl in sasl_oauth.MECHANISMS:
+            ir = sasl_oauth.initial_response(p.sasl, p.username, p.bearer, p.host, p.port)
+            forms = (ir.decode(), p.bearer)
         if not password:
-            return ()
-        return (plain_response(user, password).decode(), password)
+            return forms
+        return (plain_response(user, password).decode(), password, *forms)
 
 
 def _number(msg: RemoteMessage) -> int:

@@ -1,0 +1,129 @@
+"""OAuth2 sign-in for remote accounts: the providers the admin sets up, and each account's grant.
+
+Secrets (client secret, refresh and access tokens) are encrypted at rest
+with the same keys as remote passwords (retrieval/crypto.py) and are never
+part of a form, a list or a log line.
+"""
+
+from django.db import models
+
+from retrieval import crypto
+
+GOOGLE_AUTHORIZE = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+GOOGLE_DEVICE = "https://oauth2.googleapis.com/device/code"
+GOOGLE_REVOKE = "https://oauth2.googleapis.com/revoke"
+MICROSOFT_BASE = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0"
+MICROSOFT_SCOPES = (
+    "https://outlook.office.com/POP.AccessAsUser.All "
+    "https://outlook.office.com/IMAP.AccessAsUser.All offline_access openid email"
+)
+
+
+class OAuthProvider(models.Model):
+    class Preset(models.TextChoices):
+        GOOGLE = "google", "Google (Gmail, Google Workspace)"
+        MICROSOFT = "microsoft", "Microsoft (Microsoft 365, Outlook.com)"
+        CUSTOM = "custom", "Other (enter the endpoints)"
+
+    name = models.CharField(max_length=100, unique=True)
+    preset = models.CharField(max_length=10, choices=Preset.choices, default=Preset.CUSTOM)
+    tenant = models.CharField(
+        "Microsoft tenant",
+        max_length=100,
+        blank=True,
+        help_text="Microsoft only: common, consumers, organizations or your tenant id. "
+        "Empty: common.",
+    )
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    authorization_endpoint = models.URLField(max_length=500, blank=True)
+    token_endpoint = models.URLField(max_length=500, blank=True)
+    device_endpoint = models.URLField(
+        "device authorization endpoint", max_length=500, blank=True,
+        help_text="For the device-code flow (RFC 8628), when no browser can reach popadmin.",
+    )
+    revocation_endpoint = models.URLField(max_length=500, blank=True)
+    introspection_endpoint = models.URLField(max_length=500, blank=True)
+    scopes = models.CharField(max_length=1000, blank=True, help_text="Space-separated.")
+    refresh_token_days = models.PositiveIntegerField(
+        "refresh tokens expire after (days)",
+        default=0,
+        help_text="0: unknown or never. 7 for a Google app left in \"Testing\".",
+    )
+    warn_days = models.PositiveIntegerField(
+        "warn days before expiry", default=2,
+        help_text="The account pages warn this many days before a known expiry.",
+    )
+
+    class Meta:
+        verbose_name = "OAuth2 provider"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def set_client_secret(self, raw: str):
+        self.client_secret_encrypted = crypto.encrypt(raw) if raw else ""
+
+    def get_client_secret(self) -> str:
+        return crypto.decrypt(self.client_secret_encrypted)
+
+    def apply_preset(self):
+        """Fill the endpoints and scopes of a Google or Microsoft preset (empty fields only)."""
+        if self.preset == self.Preset.GOOGLE:
+            preset = {
+                "authorization_endpoint": GOOGLE_AUTHORIZE,
+                "token_endpoint": GOOGLE_TOKEN,
+                "device_endpoint": GOOGLE_DEVICE,
+                "revocation_endpoint": GOOGLE_REVOKE,
+                "scopes": "https://mail.google.com/ openid email",
+            }
+        elif self.preset == self.Preset.MICROSOFT:
+            base = MICROSOFT_BASE.format(tenant=self.tenant.strip() or "common")
+            preset = {
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/token",
+                "device_endpoint": f"{base}/devicecode",
+                "scopes": MICROSOFT_SCOPES,
+            }
+        else:
+            return
+        for field, value in preset.items():
+            if not getattr(self, field):
+                setattr(self, field, value)
+
+
+class OAuthGrant(models.Model):
+    """What a person allowed popadmin to do for one remote account."""
+
+    account = models.OneToOneField(
+        "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="oauth_grant"
+    )
+    provider = models.ForeignKey(OAuthProvider, on_delete=models.PROTECT, related_name="grants")
+    refresh_token_encrypted = models.TextField(blank=True, editable=False)
+    access_token_encrypted = models.TextField(blank=True, editable=False)
+    access_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    scopes = models.CharField(max_length=1000, blank=True, editable=False)
+    connected_as = models.CharField(max_length=255, blank=True, editable=False)
+    connected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refresh_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set when the provider refused the refresh token: a person must reconnect.
+    expired = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        verbose_name = "OAuth2 grant"
+
+    def __str__(self):
+        return f"{self.provider} grant for {self.account}"
+
+    def set_tokens(self, refresh: str | None, access: str):
+        if refresh:
+            self.refresh_token_encrypted = crypto.encrypt(refresh)
+        self.access_token_encrypted = crypto.encrypt(access) if access else ""
+
+    def refresh_token(self) -> str:
+        return crypto.decrypt(self.refresh_token_encrypted)
+
+    def access_token(self) -> str:
+        return crypto.decrypt(self.access_token_encrypted)

@@ -1,0 +1,137 @@
+"""The connect pages: choose a provider, sign in at it (browser or device code), come back.
+
+Thin: the flows are in flows.py, the grant state in tokens.py. Every view
+checks may_connect for the account; the callback checks it again, for the
+account its `state` was issued for.
+"""
+
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from popadmin import audit
+from retrieval.models import OAuthProvider, RemoteAccount
+from retrieval.oauth import flows
+from retrieval.oauth.permissions import may_connect
+from retrieval.oauth.tokens import grant_status
+
+
+def _account(request, pk) -> RemoteAccount:
+    account = get_object_or_404(RemoteAccount.objects.select_related("owner"), pk=pk)
+    if not may_connect(request.user, account):
+        raise Http404("No such account.")  # others' accounts are simply not there
+    return account
+
+
+def _back(request, account) -> str:
+    wanted = request.GET.get("next") or request.POST.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    if request.user.is_staff:
+        return reverse("admin:retrieval_remoteaccount_change", args=[account.pk])
+    return reverse("mail-accounts")
+
+
+def _redirect_uri(request) -> str:
+    # Must be exactly the redirect URI registered with the provider.
+    return settings.POPADMIN_OAUTH_REDIRECT_URL or request.build_absolute_uri(
+        reverse("oauth-callback")
+    )
+
+
+@login_required
+def connect(request, pk):
+    """The provider choice, and (with ?provider=) the start of a browser or device sign-in."""
+    account = _account(request, pk)
+    providers = OAuthProvider.objects.all()
+    chosen = request.GET.get("provider")
+    if not chosen:
+        current = getattr(account, "oauth_grant", None)
+        return render(request, "oauth/connect.html", {
+            "account": account, "providers": providers, "status": grant_status(account),
+            "current": current.provider_id if current else None,
+            "next": _back(request, account),
+        })
+    provider = get_object_or_404(OAuthProvider, pk=chosen) if chosen.isdigit() else None
+    if provider is None:
+        raise Http404("No such provider.")
+    try:
+        if request.GET.get("flow") == "device":
+            device = flows.start_device(request.session, account, provider)
+            back = urlencode({"next": _back(request, account)})
+            return redirect(reverse("oauth-device", args=[account.pk, device["key"]]) + "?" + back)
+        url = flows.start_authorization(
+            request.session, account, provider, _redirect_uri(request)
+        )
+    except flows.FlowError as exc:
+        messages.error(request, str(exc))
+        return redirect(_back(request, account))
+    request.session[flows.SESSION_KEY][_state_of(url)]["next"] = _back(request, account)
+    request.session.modified = True
+    return redirect(url)
+
+
+def _state_of(url: str) -> str:
+    return parse_qs(urlparse(url).query)["state"][0]
+
+
+@login_required
+def callback(request):
+    """Where the provider sends the browser back: check `state`, then swap the code."""
+    entry = flows.pending(request.session, request.GET.get("state", ""))
+    if entry is None:
+        return HttpResponseBadRequest(
+            "This sign-in was not started here, or it timed out: start it again."
+        )
+    account = _account(request, entry["account"])
+    back = entry.get("next") or _back(request, account)
+    error, code = request.GET.get("error"), request.GET.get("code")
+    if error or not code:
+        messages.error(request, f"The sign-in was not completed: {error or 'no code'}.")
+        return redirect(back)
+    try:
+        grant = flows.finish_authorization(entry, account, code)
+    except flows.FlowError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    audit.record(account, "oauth connect", provider=grant.provider.name, flow="browser")
+    messages.success(request, f"Connected {account} as {grant.connected_as}.")
+    return redirect(back)
+
+
+@login_required
+def device(request, pk, key):
+    """Shows the code to enter at the provider; each load asks the provider once."""
+    account = _account(request, pk)
+    back = _back(request, account)
+    shown = flows.device_shown(request.session, key)
+    try:
+        state = flows.poll_device(request.session, key, account)
+    except flows.FlowError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    if state == "done":
+        audit.record(account, "oauth connect", provider=account.oauth_grant.provider.name,
+                     flow="device")
+        messages.success(request, f"Connected {account} as {grant_status(account).connected_as}.")
+        return redirect(back)
+    return render(request, "oauth/device.html", {"account": account, "next": back, **shown})
+
+
+@login_required
+@require_POST
+def disconnect(request, pk):
+    account = _account(request, pk)
+    if flows.disconnect(account):
+        audit.record(account, "oauth disconnect")
+        messages.success(request, f"Signed out {account}: the grant was revoked and forgotten.")
+    return redirect(_back(request, account))
