@@ -202,6 +202,8 @@ class Retrieval:
         with transaction.atomic():
             for note in report.notes:
                 self.run.note(note)
+            for failure in report.failures:
+                self.run.remember_failure(failure)
             self.run.bump(
                 fetched=1, bytes=size, delivered=report.delivered,
                 duplicates=report.duplicates, failed=report.failed,
@@ -225,8 +227,10 @@ class Retrieval:
     def fail_alone(self, msg, size: int, exc: Exception):
         """Leave a message that broke delivery on the server, and go on with the rest."""
         with transaction.atomic():
-            self.run.note(f"message {msg.uid}: not delivered, left on the server: "
-                          f"it could not be processed ({type(exc).__name__}: {exc})")
+            failure = (f"message {msg.uid}: not delivered, left on the server: "
+                       f"it could not be processed ({type(exc).__name__}: {exc})")
+            self.run.note(failure)
+            self.run.remember_failure(failure)
             self.run.bump(fetched=1, bytes=size, failed=1)
             self.account.renew_lease(self.token, self.lease_seconds)
         self.skip.add(msg.uid)
