@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from delivery.models import Delivery, DeliveryTarget
-from retrieval.models.account import validate_credential
+from popadmin.secrets import validate_credential
 
 
 @admin.register(Delivery)

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from retrieval import crypto
-from retrieval.models.account import validate_credential
+from popadmin import secrets
+from popadmin.secrets import validate_credential
 
 
 class DeliveryTarget(models.Model):
@@ -69,7 +69,7 @@ class DeliveryTarget(models.Model):
 
     def set_password(self, raw: str):
         validate_credential(raw)
-        self.password_encrypted = crypto.encrypt(raw) if raw else ""
+        self.password_encrypted = secrets.encrypt(raw) if raw else ""
 
     def recipient_for(self, mailbox) -> str:
         if self.recipient_form == self.RecipientForm.LOCALPART:
@@ -87,7 +87,7 @@ class DeliveryTarget(models.Model):
         if self.kind == self.Kind.SMTP:
             return SmtpBackend(SmtpSettings(
                 host=self.host, port=self.port or 587, security=self.security,
-                username=self.username, password=crypto.decrypt(self.password_encrypted),
+                username=self.username, password=secrets.decrypt(self.password_encrypted),
                 verify_tls=self.verify_tls, ca_file=settings.POPADMIN_CA_FILE,
                 timeout=float(self.timeout_seconds),
             ))

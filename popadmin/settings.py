@@ -45,7 +45,7 @@ POPADMIN_HARD_MESSAGE_MB = env.int("POPADMIN_HARD_MESSAGE_MB", default=1024)
 # Minimum lifetime of an account lease; a session renews it after every
 # message, so it only bounds how long a crashed worker blocks an account.
 POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)
-# Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
+# Empty means: derive from SECRET_KEY (see popadmin/secrets.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.
 POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
 # Shared secret of the local mail server's login-trigger calls (POST

@@ -9,6 +9,7 @@ from popadmin import audit
 from retrieval import dispatcher
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run, UserSettings
+from retrieval.models.account import enabled_account_count
 
 TLS_WARNING = "⚠ TLS certificate NOT verified"
 
@@ -46,7 +47,7 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
 
     @admin.display(description="effective maximum")
     def effective_max_concurrent_display(self, obj):
-        return obj.effective_max_concurrent()
+        return obj.effective_max_concurrent(enabled_account_count())
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not GlobalSettings.objects.exists()

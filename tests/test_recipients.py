@@ -6,10 +6,9 @@ from email.policy import compat32
 import pytest
 
 from accounts.models import Mailbox
-from delivery.recipients import Directory, resolve
+from delivery.recipients import DEFAULT_HEADER_FIELDS, Directory, resolve
 from delivery.service import trace_headers
 from retrieval.models import GlobalSettings
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
 pytestmark = pytest.mark.django_db
 

@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import BinaryIO
 
-from retrieval.protocols.base import ConnectError, LimitExceeded, ProtocolError
-from retrieval.protocols.stream import LineStream, printable
+from popadmin.net.errors import ConnectError, LimitExceeded, ProtocolError
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
 
