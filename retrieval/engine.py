@@ -18,11 +18,11 @@ from django.utils import timezone
 from delivery.dedupe import DuplicateFilter
 from delivery.message import inspect
 from delivery.router import Router
-from retrieval.crypto import SecretError
+from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
+from popadmin.secrets import SecretError
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
-from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
-from retrieval.protocols.factory import session_for
+from retrieval.sessions import session_for
 from retrieval.status import finish_run
 
 log = logging.getLogger(__name__)
