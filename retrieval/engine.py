@@ -18,6 +18,7 @@ from django.utils import timezone
 from delivery.dedupe import DuplicateFilter
 from delivery.message import inspect
 from delivery.router import Router
+from retrieval import history
 from retrieval.crypto import SecretError
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
@@ -46,7 +47,8 @@ def run_account(account_id: int, trigger: str) -> Run | None:
     token, _refused = account.start_session(lease_seconds, trigger)
     if token is None:
         return None
-    run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
+    run = Run.objects.create(account=account, trigger=trigger, lease_token=token,
+                             account_label=history.label(account), worker=history.worker_id())
     try:
         Retrieval(account, run, knobs, token, lease_seconds, global_settings).execute()
     except (ProtocolError, SecretError) as exc:
@@ -116,6 +118,7 @@ class Retrieval:
                     raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
                 wait = self.knobs.retry_seconds
                 log.info("account %s: %s; retrying in %ss", self.account.pk, exc, wait)
+                self.run.retrying(attempt, attempts, wait, str(exc))
                 time.sleep(wait)
             except BaseException:
                 session.close()

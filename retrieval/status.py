@@ -5,6 +5,7 @@ import datetime as dt
 from django.utils import timezone
 
 from popadmin.text import storable
+from retrieval import history
 from retrieval.models import HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
@@ -48,7 +49,10 @@ def finish_run(account, run, knobs):
         run.error += f"; {reason}" if reason else ""
     else:
         run.status = Run.Status.OK
-    run.save()
+    # An unattended empty poll's row goes (history.py); its hour and the
+    # account's status below still record it.
+    if not history.discard_if_empty(run):
+        run.save()
     HourlyStats.record(
         status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
         failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),

@@ -1,9 +1,11 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
+from retrieval.models.alert import AlertEpisode
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
 from retrieval.models.stats import HourlyStats
 
 __all__ = [
+    "AlertEpisode",
     "EffectiveSettings",
     "GlobalSettings",
     "HourlyStats",
