@@ -48,7 +48,11 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        indexes = [models.Index(fields=["mailbox", "message_key", "created"])]
+        indexes = [
+            models.Index(fields=["mailbox", "message_key", "created"]),
+            # Pruning old history walks rows by age (retrieval/retention.py).
+            models.Index(fields=["created"], name="delivery_created_idx"),
+        ]
         verbose_name_plural = "deliveries"
 
     def __str__(self):

@@ -20,6 +20,7 @@ from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
 from popadmin.secrets import SecretError
+from retrieval import history
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.sessions import session_for
@@ -48,7 +49,9 @@ def run_account(account_id: int, trigger: str) -> Run | None:
     if token is None:
         return None
     try:
-        run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
+        run = Run.objects.create(account=account, trigger=trigger, lease_token=token,
+                                 account_label=history.label(account),
+                                 worker=history.worker_id())
         with Heartbeat(account, token, lease_seconds) as heartbeat:
             _session(account, run, knobs, heartbeat, global_settings)
     finally:
@@ -131,20 +134,12 @@ class Retrieval:
                     raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
                 wait = self.knobs.retry_seconds
                 log.info("account %s: %s; retrying in %ss", self.account.pk, exc, wait)
-                self.show_retry(attempt, attempts, wait)
+                self.run.retrying(attempt, attempts, wait, str(exc))
                 time.sleep(wait)
             except BaseException:
                 session.close()
                 raise
         raise AssertionError("unreachable")
-
-    def show_retry(self, attempt: int, attempts: int, wait: int):
-        # Written at once, so the user page says "attempt 2 of 3, next try at …"
-        # while the worker waits, instead of an unexplained "checking".
-        retry_at = timezone.now() + dt.timedelta(seconds=wait)
-        Run.objects.filter(pk=self.run.pk).update(
-            connect_attempt=attempt, connect_attempts=attempts, retry_at=retry_at
-        )
 
     def one_pass(self, session, first_pass: bool) -> bool:
         """Work through one batch; True if new messages remain for another pass."""

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from popadmin.text import storable
-from retrieval import locks
+from retrieval import history, locks
 from retrieval.models import GlobalSettings, HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
@@ -51,7 +51,10 @@ def finish_run(account, run, knobs):
         run.error += f"; {reason}" if reason else ""
     else:
         run.status = Run.Status.OK
-    run.save()
+    # An unattended empty poll's row goes (history.py); its hour and the
+    # account's status below still record it.
+    if not history.discard_if_empty(run):
+        run.save()
     HourlyStats.record(
         status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
         failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),

@@ -58,6 +58,10 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
             "Network reach of restricted accounts",
             {"fields": ["restrict_all_accounts", "allowed_internal_networks"]},
         ),
+        (
+            "History and alerts",
+            {"fields": ["history_days", "alert_after_minutes", "alert_owners", "alert_admins"]},
+        ),
     ]
 
     @admin.display(description="effective maximum")

@@ -113,6 +113,28 @@ class GlobalSettings(RetrievalKnobs):
         help_text='Networks and host names, e.g. ["10.1.2.0/24", "mail.internal.example"]. '
         "Cloud metadata addresses stay unreachable.",
     )
+    history_days = models.PositiveIntegerField(
+        "keep retrieval history (days)",
+        default=90,
+        validators=[MinValueValidator(31)],
+        help_text="Runs and deliveries older than this are deleted; hourly totals stay. At "
+        "least 31: the duplicate check looks back 30 days.",
+    )
+    alert_after_minutes = models.PositiveIntegerField(
+        "alert after failing for (minutes)",
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="An account failing this long raises an alert (users may set their own).",
+    )
+    alert_owners = models.BooleanField(
+        "alert account owners", default=True,
+        help_text="Mail the owner of a failing account or full mailbox.",
+    )
+    alert_admins = models.BooleanField(
+        "alert administrators", default=True,
+        help_text="Mail every alert to the administrators (POPADMIN_ALERT_EMAILS, else "
+        "active superusers with an email address).",
+    )
     # Set by the dispatcher: its last tick left due accounts waiting for a
     # free slot, so a finished session hands its slot on at once.
     dispatch_backlog = models.BooleanField(default=False, editable=False)
@@ -183,6 +205,11 @@ class UserSettings(models.Model):
     duplicate_check = models.BooleanField("Message-ID duplicate check", null=True, blank=True)
     poll_minutes = models.PositiveIntegerField(
         "poll frequency (minutes)", null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+
+    alert_after_minutes = models.PositiveIntegerField(
+        "alert after failing for (minutes)", null=True, blank=True,
+        validators=[MinValueValidator(1)],
     )
 
     class Meta:
