@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:retrieval_globalsettings_changelist"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every test logs someone in; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def change_url(pk=1):
     return reverse("admin:retrieval_globalsettings_change", args=[pk])
