@@ -16,11 +16,11 @@ from tests.test_migration_end_to_end import quoted
 pytestmark = pytest.mark.django_db
 
 
-def rc_file(tmp_path, user, password, port, options="ssl keep"):
+def rc_file(tmp_path, user, password, port, options="ssl keep", owner="esr@local.test"):
     rc = tmp_path / "fetchmailrc"
     rc.write_text(f"poll localhost proto imap port {port}\n"
                   f"  user {user} there with password {quoted(password)} "
-                  f"is esr@local.test here options {options}\n")
+                  f"is {owner} here options {options}\n")
     return rc
 
 
@@ -38,10 +38,11 @@ def test_it_takes_only_the_mail_fetchmail_left_unseen(dovecot, mail_user, tmp_pa
     user, password = mail_user
     dovecot.deliver_many(user, 3)
     mark_seen(dovecot, mail_user, [1, 3])  # what fetchmail took and kept
-    owner = Mailbox.objects.create(address="esr@local.test")
+    # Its own local Maildir: the session's mail root is shared by every test.
+    owner = Mailbox.objects.create(address=f"{user}@local.test")
     dovecot.deliver_many(user, 2)  # new since fetchmail's last run
 
-    out = run(rc_file(tmp_path, user, password, dovecot.imaps_port))
+    out = run(rc_file(tmp_path, user, password, dovecot.imaps_port, owner=owner.address))
 
     account = RemoteAccount.objects.get(owner=owner)
     assert len(seen_uids(account)) == 2
