@@ -12,7 +12,7 @@ import secrets
 
 from django.utils.crypto import constant_time_compare
 
-from retrieval import crypto
+from popadmin.secrets import SecretError, decrypt, encrypt
 
 from .sources import import_fetchmailrc, import_getmailrcs
 
@@ -22,7 +22,7 @@ SESSION_KEY = "popadmin_import"
 def hold(session, job):
     """Keep the job for its confirmation (replacing any earlier one); returns its token."""
     token = secrets.token_urlsafe(24)
-    session[SESSION_KEY] = {"token": token, "job": crypto.encrypt(json.dumps(job))}
+    session[SESSION_KEY] = {"token": token, "job": encrypt(json.dumps(job))}
     return token
 
 
@@ -33,8 +33,8 @@ def take(session, token):
         return None
     del session[SESSION_KEY]
     try:
-        return json.loads(crypto.decrypt(held["job"]))
-    except (crypto.SecretError, ValueError):  # the key changed since the preview
+        return json.loads(decrypt(held["job"]))
+    except (SecretError, ValueError):  # the key changed since the preview
         return None
 
 

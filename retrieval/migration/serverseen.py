@@ -7,9 +7,9 @@ once more. A server that cannot be read does not stop the import: the
 account comes in with a note saying its old mail will be taken again.
 """
 
-from retrieval.crypto import SecretError
-from retrieval.protocols.base import ProtocolError
-from retrieval.protocols.factory import session_for
+from popadmin.net.errors import ProtocolError
+from popadmin.secrets import SecretError
+from retrieval.sessions import session_for
 
 from .placement import unsaved_account
 
