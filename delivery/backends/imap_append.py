@@ -211,7 +211,6 @@ class ImapAppendBackend(Backend):
     def _append(self, spool, names, prefix_for, folder, token) -> Outcome:
         head = message_head(spool)
         message_id = (head.get("Message-ID") or "").strip().encode("utf-8", "replace")
-        mailbox = self.mailbox_name(folder)
         where = f"{printable(folder or 'INBOX', 100)}"
         if token:
             uid = self._lookup(folder, token, message_id)
@@ -219,6 +218,7 @@ class ImapAppendBackend(Backend):
                 return Outcome("", DELIVERED, f"already in {where} as UID {uid} "
                                "(stored by an interrupted session)")
         client = self._session()
+        mailbox = self.mailbox_name(folder)  # once connected: it needs the server's separator
         prefix = prefix_for(names[0] if len(names) == 1 else None)
         if token:
             prefix += f"{TOKEN_HEADER}: {token}\n".encode("ascii")
