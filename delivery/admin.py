@@ -6,7 +6,7 @@ from django.utils.html import format_html
 
 from delivery.models import Delivery, DeliveryTarget
 from popadmin.history_admin import HistoryAdmin
-from retrieval.models.account import validate_credential
+from popadmin.secrets import validate_credential
 
 
 @admin.register(Delivery)

@@ -34,6 +34,9 @@ class Report:
     duplicates: int = 0
     failed: int = 0  # copies not delivered (temporary or permanent): the message stays
     notes: list[str] = field(default_factory=list)
+    # Why copies failed, also in notes; kept apart so the account's last error
+    # names a delivery failure, not a catch-all note that merely says "not delivered".
+    failures: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -128,8 +131,10 @@ class Router:
                 report.delivered += 1
             else:
                 report.failed += 1
-                report.notes.append(f"message {uid}: not delivered to {mailbox} "
-                                    f"({outcome.status}): {history.describe(outcome)}")
+                failure = (f"message {uid}: not delivered to {mailbox} "
+                           f"({outcome.status}): {history.describe(outcome)}")
+                report.notes.append(failure)
+                report.failures.append(failure)
 
     def close(self):
         """The run is over: backends let go of their connections."""

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from delivery.backends import BACKENDS, Backend, Recipient, Site
-from retrieval import crypto
-from retrieval.models.account import validate_credential
+from popadmin import secrets
+from popadmin.secrets import validate_credential
 
 MB = 1024 * 1024
 
@@ -78,10 +78,10 @@ class DeliveryTarget(models.Model):
 
     def set_password(self, raw: str):
         validate_credential(raw)
-        self.password_encrypted = crypto.encrypt(raw) if raw else ""
+        self.password_encrypted = secrets.encrypt(raw) if raw else ""
 
     def decrypted_password(self) -> str:
-        return crypto.decrypt(self.password_encrypted)
+        return secrets.decrypt(self.password_encrypted)
 
     def backend(self) -> Backend:
         return backend_for(self)

@@ -51,7 +51,7 @@ POPADMIN_HARD_MESSAGE_MB = env.int("POPADMIN_HARD_MESSAGE_MB", default=1024)
 # dispatcher tick, which finds its session lock gone (retrieval/locks.py); the
 # expiry is only the fallback that keeps a lost row from counting forever.
 POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)
-# Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
+# Empty means: derive from SECRET_KEY (see popadmin/secrets.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.
 POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
 # Shared secret of the local mail server's login-trigger calls (POST

@@ -18,11 +18,11 @@ from django.utils import timezone
 from delivery.dedupe import DuplicateFilter
 from delivery.message import inspect
 from delivery.router import Router
-from retrieval.crypto import SecretError
+from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
+from popadmin.secrets import SecretError
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
-from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
-from retrieval.protocols.factory import session_for
+from retrieval.sessions import session_for
 from retrieval.status import finish_run
 
 log = logging.getLogger(__name__)
@@ -216,6 +216,8 @@ class Retrieval:
         with transaction.atomic():
             for note in report.notes:
                 self.run.note(note)
+            for failure in report.failures:
+                self.run.remember_failure(failure)
             self.run.bump(
                 fetched=1, bytes=size, delivered=report.delivered,
                 duplicates=report.duplicates, failed=report.failed,
@@ -239,8 +241,10 @@ class Retrieval:
     def fail_alone(self, msg, size: int, exc: Exception):
         """Leave a message that broke delivery on the server, and go on with the rest."""
         with transaction.atomic():
-            self.run.note(f"message {msg.uid}: not delivered, left on the server: "
-                          f"it could not be processed ({type(exc).__name__}: {exc})")
+            failure = (f"message {msg.uid}: not delivered, left on the server: "
+                       f"it could not be processed ({type(exc).__name__}: {exc})")
+            self.run.note(failure)
+            self.run.remember_failure(failure)
             self.run.bump(fetched=1, bytes=size, failed=1)
             self.account.renew_lease(self.token, self.lease_seconds)
         self.skip.add(msg.uid)

@@ -44,8 +44,9 @@ def finish_run(account, run, knobs):
         run.status = Run.Status.ERROR
     elif run.failed:
         run.status = Run.Status.PARTIAL
-        # The first reason in the run's notes says why, e.g. "mailbox full".
-        reason = next((n for n in run.notes if "not delivered" in n), "")
+        # The delivery failure the engine kept (a full mailbox first), never a
+        # catch-all note (loop, recipient cap) that only mentions "not delivered".
+        reason = run.__dict__.get("first_failure", "")
         run.error = f"{run.failed} message(s) could not be delivered and stay on the server"
         run.error += f"; {reason}" if reason else ""
     else:

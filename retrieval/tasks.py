@@ -62,7 +62,7 @@ def route_task(name, args, kwargs, options, task=None, **kw):
     The dispatcher's own ticks go there too: a tick stuck behind the work it
     dispatched would expire unread. An explicit queue= at send time wins.
     """
-    if name == "retrieval.tasks.fetch_account":
+    if name == dispatcher.FETCH_TASK:
         trigger = args[1] if args and len(args) > 1 else (kwargs or {}).get("trigger", "schedule")
         return {"queue": dispatcher.queue_for(trigger)}
     if name in ("retrieval.tasks.dispatch_due", "retrieval.tasks.reap_stale_runs"):

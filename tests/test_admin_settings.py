@@ -7,8 +7,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from delivery.recipients import DEFAULT_HEADER_FIELDS
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, UserSettings
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS, OVERRIDABLE
+from retrieval.models.account import enabled_account_count
+from retrieval.models.settings import OVERRIDABLE
 from tests.factories import make_mailbox
 
 pytestmark = pytest.mark.django_db
@@ -209,7 +211,7 @@ def test_it_counts_only_enabled_accounts_for_the_maximum():
     add_accounts(250)
     add_accounts(300, enabled=False)
 
-    assert GlobalSettings.load().effective_max_concurrent() == 25
+    assert GlobalSettings.load().effective_max_concurrent(enabled_account_count()) == 25
 
 
 # --- per-user overrides ---------------------------------------------------------

@@ -6,14 +6,8 @@ import time
 
 import pytest
 
-from retrieval.protocols.base import (
-    AuthError,
-    LimitExceeded,
-    MessageTooLarge,
-    ProtocolError,
-    RemoteMessage,
-    TLSError,
-)
+from popadmin.net.errors import LimitExceeded, MessageTooLarge, ProtocolError, TLSError
+from retrieval.protocols.base import AuthError, RemoteMessage
 from retrieval.protocols.imap import IMAPSession, IncompleteMessage
 from retrieval.protocols.imap_parse import BodySink, mutf7_encode, uid_sets
 from tests.fakeserver import FakeServer, ImapMailbox, self_signed_cert, server_context

@@ -36,7 +36,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from retrieval.protocols.stream import printable
+from popadmin.net.text import printable
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
 

@@ -1,6 +1,8 @@
 """A remote mailbox to collect from, and what we have already taken from it."""
 
 import datetime as dt
+import math
+import time
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -10,16 +12,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from delivery.maildir import folder_problem
-from retrieval import crypto
-
-FORBIDDEN_CREDENTIAL_CHARS = ("\r", "\n", "\0")
-
-
-def validate_credential(value):
-    # Any character works in a credential except those that end a protocol line.
-    if any(ch in value for ch in FORBIDDEN_CREDENTIAL_CHARS):
-        raise ValidationError("Carriage return, line feed and NUL are not allowed here.")
-
+from popadmin import secrets
+from popadmin.secrets import validate_credential
+from retrieval.models.settings import GlobalSettings
 
 # Why a session did not start (RemoteAccount.start_session).
 SERVICE_STOPPED = "service stopped"
@@ -257,10 +252,10 @@ class RemoteAccount(models.Model):
 
     def set_password(self, raw: str):
         validate_credential(raw)
-        self.password_encrypted = crypto.encrypt(raw)
+        self.password_encrypted = secrets.encrypt(raw)
 
     def get_password(self) -> str:
-        return crypto.decrypt(self.password_encrypted)
+        return secrets.decrypt(self.password_encrypted)
 
     @property
     def has_password(self) -> bool:
@@ -298,15 +293,13 @@ class RemoteAccount(models.Model):
         """
         from retrieval.locks import session_lock
         from retrieval.models.run import Run
-        from retrieval.models.settings import GlobalSettings, enabled_account_count
-
         # Counted outside the lock (at most 30 s old): the automatic cap's input.
-        enabled_account_count(max_age=30)
+        enabled = enabled_account_count(max_age=30)
         lock = session_lock(self.pk)
         try:
             with transaction.atomic():
                 gs = GlobalSettings.locked()
-                cap = gs.effective_max_concurrent(max_age=30)
+                cap = gs.effective_max_concurrent(enabled)
                 now = timezone.now()
                 why = self._refusal(gs, cap, now, trigger, lock)
                 if why:
@@ -431,3 +424,17 @@ class SeenMessage(models.Model):
 
     def __str__(self):
         return self.uid
+
+
+# Counting 100,000 accounts takes tens of milliseconds, too long to repeat at
+# every session start under the admission lock; the automatic cap moves by
+# one per ten accounts, so a count half a minute old is as good.
+_count_cache = {"at": -math.inf, "value": 0}
+
+
+def enabled_account_count(max_age: float = 0) -> int:
+    now = time.monotonic()
+    if now - _count_cache["at"] > max_age:
+        _count_cache["value"] = RemoteAccount.objects.filter(enabled=True).count()
+        _count_cache["at"] = now
+    return _count_cache["value"]

@@ -80,6 +80,13 @@ class Run(models.Model):
             status=cls.Status.ERROR, finished=now or timezone.now(), error=DIED
         )
 
+    def remember_failure(self, text: str):
+        """Keep the reason the run will give for mail left undelivered: the first
+        failure, unless a later one is a full mailbox (the one thing a user can fix)."""
+        current = self.__dict__.get("first_failure", "")
+        if not current or ("mailbox full" in text and "mailbox full" not in current):
+            self.first_failure = text
+
     def bump(self, **counts):
         """Add to counters in the database now, so progress is visible mid-run."""
         Run.objects.filter(pk=self.pk).update(**{k: F(k) + v for k, v in counts.items()})

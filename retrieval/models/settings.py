@@ -1,24 +1,15 @@
 """Global retrieval settings (one record) and per-user overrides."""
 
 import math
-import time
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from retrieval.protocols.reach import parse_reach_entry
+from delivery.recipients import DEFAULT_HEADER_FIELDS
+from popadmin.net.reach import parse_reach_entry
 
-DEFAULT_HEADER_FIELDS = [
-    "Delivered-To",
-    "X-Original-To",
-    "Envelope-To",
-    "X-Envelope-To",
-    "To",
-    "Cc",
-    "Received",
-]
 
 def validate_reach_entries(value):
     if not isinstance(value, list):
@@ -168,29 +159,11 @@ class GlobalSettings(RetrievalKnobs):
         running = cls.objects.filter(pk=1).values_list("service_running", flat=True).first()
         return running is not False  # no record yet means the default: running
 
-    def effective_max_concurrent(self, account_count=None, max_age: float = 0) -> int:
-        """The cap; `max_age` seconds lets the automatic one reuse a recent account count."""
+    def effective_max_concurrent(self, account_count: int) -> int:
+        """The cap, given the number of enabled accounts (account.enabled_account_count)."""
         if self.max_concurrent_downloads:
             return self.max_concurrent_downloads
-        if account_count is None:
-            account_count = enabled_account_count(max_age)
         return max(10, math.ceil(account_count / 10))
-
-
-# Counting 100,000 accounts takes tens of milliseconds, too long to repeat at
-# every session start under the admission lock; the automatic cap moves by
-# one per ten accounts, so a count half a minute old is as good.
-_count_cache = {"at": -math.inf, "value": 0}
-
-
-def enabled_account_count(max_age: float = 0) -> int:
-    now = time.monotonic()
-    if now - _count_cache["at"] > max_age:
-        from retrieval.models.account import RemoteAccount
-
-        _count_cache["value"] = RemoteAccount.objects.filter(enabled=True).count()
-        _count_cache["at"] = now
-    return _count_cache["value"]
 
 
 class UserSettings(models.Model):

@@ -20,16 +20,14 @@ import logging
 from collections.abc import Callable
 from typing import BinaryIO
 
-from . import sasl_oauth, tls
-from .base import (
-    MAX_LISTING,
-    AuthError,
-    ConnectionParams,
-    MailSession,
-    ProtocolError,
-    RemoteMessage,
-    TLSError,
-)
+from popadmin.net import tls
+from popadmin.net.errors import ProtocolError, TLSError
+from popadmin.net.sockets import open_socket
+from popadmin.net.stream import ConnectionClosed, LineStream
+from popadmin.net.text import printable, redact
+
+from . import sasl_oauth
+from .base import MAX_LISTING, AuthError, ConnectionParams, MailSession, RemoteMessage
 from .imap_parse import (
     STATUS,
     BodySink,
@@ -44,7 +42,6 @@ from .imap_parse import (
     number,
     uid_sets,
 )
-from .stream import ConnectionClosed, LineStream, open_socket, printable, redact
 
 log = logging.getLogger(__name__)
 
