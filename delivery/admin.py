@@ -20,7 +20,8 @@ class DeliveryAdmin(HistoryAdmin):
     list_select_related = ["mailbox", "run"]
     readonly_fields = ["run_link", "account_link"]
     fields = ["created", "sender", "subject", "sent", "size", "message_id", "mailbox",
-              "recipient", "folder", "backend", "remote_uid", "result", "detail", "run_link", "account_link"]
+              "recipient", "folder", "backend", "remote_uid", "result", "detail", "run_link",
+              "account_link"]
 
     @admin.display(description="subject", ordering="subject")
     def subject_display(self, obj):

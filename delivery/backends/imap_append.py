@@ -34,12 +34,22 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 
-from retrieval.protocols.base import AuthError, ProtocolError
-from retrieval.protocols.stream import LineStream, open_socket, printable, redact
-from retrieval.protocols.tls import make_context, wrap_socket
+from popadmin.net.errors import ProtocolError
+from popadmin.net.sockets import open_socket
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable, redact
+from popadmin.net.tls import make_context, wrap_socket
 
 from .base import DELIVERED, PERMANENT, TEMPORARY, Backend, Outcome, Recipient, Site
-from .imap_client import ImapClient, ImapRefused, encode_folder, list_delimiter, quote, wire_size
+from .imap_client import (
+    AuthError,
+    ImapClient,
+    ImapRefused,
+    encode_folder,
+    list_delimiter,
+    quote,
+    wire_size,
+)
 
 TOKEN_HEADER = "X-Popadmin-Token"  # noqa: S105  (a header name, not a secret)
 HEADER_LIMIT = 256 * 1024  # how much of the spool is read to find Date / Message-ID

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from retrieval.protocols.base import AuthError, ProtocolError
-from retrieval.protocols.stream import LineStream, printable
+from popadmin.net.errors import ProtocolError
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable
 
 CHUNK = 256 * 1024
 MAX_LINE = 64 * 1024  # one response line, and one literal inside a response
@@ -32,6 +33,10 @@ _STATUS = re.compile(rb"(OK|NO|BAD|BYE|PREAUTH)(?: \[([^\]]*)\])? ?(.*)", re.IGN
 # Quotable: printable ASCII without the two characters that would need escaping
 # rules some servers get wrong; anything else goes as a literal.
 _QUOTABLE = re.compile(rb"[\x20-\x7e]*")
+
+
+class AuthError(ProtocolError):
+    """The destination refused our login."""
 
 
 class ImapRefused(ProtocolError):
