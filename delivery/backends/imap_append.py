@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -54,8 +53,6 @@ from .imap_client import (
 TOKEN_HEADER = "X-Popadmin-Token"  # noqa: S105  (a header name, not a secret)
 HEADER_LIMIT = 256 * 1024  # how much of the spool is read to find Date / Message-ID
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-# TokenProvider() -> a fresh OAuth2 access token (XOAUTH2 sign-in instead of a password).
-TokenProvider = Callable[[], str]
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,6 @@ class ImapAppendSettings:
     security: str = "tls"  # "tls" | "starttls" | "none"
     username: str = ""
     password: str = field(default="", repr=False)
-    token_provider: TokenProvider | None = field(default=None, repr=False)
     verify_tls: bool = True
     ca_file: str | None = None
     timeout: float = 60.0
@@ -130,9 +126,6 @@ class ImapAppendBackend(Backend):
 
     def _login(self, client: ImapClient) -> None:
         s = self.settings
-        if s.token_provider is not None:
-            client.login_oauth2(s.username, s.token_provider())
-            return
         if not client.stream.is_tls and s.security != "none":
             raise AuthError("refusing to send the password over an unencrypted connection")
         client.login(s.username, s.password)

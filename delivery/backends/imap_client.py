@@ -1,7 +1,7 @@
 """A small IMAP client for one job: put a message into a folder (RFC 3501 APPEND).
 
 Only what the APPEND backend needs: greeting, CAPABILITY, STARTTLS, login
-(AUTHENTICATE PLAIN, LOGIN, or an OAuth2 bearer token with XOAUTH2),
+(AUTHENTICATE PLAIN or LOGIN),
 EXAMINE, UID SEARCH, UID FETCH of one header field, CREATE, APPEND with a
 synchronizing literal streamed from the spool in chunks, NOOP, LOGOUT.
 
@@ -231,22 +231,6 @@ class ImapClient:
             raise AuthError(f"login as {printable(username, 100)!r} failed: {exc.reply}")
         if not any(c.startswith("IMAP4") for c in self.capabilities):
             self.capability()  # what the server offers once logged in
-
-    def login_oauth2(self, username: str, token: str) -> None:
-        """SASL XOAUTH2 (Gmail, Microsoft 365) with a bearer token; errors never echo it."""
-        blob = base64.b64encode(f"user={username}\x01auth=Bearer {token}\x01\x01".encode())
-        try:
-            if "SASL-IR" in self.capabilities:
-                self.command(b"AUTHENTICATE", b"XOAUTH2", blob, respond=lambda _: b"",
-                             what="AUTHENTICATE XOAUTH2")
-            else:
-                # The second "+" carries the error as JSON; an empty line ends it.
-                answers = iter([blob])
-                self.command(b"AUTHENTICATE", b"XOAUTH2", respond=lambda _: next(answers, b""),
-                             what="AUTHENTICATE XOAUTH2")
-        except ImapRefused as exc:
-            raise AuthError(f"OAuth2 sign-in as {printable(username, 100)!r} failed: {exc.reply}")
-        self.capability()
 
     def examine(self, folder: bytes) -> None:
         self.command(b"EXAMINE", astring(folder))
