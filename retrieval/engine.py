@@ -76,6 +76,13 @@ def _session(account, run, knobs, heartbeat, global_settings):
         finish_run(account, run, knobs)
 
 
+def source_folder(msg) -> str:
+    """The remote folder a message came from (IMAP handles are "<folder>\\0<uid>");
+    POP3 has only the inbox."""
+    folder, sep, _uid = msg.handle.rpartition("\0")
+    return folder if sep else "INBOX"
+
+
 class Retrieval:
     def __init__(self, account, run, knobs, token, lease_seconds, global_settings,
                  heartbeat=None):
@@ -103,6 +110,12 @@ class Retrieval:
         )
 
     def execute(self):
+        try:
+            self._passes()
+        finally:
+            self.router.close()  # e.g. the IMAP APPEND target's connection
+
+    def _passes(self):
         first_pass = True
         while True:
             session = self.connect()
@@ -187,7 +200,8 @@ class Retrieval:
                 raise _Reconnect()
             try:
                 info = inspect(spool)
-                report = self.router.deliver(msg.uid, spool, info, known=self.renumbered(info))
+                report = self.router.deliver(msg.uid, spool, info, known=self.renumbered(info),
+                                             source_folder=source_folder(msg))
             except Exception as exc:  # one bad message must not stop the whole account
                 log.exception("account %s: message %s failed", self.account.pk, msg.uid)
                 self.fail_alone(msg, size, exc)

@@ -31,7 +31,7 @@ class RemoteAccountForm(forms.ModelForm):
             "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
             "port", "verify_tls",
             "username", "folders", "mode", "target_folder", "keep_policy", "keep_days",
-            "max_message_mb", "poll_minutes",
+            "max_message_mb", "poll_minutes", "delivery_target", "folder_map",
         ]
 
     def clean(self):

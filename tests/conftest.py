@@ -75,3 +75,15 @@ def release_session_locks():
     from retrieval import locks
 
     locks.release_all()
+
+
+@pytest.fixture(scope="session")
+def append_dovecot():
+    """A second, separate Dovecot: the destination of the IMAP APPEND target."""
+    server = Dovecot()
+    try:
+        server.start()
+    except DovecotError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield server
+    server.stop()

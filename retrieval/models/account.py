@@ -38,6 +38,18 @@ def live_claim(now) -> Q:
     return Q(claimed_until__gt=now)
 
 
+def folder_map_problem(mapping) -> str | None:
+    """Why a folder mapping cannot be used, or None."""
+    if not isinstance(mapping, dict):
+        return 'Give the mapping as {"remote folder": "destination folder", ...}.'
+    for source, folder in mapping.items():
+        if not isinstance(folder, str) or not source:
+            return "Each remote folder needs a destination folder name (text)."
+        if problem := folder_problem(folder):
+            return f"Invalid folder name {folder!r}: {problem}."
+    return None
+
+
 class RemoteAccount(models.Model):
     class Protocol(models.TextChoices):
         POP3 = "pop3", "POP3"
@@ -106,6 +118,21 @@ class RemoteAccount(models.Model):
         max_length=200,
         blank=True,
         help_text="Folder in the local mailbox, e.g. Gmail or Work/Archive. Empty: INBOX.",
+    )
+    # Remote folder -> destination folder, e.g. {"INBOX": "Old ISP", "Spam": "Junk"};
+    # a folder not named here goes to target_folder.
+    folder_map = models.JSONField(
+        "folder mapping", default=dict, blank=True,
+        help_text='Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
+        '"Spam": "Junk"}. Folders not listed go to the destination folder above. '
+        "Missing folders are created.",
+    )
+    # Before the mailbox's own target and the default (delivery.targets.target_for).
+    delivery_target = models.ForeignKey(
+        "delivery.DeliveryTarget", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="remote_accounts",
+        help_text="Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
+        "Empty: the mailbox's target, else the default.",
     )
     poll_minutes = models.PositiveIntegerField(
         "poll frequency (minutes)",
@@ -200,6 +227,8 @@ class RemoteAccount(models.Model):
             raise ValidationError({"folders": "Folders must be a list of folder names."})
         if problem := folder_problem(self.target_folder):
             raise ValidationError({"target_folder": f"Invalid folder name: {problem}."})
+        if problem := folder_map_problem(self.folder_map):
+            raise ValidationError({"folder_map": problem})
 
     @property
     def effective_port(self) -> int:
@@ -208,6 +237,18 @@ class RemoteAccount(models.Model):
     @property
     def effective_folders(self) -> list[str]:
         return list(self.folders) or ["INBOX"]
+
+    def destination_folder(self, source_folder: str) -> str:
+        """Where mail from `source_folder` goes: the mapping, else target_folder."""
+        mapping = self.folder_map if isinstance(self.folder_map, dict) else {}
+        if source_folder in mapping:
+            return mapping[source_folder]
+        if source_folder.upper() == "INBOX":
+            # "inbox" and "INBOX" are the same folder (RFC 3501 5.1).
+            for name, folder in mapping.items():
+                if name.upper() == "INBOX":
+                    return folder
+        return self.target_folder
 
     def set_password(self, raw: str):
         validate_credential(raw)
