@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0005_delivery_sender_subject_date'),
+        ('delivery', '0006_delivery_created_index'),
     ]
 
     operations = [

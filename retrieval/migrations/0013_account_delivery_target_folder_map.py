@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0006_delivery_remote_uid_imap_kind'),
-        ('retrieval', '0010_oauth_providers_and_grants'),
+        ('delivery', '0007_delivery_remote_uid_imap_kind'),
+        ('retrieval', '0012_run_one_set_of_attempt_fields'),
     ]
 
     operations = [
