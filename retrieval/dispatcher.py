@@ -1,4 +1,4 @@
-"""Who is due, and admission under the global concurrency cap (invariant 4).
+"""Who is due, and admission under the global concurrency cap (invariant "Global cap").
 
 Beat runs `dispatch` every few seconds. It claims due accounts, longest
 waiting first, within the free slots of the global cap and the per-server

@@ -1,6 +1,6 @@
 """Crash consistency: a worker killed at random points mid-session loses
 nothing and, once a later session finishes, has delivered every message
-exactly once (invariants 1 and 2).
+exactly once (invariants "No loss" and "No duplicates").
 
 The Message-ID duplicate check is off, so exactly-once rests on seen-state
 alone: a duplicate here is a crash window the engine does not cover.

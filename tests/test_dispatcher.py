@@ -1,5 +1,5 @@
 """The dispatcher and session admission: who is due, in what order, and how
-many sessions run at once (invariant 4), globally and per server."""
+many sessions run at once (invariant "Global cap"), globally and per server."""
 
 import datetime as dt
 import threading

@@ -18,7 +18,8 @@ from .errors import LimitExceeded, MessageTooLarge, ProtocolError, TLSError
 from .text import printable
 from .tls import wrap_socket
 
-# One protocol line, for every protocol (RFC limits are far lower): invariant 6.
+# One protocol line, for every protocol (RFC limits are far lower):
+# invariant "Hostile input is contained".
 MAX_LINE = 64 * 1024
 CHUNK = 64 * 1024
 # Below this average rate (after the first `timeout` seconds of a response)

@@ -274,7 +274,8 @@ class RemoteAccount(models.Model):
 
     failure_summary.fget.short_description = "failing"
 
-    # --- lease (invariant 3): a conditional UPDATE, under a lock that dies with its holder ---
+    # --- lease (invariant "One session per account"): a conditional UPDATE,
+    # under a lock that dies with its holder ---
 
     def start_session(self, seconds: int, trigger: str) -> tuple[uuid.UUID | None, str]:
         """Take the lease for a session, within the admin's limits: (token, "") or (None, why).
@@ -404,7 +405,7 @@ class SeenMessage(models.Model):
     """A message already delivered (or deliberately skipped) from an account.
 
     Written as soon as the message is delivered, not at the end of the
-    session, so a crash redelivers nothing (invariant 2). `uid` is the POP3
+    session, so a crash redelivers nothing (invariant "No duplicates"). `uid` is the POP3
     UIDL, "<folder>/<uidvalidity>/<uid>" for IMAP, or "sha256:<hex>" when the
     server has no UIDL.
     """

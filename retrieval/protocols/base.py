@@ -15,7 +15,8 @@ from typing import BinaryIO
 from popadmin.net.errors import ProtocolError
 from popadmin.net.sockets import Reach
 
-# Limit on a whole UIDL/LIST/SEARCH response (invariant 6); the line limit
+# Limit on a whole UIDL/LIST/SEARCH response (invariant "Hostile input is
+# contained"); the line limit
 # is the stream's (popadmin.net.stream.MAX_LINE).
 MAX_LISTING = 256 * 1024 * 1024
 

@@ -229,7 +229,8 @@ def is_body_key(value) -> bool:
 
 
 class Budget:
-    """Bytes one command's responses may occupy (invariant 6: listings are bounded)."""
+    """Bytes one command's responses may occupy (invariant "Hostile input is
+    contained": listings are bounded)."""
 
     def __init__(self, limit: int):
         self.limit = limit
