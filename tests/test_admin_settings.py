@@ -58,6 +58,10 @@ def settings_form(**overrides) -> dict:
         "header_fields": '["Delivered-To", "To"]',
         "accepted_domains": "[]",
         "max_recipients": "50",
+        "history_days": "90",
+        "alert_after_minutes": "60",
+        "alert_owners": "on",
+        "alert_admins": "on",
         "_save": "Save",
     }
     data.update(overrides)
