@@ -75,7 +75,8 @@ def test_it_calls_a_run_with_failed_messages_partial_and_says_why():
     account = an_account()
     note = "message uid-3: not delivered: mailbox full"
 
-    run = finish(account, fetched=3, delivered=1, failed=2, notes=["kept 1 on the server", note])
+    run = finish(account, fetched=3, delivered=1, failed=2, notes=["kept 1 on the server", note],
+                 first_failure=note)
 
     saved = Run.objects.get(pk=run.pk)
     assert saved.status == Run.Status.PARTIAL

@@ -120,7 +120,7 @@ def test_the_periodic_task_prunes(account):
 
 
 def test_beat_runs_pruning_and_alerts():
-    from popadmin.schedule import BEAT_SCHEDULE
+    from django.conf import settings
 
-    tasks_scheduled = {entry["task"] for entry in BEAT_SCHEDULE.values()}
+    tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"retrieval.tasks.prune_history", "retrieval.tasks.evaluate_alerts"} <= tasks_scheduled
