@@ -21,7 +21,6 @@ RESULT_WORDS = {
     Run.Status.OK: "OK",
     Run.Status.PARTIAL: "partly failed",
     Run.Status.ERROR: "failed",
-    Run.Status.SKIPPED: "skipped",
     Run.Status.RUNNING: "running",
 }
 # Phases during which the page keeps asking for news.

@@ -1,4 +1,4 @@
-"""Who is due, and admission under the global concurrency cap (invariant "Global cap").
+"""Who is due, and who may start: every admission decision (invariant "Global cap").
 
 Beat runs `dispatch` every few seconds. It claims due accounts, longest
 waiting first, within the free slots of the global cap and the per-server
@@ -7,8 +7,11 @@ someone asked for (admin "Check now", the user page, login), ahead of
 scheduled work and coalesced with a check already queued, running or just
 done.
 
-Every admission decision (a dispatch tick, a request, a session start in
-RemoteAccount.start_session) is made under one lock, the global settings row,
+`admit` decides whether a session may start now: the service switch, the
+account's session lock (retrieval/locks.py), the global cap and the
+per-server limit; the account model only writes the lease row it is given.
+Every admission decision (a dispatch tick, a request, a session start) is
+made under one lock, the global settings row,
 so two dispatchers never claim the same account or the same slot. A claim is
 a time (claimed_until), not a flag: when the broker loses the task the
 account is simply due again once the claim runs out. The cap is counted
@@ -20,23 +23,21 @@ so a killed worker's accounts and slots are free again within one tick.
 
 import datetime as dt
 import logging
+import uuid
 from collections import Counter
+from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from popadmin.celery import app as celery_app
+from retrieval.locks import session_lock
 from retrieval.models import GlobalSettings, RemoteAccount, Run
-from retrieval.models.account import (
-    INTERACTIVE_TRIGGERS,
-    enabled_account_count,
-    live_claim,
-    live_lease,
-)
+from retrieval.models.account import enabled_account_count, live_claim, live_lease
 from retrieval.status import free_dead_leases
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,17 @@ _CHUNK = 500
 # Accounts a finished session may hand its slot on to (see dispatch).
 REFILL_MAX = 4
 
+# Checks a person asked for: they go ahead of scheduled work.
+INTERACTIVE_TRIGGERS = ("manual", "login", "admin")
+
+# Why a session did not start (admit).
+SERVICE_STOPPED = "service stopped"
+GONE = "account deleted"
+BUSY = "another session for this account is running"
+NOT_DUE = "not due any more"
+NO_SLOT = "no free slot under the maximum concurrent downloads"
+NO_SERVER_SLOT = "no free slot under the per-server limit"
+
 
 def queue_for(trigger: str) -> str:
     return INTERACTIVE_QUEUE if trigger in INTERACTIVE_TRIGGERS else SCHEDULE_QUEUE
@@ -68,11 +80,6 @@ def claim_hold() -> dt.timedelta:
 def enqueue_fetch(pk: int, trigger: str):
     # By name: the tasks call the dispatcher, so it does not import them back.
     celery_app.send_task(FETCH_TASK, (pk, trigger), queue=queue_for(trigger))
-
-
-def running_sessions(now=None) -> int:
-    now = now or timezone.now()
-    return RemoteAccount.objects.filter(live_lease(now)).count()
 
 
 def dispatch(enqueue=None, refill: bool = False) -> list[int]:
@@ -199,7 +206,7 @@ def request_check(account_ids, trigger) -> list[int]:
     is already queued, waiting for a slot or running, accounts checked less
     than COOLDOWN ago, and everything while the service is stopped. A queued
     check that finds no free slot when it starts waits at the head of the
-    dispatcher's line (RemoteAccount.start_session).
+    dispatcher's line (admit).
     """
     if trigger not in Run.Trigger.values:
         raise ValueError(f"unknown trigger {trigger!r}")
@@ -226,3 +233,94 @@ def request_check(account_ids, trigger) -> list[int]:
         for pk in queued:
             transaction.on_commit(partial(enqueue_fetch, pk, trigger))
     return queued
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to "may this session start?": a lease token, or why not.
+
+    False when refused, so a caller can test it like the Run it stands in for.
+    """
+
+    token: uuid.UUID | None
+    reason: str = ""
+
+    def __bool__(self):
+        return self.token is not None
+
+
+def admit(account: RemoteAccount, seconds: int, trigger: str) -> Admission:
+    """Let a session for `account` start, within the admin's limits, and take its lease.
+
+    Refused when the service is stopped, another process holds the
+    account's session lock (retrieval.locks), scheduled work is no longer
+    due (a duplicate task), or no slot is free under the global cap or the
+    per-server limit. Slots are counted from live leases; a killed worker's
+    lease is freed by the next dispatcher tick, which finds its lock gone.
+    The count and the take happen under one lock, the global settings row
+    (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs with transaction_mode
+    IMMEDIATE, so the transaction already holds the database's single write
+    lock): two workers cannot both take the last slot. On success `account`
+    holds the session lock until its release_lease.
+    """
+    # Counted outside the lock (at most 30 s old): the automatic cap's input.
+    enabled = enabled_account_count(max_age=30)
+    lock = session_lock(account.pk)
+    try:
+        with transaction.atomic():
+            gs = GlobalSettings.locked()
+            now = timezone.now()
+            why = _refusal(account, gs, gs.effective_max_concurrent(enabled), now, trigger, lock)
+            token = None if why else account.take_lease(seconds)
+            if token is None:
+                lock.release()
+                why = why or GONE
+                _give_back(account.pk, why, now, trigger)
+                return Admission(None, why)
+            # With the lock ours, a run still marked running lost its worker.
+            Run.end_dead(Run.objects.filter(account_id=account.pk), now)
+    except BaseException:
+        lock.release()
+        raise
+    account.session_lock = lock
+    return Admission(token)
+
+
+def _refusal(account, gs, cap: int, now, trigger: str, lock) -> str:
+    if not gs.service_running:
+        return SERVICE_STOPPED
+    row = RemoteAccount.objects.filter(pk=account.pk).values("enabled", "next_check").first()
+    if row is None:
+        return GONE
+    # The lock, not the lease row, says whether a session is alive: a
+    # lease left by a killed worker is taken over at once.
+    if not lock.acquire():
+        return BUSY
+    if trigger == Run.Trigger.SCHEDULE and (
+        not row["enabled"] or (row["next_check"] and row["next_check"] > now)
+    ):
+        return NOT_DUE
+    # This account's own lease, if any, is a dead one we are taking over.
+    live = RemoteAccount.objects.filter(live_lease(now)).exclude(pk=account.pk).aggregate(
+        total=Count("pk"), here=Count("pk", filter=Q(host__iexact=account.host))
+    )
+    if live["total"] >= cap:
+        return NO_SLOT
+    if gs.max_sessions_per_host and live["here"] >= gs.max_sessions_per_host:
+        return NO_SERVER_SLOT
+    return ""
+
+
+def _give_back(pk: int, why: str, now, trigger: str):
+    """Drop the claim; an account still owed a session keeps its place in line."""
+    row = RemoteAccount.objects.filter(pk=pk)
+    if why in (BUSY, NOT_DUE, GONE):
+        # The running (or just finished) session is the check that was asked for.
+        row.update(claimed_until=None, pending_trigger="")
+    elif trigger in INTERACTIVE_TRIGGERS:
+        # Served first by the next dispatcher tick, with the same trigger.
+        row.update(claimed_until=None, pending_trigger=trigger)
+        row.filter(Q(next_check__isnull=True) | Q(next_check__gt=now)).update(next_check=now)
+    else:
+        # Scheduled work keeps its next_check, in the past: it stays first in line.
+        row.update(claimed_until=None)

@@ -20,7 +20,8 @@ from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
 from popadmin.secrets import SecretError
-from retrieval import history
+from retrieval import dispatcher, history
+from retrieval.dispatcher import Admission
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.sessions import session_for
@@ -29,25 +30,28 @@ from retrieval.status import finish_run
 log = logging.getLogger(__name__)
 
 
-def run_account(account_id: int, trigger: str) -> Run | None:
-    """Run one retrieval session; None when it may not start now.
+def run_account(account_id: int, trigger: str) -> Run | Admission:
+    """Run one retrieval session: its Run, or the refused (false) Admission
+    saying why it may not start now.
 
     That is: another worker holds the account, the service is stopped, no
     slot is free under the global or per-server limit (the account goes back
-    in line), or a scheduled task finds its account no longer due.
+    in line), or a scheduled task finds its account no longer due
+    (dispatcher.admit).
     """
     account = RemoteAccount.objects.select_related("owner").filter(pk=account_id).first()
     if account is None:
-        return None
+        return Admission(None, dispatcher.GONE)
     global_settings = GlobalSettings.load()
     knobs = EffectiveSettings.for_mailbox(account.owner, global_settings)
     lease_seconds = max(
         settings.POPADMIN_LEASE_SECONDS,
         knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds,
     )
-    token, _refused = account.start_session(lease_seconds, trigger)
-    if token is None:
-        return None
+    admission = dispatcher.admit(account, lease_seconds, trigger)
+    if not admission:
+        return admission
+    token = admission.token
     try:
         run = Run.objects.create(account=account, trigger=trigger, lease_token=token,
                                  account_label=history.label(account),

@@ -38,9 +38,7 @@ def session_for(account, timeout: float) -> MailSession:
 
         return POP3Session(params)
     if account.protocol == "imap":
-        try:
-            from retrieval.protocols.imap import IMAPSession
-        except ImportError:
-            raise ProtocolError("IMAP is not supported yet by this version of popadmin")
+        from retrieval.protocols.imap import IMAPSession
+
         return IMAPSession(params)
     raise ProtocolError(f"unknown protocol {account.protocol!r}")

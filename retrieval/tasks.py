@@ -29,9 +29,10 @@ def fetch_account(account_id: int, trigger: str = "schedule"):
     # that is no longer due is refused, and seen-state makes a second session
     # fetch nothing already delivered.
     run = engine.run_account(account_id, trigger)
-    if run is not None:
-        refill()
-    return run.pk if run else None
+    if not run:
+        return None  # refused (dispatcher.admit): the account stays in line or is served
+    refill()
+    return run.pk
 
 
 def refill():

@@ -11,16 +11,10 @@ from django.utils import timezone
 
 from popadmin.celery import app
 from retrieval import dispatcher
+from retrieval.dispatcher import BUSY, NO_SERVER_SLOT, NO_SLOT, NOT_DUE, SERVICE_STOPPED
 from retrieval.locks import session_lock
 from retrieval.models import GlobalSettings, RemoteAccount, Run
-from retrieval.models.account import (
-    BUSY,
-    NO_SERVER_SLOT,
-    NO_SLOT,
-    NOT_DUE,
-    SERVICE_STOPPED,
-    enabled_account_count,
-)
+from retrieval.models.account import enabled_account_count
 from retrieval.status import MAX_JITTER, jitter
 from retrieval.tasks import fetch_account
 from tests.factories import make_mailbox
@@ -77,6 +71,17 @@ def requests(monkeypatch, django_capture_on_commit_callbacks):
     return request
 
 
+def admit(account, trigger) -> dispatcher.Admission:
+    return dispatcher.admit(account, 60, trigger)
+
+
+def refused(account, trigger) -> str:
+    """Why the session may not start; fails if it started."""
+    admission = admit(account, trigger)
+    assert not admission and admission.token is None
+    return admission.reason
+
+
 def hold(account, lease_seconds=60):
     """A session holds the account (a live lease and its lock), or held it and
     died (negative: a lease past its time, and no lock)."""
@@ -119,7 +124,7 @@ def test_it_does_nothing_while_the_service_is_stopped(dispatch, requests):
 
     assert dispatch() == []
     assert requests([account.pk]) == []
-    assert account.start_session(60, "schedule") == (None, SERVICE_STOPPED)
+    assert refused(account, "schedule") == SERVICE_STOPPED
 
     configure(service_running=True)
     assert dispatch() == [(account.pk, "schedule")]
@@ -295,14 +300,14 @@ def test_it_serves_waiting_requests_before_older_scheduled_work(dispatch, reques
     assert requests([asked.pk]) == [asked.pk]
 
     # Its task starts while the only slot is taken: it goes back in line, first.
-    assert asked.start_session(60, "manual") == (None, NO_SLOT)
+    assert refused(asked, "manual") == NO_SLOT
     asked.refresh_from_db()
     assert (asked.pending_trigger, asked.claimed_until) == ("manual", None)
     assert asked.next_check <= timezone.now()
     RemoteAccount.objects.filter(pk=old[0].pk).update(lease_token=None)
 
     assert dispatch() == [(asked.pk, "manual")]
-    token, _ = asked.start_session(60, "manual")
+    token = admit(asked, "manual").token
     asked.refresh_from_db()
     assert token and (asked.pending_trigger, asked.claimed_until) == ("", None)
 
@@ -333,14 +338,14 @@ def test_it_enforces_the_cap_where_the_session_starts():
     configure(max_concurrent_downloads=2, max_sessions_per_host=0)
     a, b, c = make_accounts(3)
 
-    assert a.start_session(60, "schedule")[0] and b.start_session(60, "schedule")[0]
-    assert c.start_session(60, "manual") == (None, NO_SLOT)
-    assert c.start_session(60, "schedule") == (None, NO_SLOT)
+    assert admit(a, "schedule") and admit(b, "schedule")
+    assert refused(c, "manual") == NO_SLOT
+    assert refused(c, "schedule") == NO_SLOT
     c.refresh_from_db()
     assert c.next_check < timezone.now()  # gave back its place in line, not lost it
 
     a.release_lease(RemoteAccount.objects.get(pk=a.pk).lease_token)
-    assert c.start_session(60, "schedule")[0]
+    assert admit(c, "schedule")
 
 
 def test_it_enforces_the_per_server_limit_where_the_session_starts():
@@ -349,9 +354,9 @@ def test_it_enforces_the_per_server_limit_where_the_session_starts():
     also_here = make_account(host="LOCALHOST")
     elsewhere = make_account(host="127.0.0.1")
 
-    assert here.start_session(60, "schedule")[0]
-    assert also_here.start_session(60, "schedule") == (None, NO_SERVER_SLOT)
-    assert elsewhere.start_session(60, "schedule")[0]
+    assert admit(here, "schedule")
+    assert refused(also_here, "schedule") == NO_SERVER_SLOT
+    assert admit(elsewhere, "schedule")
 
 
 def test_it_refuses_a_second_session_and_a_stale_scheduled_task():
@@ -361,20 +366,20 @@ def test_it_refuses_a_second_session_and_a_stale_scheduled_task():
         next_check=timezone.now() + dt.timedelta(minutes=9)
     )
 
-    assert running.start_session(60, "manual") == (None, BUSY)
+    assert refused(running, "manual") == BUSY
     # A scheduled task delivered twice (or late) finds the account already checked.
-    assert done.start_session(60, "schedule") == (None, NOT_DUE)
-    assert done.start_session(60, "manual")[0]
+    assert refused(done, "schedule") == NOT_DUE
+    assert admit(done, "manual")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_admits_no_more_than_the_cap_when_workers_race():
     configure(max_concurrent_downloads=3, max_sessions_per_host=0)
     accounts = make_accounts(12)
-    started = race(len(accounts), lambda a: a.start_session(60, "schedule")[0], accounts)
+    started = race(len(accounts), lambda a: admit(a, "schedule"), accounts)
 
     assert sum(1 for token in started if token) == 3
-    assert dispatcher.running_sessions() == 3
+    assert RemoteAccount.objects.filter(lease_token__isnull=False).count() == 3
 
 
 def race(n, work, items=None):

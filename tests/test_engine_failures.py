@@ -5,7 +5,7 @@ import socket
 import pytest
 from django.db import OperationalError
 
-from retrieval import engine
+from retrieval import dispatcher, engine
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.status import reap_stale_runs
 from tests.factories import local_messages, make_account
@@ -92,9 +92,10 @@ def test_it_connects_without_verification_when_the_admin_says_so(dovecot, mail_u
 def test_it_skips_an_account_whose_lease_is_held(dovecot, mail_user):
     dovecot.deliver_many(mail_user[0], 1)
     account = make_account(dovecot, *mail_user)
-    assert account.start_session(60, Run.Trigger.MANUAL)[0]  # its lock too, held here
+    assert dispatcher.admit(account, 60, Run.Trigger.MANUAL)  # its lock too, held here
 
-    assert engine.run_account(account.pk, Run.Trigger.MANUAL) is None
+    refused = engine.run_account(account.pk, Run.Trigger.MANUAL)
+    assert not refused and refused.reason == dispatcher.BUSY
     assert not Run.objects.filter(account=account).exists()
     assert len(dovecot.messages(mail_user[0])) == 1
 
@@ -102,7 +103,7 @@ def test_it_skips_an_account_whose_lease_is_held(dovecot, mail_user):
 def test_it_takes_over_an_expired_lease(dovecot, mail_user):
     dovecot.deliver_many(mail_user[0], 1)
     account = make_account(dovecot, *mail_user)
-    assert account.acquire_lease(-1)  # a worker died holding it
+    assert account.take_lease(-1)  # a worker died holding it (its lock went with it)
 
     run = engine.run_account(account.pk, Run.Trigger.MANUAL)
 
@@ -113,7 +114,7 @@ def test_it_takes_over_a_lease_whose_holder_died_before_it_expires(dovecot, mail
     dovecot.deliver_many(mail_user[0], 1)
     account = make_account(dovecot, *mail_user)
     # A lease row far from expiring, but nobody holds its lock: a killed worker's.
-    token = account.acquire_lease(3600)
+    token = account.take_lease(3600)
     orphan = Run.objects.create(account=account, trigger="schedule", lease_token=token)
 
     run = engine.run_account(account.pk, Run.Trigger.MANUAL)
@@ -146,7 +147,7 @@ def test_it_frees_the_account_when_finishing_the_run_fails(dovecot, mail_user, m
 
 def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
-    token = account.acquire_lease(-1)
+    token = account.take_lease(-1)
     run = Run.objects.create(account=account, trigger="schedule", lease_token=token)
 
     assert reap_stale_runs() == 1
@@ -158,7 +159,7 @@ def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
 
 def test_it_leaves_live_runs_alone(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
-    token, _ = account.start_session(60, Run.Trigger.MANUAL)
+    token = dispatcher.admit(account, 60, Run.Trigger.MANUAL).token
     Run.objects.create(account=account, trigger="schedule", lease_token=token)
 
     assert reap_stale_runs() == 0

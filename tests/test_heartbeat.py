@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from retrieval import dispatcher
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import RemoteAccount, Run
 from tests.factories import make_mailbox
@@ -20,10 +21,10 @@ SECONDS = 0.6  # a beat every 0.2 s
 def session():
     account = RemoteAccount.objects.create(owner=make_mailbox(), host="pop.example.test",
                                            username="u")
-    token, why = account.start_session(SECONDS, Run.Trigger.MANUAL)
-    assert token, why
-    yield account, token
-    account.release_lease(token)
+    admission = dispatcher.admit(account, SECONDS, Run.Trigger.MANUAL)
+    assert admission, admission.reason
+    yield account, admission.token
+    account.release_lease(admission.token)
 
 
 def expires(account):

@@ -47,7 +47,8 @@ def test_it_stops_a_session_after_the_message_in_hand_and_resumes(
     assert account.next_check <= timezone.now() and account.lease_token is None
 
     # Stopped: nothing new starts, whoever asks.
-    assert engine.run_account(account.pk, Run.Trigger.MANUAL) is None
+    refused = engine.run_account(account.pk, Run.Trigger.MANUAL)
+    assert not refused and refused.reason == dispatcher.SERVICE_STOPPED
     assert dispatcher.dispatch(lambda pk, trigger: None) == []
 
     # Started again: the rest of the mailbox is due at once.

@@ -8,13 +8,9 @@ containing a password).
 class ProtocolError(Exception):
     """The server or the connection failed; the message says how, in plain words."""
 
-    retryable = False
-
 
 class ConnectError(ProtocolError):
     """Could not reach the server (refused, unreachable, DNS, timeout on connect)."""
-
-    retryable = True
 
 
 class TLSError(ProtocolError):

@@ -43,13 +43,9 @@ def _terminator(region: bytes):
 class ConnectionClosed(ProtocolError):
     """The server closed the connection (or it was reset) mid-conversation."""
 
-    retryable = True
-
 
 class StreamTimeout(ProtocolError):
     """The server did not answer, or answered too slowly, within the timeout."""
-
-    retryable = True
 
 
 class LineStream:

@@ -12,7 +12,6 @@ BADGES = {
     Run.Status.OK: ("OK", "ok"),
     Run.Status.PARTIAL: ("Partly failed", "warn"),
     Run.Status.ERROR: ("Failing", "bad"),
-    Run.Status.SKIPPED: ("Skipped", "muted"),
     Run.Status.RUNNING: ("Running", "info"),
 }
 SECURITY_SHORT = {

@@ -7,25 +7,13 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
-from django.db.models import Count, Q
+from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from delivery.maildir import folder_problem
 from popadmin import secrets
 from popadmin.secrets import validate_credential
-from retrieval.models.settings import GlobalSettings
-
-# Why a session did not start (RemoteAccount.start_session).
-SERVICE_STOPPED = "service stopped"
-GONE = "account deleted"
-BUSY = "another session for this account is running"
-NOT_DUE = "not due any more"
-NO_SLOT = "no free slot under the maximum concurrent downloads"
-NO_SERVER_SLOT = "no free slot under the per-server limit"
-
-# Checks a person asked for: they go ahead of scheduled work.
-INTERACTIVE_TRIGGERS = ("manual", "login", "admin")
 
 
 def live_lease(now) -> Q:
@@ -207,7 +195,7 @@ class RemoteAccount(models.Model):
         ]
 
     # The session lock (retrieval.locks) this instance holds between
-    # start_session and release_lease.
+    # take_lease and release_lease.
     session_lock = None
 
     def __str__(self):
@@ -274,102 +262,23 @@ class RemoteAccount(models.Model):
 
     failure_summary.fget.short_description = "failing"
 
-    # --- lease (invariant "One session per account"): a conditional UPDATE,
-    # under a lock that dies with its holder ---
+    # --- lease primitives (invariant "One session per account"): the UPDATEs
+    # that write the lease row. Who may take it is decided by the dispatcher
+    # (retrieval.dispatcher.admit), under the admission lock. ---
 
-    def start_session(self, seconds: int, trigger: str) -> tuple[uuid.UUID | None, str]:
-        """Take the lease for a session, within the admin's limits: (token, "") or (None, why).
+    def take_lease(self, seconds: int) -> uuid.UUID | None:
+        """Write a fresh lease on the row, and drop the claim that queued it.
 
-        Refused when the service is stopped, another process holds the
-        account's session lock (retrieval.locks), scheduled work is no longer
-        due (a duplicate task), or no slot is free under the global cap or the
-        per-server limit. Slots are counted from live leases; a killed
-        worker's lease is freed by the next dispatcher tick, which finds its
-        lock gone. The count and the take happen under one lock, the global
-        settings row (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs with
-        transaction_mode IMMEDIATE, so the transaction already holds the
-        database's single write lock): two workers cannot both take the last
-        slot. On success this instance holds the session lock until
-        release_lease.
+        Unconditional on the old lease: the caller holds the account's
+        session lock (dispatcher.admit keeps it in session_lock), so a lease
+        still on the row is a dead worker's. None when the account is gone.
         """
-        from retrieval.locks import session_lock
-        from retrieval.models.run import Run
-        # Counted outside the lock (at most 30 s old): the automatic cap's input.
-        enabled = enabled_account_count(max_age=30)
-        lock = session_lock(self.pk)
-        try:
-            with transaction.atomic():
-                gs = GlobalSettings.locked()
-                cap = gs.effective_max_concurrent(enabled)
-                now = timezone.now()
-                why = self._refusal(gs, cap, now, trigger, lock)
-                if why:
-                    lock.release()
-                    self._give_back(why, now, trigger)
-                    return None, why
-                token = uuid.uuid4()
-                RemoteAccount.objects.filter(pk=self.pk).update(
-                    lease_token=token,
-                    lease_expires=now + dt.timedelta(seconds=seconds),
-                    claimed_until=None,
-                    pending_trigger="",
-                )
-                # With the lock ours, a run still marked running lost its worker.
-                Run.end_dead(Run.objects.filter(account_id=self.pk), now)
-        except BaseException:
-            lock.release()
-            raise
-        self.session_lock = lock
-        self.lease_token = token
-        return token, ""
-
-    def _refusal(self, gs, cap: int, now, trigger: str, lock) -> str:
-        if not gs.service_running:
-            return SERVICE_STOPPED
-        row = RemoteAccount.objects.filter(pk=self.pk).values("enabled", "next_check").first()
-        if row is None:
-            return GONE
-        # The lock, not the lease row, says whether a session is alive: a
-        # lease left by a killed worker is taken over at once.
-        if not lock.acquire():
-            return BUSY
-        if trigger == "schedule" and (
-            not row["enabled"] or (row["next_check"] and row["next_check"] > now)
-        ):
-            return NOT_DUE
-        # This account's own lease, if any, is a dead one we are taking over.
-        live = RemoteAccount.objects.filter(live_lease(now)).exclude(pk=self.pk).aggregate(
-            total=Count("pk"), here=Count("pk", filter=Q(host__iexact=self.host))
-        )
-        if live["total"] >= cap:
-            return NO_SLOT
-        if gs.max_sessions_per_host and live["here"] >= gs.max_sessions_per_host:
-            return NO_SERVER_SLOT
-        return ""
-
-    def _give_back(self, why: str, now, trigger: str):
-        """Drop the claim; an account still owed a session keeps its place in line."""
-        row = RemoteAccount.objects.filter(pk=self.pk)
-        if why in (BUSY, NOT_DUE, GONE):
-            # The running (or just finished) session is the check that was asked for.
-            row.update(claimed_until=None, pending_trigger="")
-        elif trigger in INTERACTIVE_TRIGGERS:
-            # Served first by the next dispatcher tick, with the same trigger.
-            row.update(claimed_until=None, pending_trigger=trigger)
-            row.filter(Q(next_check__isnull=True) | Q(next_check__gt=now)).update(next_check=now)
-        else:
-            # Scheduled work keeps its next_check, in the past: it stays first in line.
-            row.update(claimed_until=None)
-
-    def acquire_lease(self, seconds: int) -> uuid.UUID | None:
-        """The bare lease row, outside the admin's limits and without the session
-        lock, so nothing keeps it alive; sessions use start_session."""
-        now = timezone.now()
         token = uuid.uuid4()
-        got = (
-            RemoteAccount.objects.filter(pk=self.pk)
-            .filter(Q(lease_token__isnull=True) | Q(lease_expires__lt=now))
-            .update(lease_token=token, lease_expires=now + dt.timedelta(seconds=seconds))
+        got = RemoteAccount.objects.filter(pk=self.pk).update(
+            lease_token=token,
+            lease_expires=timezone.now() + dt.timedelta(seconds=seconds),
+            claimed_until=None,
+            pending_trigger="",
         )
         if got != 1:
             return None

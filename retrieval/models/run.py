@@ -28,7 +28,6 @@ class Run(models.Model):
         OK = "ok", "OK"
         PARTIAL = "partial", "Partly failed"
         ERROR = "error", "Error"
-        SKIPPED = "skipped", "Skipped"
 
     COUNTERS = ("seen", "fetched", "delivered", "duplicates", "deleted", "failed", "bytes")
 

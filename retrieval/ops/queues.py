@@ -54,8 +54,3 @@ def _filesystem_depths() -> dict[str, int]:
     except OSError as exc:
         raise BrokerUnavailable(f"broker folder: {exc.strerror}") from exc
     return counts
-
-
-def ping():
-    """Raise BrokerUnavailable unless the broker answers."""
-    depths()

@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 class IncompleteMessage(ProtocolError):
     """The connection failed while a message body was arriving; the output is partial."""
 
-    retryable = True
-
     def __init__(self, text: str, received: int, expected: int):
         super().__init__(text)
         self.received = received

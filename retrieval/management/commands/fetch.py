@@ -4,8 +4,19 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval import engine
+from retrieval import dispatcher, engine
 from retrieval.models import RemoteAccount, Run
+
+# Why an account did not run (dispatcher.admit): the --json status and the
+# words a person reads. A per-server refusal names the server ({host}).
+REFUSALS = {
+    dispatcher.BUSY: ("busy", "busy"),
+    dispatcher.SERVICE_STOPPED: ("stopped", "service stopped"),
+    dispatcher.NO_SLOT: ("no_slot", "no free slot"),
+    dispatcher.NO_SERVER_SLOT: ("no_server_slot", "no free slot on {host}"),
+    dispatcher.NOT_DUE: ("not_due", "not due"),
+    dispatcher.GONE: ("gone", "account deleted"),
+}
 
 
 class Command(BaseCommand):
@@ -32,21 +43,22 @@ class Command(BaseCommand):
         failures = 0
         for pk in dict.fromkeys(ids):
             run = engine.run_account(pk, Run.Trigger.COMMAND)
-            result = summary(pk, run)
-            failures += result["status"] in (Run.Status.ERROR, "busy")
+            result = summary(pk, run) if run else refusal(pk, run.reason)
+            failures += result["run"] is None or result["status"] == Run.Status.ERROR
             self.stdout.write(json.dumps(result, sort_keys=True) if as_json else human(result))
         if failures:
             raise CommandError(f"{failures} account(s) failed", returncode=1)
 
 
+def refusal(pk, reason):
+    status, words = REFUSALS.get(reason, ("refused", reason))
+    if "{host}" in words:
+        host = RemoteAccount.objects.filter(pk=pk).values_list("host", flat=True).first()
+        words = words.format(host=host)
+    return {"account": pk, "run": None, "status": status, "refused": words, "error": reason}
+
+
 def summary(pk, run):
-    if run is None:
-        return {
-            "account": pk,
-            "run": None,
-            "status": "busy",
-            "error": "another session for this account is running",
-        }
     result = {"account": pk, "run": run.pk, "status": run.status}
     result.update({name: getattr(run, name) for name in Run.COUNTERS})
     result["error"] = run.error
@@ -56,7 +68,7 @@ def summary(pk, run):
 
 def human(result):
     if result["run"] is None:
-        return f"account {result['account']}: busy ({result['error']})"
+        return f"account {result['account']}: {result['refused']} ({result['error']})"
     counts = ", ".join(f"{k} {result[k]}" for k in Run.COUNTERS)
     line = f"account {result['account']}: {result['status']} ({counts})"
     return line + (f": {result['error']}" if result["error"] else "")
