@@ -78,7 +78,7 @@ def main():
 
 
 def check(run):
-    if run is None or run.status != "ok" or run.delivered != 1:
+    if not run or run.status != "ok" or run.delivered != 1:
         raise SystemExit(f"fetch failed: {run and run.error}")
 
 
