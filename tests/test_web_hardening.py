@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
     "SECRET_KEY": "k3Qz-production-like-secret-8fJ2mN5pR7tV9wX1yZ4bC6dE0gH3jL5nP7qS9uW",
     "SECURE_COOKIES": "on",
+    # Alert mail through a real mail server: the console default fails check --deploy.
+    "EMAIL_URL": "smtp+tls://alerts:pw@smtp.example.com:587",
     "ALLOWED_HOSTS": "mail.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://mail.example.com",
     "POPADMIN_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
@@ -35,7 +37,8 @@ SHOWN = ["SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBD
 
 def run_django(args, env_overrides, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "DEBUG"))}
-    env.update(env_overrides, POPADMIN_DATA_DIR=str(tmp_path))
+    # No first-run bootstrap: the test runs inside the installed virtualenv.
+    env.update(env_overrides, POPADMIN_DATA_DIR=str(tmp_path), POPADMIN_NO_BOOTSTRAP="1")
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
