@@ -138,3 +138,18 @@ def test_it_says_who_stopped_and_started_the_service(client, django_user_model):
     client.post(reverse("dashboard-service"), {"running": "1"})
     html = client.get(reverse("dashboard-live")).content.decode()
     assert "Running" in html and "started by boss" in html and "Stop service" in html
+
+
+def test_it_lists_the_open_alert_episodes(admin_client):
+    from retrieval.models import AlertEpisode
+
+    now = timezone.now()
+    AlertEpisode.objects.create(kind=AlertEpisode.Kind.SILENT, key="worker", opened=now,
+                                summary="No worker has been seen since 12:00.")
+    AlertEpisode.objects.create(kind=AlertEpisode.Kind.SILENT, key="beat", opened=now,
+                                closed=now, summary="No beat (cleared).")
+
+    page = admin_client.get(reverse("dashboard")).content.decode()
+
+    assert "No worker has been seen since 12:00." in page
+    assert "No beat (cleared)." not in page

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from retrieval import alerts
 from retrieval.ops import charts, health, metrics, queries, service
 
 SWITCH_PERMISSION = "retrieval.change_globalsettings"
@@ -47,6 +48,8 @@ def _context(request) -> dict:
         "queues": queries.queue_depths(),
         "processes": queries.processes(now),
         "attention": queries.attention(now),
+        # Open alert episodes (retrieval/alerts.py): what has been sent and not yet cleared.
+        "alerts": list(alerts.open_episodes()[:20]),
         "switch": service.last_switch(),
         "can_switch": request.user.has_perm(SWITCH_PERMISSION),
     }
