@@ -37,6 +37,8 @@ class Report:
     # Why copies failed, also in notes; kept apart so the account's last error
     # names a delivery failure, not a catch-all note that merely says "not delivered".
     failures: list[str] = field(default_factory=list)
+    # A copy went where no later session could find it (LMTP, SMTP): record now.
+    record_now: bool = False
 
     @property
     def settled(self) -> bool:
@@ -129,6 +131,7 @@ class Router:
             if outcome.status == DELIVERED:
                 self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
+                report.record_now |= not backend.can_find_copies
             else:
                 report.failed += 1
                 failure = (f"message {uid}: not delivered to {mailbox} "

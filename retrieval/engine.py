@@ -22,6 +22,7 @@ from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
 from popadmin.secrets import SecretError
 from retrieval import dispatcher, history
 from retrieval.dispatcher import Admission
+from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.sessions import session_for
@@ -112,6 +113,7 @@ class Retrieval:
         self.router = Router(
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
+        self.group = GroupCommit(account, run, token, lease_seconds)
 
     def execute(self):
         try:
@@ -177,24 +179,39 @@ class Retrieval:
         if first_pass:
             self.run.total = len(new)
             Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
-        for done, msg in enumerate(batch, 1):
-            if self.heartbeat:
-                self.heartbeat.check()  # never start a message without the account
-            self.take(session, msg)
-            left = len(new) - done
-            if left and not GlobalSettings.is_running():
-                # Stopping the service lets a session finish the message in
-                # hand; the caller then commits (QUIT / expunge) what is done.
-                self.run.note(f"service stopped; {left} messages left for later")
-                self.run.stopped_early = True
-                return False
-        for msg in self.expired(listing, seen):
-            session.delete(msg)
-            self.run.bump(deleted=1)
+        try:
+            for done, msg in enumerate(batch, 1):
+                if self.heartbeat:
+                    self.heartbeat.check()  # never start a message without the account
+                if msg.size > GROUP_ALONE_BYTES:
+                    # Its download holds no transaction (and no SQLite write lock).
+                    self.group.commit(session)
+                self.take(session, msg)
+                left = len(new) - done
+                if left and not GlobalSettings.is_running():
+                    # Stopping the service lets a session finish the message in
+                    # hand; the caller then commits (QUIT / expunge) what is done.
+                    self.group.commit(session)
+                    self.run.note(f"service stopped; {left} messages left for later")
+                    self.run.stopped_early = True
+                    return False
+                if self.group.full():
+                    self.group.commit(session)
+            self.group.commit(session)
+        except BaseException as exc:
+            # What was delivered is recorded even when the session breaks off;
+            # nothing is deleted on a connection in an unknown state.
+            self.group.abandon(exc)
+            raise
+        expired = self.expired(listing, seen)
+        session.delete_many(expired)
+        self.group.count(deleted=len(expired))
+        self.group.flush_counts()
         return len(new) > len(batch)
 
     def take(self, session, msg):
-        """Fetch, deliver, record and maybe delete one message."""
+        """Fetch and deliver one message; its records join the open group
+        (committed by GroupCommit, which then deletes it at the source)."""
         with tempfile.TemporaryFile(dir=self.spool_dir()) as spool:
             try:
                 size = session.fetch(msg, spool, self.max_bytes)
@@ -202,50 +219,44 @@ class Retrieval:
                 # The server understated the size; the connection is now mid-message.
                 self.skip_message(msg, "over the size limit while downloading; left on server")
                 raise _Reconnect()
+            self.group.begin()
             try:
-                info = inspect(spool)
-                report = self.router.deliver(msg.uid, spool, info, known=self.renumbered(info),
-                                             source_folder=source_folder(msg))
+                # A savepoint: a message that fails half-recorded leaves nothing
+                # of itself in the group's transaction.
+                with transaction.atomic():
+                    info = inspect(spool)
+                    report = self.router.deliver(
+                        msg.uid, spool, info, known=self.renumbered(info),
+                        source_folder=source_folder(msg))
             except Exception as exc:  # one bad message must not stop the whole account
                 log.exception("account %s: message %s failed", self.account.pk, msg.uid)
                 self.fail_alone(msg, size, exc)
                 return
-        # This message's bookkeeping in one transaction: one commit (one fsync
-        # on SQLite) rather than one per counter. Its copies are already durable.
-        with transaction.atomic():
-            for note in report.notes:
-                self.run.note(note)
-            for failure in report.failures:
-                self.run.remember_failure(failure)
-            self.run.bump(
-                fetched=1, bytes=size, delivered=report.delivered,
-                duplicates=report.duplicates, failed=report.failed,
-            )
-            if report.settled:
-                SeenMessage.objects.bulk_create(
-                    [SeenMessage(account=self.account, uid=msg.uid, message_key=info.key,
-                                 content_digest=info.digest)],
-                    ignore_conflicts=True,
-                )
-            self.account.renew_lease(self.token, self.lease_seconds)
+        for note in report.notes:
+            self.run.note(note)
+        for failure in report.failures:
+            self.run.remember_failure(failure)
+        self.group.count(fetched=1, bytes=size, delivered=report.delivered,
+                         duplicates=report.duplicates, failed=report.failed)
         if not report.settled:
             # Copies already stored are remembered by token; the rest are
             # retried next time. Nothing is deleted or marked seen until then.
             self.skip.add(msg.uid)
-            return
-        if self.account.keep_policy == RemoteAccount.Keep.DELETE:
-            session.delete(msg)
-            self.run.bump(deleted=1)
+        else:
+            delete = self.account.keep_policy == RemoteAccount.Keep.DELETE
+            self.group.settled(msg, info, delete=delete)
+        if report.record_now:
+            # A mail server's copy can only be remembered by its Delivery row:
+            # a crash before the group's commit must not deliver it again.
+            self.group.commit(session)
 
     def fail_alone(self, msg, size: int, exc: Exception):
         """Leave a message that broke delivery on the server, and go on with the rest."""
-        with transaction.atomic():
-            failure = (f"message {msg.uid}: not delivered, left on the server: "
-                       f"it could not be processed ({type(exc).__name__}: {exc})")
-            self.run.note(failure)
-            self.run.remember_failure(failure)
-            self.run.bump(fetched=1, bytes=size, failed=1)
-            self.account.renew_lease(self.token, self.lease_seconds)
+        failure = (f"message {msg.uid}: not delivered, left on the server: "
+                   f"it could not be processed ({type(exc).__name__}: {exc})")
+        self.run.note(failure)
+        self.run.remember_failure(failure)
+        self.group.count(fetched=1, bytes=size, failed=1)
         self.skip.add(msg.uid)
 
     def renumbered(self, info) -> bool:

@@ -85,6 +85,11 @@ class Backend(ABC):
         """What a target of this kind lacks, by field name ("__all__": the target as a whole)."""
         return {}
 
+    # Whether already_delivered() can find a copy an interrupted session stored.
+    # When it cannot (LMTP, SMTP), the Delivery rows are the only memory of a
+    # copy, so the engine records them at once instead of with its group.
+    can_find_copies = False
+
     def already_delivered(self, recipient: Recipient, folder: str, token: str) -> bool:
         """Whether an earlier, interrupted session already stored this message (`token`).
 

@@ -143,6 +143,8 @@ class ImapAppendBackend(Backend):
 
     # -- looking for a copy an interrupted session stored ------------------------
 
+    can_find_copies = True
+
     def already_delivered(self, recipient: Recipient, folder: str, token: str) -> bool:
         if not token:
             return False

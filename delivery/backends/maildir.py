@@ -49,6 +49,8 @@ class MaildirBackend(Backend):
         """The mailbox's Maildir, refused (DeliveryError) if the address would leave MAIL_ROOT."""
         return files.mailbox_dir(self.settings.mail_root, address)
 
+    can_find_copies = True
+
     def already_delivered(self, recipient: Recipient, folder: str, token: str) -> bool:
         if not token:
             return False

@@ -92,6 +92,11 @@ class MailSession(ABC):
     def delete(self, msg: RemoteMessage) -> None:
         """Mark the message deleted; permanent only after commit()."""
 
+    def delete_many(self, msgs: list[RemoteMessage]) -> None:
+        """delete() each; a client may send them together (POP3 PIPELINING)."""
+        for msg in msgs:
+            self.delete(msg)
+
     @abstractmethod
     def commit(self) -> None:
         """Make deletions permanent and log out (POP3 QUIT, IMAP UID EXPUNGE + LOGOUT)."""

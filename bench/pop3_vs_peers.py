@@ -1,0 +1,202 @@
+"""POP3S into Maildir, deleting at the source: popadmin vs getmail6 vs a raw reader.
+
+One run, one real Dovecot, the same data for each contender: ACCOUNTS
+accounts x MESSAGES messages x SIZE bytes, over TLS with certificate
+verification, delivered into a Maildir and deleted on the server.
+
+- popadmin: `manage.py fetch --all` (called in-process: the same engine the
+  workers run, on SQLite in a scratch data dir);
+- getmail6 (Debian's package): one `getmail` with one --rcfile per account;
+- raw: the fastest honest Python reader this machine allows: POP3S, every
+  RETR sent ahead (pipelined), each message written to tmp/, fsync'd and
+  renamed into new/, the new/ directory fsync'd once, then every DELE sent
+  ahead and QUIT. Same durability as popadmin (nothing deleted before its copy
+  is on disk), no bookkeeping at all.
+
+    .venv/bin/python bench/pop3_vs_peers.py [--accounts 10] [--messages 200] [--size 8192]
+
+getmail6 comes from `apt-get install -y getmail6`; the suite does not need it.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._setup import django_in_tmp  # noqa: E402
+from bench.throughput import getmail_rc  # noqa: E402
+
+PASSWORD = "benchpassword"  # getmail's rc format cannot hold every character
+
+
+def seed(dovecot, accounts, n, size):
+    users = [dovecot.add_user(password=PASSWORD) for _ in range(accounts)]
+    for user, _password in users:
+        dovecot.deliver_many(user, n, size=size)
+    return users
+
+
+def check_drained(dovecot, users, name):
+    left = sum(len(dovecot.messages(u)) for u, _ in users)
+    if left:
+        raise SystemExit(f"{name} left {left} messages on the server")
+
+
+def run_popadmin(dovecot, users, n):
+    from django.core.management import call_command
+
+    from retrieval.models import RemoteAccount
+    from tests.factories import local_messages, make_account
+
+    RemoteAccount.objects.update(enabled=False)  # only this run's accounts
+    accounts = [make_account(dovecot, u, p) for u, p in users]
+    started = time.perf_counter()
+    call_command("fetch", every=True, stdout=open(os.devnull, "w"))
+    seconds = time.perf_counter() - started
+    got = sum(len(local_messages(a.owner)) for a in accounts)
+    if got != n * len(users):
+        raise SystemExit(f"popadmin delivered {got} of {n * len(users)}")
+    check_drained(dovecot, users, "popadmin")
+    return seconds
+
+
+def run_getmail(dovecot, users, n):
+    if not shutil.which("getmail"):
+        raise SystemExit("getmail6 is not installed: apt-get install -y getmail6")
+    work = Path(tempfile.mkdtemp(prefix="getmail-bench-"))
+    work.chmod(0o755)
+    rcs, maildirs = [], []
+    for i, (user, password) in enumerate(users):
+        maildir = work / f"Maildir{i}"
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True)
+        rc = work / f"getmailrc{i}"
+        rc.write_text(getmail_rc(dovecot, user, password, maildir))
+        rcs.append(rc)
+        maildirs.append(maildir)
+    # getmail refuses to deliver as root, so the whole run is the mail user's.
+    for path in work.rglob("*"):
+        shutil.chown(path, "mail", "mail")
+    shutil.chown(work, "mail", "mail")
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["setpriv", "--reuid=mail", "--regid=mail", "--clear-groups", "getmail",
+         *[f"--rcfile={rc}" for rc in rcs], f"--getmaildir={work}"],
+        capture_output=True, text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"getmail failed: {done.stdout}{done.stderr}")
+    got = sum(len(list((m / "new").iterdir())) for m in maildirs)
+    if got != n * len(users):
+        raise SystemExit(f"getmail delivered {got} of {n * len(users)}")
+    check_drained(dovecot, users, "getmail6")
+    return seconds
+
+
+class RawReader:
+    """POP3S with every RETR and DELE pipelined; fsync'd Maildir writes."""
+
+    def __init__(self, host, port, ca_file):
+        context = ssl.create_default_context(cafile=str(ca_file))
+        self.sock = context.wrap_socket(socket.create_connection((host, port)),
+                                        server_hostname=host)
+        self.file = self.sock.makefile("rb", buffering=256 * 1024)
+        self.line()  # greeting
+
+    def line(self) -> bytes:
+        line = self.file.readline()
+        if not line.startswith(b"+OK"):
+            raise SystemExit(f"raw reader: {line!r}")
+        return line
+
+    def send(self, *commands: bytes):
+        self.sock.sendall(b"".join(c + b"\r\n" for c in commands))
+
+    def fetch_all(self, user, password, maildir: Path) -> int:
+        self.send(b"USER " + user.encode(), b"PASS " + password.encode(), b"STAT")
+        self.line(), self.line()
+        count = int(self.line().split()[1])
+        self.send(*[b"RETR %d" % i for i in range(1, count + 1)])
+        for i in range(1, count + 1):
+            self.line()
+            name = f"{time.time():.6f}.R{i}P{os.getpid()}.raw"
+            tmp = maildir / "tmp" / name
+            with open(tmp, "wb") as out:
+                while True:
+                    line = self.file.readline()
+                    if line == b".\r\n":
+                        break
+                    if line.startswith(b".."):
+                        line = line[1:]
+                    out.write(line[:-2] + b"\n" if line.endswith(b"\r\n") else line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(tmp, maildir / "new" / name)
+        fd = os.open(maildir / "new", os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(fd)  # every copy durable before any DELE
+        os.close(fd)
+        self.send(*[b"DELE %d" % i for i in range(1, count + 1)], b"QUIT")
+        for _ in range(count + 1):
+            self.line()
+        self.sock.close()
+        return count
+
+
+def run_raw(dovecot, users, n):
+    work = Path(tempfile.mkdtemp(prefix="raw-bench-"))
+    started = time.perf_counter()
+    got = 0
+    for i, (user, password) in enumerate(users):
+        maildir = work / f"Maildir{i}"
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True)
+        got += RawReader("localhost", dovecot.pop3s_port, dovecot.ca_file).fetch_all(
+            user, password, maildir)
+    seconds = time.perf_counter() - started
+    if got != n * len(users):
+        raise SystemExit(f"raw reader fetched {got} of {n * len(users)}")
+    check_drained(dovecot, users, "raw reader")
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--size", type=int, default=8192)
+    parser.add_argument("--skip", action="append", default=[], choices=["getmail", "raw"])
+    args = parser.parse_args()
+    django_in_tmp()
+    from django.conf import settings
+
+    from tests.dovecot import Dovecot
+
+    total = args.accounts * args.messages
+    results = {}
+    with Dovecot() as dovecot:
+        settings.POPADMIN_CA_FILE = str(dovecot.ca_file)
+        contenders = {"popadmin": run_popadmin, "getmail6": run_getmail, "raw": run_raw}
+        for name, run in contenders.items():
+            if name.removesuffix("6") in args.skip:
+                continue
+            users = seed(dovecot, args.accounts, args.messages, args.size)
+            results[name] = run(dovecot, users, args.messages)
+    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over POP3S")
+    for name, seconds in results.items():
+        print(f"{name:9}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s")
+    ours = results["popadmin"]
+    for name, seconds in results.items():
+        if name != "popadmin":
+            print(f"ratio popadmin/{name}: {seconds / ours:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
