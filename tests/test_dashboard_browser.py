@@ -3,14 +3,16 @@ dashboard, watches a real session (a real worker, a real Dovecot) move the count
 and charts without reloading, sees a killed worker go silent, and stops and starts
 the service. Screenshots at desktop and phone widths go to tests/artifacts/."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from popadmin.celery import app
-from retrieval import dispatcher
+from retrieval import alerts, dispatcher
 from retrieval.models import GlobalSettings, Run
 from tests.browser import ASYNC_UNSAFE, launch_chromium, screenshot_on_failure
 from tests.factories import make_account
@@ -93,6 +95,11 @@ def test_it_shows_the_operator_what_happens_live(
             silent = page.locator("#dash-processes tr.silent[data-role='worker']")
             expect(silent).to_contain_text("silent since")
             expect(page.locator("#dash-processes tr.alive[data-role='beat']")).to_have_count(1)
+            # Beat's minute check (retrieval/ops/heartbeat.py), a minute later:
+            # the silence becomes an alert episode on the page.
+            alerts.evaluate(now=timezone.now() + dt.timedelta(minutes=2),
+                            heartbeats=alerts.heartbeat_pairs())
+            expect(page.locator("#dash-alerts")).to_contain_text("No worker has been seen")
             shoot(page, "worker-silent")
 
             page.click("button.dash-stop")
