@@ -39,12 +39,10 @@ class RemoteAccountForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Posts that predate the sign-in method (scripts, old pages) keep the current one.
-        self.fields["auth_method"].required = False
-
-    def clean_auth_method(self):
-        return (self.cleaned_data.get("auth_method") or self.instance.auth_method
-                or RemoteAccount.AuthMethod.PASSWORD)
+        if self.is_bound and "auth_method" not in self.data:
+            # A post that predates the sign-in method (a script, an old page) keeps the
+            # current one, and does not count as changing it.
+            self.fields["auth_method"].disabled = True
 
     def clean(self):
         data = super().clean()

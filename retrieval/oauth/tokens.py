@@ -25,7 +25,8 @@ REFRESH_MARGIN = dt.timedelta(minutes=5)
 def save_token(account, provider: OAuthProvider, token: dict) -> OAuthGrant:
     """Store a token just obtained by a sign-in (code or device flow) as the account's grant."""
     now = timezone.now()
-    grant, _ = OAuthGrant.objects.get_or_create(account=account, defaults={"provider": provider})
+    # Saved once, so the audit trail has one entry per sign-in.
+    grant = OAuthGrant.objects.filter(account=account).first() or OAuthGrant(account=account)
     grant.provider = provider
     _apply(grant, token, now)
     grant.connected_at = now
