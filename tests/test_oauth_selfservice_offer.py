@@ -124,3 +124,16 @@ def test_staff_without_a_mailbox_cannot_add_through_the_user_page(admin_client):
     OAuthProvider.objects.create(name="Google", preset="google", client_id="c")
 
     assert add_page(admin_client, "someone@gmail.com").status_code == 403
+
+
+def test_the_offer_page_lets_its_form_go_on_to_the_provider_only(client, me):
+    # Save redirects to the provider; browsers hold a form's redirects to form-action.
+    google = OAuthProvider(name="Google", preset="google", client_id="c")
+    google.apply_preset()
+    google.save()
+
+    offered = add_page(client, "someone@gmail.com")["Content-Security-Policy"]
+    plain = add_page(client, "someone@example.test")["Content-Security-Policy"]
+
+    assert "form-action 'self' https://accounts.google.com" in offered
+    assert "form-action 'self';" in plain + ";" and "accounts.google.com" not in plain

@@ -9,6 +9,7 @@ administrator has set up a provider with that preset, the add page offers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from retrieval.models import OAuthProvider
 
@@ -27,6 +28,15 @@ class Offer:
     @property
     def save_label(self) -> str:
         return f"Save and sign in with {self.brand}"
+
+    def allow_form_to_sign_in(self, response):
+        """Saving goes on by redirects to the provider's sign-in page: a browser holds a
+        form's redirects to the page's CSP form-action ('self'), so the page that carries
+        the offer also allows the provider's origin (and nothing else)."""
+        url = urlsplit(self.provider.authorization_endpoint)
+        if url.scheme in ("https", "http") and url.netloc:
+            response._csp_update = {"form-action": [f"{url.scheme}://{url.netloc}"]}
+        return response
 
 
 def offer_for(suggestions) -> Offer | None:

@@ -51,9 +51,9 @@ def add_account(request):
         initial["auth_method"] = RemoteAccount.AuthMethod.XOAUTH2
     form = UserAccountForm(instance=RemoteAccount(owner=mailbox), initial=initial,
                            min_poll_minutes=min_poll_minutes(request.user))
-    return render(request, "mail/account_form.html",
-                  {"form": form, "address": address, "suggestions": found, "adding": True,
-                   "oauth_offer": sign_in})
+    return _render(request, "mail/account_form.html",
+                   {"form": form, "address": address, "suggestions": found, "adding": True,
+                    "oauth_offer": sign_in})
 
 
 @login_required
@@ -78,7 +78,7 @@ def _account_form(request, instance, template):
     if not form.is_valid():
         if wants_json:
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-        return render(request, template, ctx, status=400)
+        return _render(request, template, ctx, status=400)
     account = form.save(commit=False)
     if needs_sign_in(account):
         return _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
@@ -87,14 +87,21 @@ def _account_form(request, instance, template):
     if request.POST.get("action") == "test":
         if wants_json:
             return JsonResponse(ctx["test"])
-        return render(request, template, ctx)
+        return _render(request, template, ctx)
     if not result.ok and not request.POST.get("save_anyway"):
         ctx["offer_save_anyway"] = True
-        return render(request, template, ctx, status=400)
+        return _render(request, template, ctx, status=400)
     _save(form, account, adding)
     verb = "added" if adding else "saved"
     messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
     return redirect("mail-accounts")
+
+
+def _render(request, template, ctx, status=200):
+    response = render(request, template, ctx, status=status)
+    if ctx.get("oauth_offer"):
+        ctx["oauth_offer"].allow_form_to_sign_in(response)
+    return response
 
 
 def _save(form, account, adding):
@@ -118,7 +125,7 @@ def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
                                     "come back here."}
         if wants_json:
             return JsonResponse(ctx["test"])
-        return render(request, "mail/account_form.html", ctx)
+        return _render(request, "mail/account_form.html", ctx)
     _save(form, account, adding)
     messages.success(request, f"Account {account} {'added' if adding else 'saved'}. "
                               "Sign in at the provider to let popadmin read it.")
