@@ -56,6 +56,10 @@ class UserAccountForm(RemoteAccountForm):
             ("tls", "TLS (995 / 993)"), ("starttls", "STARTTLS (110 / 143)"),
             ("none", "None: plain text, unsafe"),
         ]
+        self.fields["auth_method"].choices = [
+            ("password", "Password"), ("xoauth2", "OAuth2 sign-in (Gmail, Microsoft)"),
+            ("oauthbearer", "OAuth2 sign-in (OAUTHBEARER)"),
+        ]
 
     def clean_folders(self):
         text = self.cleaned_data.get("folders") or ""
