@@ -147,6 +147,7 @@ def time_admission(running: int):
     from django.utils import timezone
 
     from retrieval.models import GlobalSettings, RemoteAccount
+    from retrieval.models.account import enabled_account_count
 
     GlobalSettings.objects.filter(pk=1).update(max_sessions_per_host=0)
     spread(0.0)
@@ -164,7 +165,7 @@ def time_admission(running: int):
         account.release_lease(token)
     GlobalSettings.objects.filter(pk=1).update(max_sessions_per_host=3)
     print(f"session start with {running:,} sessions running (auto cap "
-          f"{GlobalSettings.load().effective_max_concurrent():,}): median "
+          f"{GlobalSettings.load().effective_max_concurrent(enabled_account_count()):,}): median "
           f"{statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
 
 

@@ -1,4 +1,4 @@
-"""Memory cost of fetching one 100 MB message (invariant 5: bounded memory).
+"""Memory cost of fetching one 100 MB message (invariant "Bounded memory").
 
 Fetches through the full engine (protocol client → spool file → Maildir) from
 a real Dovecot, and prints the growth of the process's peak RSS. For scale it

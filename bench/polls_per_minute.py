@@ -150,6 +150,7 @@ def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
     from django.db.models import Max, Min
 
     from retrieval.models import GlobalSettings, Run
+    from retrieval.models.account import enabled_account_count
     from tests.workers import CeleryProcess, wait_for
 
     db = connection.settings_dict
@@ -176,7 +177,7 @@ def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
     lo, hi = finished[n // 10], finished[n * 9 // 10]
     steady = (n * 8 // 10) / (hi - lo).total_seconds() * 60
     failed = done.exclude(status=Run.Status.OK).count()
-    cap = GlobalSettings.load().effective_max_concurrent()
+    cap = GlobalSettings.load().effective_max_concurrent(enabled_account_count())
     print(f"  ({db['NAME']}, Redis {redis_url}, cap {cap}, tick {args.tick} s, "
           f"{failed} failed runs)")
     return n / seconds * 60, steady

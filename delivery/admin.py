@@ -6,7 +6,7 @@ from django.utils.html import format_html
 
 from delivery.models import Delivery, DeliveryTarget
 from popadmin.history_admin import HistoryAdmin
-from retrieval.models.account import validate_credential
+from popadmin.secrets import validate_credential
 
 
 @admin.register(Delivery)
@@ -20,7 +20,8 @@ class DeliveryAdmin(HistoryAdmin):
     list_select_related = ["mailbox", "run"]
     readonly_fields = ["run_link", "account_link"]
     fields = ["created", "sender", "subject", "sent", "size", "message_id", "mailbox",
-              "recipient", "folder", "backend", "result", "detail", "run_link", "account_link"]
+              "recipient", "folder", "backend", "remote_uid", "result", "detail", "run_link",
+              "account_link"]
 
     @admin.display(description="subject", ordering="subject")
     def subject_display(self, obj):
@@ -52,7 +53,8 @@ class DeliveryTargetForm(forms.ModelForm):
     password = forms.CharField(
         required=False, strip=False, validators=[validate_credential],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="SMTP relay login, stored encrypted. Leave empty to keep the current one.",
+        help_text="SMTP relay or IMAP mailbox login (an app password for Gmail), stored "
+        "encrypted. Leave empty to keep the current one.",
     )
 
     class Meta:

@@ -27,6 +27,7 @@ def record_outcome(mailbox, folder, info, *, run, backend, outcome, token):
         token=token,
         result=Delivery.Result.DELIVERED if delivered else Delivery.Result.FAILED,
         detail="" if delivered else storable(describe(outcome)),
+        remote_uid=storable(outcome.remote_id, _size("remote_uid")),
     )
     record.save()
     return record

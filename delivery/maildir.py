@@ -1,6 +1,6 @@
 """Maildir++ delivery: tmp/ → fsync → link into new/ → fsync the directory.
 
-A message is durable (invariant 1) only when deliver() returns: the file's
+A message is durable (invariant "No loss") only when deliver() returns: the file's
 data and its directory entry in new/ have both reached the disk.
 
 Every write stays inside MAIL_ROOT/<domain>/<localpart>/: the address is

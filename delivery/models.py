@@ -44,11 +44,17 @@ class Delivery(models.Model):
     # Names "this message from this remote account": a retry after a partial
     # delivery skips the mailboxes that already have their copy.
     token = models.CharField(max_length=32, blank=True, db_index=True)
+    # Where the destination put the copy, when it says: IMAP APPENDUID "uidvalidity/uid".
+    remote_uid = models.CharField("remote UID", max_length=40, blank=True, db_default="")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created"]
-        indexes = [models.Index(fields=["mailbox", "message_key", "created"])]
+        indexes = [
+            models.Index(fields=["mailbox", "message_key", "created"]),
+            # Pruning old history walks rows by age (retrieval/retention.py).
+            models.Index(fields=["created"], name="delivery_created_idx"),
+        ]
         verbose_name_plural = "deliveries"
 
     def __str__(self):

@@ -51,7 +51,18 @@ from delivery.addresses import (
     normalize_domain,
     received_for,
 )
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
+
+# Where a catch-all message names its recipients, envelope fields first
+# (the administrator's choice, GlobalSettings.header_fields, starts as this).
+DEFAULT_HEADER_FIELDS = [
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+    "To",
+    "Cc",
+    "Received",
+]
 
 MAX_TOTAL_CHARS = 512 * 1024
 NOTE_LIST = 10  # addresses named in one note; the rest are counted

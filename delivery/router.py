@@ -34,6 +34,9 @@ class Report:
     duplicates: int = 0
     failed: int = 0  # copies not delivered (temporary or permanent): the message stays
     notes: list[str] = field(default_factory=list)
+    # Why copies failed, also in notes; kept apart so the account's last error
+    # names a delivery failure, not a catch-all note that merely says "not delivered".
+    failures: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -52,14 +55,17 @@ class Router:
         self.dedupe = dedupe
         self.settings = global_settings
         self.source = source
-        self.folder = account.target_folder
         self.directory = Directory.load(global_settings) if account.mode == "catchall" else None
         self.default_target = DeliveryTarget.objects.filter(is_default=True).first()
+        self.account_target = account.delivery_target if account.delivery_target_id else None
         self._backends: dict[int | None, Backend] = {}
 
-    def deliver(self, uid: str, spool, info, known: bool = False) -> Report:
-        """`known`: the engine already knows this mail is here (renumbered IMAP folder)."""
+    def deliver(self, uid: str, spool, info, known: bool = False,
+                source_folder: str = "INBOX") -> Report:
+        """`known`: the engine already knows this mail is here (renumbered IMAP folder);
+        `source_folder`: the remote folder it came from (the account's folder mapping)."""
         report = Report()
+        folder = self.account.destination_folder(source_folder)
         token = delivery_token(self.account.pk, uid, info.key)
         resolution = resolve(
             info.headers, owner=self.account.owner, mode=self.account.mode,
@@ -79,23 +85,24 @@ class Router:
         calls = defaultdict(list)  # (target, edits of the copy) -> mailboxes
         for mailbox in resolution.mailboxes:
             copy = copies.get(mailbox.pk)
-            target = target_for(mailbox, self.default_target)
+            target = target_for(mailbox, self.default_target, self.account_target)
             backend = self.backend(target)
-            if backend.already_delivered(recipient(mailbox), self.folder, token):
+            if backend.already_delivered(recipient(mailbox), folder, token):
                 # A session died after storing this copy but before recording it.
                 report.notes.append(f"message {uid}: already delivered by an interrupted "
                                     f"session (to {mailbox})")
-                self.duplicate(mailbox, info, report, backend.name)
+                self.duplicate(mailbox, folder, info, report, backend.name)
             elif mailbox.pk in served:
                 # Got its copy in an earlier attempt that failed for someone else.
-                self.duplicate(mailbox, info, report, backend.name)
+                self.duplicate(mailbox, folder, info, report, backend.name)
             elif known or self.is_duplicate(mailbox, uid, info, report):
-                self.duplicate(mailbox, info, report, backend.name)
+                self.duplicate(mailbox, folder, info, report, backend.name)
             else:
                 calls[(target, copy.edits if copy else ())].append((mailbox, copy))
         for (target, _edits), group in calls.items():
             mailboxes, copy = [m for m, _ in group], group[0][1]
-            self.send(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report)
+            self.send(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report,
+                      folder)
         return report
 
     def is_duplicate(self, mailbox, uid, info, report) -> bool:
@@ -105,27 +112,35 @@ class Router:
                                 f"different content: delivered (to {mailbox})")
         return verdict is Verdict.DUPLICATE
 
-    def duplicate(self, mailbox, info, report, backend: str):
-        history.record_duplicate(mailbox, self.folder, info, run=self.run, backend=backend)
+    def duplicate(self, mailbox, folder, info, report, backend: str):
+        history.record_duplicate(mailbox, folder, info, run=self.run, backend=backend)
         report.duplicates += 1
 
-    def send(self, target, mailboxes, uid, spool, info, token, report):
+    def send(self, target, mailboxes, uid, spool, info, token, report, folder):
         """One backend call for the mailboxes of one target that take the same copy."""
         backend = self.backend(target)
         outcomes = backend.deliver(
             spool, info.size, _sender(info.headers), [recipient(m) for m in mailboxes],
-            partial(trace_headers, self.source), folder=self.folder, token=token,
+            partial(trace_headers, self.source), folder=folder, token=token,
         )
         for mailbox, outcome in zip(mailboxes, outcomes, strict=True):  # one each, in order
-            history.record_outcome(mailbox, self.folder, info, run=self.run,
+            history.record_outcome(mailbox, folder, info, run=self.run,
                                    backend=backend.name, outcome=outcome, token=token)
             if outcome.status == DELIVERED:
                 self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
             else:
                 report.failed += 1
-                report.notes.append(f"message {uid}: not delivered to {mailbox} "
-                                    f"({outcome.status}): {history.describe(outcome)}")
+                failure = (f"message {uid}: not delivered to {mailbox} "
+                           f"({outcome.status}): {history.describe(outcome)}")
+                report.notes.append(failure)
+                report.failures.append(failure)
+
+    def close(self):
+        """The run is over: backends let go of their connections."""
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
 
     def backend(self, target):
         """One backend per target for the whole run (it may cache, e.g. Maildir's listings)."""

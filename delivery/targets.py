@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from delivery.backends import BACKENDS, Backend, Recipient, Site
-from retrieval import crypto
-from retrieval.models.account import validate_credential
+from popadmin import secrets
+from popadmin.secrets import validate_credential
 
 MB = 1024 * 1024
 
@@ -40,13 +40,16 @@ class DeliveryTarget(models.Model):
         help_text="Mailboxes without a target of their own use this one.",
     )
     host = models.CharField(max_length=253, blank=True)
-    port = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: 24 LMTP, 587 SMTP.")
+    port = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Empty: 24 LMTP, 587 SMTP, 993 IMAP (143 with STARTTLS or none).",
+    )
     socket_path = models.CharField(
         "UNIX socket (LMTP)", max_length=500, blank=True, help_text="Used instead of host/port."
     )
     security = models.CharField(
         max_length=10, choices=Security.choices, default=Security.STARTTLS,
-        help_text="SMTP only; LMTP is spoken on a trusted local link.",
+        help_text="SMTP and IMAP; LMTP is spoken on a trusted local link.",
     )
     verify_tls = models.BooleanField("verify TLS certificate", default=True)
     username = models.CharField(max_length=255, blank=True, validators=[validate_credential])
@@ -75,10 +78,10 @@ class DeliveryTarget(models.Model):
 
     def set_password(self, raw: str):
         validate_credential(raw)
-        self.password_encrypted = crypto.encrypt(raw) if raw else ""
+        self.password_encrypted = secrets.encrypt(raw) if raw else ""
 
     def decrypted_password(self) -> str:
-        return crypto.decrypt(self.password_encrypted)
+        return secrets.decrypt(self.password_encrypted)
 
     def backend(self) -> Backend:
         return backend_for(self)
@@ -103,8 +106,12 @@ def recipient(mailbox) -> Recipient:
     return Recipient(mailbox.address, quota=(mailbox.quota_mb or 0) * MB)
 
 
-def target_for(mailbox, default: "DeliveryTarget | None") -> "DeliveryTarget | None":
-    """The mailbox's own target, else the default; None means Maildir."""
+def target_for(
+    mailbox, default: "DeliveryTarget | None", account_target: "DeliveryTarget | None" = None
+) -> "DeliveryTarget | None":
+    """The remote account's target, else the mailbox's own, else the default; None: Maildir."""
+    if account_target is not None:
+        return account_target
     if mailbox.delivery_target_id:
         return mailbox.delivery_target
     return default

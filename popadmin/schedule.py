@@ -15,4 +15,14 @@ def beat_schedule(dispatch_seconds: float) -> dict:
             "schedule": 60.0,
             "options": {"expires": 60.0},
         },
+        "prune-old-history": {
+            "task": "retrieval.tasks.prune_history",
+            "schedule": 3600.0,
+            "options": {"expires": 3600.0},
+        },
+        "evaluate-alerts": {
+            "task": "retrieval.tasks.evaluate_alerts",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
     }

@@ -51,7 +51,7 @@ POPADMIN_HARD_MESSAGE_MB = env.int("POPADMIN_HARD_MESSAGE_MB", default=1024)
 # dispatcher tick, which finds its session lock gone (retrieval/locks.py); the
 # expiry is only the fallback that keeps a lost row from counting forever.
 POPADMIN_LEASE_SECONDS = env.int("POPADMIN_LEASE_SECONDS", default=300)
-# Empty means: derive from SECRET_KEY (see retrieval/crypto.py). Comma-separated
+# Empty means: derive from SECRET_KEY (see popadmin/secrets.py). Comma-separated
 # keys allow rotation: the first encrypts, all decrypt.
 POPADMIN_ENCRYPTION_KEY = env.str("POPADMIN_ENCRYPTION_KEY", default="")
 # Shared secret of the local mail server's login-trigger calls (POST
@@ -196,6 +196,19 @@ LOGIN_REDIRECT_URL = "/mail/accounts/"
 
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Mail out and alerts (retrieval/alerts.py) ----------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587 (popadmin/mailers.py);
+# the default prints mail to the log.
+from popadmin.mailers import mailers_from_url  # noqa: E402
+
+MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="popadmin@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who gets alerts besides account owners; empty: active superusers' addresses.
+POPADMIN_ALERT_EMAILS = env.list("POPADMIN_ALERT_EMAILS", default=[])
+# A JSON POST per alert ({"title", "text"}): ntfy, Slack-style incoming webhooks.
+POPADMIN_ALERT_WEBHOOK_URL = env.str("POPADMIN_ALERT_WEBHOOK_URL", default="")
 
 LOGGING = {
     "version": 1,

@@ -109,10 +109,10 @@ def _progress(account, run, running: bool, now) -> tuple[str, str]:
 
 
 def _running(run: Run, now) -> tuple[str, str]:
-    if run.retry_at and run.retry_at > now and run.connect_attempt:
-        wait = timezone.localtime(run.retry_at).strftime("%H:%M:%S")
-        return "retrying", (f"the server did not answer: attempt {run.connect_attempt + 1} "
-                            f"of {run.connect_attempts} at {wait}")
+    if run.next_try and run.next_try > now and run.attempt:
+        wait = timezone.localtime(run.next_try).strftime("%H:%M:%S")
+        return "retrying", (f"the server did not answer: attempt {run.attempt} "
+                            f"of {run.attempts} at {wait}")
     done, total = run.progress
     if total:
         return "running", f"fetching: {done} of {total} messages"

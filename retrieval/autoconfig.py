@@ -14,7 +14,7 @@ import dns.exception
 import dns.resolver
 from django.conf import settings
 
-from retrieval.protocols.reach import make_resolver
+from popadmin.net.reach import make_resolver
 
 # RFC 6186 services, in the order we prefer them, and what each one means here.
 SRV_SERVICES = (

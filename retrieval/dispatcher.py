@@ -1,4 +1,4 @@
-"""Who is due, and admission under the global concurrency cap (invariant 4).
+"""Who is due, and admission under the global concurrency cap (invariant "Global cap").
 
 Beat runs `dispatch` every few seconds. It claims due accounts, longest
 waiting first, within the free slots of the global cap and the per-server
@@ -29,12 +29,20 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from popadmin.celery import app as celery_app
 from retrieval.models import GlobalSettings, RemoteAccount, Run
-from retrieval.models.account import INTERACTIVE_TRIGGERS, live_claim, live_lease
-from retrieval.models.settings import enabled_account_count
+from retrieval.models.account import (
+    INTERACTIVE_TRIGGERS,
+    enabled_account_count,
+    live_claim,
+    live_lease,
+)
 from retrieval.status import free_dead_leases
 
 log = logging.getLogger(__name__)
+
+# The Celery task that runs one session (retrieval/tasks.py).
+FETCH_TASK = "retrieval.tasks.fetch_account"
 
 # A check asked for this soon after the last one finished is coalesced with it.
 COOLDOWN = dt.timedelta(seconds=30)
@@ -58,9 +66,8 @@ def claim_hold() -> dt.timedelta:
 
 
 def enqueue_fetch(pk: int, trigger: str):
-    from retrieval.tasks import fetch_account
-
-    fetch_account.apply_async((pk, trigger), queue=queue_for(trigger))
+    # By name: the tasks call the dispatcher, so it does not import them back.
+    celery_app.send_task(FETCH_TASK, (pk, trigger), queue=queue_for(trigger))
 
 
 def running_sessions(now=None) -> int:

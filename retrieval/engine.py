@@ -18,11 +18,12 @@ from django.utils import timezone
 from delivery.dedupe import DuplicateFilter
 from delivery.message import inspect
 from delivery.router import Router
-from retrieval.crypto import SecretError
+from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
+from popadmin.secrets import SecretError
+from retrieval import history
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
-from retrieval.protocols.base import ConnectError, MessageTooLarge, ProtocolError
-from retrieval.protocols.factory import session_for
+from retrieval.sessions import session_for
 from retrieval.status import finish_run
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ def run_account(account_id: int, trigger: str) -> Run | None:
     if token is None:
         return None
     try:
-        run = Run.objects.create(account=account, trigger=trigger, lease_token=token)
+        run = Run.objects.create(account=account, trigger=trigger, lease_token=token,
+                                 account_label=history.label(account),
+                                 worker=history.worker_id())
         with Heartbeat(account, token, lease_seconds) as heartbeat:
             _session(account, run, knobs, heartbeat, global_settings)
     finally:
@@ -71,6 +74,13 @@ def _session(account, run, knobs, heartbeat, global_settings):
         run.error = f"internal error ({type(exc).__name__}): {exc}"
     finally:
         finish_run(account, run, knobs)
+
+
+def source_folder(msg) -> str:
+    """The remote folder a message came from (IMAP handles are "<folder>\\0<uid>");
+    POP3 has only the inbox."""
+    folder, sep, _uid = msg.handle.rpartition("\0")
+    return folder if sep else "INBOX"
 
 
 class Retrieval:
@@ -100,6 +110,12 @@ class Retrieval:
         )
 
     def execute(self):
+        try:
+            self._passes()
+        finally:
+            self.router.close()  # e.g. the IMAP APPEND target's connection
+
+    def _passes(self):
         first_pass = True
         while True:
             session = self.connect()
@@ -131,20 +147,12 @@ class Retrieval:
                     raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
                 wait = self.knobs.retry_seconds
                 log.info("account %s: %s; retrying in %ss", self.account.pk, exc, wait)
-                self.show_retry(attempt, attempts, wait)
+                self.run.retrying(attempt, attempts, wait, str(exc))
                 time.sleep(wait)
             except BaseException:
                 session.close()
                 raise
         raise AssertionError("unreachable")
-
-    def show_retry(self, attempt: int, attempts: int, wait: int):
-        # Written at once, so the user page says "attempt 2 of 3, next try at …"
-        # while the worker waits, instead of an unexplained "checking".
-        retry_at = timezone.now() + dt.timedelta(seconds=wait)
-        Run.objects.filter(pk=self.run.pk).update(
-            connect_attempt=attempt, connect_attempts=attempts, retry_at=retry_at
-        )
 
     def one_pass(self, session, first_pass: bool) -> bool:
         """Work through one batch; True if new messages remain for another pass."""
@@ -192,7 +200,8 @@ class Retrieval:
                 raise _Reconnect()
             try:
                 info = inspect(spool)
-                report = self.router.deliver(msg.uid, spool, info, known=self.renumbered(info))
+                report = self.router.deliver(msg.uid, spool, info, known=self.renumbered(info),
+                                             source_folder=source_folder(msg))
             except Exception as exc:  # one bad message must not stop the whole account
                 log.exception("account %s: message %s failed", self.account.pk, msg.uid)
                 self.fail_alone(msg, size, exc)
@@ -202,6 +211,8 @@ class Retrieval:
         with transaction.atomic():
             for note in report.notes:
                 self.run.note(note)
+            for failure in report.failures:
+                self.run.remember_failure(failure)
             self.run.bump(
                 fetched=1, bytes=size, delivered=report.delivered,
                 duplicates=report.duplicates, failed=report.failed,
@@ -225,8 +236,10 @@ class Retrieval:
     def fail_alone(self, msg, size: int, exc: Exception):
         """Leave a message that broke delivery on the server, and go on with the rest."""
         with transaction.atomic():
-            self.run.note(f"message {msg.uid}: not delivered, left on the server: "
-                          f"it could not be processed ({type(exc).__name__}: {exc})")
+            failure = (f"message {msg.uid}: not delivered, left on the server: "
+                       f"it could not be processed ({type(exc).__name__}: {exc})")
+            self.run.note(failure)
+            self.run.remember_failure(failure)
             self.run.bump(fetched=1, bytes=size, failed=1)
             self.account.renew_lease(self.token, self.lease_seconds)
         self.skip.add(msg.uid)

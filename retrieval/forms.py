@@ -1,12 +1,12 @@
 from django import forms
 
 from popadmin.listfield import ListField
-from retrieval import crypto, network_reach
+from popadmin.net.errors import ProtocolError
+from popadmin.net.reach import PortRefused
+from popadmin.secrets import SecretError, validate_credential
+from retrieval import network_reach
 from retrieval.models import RemoteAccount
-from retrieval.models.account import validate_credential
-from retrieval.protocols.base import ProtocolError
 from retrieval.protocols.pop3 import credentials_too_long
-from retrieval.protocols.reach import PortRefused
 
 
 class RemoteAccountForm(forms.ModelForm):
@@ -34,7 +34,8 @@ class RemoteAccountForm(forms.ModelForm):
         fields = [
             "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
             "port", "verify_tls", "username", "auth_method", "folders", "mode", "target_folder",
-            "keep_policy", "keep_days", "max_message_mb", "poll_minutes",
+            "keep_policy", "keep_days", "max_message_mb", "poll_minutes", "delivery_target",
+            "folder_map",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -110,7 +111,7 @@ class RemoteAccountForm(forms.ModelForm):
         if not password and self.instance.pk and self.instance.has_password:
             try:
                 password = self.instance.get_password()
-            except crypto.SecretError:
+            except SecretError:
                 return
         problem = credentials_too_long(data["username"], password or "")
         if problem:

@@ -1,5 +1,5 @@
 """The session lock: held by the process running an account's session, and
-dropped by the system the moment that process dies (invariant 3).
+dropped by the system the moment that process dies (invariant "One session per account").
 
 The lease row (RemoteAccount.lease_token) says who holds an account, but a
 row cannot tell a slow session from a killed one; only its expiry could, and

@@ -1,14 +1,14 @@
 """Which remote accounts are held to public addresses, and the policy that holds them.
 
-The checks themselves live in retrieval/protocols/reach.py (no Django);
+The checks themselves live in popadmin/net/reach.py (no Django);
 this module reads the administrator's settings into a ReachPolicy. LMTP
 sockets and SMTP relays are not covered: only staff configure those.
 """
 
 from django.conf import settings
 
+from popadmin.net.reach import ReachPolicy, policy_from
 from retrieval.models import GlobalSettings
-from retrieval.protocols.reach import ReachPolicy, policy_from
 
 # A form waits this long at most for DNS before answering.
 FORM_DNS_SECONDS = 5.0

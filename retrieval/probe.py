@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from retrieval.crypto import SecretError
-from retrieval.protocols.base import ProtocolError
-from retrieval.protocols.factory import session_for
+from popadmin.net.errors import ProtocolError
+from popadmin.secrets import SecretError
+from retrieval.sessions import session_for
 
 # A probe is interactive: someone waits for it in a browser.
 PROBE_TIMEOUT = 15.0

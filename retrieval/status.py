@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from popadmin.text import storable
-from retrieval import locks
+from retrieval import history, locks
 from retrieval.models import GlobalSettings, HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
@@ -44,13 +44,17 @@ def finish_run(account, run, knobs):
         run.status = Run.Status.ERROR
     elif run.failed:
         run.status = Run.Status.PARTIAL
-        # The first reason in the run's notes says why, e.g. "mailbox full".
-        reason = next((n for n in run.notes if "not delivered" in n), "")
+        # The delivery failure the engine kept (a full mailbox first), never a
+        # catch-all note (loop, recipient cap) that only mentions "not delivered".
+        reason = run.__dict__.get("first_failure", "")
         run.error = f"{run.failed} message(s) could not be delivered and stay on the server"
         run.error += f"; {reason}" if reason else ""
     else:
         run.status = Run.Status.OK
-    run.save()
+    # An unattended empty poll's row goes (history.py); its hour and the
+    # account's status below still record it.
+    if not history.discard_if_empty(run):
+        run.save()
     HourlyStats.record(
         status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
         failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),

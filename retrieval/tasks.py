@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from retrieval import dispatcher, engine, status
+from retrieval import alerts, dispatcher, engine, retention, status
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,16 @@ def reap_stale_runs():
     return status.reap_stale_runs()
 
 
+@shared_task(ignore_result=True)
+def prune_history():
+    return retention.prune_history()
+
+
+@shared_task(ignore_result=True)
+def evaluate_alerts():
+    return alerts.evaluate(heartbeats=alerts.heartbeat_pairs())
+
+
 def route_task(name, args, kwargs, options, task=None, **kw):
     """Celery router (CELERY_TASK_ROUTES): what a person waits for goes to the
     interactive queue, so it never waits behind a backlog of scheduled checks.
@@ -62,9 +72,10 @@ def route_task(name, args, kwargs, options, task=None, **kw):
     The dispatcher's own ticks go there too: a tick stuck behind the work it
     dispatched would expire unread. An explicit queue= at send time wins.
     """
-    if name == "retrieval.tasks.fetch_account":
+    if name == dispatcher.FETCH_TASK:
         trigger = args[1] if args and len(args) > 1 else (kwargs or {}).get("trigger", "schedule")
         return {"queue": dispatcher.queue_for(trigger)}
-    if name in ("retrieval.tasks.dispatch_due", "retrieval.tasks.reap_stale_runs"):
+    if name in ("retrieval.tasks.dispatch_due", "retrieval.tasks.reap_stale_runs",
+                "retrieval.tasks.evaluate_alerts"):
         return {"queue": dispatcher.INTERACTIVE_QUEUE}
     return None

@@ -1,6 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
+from retrieval import history_views
 from retrieval.views import arrivals, login_trigger, pages, selfservice
 
 urlpatterns = [
@@ -15,5 +16,6 @@ urlpatterns = [
     path("mail/accounts/<int:pk>/toggle", selfservice.toggle_account, name="mail-account-toggle"),
     path("mail/accounts/<int:pk>/delete", selfservice.delete_account, name="mail-account-delete"),
     path("mail/messages/", arrivals.messages_page, name="mail-messages"),
+    path("history/runs/<int:pk>/", history_views.run_page, name="history-run"),
     path("api/login-trigger", login_trigger.login_trigger, name="api-login-trigger"),
 ]

@@ -23,12 +23,6 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-@pytest.fixture
-def fast_password_hashing(settings):
-    # The live server reads the same settings: a login costs no second here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="module")
 def allow_orm_beside_playwright():
     # Playwright's sync API keeps an asyncio loop running in the main thread,

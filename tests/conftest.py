@@ -35,6 +35,20 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """One cheap hasher for the whole session: the real one costs about a
+    second per user, and almost every web test logs someone in. The live
+    server of the browser tests runs in this process and reads it too. A test
+    that measures hashing overrides it with the `settings` fixture."""
+    from django.test import override_settings
+
+    # override_settings (not a plain assignment) sends setting_changed, which
+    # clears the hasher cache Django keeps (get_hashers).
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def isolated_mail(tmp_path_factory):
     """Local Maildirs and spool in a fresh folder; workers inherit it (tests/workers.py)."""
     from django.conf import settings
@@ -61,3 +75,15 @@ def release_session_locks():
     from retrieval import locks
 
     locks.release_all()
+
+
+@pytest.fixture(scope="session")
+def append_dovecot():
+    """A second, separate Dovecot: the destination of the IMAP APPEND target."""
+    server = Dovecot()
+    try:
+        server.start()
+    except DovecotError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield server
+    server.stop()

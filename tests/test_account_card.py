@@ -19,10 +19,6 @@ from tests.factories import make_account, make_mailbox
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def owner(django_user_model):
@@ -99,8 +95,8 @@ def test_it_says_paused_without_script_too(client, owner):
 def test_it_shows_the_connection_attempt_and_the_next_try(owner):
     account = remote(owner)
     retry_at = timezone.now() + dt.timedelta(seconds=25)
-    Run.objects.create(account=account, trigger="manual", connect_attempt=1,
-                       connect_attempts=3, retry_at=retry_at)
+    Run.objects.create(account=account, trigger="manual", attempt=2, attempts=3,
+                       next_try=retry_at)
 
     card = account_card(account)
 
@@ -121,13 +117,13 @@ def test_the_engine_records_each_failed_attempt_on_the_run(dovecot, mail_user, m
     def sleep_and_look(seconds):
         # What the page would read while the worker waits.
         run = Run.objects.get(account=account)
-        seen.append((run.connect_attempt, run.connect_attempts, account_card(account)["line"]))
+        seen.append((run.attempt, run.attempts, account_card(account)["line"]))
 
     monkeypatch.setattr(engine.time, "sleep", sleep_and_look)
     run = engine.run_account(account.pk, Run.Trigger.MANUAL)
 
     assert run.status == Run.Status.ERROR and "gave up after 3 attempts" in run.error
-    assert [s[:2] for s in seen] == [(1, 3), (2, 3)]
+    assert [s[:2] for s in seen] == [(2, 3), (3, 3)]
     assert seen[0][2].startswith("the server did not answer: attempt 2 of 3 at ")
     assert seen[1][2].startswith("the server did not answer: attempt 3 of 3 at ")
 

@@ -20,11 +20,6 @@ CREDENTIAL_ERROR = "Carriage return, line feed and NUL are not allowed here."
 NUL_ERROR = "Null characters are not allowed."
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every test logs someone in; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def make_remote(owner=None, password="stored password", **fields) -> RemoteAccount:
     """An account row only: nothing here connects anywhere."""

@@ -20,7 +20,7 @@ from tests.workers import wait_for
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.e2e,
-    pytest.mark.usefixtures("fast_password_hashing", "allow_orm_beside_playwright"),
+    pytest.mark.usefixtures("allow_orm_beside_playwright"),
 ]
 
 ADMIN_PASSWORD = "browser admin password"

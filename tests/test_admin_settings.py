@@ -7,19 +7,16 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from delivery.recipients import DEFAULT_HEADER_FIELDS
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, UserSettings
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS, OVERRIDABLE
+from retrieval.models.account import enabled_account_count
+from retrieval.models.settings import OVERRIDABLE
 from tests.factories import make_mailbox
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:retrieval_globalsettings_changelist"
 
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every test logs someone in; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def change_url(pk=1):
@@ -61,6 +58,10 @@ def settings_form(**overrides) -> dict:
         "header_fields": '["Delivered-To", "To"]',
         "accepted_domains": "[]",
         "max_recipients": "50",
+        "history_days": "90",
+        "alert_after_minutes": "60",
+        "alert_owners": "on",
+        "alert_admins": "on",
         "_save": "Save",
     }
     data.update(overrides)
@@ -209,7 +210,7 @@ def test_it_counts_only_enabled_accounts_for_the_maximum():
     add_accounts(250)
     add_accounts(300, enabled=False)
 
-    assert GlobalSettings.load().effective_max_concurrent() == 25
+    assert GlobalSettings.load().effective_max_concurrent(enabled_account_count()) == 25
 
 
 # --- per-user overrides ---------------------------------------------------------

@@ -20,10 +20,6 @@ ADMIN_ADDRESS, USER_ADDRESS = "192.0.2.10", "2001:db8::7"
 NEW_REMOTE_PASSWORD = "new remote pässword 42"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def requested(monkeypatch):

@@ -14,7 +14,7 @@ from tests.factories import make_mailbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("fast_password_hashing", "allow_orm_beside_playwright"),
+    pytest.mark.usefixtures("allow_orm_beside_playwright"),
 ]
 
 PASSWORD = "browser csp password"

@@ -153,3 +153,21 @@ def test_it_records_where_each_copy_went(dovecot, mail_user, domain_settings):
         (m("ann@corp.test"), "delivered", "maildir", run.pk),
         (m("bob@corp.test"), "delivered", "maildir", run.pk),
     ]
+
+
+def test_the_last_error_names_the_full_mailbox_not_a_catch_all_note(
+    dovecot, mail_user, domain_settings
+):
+    # The unknown recipient's note ("… not delivered …") comes first in the run.
+    ann = make_mailbox(m("ann@corp.test"), quota_mb=1)
+    dovecot.deliver(mail_user[0], message(
+        "To: ghost@corp.test, ann@corp.test\nMessage-ID: <big@out.test>",
+        ("x" * 999 + "\n") * 1200))
+    account = catchall(dovecot, mail_user, owner=make_mailbox(m("owner@corp.test")))
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.PARTIAL and not local_messages(ann), run.error
+    assert "mailbox full" in run.error, run.error
+    account.refresh_from_db()
+    assert "mailbox full" in account.last_error

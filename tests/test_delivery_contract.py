@@ -11,6 +11,7 @@ import pytest
 
 from delivery.backends import BACKENDS, Backend, Recipient, trace_headers
 from delivery.targets import DeliveryTarget, backend_for
+from tests.append_helpers import imap_target
 from tests.smtpserver import SmtpServer
 
 DOMAIN = "contract.test"
@@ -112,9 +113,36 @@ class SmtpDestination:
                 if recipient.address in r.rcpt_tos]
 
 
-@pytest.fixture(params=["maildir", "lmtp", "smtp"])
+class ImapDestination:
+    """One IMAP mailbox: every recipient routed to the target shares it, and a
+    message is appended once per call, so each recipient sees exactly one copy."""
+
+    def __init__(self, server, settings):
+        self.server = server
+        self.user, self.password = server.add_user()
+        self.port = server.imaps_port
+        settings.POPADMIN_CA_FILE = str(server.ca_file)
+
+    def target(self):
+        target = imap_target(self.server, self.user, self.password, security="tls", save=False)
+        target.port = self.port
+        return target
+
+    def new_recipient(self) -> Recipient:
+        return Recipient(f"u{uuid.uuid4().hex[:8]}@{DOMAIN}")
+
+    def break_it(self, settings):
+        self.port = closed_port()
+
+    def stored(self, recipient: Recipient) -> list[bytes]:
+        return self.server.messages(self.user)
+
+
+@pytest.fixture(params=["maildir", "lmtp", "smtp", "imap"])
 def destination(request, settings, tmp_path):
-    if request.param == "maildir":
+    if request.param == "imap":
+        yield ImapDestination(request.getfixturevalue("append_dovecot"), settings)
+    elif request.param == "maildir":
         yield MaildirDestination(settings, tmp_path)
     elif request.param == "lmtp":
         yield LmtpDestination(request.getfixturevalue("dovecot"))
@@ -125,14 +153,17 @@ def destination(request, settings, tmp_path):
 
 def deliver(destination, recipients, message=MESSAGE):
     backend = backend_for(destination.target())
-    return backend, backend.deliver(
-        io.BytesIO(message), len(message), "ann@example.test", recipients,
-        lambda address: trace_headers(SOURCE, address), token=TOKEN,
-    )
+    try:
+        return backend, backend.deliver(
+            io.BytesIO(message), len(message), "ann@example.test", recipients,
+            lambda address: trace_headers(SOURCE, address), token=TOKEN,
+        )
+    finally:
+        backend.close()
 
 
 def test_the_registry_names_each_backend_by_its_kind():
-    assert set(BACKENDS) == {"maildir", "lmtp", "smtp"}
+    assert set(BACKENDS) == {"maildir", "lmtp", "smtp", "imap"}
     for kind, backend in BACKENDS.items():
         assert issubclass(backend, Backend) and backend.name == kind and backend.label
     assert [value for value, _ in DeliveryTarget.Kind.choices] == list(BACKENDS)
@@ -164,6 +195,8 @@ def test_every_copy_carries_our_trace_header(destination):
     assert "by popadmin for <" not in head or recipient.address in head
 
 
+# IMAP APPEND has no recipients to refuse: it stores into the one mailbox it logs in to.
+@pytest.mark.parametrize("destination", ["maildir", "lmtp", "smtp"], indirect=True)
 def test_a_refused_recipient_is_permanent_and_the_others_are_delivered(destination):
     good, bad = destination.new_recipient(), destination.refused_recipient()
 
@@ -193,6 +226,7 @@ def test_no_backend_claims_a_copy_it_does_not_have(destination):
 
     assert not backend.already_delivered(recipient, "", TOKEN)
     assert not backend.already_delivered(recipient, "", "")
+    backend.close()
 
 
 @pytest.mark.parametrize("destination", ["maildir", "smtp"], indirect=True)

@@ -1,5 +1,5 @@
 """The dispatcher and session admission: who is due, in what order, and how
-many sessions run at once (invariant 4), globally and per server."""
+many sessions run at once (invariant "Global cap"), globally and per server."""
 
 import datetime as dt
 import threading
@@ -19,6 +19,7 @@ from retrieval.models.account import (
     NO_SLOT,
     NOT_DUE,
     SERVICE_STOPPED,
+    enabled_account_count,
 )
 from retrieval.status import MAX_JITTER, jitter
 from retrieval.tasks import fetch_account
@@ -144,7 +145,7 @@ def test_it_derives_the_automatic_cap_from_enabled_accounts(dispatch, enabled, c
     make_accounts(enabled)
     make_accounts(200, enabled=False)
 
-    assert GlobalSettings.load().effective_max_concurrent() == cap
+    assert GlobalSettings.load().effective_max_concurrent(enabled_account_count()) == cap
     assert len(dispatch()) == cap
 
 
@@ -266,14 +267,15 @@ def test_it_routes_requests_to_the_interactive_queue(
     monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(fetch_account, "apply_async",
-                        lambda args, **options: sent.append((args, options["queue"])))
+    monkeypatch.setattr(app, "send_task",
+                        lambda name, args, **options: sent.append((name, args, options["queue"])))
     account = make_account()
 
     with django_capture_on_commit_callbacks(execute=True):
         dispatcher.request_check([account.pk], Run.Trigger.MANUAL)
 
-    assert sent == [((account.pk, "manual"), "interactive")]
+    # Sent by name (the dispatcher does not import the tasks): the real task's.
+    assert sent == [(fetch_account.name, (account.pk, "manual"), "interactive")]
     # The router sends the same way whoever queues the task, and keeps the
     # dispatcher's own ticks out of the scheduled backlog.
     route = app.amqp.router.route

@@ -6,9 +6,8 @@ import pytest
 
 from accounts.models import Mailbox
 from delivery.envelope import FIELD_LIMIT, private_copies
-from delivery.recipients import Directory
+from delivery.recipients import DEFAULT_HEADER_FIELDS, Directory
 from retrieval.models import GlobalSettings
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
 D = "corp.example"
 

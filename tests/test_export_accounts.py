@@ -15,10 +15,6 @@ User = get_user_model()
 REMOTE_PASSWORD = "pa ss:w\u00f6rd\"'"
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def setup(db):

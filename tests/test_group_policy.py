@@ -11,10 +11,6 @@ from tests.factories import make_mailbox
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def grant(user, name, **fields):
     group = Group.objects.create(name=name)

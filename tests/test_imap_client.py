@@ -10,7 +10,8 @@ import tracemalloc
 
 import pytest
 
-from retrieval.protocols.base import AuthError, ConnectionParams, MessageTooLarge, ProtocolError
+from popadmin.net.errors import MessageTooLarge, ProtocolError
+from retrieval.protocols.base import AuthError, ConnectionParams
 from retrieval.protocols.imap import IMAPSession
 
 MESSAGE = b"From: a@example.test\nSubject: hello\n\nhello\n"

@@ -88,10 +88,6 @@ DOCUMENT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def document(**changes):
     doc = copy.deepcopy(DOCUMENT)

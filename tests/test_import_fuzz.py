@@ -176,10 +176,6 @@ KEY = r'([A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*")'
 POSITION = re.compile(rf"(top level|{KEY}(\[\d+\])?)(\.{KEY})?(\[\d+\])?: \S")
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def existing(db):

@@ -16,10 +16,6 @@ ADMIN_PASSWORD = "Unchanged-Admin-Pw-1"
 CHOSEN_PASSWORD = "Mallory-Chosen-Pw-9"
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def run_import(tmp_path, doc):
     path = tmp_path / "in.json"

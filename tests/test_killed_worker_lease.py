@@ -1,5 +1,5 @@
 """A SIGKILLed worker's account is taken again within seconds, not after its
-lease (invariant 3): the next dispatcher tick finds the session lock gone
+lease (invariant "One session per account"): the next dispatcher tick finds the session lock gone
 with the process, ends the orphan run, and dispatches the account to the
 surviving worker, which collects every message exactly once.
 

@@ -1,5 +1,5 @@
 """A session whose single message takes longer than the lease keeps the
-account (invariant 3): its heartbeat renews the lease while the message is
+account (invariant "One session per account"): its heartbeat renews the lease while the message is
 in transfer, and its lock refuses a second session all the while.
 
 A real worker runs the session against a fake POP3 server that drips one

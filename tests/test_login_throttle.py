@@ -18,10 +18,6 @@ LOGIN_PAGES = [pytest.param("/accounts/login/", id="user-login"),
                pytest.param("/admin/login/", id="admin-login")]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def alice(django_user_model):

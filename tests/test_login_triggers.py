@@ -28,10 +28,6 @@ def log_in(client, username):
                         username=username, password="login password")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def requested(monkeypatch):

@@ -8,18 +8,16 @@ from dataclasses import replace
 
 import pytest
 
-from retrieval.protocols.base import (
-    AuthError,
+from popadmin.net.errors import (
     ConnectError,
-    ConnectionParams,
     LimitExceeded,
     MessageTooLarge,
     ProtocolError,
-    RemoteMessage,
     TLSError,
 )
+from popadmin.net.stream import ConnectionClosed, LineStream
+from retrieval.protocols.base import AuthError, ConnectionParams, RemoteMessage
 from retrieval.protocols.pop3 import POP3Session
-from retrieval.protocols.stream import ConnectionClosed, LineStream
 from tests.fakeserver import FakeServer, Pop3Mailbox, self_signed_cert, server_context
 
 HELLO = b"Subject: hello\r\n\r\nhello\r\n"

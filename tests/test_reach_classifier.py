@@ -4,8 +4,8 @@ import ipaddress
 
 import pytest
 
-from retrieval.protocols.base import ConnectError
-from retrieval.protocols.reach import (
+from popadmin.net.errors import ConnectError
+from popadmin.net.reach import (
     PortRefused,
     ReachPolicy,
     ReachRefused,

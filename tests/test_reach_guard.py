@@ -8,12 +8,12 @@ address that is never actually connected to where it must not.
 
 import pytest
 
+from popadmin.net import sockets
+from popadmin.net.reach import ReachRefused
 from retrieval import engine
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, Run
-from retrieval.protocols import stream
-from retrieval.protocols.factory import session_for
-from retrieval.protocols.reach import ReachRefused
+from retrieval.sessions import session_for
 from tests.dnsserver import DnsServer
 from tests.factories import make_account, make_mailbox
 from tests.fakeserver import FakeServer, Pop3Mailbox
@@ -116,7 +116,7 @@ def test_it_connects_to_the_checked_address_when_dns_rebinds(settings, monkeypat
         connected.append(address)
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(stream.socket, "create_connection", record)
+    monkeypatch.setattr(sockets.socket, "create_connection", record)
     records = {"mail.rebind.example": [["93.184.215.14"], ["10.0.0.1"], ["127.0.0.1"]]}
     with DnsServer(records) as dns:
         settings.POPADMIN_DNS_SERVERS = [dns.address]

@@ -7,9 +7,8 @@ import pytest
 
 from accounts.models import Mailbox
 from delivery.backends import trace_headers
-from delivery.recipients import Directory, resolve
+from delivery.recipients import DEFAULT_HEADER_FIELDS, Directory, resolve
 from retrieval.models import GlobalSettings
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from accounts.models import Mailbox
 from delivery.addresses import addresses_in, header_text, normalize_address, received_for
 from delivery.envelope import ENVELOPE_FIELDS, private_copies
-from delivery.recipients import Directory, is_envelope_field, resolve
+from delivery.recipients import DEFAULT_HEADER_FIELDS, Directory, is_envelope_field, resolve
 from retrieval.models import GlobalSettings
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
 DOMAINS = ["corp.example", "xn--bcher-kva.example"]
 BOXES = [

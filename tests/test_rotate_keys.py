@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
 from delivery.targets import DeliveryTarget
-from retrieval import crypto
+from popadmin import secrets
 from retrieval.models import RemoteAccount
 from tests.factories import make_mailbox
 
@@ -46,14 +46,14 @@ def test_secrets_under_the_old_key_decrypt_with_only_the_new_key_after_rotation(
     account.refresh_from_db()
     target.refresh_from_db()
     assert account.get_password() == "remote pässword"
-    assert crypto.decrypt(target.password_encrypted) == "relay password"
+    assert secrets.decrypt(target.password_encrypted) == "relay password"
 
 
 def test_without_rotation_the_old_secrets_are_lost_once_the_old_key_goes(settings):
     settings.POPADMIN_ENCRYPTION_KEY = OLD
     account, _ = make_secrets()
     settings.POPADMIN_ENCRYPTION_KEY = NEW
-    with pytest.raises(crypto.SecretError):
+    with pytest.raises(secrets.SecretError):
         account.get_password()
 
 

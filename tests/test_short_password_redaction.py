@@ -8,10 +8,10 @@ import base64
 
 import pytest
 
+from popadmin.net.text import redact
 from retrieval.protocols.base import AuthError
 from retrieval.protocols.imap import IMAPSession
 from retrieval.protocols.pop3 import POP3Session
-from retrieval.protocols.stream import redact
 from tests.fakeserver import FakeServer, ImapMailbox, Pop3Mailbox
 
 

@@ -18,10 +18,6 @@ pytestmark = pytest.mark.django_db
 REMOTE_PASSWORD = "remote-pässword-never-shown"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def requested(monkeypatch):

@@ -15,10 +15,6 @@ from tests.factories import make_mailbox
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def person(django_user_model, name):
     user = django_user_model.objects.create_user(name, password="x")

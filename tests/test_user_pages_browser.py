@@ -26,7 +26,7 @@ from tests.workers import CeleryProcess, process_env
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.e2e,
-    pytest.mark.usefixtures("fast_password_hashing", "allow_orm_beside_playwright"),
+    pytest.mark.usefixtures("allow_orm_beside_playwright"),
 ]
 
 LOGIN_PASSWORD = "browser user password"

@@ -98,8 +98,7 @@ def test_every_page_carries_a_policy_without_inline_script(client):
 
 
 @pytest.mark.django_db
-def test_signed_in_pages_are_not_stored(client, admin_client, django_user_model, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_signed_in_pages_are_not_stored(client, admin_client, django_user_model):
     client.force_login(make_user(django_user_model, "erin"))
     for response in (client.get(reverse("mail-accounts")),
                      admin_client.get(reverse("admin:retrieval_remoteaccount_changelist")),

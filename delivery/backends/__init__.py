@@ -21,6 +21,7 @@ from .base import (
     Site,
     trace_headers,
 )
+from .imap_append import ImapAppendBackend, ImapAppendSettings
 from .lmtp import LmtpBackend, LmtpSettings
 from .maildir import MaildirBackend, MaildirSettings
 from .smtp import SmtpBackend, SmtpSettings
@@ -29,6 +30,7 @@ BACKENDS: dict[str, type[Backend]] = {
     "maildir": MaildirBackend,
     "lmtp": LmtpBackend,
     "smtp": SmtpBackend,
+    "imap": ImapAppendBackend,
 }
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "PERMANENT",
     "TEMPORARY",
     "Backend",
+    "ImapAppendBackend",
+    "ImapAppendSettings",
     "LmtpBackend",
     "LmtpSettings",
     "MaildirBackend",

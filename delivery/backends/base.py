@@ -36,7 +36,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from retrieval.protocols.stream import printable
+from popadmin.net.text import printable
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
 
@@ -59,6 +59,7 @@ class Outcome:
     status: str  # "delivered" | "temporary" | "permanent"
     detail: str  # what happened, in plain words, e.g. "452 4.2.2 Mailbox is full"
     mailbox_full: bool = False  # the recipient's mailbox is over quota
+    remote_id: str = ""  # where the destination put it, when it says (IMAP APPENDUID)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ class Backend(ABC):
         yes; a server cannot be asked, so the Delivery rows have to do there.
         """
         return False
+
+    def close(self) -> None:  # noqa: B027  (most backends keep nothing open)
+        """Let go of what the backend kept for the run (an IMAP connection); the Router
+        calls it when the run ends."""
 
     @abstractmethod
     def deliver(

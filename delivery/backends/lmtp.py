@@ -11,7 +11,9 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
-from retrieval.protocols.stream import LineStream, open_socket, printable
+from popadmin.net.sockets import open_socket
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable
 
 from .base import Site
 from .session import REPLY_LINE, Conversation, SessionBackend, SessionFailed, open_unix_socket

@@ -13,8 +13,9 @@ from abc import abstractmethod
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from retrieval.protocols.base import ConnectError, LimitExceeded, ProtocolError
-from retrieval.protocols.stream import LineStream, printable
+from popadmin.net.errors import ConnectError, LimitExceeded, ProtocolError
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable
 
 from .base import DELIVERED, PERMANENT, TEMPORARY, Backend, Outcome
 

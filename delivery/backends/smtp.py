@@ -16,8 +16,10 @@ import base64
 import socket
 from dataclasses import dataclass, field
 
-from retrieval.protocols.stream import LineStream, open_socket, printable, redact
-from retrieval.protocols.tls import make_context, wrap_socket
+from popadmin.net.sockets import open_socket
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable, redact
+from popadmin.net.tls import make_context, wrap_socket
 
 from .base import Site
 from .session import REPLY_LINE, Conversation, SessionBackend, SessionFailed, hello_name
@@ -68,9 +70,8 @@ class SmtpBackend(SessionBackend):
             raise SessionFailed(f"unknown security setting {printable(s.security, 20)!r}")
         if not s.host:
             raise SessionFailed("no SMTP relay host is configured")
-        # make_context reads only verify_tls and ca_file, which the settings share
-        # with the retrieval side's ConnectionParams; built before connecting so
-        # a bad CA file fails without opening a connection.
+        # The settings are TLSOptions (popadmin.net.tls); the context is built
+        # before connecting so a bad CA file fails without opening a connection.
         context = make_context(s) if s.security != "none" else None
         sock = open_socket(s.host, s.port, s.timeout)
         if s.security == "tls":

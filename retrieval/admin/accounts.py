@@ -43,8 +43,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         (None, {"fields": ["owner", "name", "enabled", "network_restricted"]}),
         ("Server", {"fields": ["protocol", "security", "host", "port", "verify_tls",
                                "username", "auth_method", "password", "folders"]}),
-        ("Delivery", {"fields": ["mode", "target_folder", "keep_policy", "keep_days",
-                                 "max_message_mb", "poll_minutes"]}),
+        ("Delivery", {"fields": ["mode", "delivery_target", "target_folder", "folder_map",
+                                 "keep_policy", "keep_days", "max_message_mb", "poll_minutes"]}),
         ("Status", {"classes": ["collapse"], "fields": readonly_fields}),
     ]
 

@@ -1,15 +1,25 @@
 from django.contrib import admin
 
 from popadmin.history_admin import HistoryAdmin
+from retrieval.history import run_summary
 from retrieval.models import Run
 
 
 @admin.register(Run)
 class RunAdmin(HistoryAdmin):
-    list_display = ["started", "account", "trigger", "status", "seen", "fetched", "delivered",
+    list_display = ["started", "account_label", "trigger", "status", "seen", "fetched", "delivered",
                     "duplicates", "deleted", "failed", "bytes", "short_error"]
     list_filter = ["status", "trigger", "started"]
-    search_fields = ["account__host", "account__username", "account__owner__address", "error"]
+    search_fields = ["account_label", "account__host", "account__username",
+                     "account__owner__address", "worker", "error"]
+    # The run page: duration, bytes, trigger, worker, retry state, notes and the
+    # messages delivered (retrieval/history.py), above the raw fields.
+    change_form_template = "admin/retrieval/run/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra = run_summary(run) if run is not None else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
     date_hierarchy = "started"
     list_select_related = ["account", "account__owner"]
 

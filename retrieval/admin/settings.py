@@ -7,6 +7,7 @@ from django.urls import reverse
 from accounts.admin import MailboxAdmin
 from popadmin.listfield import ListField
 from retrieval.models import GlobalSettings, UserSettings
+from retrieval.models.account import enabled_account_count
 from retrieval.models.settings import OVERRIDABLE
 
 
@@ -57,11 +58,15 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
             "Network reach of restricted accounts",
             {"fields": ["restrict_all_accounts", "allowed_internal_networks"]},
         ),
+        (
+            "History and alerts",
+            {"fields": ["history_days", "alert_after_minutes", "alert_owners", "alert_admins"]},
+        ),
     ]
 
     @admin.display(description="effective maximum")
     def effective_max_concurrent_display(self, obj):
-        return obj.effective_max_concurrent()
+        return obj.effective_max_concurrent(enabled_account_count())
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not GlobalSettings.objects.exists()

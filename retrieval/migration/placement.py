@@ -53,7 +53,7 @@ def resolve_protocol(c, timeout=10.0):
         return
     tried = []
     for protocol in ("imap", "pop3"):
-        account = _unsaved_account(c, protocol)
+        account = unsaved_account(c, protocol)
         result = probe_account(account, timeout=timeout)
         # A refused login still proves the server speaks the protocol.
         if result.ok or result.error_kind == "AuthError":
@@ -64,7 +64,7 @@ def resolve_protocol(c, timeout=10.0):
     c.refuse("protocol auto: no POP3 or IMAP server answered (" + "; ".join(tried) + ")")
 
 
-def _unsaved_account(c, protocol):
+def unsaved_account(c, protocol):
     port = c.port
     account = RemoteAccount(
         protocol=protocol, security=c.security, host=c.host, port=port,
@@ -77,7 +77,10 @@ def _unsaved_account(c, protocol):
 
 
 def attach_fetchids(candidates, fetchids):
-    """Give each POP3 candidate the UIDLs fetchmail recorded for it."""
+    """Give each POP3 candidate the UIDLs fetchmail recorded for it.
+
+    fetchmail records nothing for IMAP: see serverseen.
+    """
     used = set()
     for c in candidates:
         for host in c.state_hosts:
@@ -87,9 +90,6 @@ def attach_fetchids(candidates, fetchids):
                     c.seen = list(dict.fromkeys(fetchids[key]))
                     used.add(key)
                 break
-        if c.protocol == "imap" and c.keep != "delete" and not c.refused:
-            c.note("fetchmail keeps no IMAP state (it uses the server's \\Seen flag): "
-                   "messages left on the server are taken once more")
     return sorted(f"{u}@{h}" for u, h in set(fetchids) - used)
 
 

@@ -2,13 +2,19 @@
 
 import os
 
-from . import fetchmail_entries, fetchmailrc, getmailrc, placement, statefiles
+from . import fetchmail_entries, fetchmailrc, getmailrc, placement, serverseen, statefiles
 from .rclexer import RcSyntaxError
 from .service import MigrationError, migrate
 
 
-def import_fetchmailrc(text, filename, state=None, owner=None, dry_run=False):
-    """`state`: the text of a .fetchids file, or None."""
+def import_fetchmailrc(text, filename, state=None, owner=None, dry_run=False,
+                       seen_from_server=True):
+    """`state`: the text of a .fetchids file, or None.
+
+    `seen_from_server`: record the messages of IMAP `keep` accounts flagged
+    \\Seen on the server as taken (fetchmail's only IMAP memory); done in a
+    dry run too, so the preview shows the real counts.
+    """
     try:
         rc = fetchmailrc.parse(text)
     except RcSyntaxError as e:
@@ -21,6 +27,7 @@ def import_fetchmailrc(text, filename, state=None, owner=None, dry_run=False):
     unused = []
     if state is not None:
         unused = placement.attach_fetchids(candidates, statefiles.read_fetchids(state))
+    serverseen.attach_server_seen(candidates, seen_from_server)
     return migrate(candidates, unused, owner, dry_run)
 
 

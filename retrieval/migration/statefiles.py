@@ -7,7 +7,7 @@ the POP3 UIDL as the server sends it, or "<folder>/<UIDVALIDITY>/<UID>".
   message left on the server. The user part may hold spaces and "@", so it
   splits at the first blank after the first "@", and user from host at the
   last "@" before it. fetchmail records no IMAP state at all: it relies on
-  the server's \\Seen flag, which popadmin does not read.
+  the server's \\Seen flag, which serverseen.py reads at import.
 - oldmail-SERVER-PORT-USER[-FOLDER] (getmail6): "msgid\\0timestamp" lines; the
   msgid is the POP3 UIDL with "/" turned into "-", or "UIDVALIDITY/UID" for
   IMAP, one file per folder (older getmail: "UIDVALIDITY/FOLDER/UID").

@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import retrieval.models.account
+import popadmin.secrets
 from django.db import migrations, models
 
 
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ('security', models.CharField(choices=[('tls', 'TLS (implicit, e.g. POP3S 995 / IMAPS 993)'), ('starttls', 'STARTTLS (STLS)'), ('none', 'None: plain text (password visible on the network)')], default='tls', max_length=10)),
                 ('host', models.CharField(max_length=253)),
                 ('port', models.PositiveIntegerField(blank=True, help_text='Empty: 110/995 for POP3, 143/993 for IMAP.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('username', models.CharField(max_length=255, validators=[retrieval.models.account.validate_credential])),
+                ('username', models.CharField(max_length=255, validators=[popadmin.secrets.validate_credential])),
                 ('password_encrypted', models.TextField(blank=True, editable=False)),
                 ('verify_tls', models.BooleanField(default=True, help_text='Turning this off allows anyone on the network path to read the mail.', verbose_name='verify TLS certificate')),
                 ('keep_policy', models.CharField(choices=[('delete', 'Delete after download'), ('keep', 'Leave a copy on the server'), ('keep_days', 'Leave a copy for N days')], default='delete', max_length=10)),

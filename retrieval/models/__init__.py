@@ -1,4 +1,5 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
+from retrieval.models.alert import AlertEpisode
 from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.oauth import OAuthGrant, OAuthProvider
 from retrieval.models.run import Run
@@ -6,6 +7,7 @@ from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSet
 from retrieval.models.stats import HourlyStats
 
 __all__ = [
+    "AlertEpisode",
     "EffectiveSettings",
     "GlobalSettings",
     "Heartbeat",

@@ -1,6 +1,8 @@
 """A remote mailbox to collect from, and what we have already taken from it."""
 
 import datetime as dt
+import math
+import time
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -10,16 +12,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from delivery.maildir import folder_problem
-from retrieval import crypto
-
-FORBIDDEN_CREDENTIAL_CHARS = ("\r", "\n", "\0")
-
-
-def validate_credential(value):
-    # Any character works in a credential except those that end a protocol line.
-    if any(ch in value for ch in FORBIDDEN_CREDENTIAL_CHARS):
-        raise ValidationError("Carriage return, line feed and NUL are not allowed here.")
-
+from popadmin import secrets
+from popadmin.secrets import validate_credential
+from retrieval.models.settings import GlobalSettings
 
 # Why a session did not start (RemoteAccount.start_session).
 SERVICE_STOPPED = "service stopped"
@@ -41,6 +36,18 @@ def live_lease(now) -> Q:
 def live_claim(now) -> Q:
     """Accounts with a fetch task queued and not yet started."""
     return Q(claimed_until__gt=now)
+
+
+def folder_map_problem(mapping) -> str | None:
+    """Why a folder mapping cannot be used, or None."""
+    if not isinstance(mapping, dict):
+        return 'Give the mapping as {"remote folder": "destination folder", ...}.'
+    for source, folder in mapping.items():
+        if not isinstance(folder, str) or not source:
+            return "Each remote folder needs a destination folder name (text)."
+        if problem := folder_problem(folder):
+            return f"Invalid folder name {folder!r}: {problem}."
+    return None
 
 
 class RemoteAccount(models.Model):
@@ -111,6 +118,21 @@ class RemoteAccount(models.Model):
         max_length=200,
         blank=True,
         help_text="Folder in the local mailbox, e.g. Gmail or Work/Archive. Empty: INBOX.",
+    )
+    # Remote folder -> destination folder, e.g. {"INBOX": "Old ISP", "Spam": "Junk"};
+    # a folder not named here goes to target_folder.
+    folder_map = models.JSONField(
+        "folder mapping", default=dict, blank=True,
+        help_text='Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
+        '"Spam": "Junk"}. Folders not listed go to the destination folder above. '
+        "Missing folders are created.",
+    )
+    # Before the mailbox's own target and the default (delivery.targets.target_for).
+    delivery_target = models.ForeignKey(
+        "delivery.DeliveryTarget", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="remote_accounts",
+        help_text="Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
+        "Empty: the mailbox's target, else the default.",
     )
     poll_minutes = models.PositiveIntegerField(
         "poll frequency (minutes)",
@@ -205,6 +227,8 @@ class RemoteAccount(models.Model):
             raise ValidationError({"folders": "Folders must be a list of folder names."})
         if problem := folder_problem(self.target_folder):
             raise ValidationError({"target_folder": f"Invalid folder name: {problem}."})
+        if problem := folder_map_problem(self.folder_map):
+            raise ValidationError({"folder_map": problem})
 
     @property
     def effective_port(self) -> int:
@@ -214,12 +238,24 @@ class RemoteAccount(models.Model):
     def effective_folders(self) -> list[str]:
         return list(self.folders) or ["INBOX"]
 
+    def destination_folder(self, source_folder: str) -> str:
+        """Where mail from `source_folder` goes: the mapping, else target_folder."""
+        mapping = self.folder_map if isinstance(self.folder_map, dict) else {}
+        if source_folder in mapping:
+            return mapping[source_folder]
+        if source_folder.upper() == "INBOX":
+            # "inbox" and "INBOX" are the same folder (RFC 3501 5.1).
+            for name, folder in mapping.items():
+                if name.upper() == "INBOX":
+                    return folder
+        return self.target_folder
+
     def set_password(self, raw: str):
         validate_credential(raw)
-        self.password_encrypted = crypto.encrypt(raw)
+        self.password_encrypted = secrets.encrypt(raw)
 
     def get_password(self) -> str:
-        return crypto.decrypt(self.password_encrypted)
+        return secrets.decrypt(self.password_encrypted)
 
     @property
     def has_password(self) -> bool:
@@ -238,7 +274,8 @@ class RemoteAccount(models.Model):
 
     failure_summary.fget.short_description = "failing"
 
-    # --- lease (invariant 3): a conditional UPDATE, under a lock that dies with its holder ---
+    # --- lease (invariant "One session per account"): a conditional UPDATE,
+    # under a lock that dies with its holder ---
 
     def start_session(self, seconds: int, trigger: str) -> tuple[uuid.UUID | None, str]:
         """Take the lease for a session, within the admin's limits: (token, "") or (None, why).
@@ -257,15 +294,13 @@ class RemoteAccount(models.Model):
         """
         from retrieval.locks import session_lock
         from retrieval.models.run import Run
-        from retrieval.models.settings import GlobalSettings, enabled_account_count
-
         # Counted outside the lock (at most 30 s old): the automatic cap's input.
-        enabled_account_count(max_age=30)
+        enabled = enabled_account_count(max_age=30)
         lock = session_lock(self.pk)
         try:
             with transaction.atomic():
                 gs = GlobalSettings.locked()
-                cap = gs.effective_max_concurrent(max_age=30)
+                cap = gs.effective_max_concurrent(enabled)
                 now = timezone.now()
                 why = self._refusal(gs, cap, now, trigger, lock)
                 if why:
@@ -370,7 +405,7 @@ class SeenMessage(models.Model):
     """A message already delivered (or deliberately skipped) from an account.
 
     Written as soon as the message is delivered, not at the end of the
-    session, so a crash redelivers nothing (invariant 2). `uid` is the POP3
+    session, so a crash redelivers nothing (invariant "No duplicates"). `uid` is the POP3
     UIDL, "<folder>/<uidvalidity>/<uid>" for IMAP, or "sha256:<hex>" when the
     server has no UIDL.
     """
@@ -390,3 +425,17 @@ class SeenMessage(models.Model):
 
     def __str__(self):
         return self.uid
+
+
+# Counting 100,000 accounts takes tens of milliseconds, too long to repeat at
+# every session start under the admission lock; the automatic cap moves by
+# one per ten accounts, so a count half a minute old is as good.
+_count_cache = {"at": -math.inf, "value": 0}
+
+
+def enabled_account_count(max_age: float = 0) -> int:
+    now = time.monotonic()
+    if now - _count_cache["at"] > max_age:
+        _count_cache["value"] = RemoteAccount.objects.filter(enabled=True).count()
+        _count_cache["at"] = now
+    return _count_cache["value"]

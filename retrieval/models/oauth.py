@@ -1,13 +1,13 @@
 """OAuth2 sign-in for remote accounts: the providers the admin sets up, and each account's grant.
 
 Secrets (client secret, refresh and access tokens) are encrypted at rest
-with the same keys as remote passwords (retrieval/crypto.py) and are never
+with the same keys as remote passwords (popadmin/secrets.py) and are never
 part of a form, a list or a log line.
 """
 
 from django.db import models
 
-from retrieval import crypto
+from popadmin import secrets
 
 GOOGLE_AUTHORIZE = "https://accounts.google.com/o/oauth2/v2/auth"
 GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
@@ -64,10 +64,10 @@ class OAuthProvider(models.Model):
         return self.name
 
     def set_client_secret(self, raw: str):
-        self.client_secret_encrypted = crypto.encrypt(raw) if raw else ""
+        self.client_secret_encrypted = secrets.encrypt(raw) if raw else ""
 
     def get_client_secret(self) -> str:
-        return crypto.decrypt(self.client_secret_encrypted)
+        return secrets.decrypt(self.client_secret_encrypted)
 
     def apply_preset(self):
         """Fill the endpoints and scopes of a Google or Microsoft preset (empty fields only)."""
@@ -119,11 +119,11 @@ class OAuthGrant(models.Model):
 
     def set_tokens(self, refresh: str | None, access: str):
         if refresh:
-            self.refresh_token_encrypted = crypto.encrypt(refresh)
-        self.access_token_encrypted = crypto.encrypt(access) if access else ""
+            self.refresh_token_encrypted = secrets.encrypt(refresh)
+        self.access_token_encrypted = secrets.encrypt(access) if access else ""
 
     def refresh_token(self) -> str:
-        return crypto.decrypt(self.refresh_token_encrypted)
+        return secrets.decrypt(self.refresh_token_encrypted)
 
     def access_token(self) -> str:
-        return crypto.decrypt(self.access_token_encrypted)
+        return secrets.decrypt(self.access_token_encrypted)

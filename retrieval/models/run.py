@@ -1,5 +1,8 @@
 """Retrieval history: one row per session, written before it starts."""
 
+import datetime as dt
+import math
+
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
@@ -46,13 +49,18 @@ class Run(models.Model):
     total = models.PositiveIntegerField("new messages to fetch", default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True)
-    # While the server does not answer: the connection attempt that failed
-    # last (of connect_attempts) and when the next one starts, for the pages.
-    connect_attempt = models.PositiveSmallIntegerField(default=0, editable=False)
-    connect_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
-    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The account lease this run held; a run whose lease is gone has died.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    # The account's name when the run started: renaming it later does not
+    # rewrite history.
+    account_label = models.CharField("account", max_length=400, blank=True)
+    # Which process ran it ("host:pid"), to find its log.
+    worker = models.CharField(max_length=300, blank=True)
+    # Connection attempts: the one in progress (or next) of how many, and
+    # when the next begins while the session waits to retry.
+    attempt = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_try = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started"]
@@ -79,6 +87,32 @@ class Run(models.Model):
         return runs.filter(status=cls.Status.RUNNING).update(
             status=cls.Status.ERROR, finished=now or timezone.now(), error=DIED
         )
+
+    def remember_failure(self, text: str):
+        """Keep the reason the run will give for mail left undelivered: the first
+        failure, unless a later one is a full mailbox (the one thing a user can fix)."""
+        current = self.__dict__.get("first_failure", "")
+        if not current or ("mailbox full" in text and "mailbox full" not in current):
+            self.first_failure = text
+    def retry_state(self, now=None) -> str:
+        """"attempt 2 of 3, next try in 30 s" while a running session waits to
+        reconnect; "" when it never had to retry or is over."""
+        if self.status != self.Status.RUNNING or self.attempt < 2:
+            return ""
+        text = f"attempt {self.attempt} of {self.attempts}"
+        now = now or timezone.now()
+        if self.next_try and self.next_try > now:
+            text += f", next try in {math.ceil((self.next_try - now).total_seconds())} s"
+        return text
+
+    def retrying(self, attempt: int, attempts: int, wait_seconds: float, reason: str):
+        """Attempt `attempt` failed: say which comes next and when, at once."""
+        self.note(f"connection attempt {attempt} of {attempts} failed: {reason}; "
+                  f"retrying in {wait_seconds:g} s")
+        self.attempt, self.attempts = attempt + 1, attempts
+        self.next_try = timezone.now() + dt.timedelta(seconds=wait_seconds)
+        Run.objects.filter(pk=self.pk).update(
+            attempt=self.attempt, attempts=attempts, next_try=self.next_try)
 
     def bump(self, **counts):
         """Add to counters in the database now, so progress is visible mid-run."""

@@ -1,24 +1,15 @@
 """Global retrieval settings (one record) and per-user overrides."""
 
 import math
-import time
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from retrieval.protocols.reach import parse_reach_entry
+from delivery.recipients import DEFAULT_HEADER_FIELDS
+from popadmin.net.reach import parse_reach_entry
 
-DEFAULT_HEADER_FIELDS = [
-    "Delivered-To",
-    "X-Original-To",
-    "Envelope-To",
-    "X-Envelope-To",
-    "To",
-    "Cc",
-    "Received",
-]
 
 def validate_reach_entries(value):
     if not isinstance(value, list):
@@ -122,6 +113,28 @@ class GlobalSettings(RetrievalKnobs):
         help_text='Networks and host names, e.g. ["10.1.2.0/24", "mail.internal.example"]. '
         "Cloud metadata addresses stay unreachable.",
     )
+    history_days = models.PositiveIntegerField(
+        "keep retrieval history (days)",
+        default=90,
+        validators=[MinValueValidator(31)],
+        help_text="Runs and deliveries older than this are deleted; hourly totals stay. At "
+        "least 31: the duplicate check looks back 30 days.",
+    )
+    alert_after_minutes = models.PositiveIntegerField(
+        "alert after failing for (minutes)",
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="An account failing this long raises an alert (users may set their own).",
+    )
+    alert_owners = models.BooleanField(
+        "alert account owners", default=True,
+        help_text="Mail the owner of a failing account or full mailbox.",
+    )
+    alert_admins = models.BooleanField(
+        "alert administrators", default=True,
+        help_text="Mail every alert to the administrators (POPADMIN_ALERT_EMAILS, else "
+        "active superusers with an email address).",
+    )
     # Set by the dispatcher: its last tick left due accounts waiting for a
     # free slot, so a finished session hands its slot on at once.
     dispatch_backlog = models.BooleanField(default=False, editable=False)
@@ -168,29 +181,11 @@ class GlobalSettings(RetrievalKnobs):
         running = cls.objects.filter(pk=1).values_list("service_running", flat=True).first()
         return running is not False  # no record yet means the default: running
 
-    def effective_max_concurrent(self, account_count=None, max_age: float = 0) -> int:
-        """The cap; `max_age` seconds lets the automatic one reuse a recent account count."""
+    def effective_max_concurrent(self, account_count: int) -> int:
+        """The cap, given the number of enabled accounts (account.enabled_account_count)."""
         if self.max_concurrent_downloads:
             return self.max_concurrent_downloads
-        if account_count is None:
-            account_count = enabled_account_count(max_age)
         return max(10, math.ceil(account_count / 10))
-
-
-# Counting 100,000 accounts takes tens of milliseconds, too long to repeat at
-# every session start under the admission lock; the automatic cap moves by
-# one per ten accounts, so a count half a minute old is as good.
-_count_cache = {"at": -math.inf, "value": 0}
-
-
-def enabled_account_count(max_age: float = 0) -> int:
-    now = time.monotonic()
-    if now - _count_cache["at"] > max_age:
-        from retrieval.models.account import RemoteAccount
-
-        _count_cache["value"] = RemoteAccount.objects.filter(enabled=True).count()
-        _count_cache["at"] = now
-    return _count_cache["value"]
 
 
 class UserSettings(models.Model):
@@ -210,6 +205,11 @@ class UserSettings(models.Model):
     duplicate_check = models.BooleanField("Message-ID duplicate check", null=True, blank=True)
     poll_minutes = models.PositiveIntegerField(
         "poll frequency (minutes)", null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+
+    alert_after_minutes = models.PositiveIntegerField(
+        "alert after failing for (minutes)", null=True, blank=True,
+        validators=[MinValueValidator(1)],
     )
 
     class Meta:

@@ -1,6 +1,7 @@
 """Why an OAuth2 sign-in could not be used for a run."""
 
-from retrieval.protocols.base import AuthError, ConnectError
+from popadmin.net.errors import ConnectError
+from retrieval.protocols.base import AuthError
 
 SIGN_IN_EXPIRED = "sign-in expired: reconnect"
 

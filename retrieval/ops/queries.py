@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from retrieval.explain import explain
 from retrieval.models import GlobalSettings, Heartbeat, HourlyStats, RemoteAccount, UserSettings
-from retrieval.models.account import live_claim, live_lease
+from retrieval.models.account import enabled_account_count, live_claim, live_lease
 from retrieval.models.stats import floor_hour
 from retrieval.ops import queues
 
@@ -73,7 +73,7 @@ def sessions(now=None) -> dict:
     )
     return {
         "running": live.count(),
-        "cap": gs.effective_max_concurrent(max_age=30),
+        "cap": gs.effective_max_concurrent(enabled_account_count(max_age=30)),
         "per_host": per_host,
         "per_host_limit": gs.max_sessions_per_host,
         "claimed": RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now)).count(),

@@ -1,48 +1,28 @@
 """The one small interface every protocol client implements.
 
 The engine only talks to a MailSession, so it has no protocol branches.
-Every error a client raises is a ProtocolError subclass whose message is a
-readable reason fit for the run history (never containing the password).
+Every error a client raises is a ProtocolError subclass (popadmin.net.errors)
+whose message is a readable reason fit for the run history (never
+containing the password).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-# Limits that hold for every command of every protocol (invariant 6).
-MAX_LINE = 64 * 1024  # one protocol line (RFC limits are far lower)
-MAX_LISTING = 256 * 1024 * 1024  # a whole UIDL/LIST/SEARCH response
+from popadmin.net.errors import ProtocolError
+from popadmin.net.sockets import Reach
 
-
-class ProtocolError(Exception):
-    """The server or the connection failed; the message says how, in plain words."""
-
-    retryable = False
-
-
-class ConnectError(ProtocolError):
-    """Could not reach the server (refused, unreachable, DNS, timeout on connect)."""
-
-    retryable = True
+# Limit on a whole UIDL/LIST/SEARCH response (invariant "Hostile input is
+# contained"); the line limit
+# is the stream's (popadmin.net.stream.MAX_LINE).
+MAX_LISTING = 256 * 1024 * 1024
 
 
 class AuthError(ProtocolError):
     """The server refused the login."""
-
-
-class TLSError(ProtocolError):
-    """TLS could not be set up or the certificate is not trusted."""
-
-
-class LimitExceeded(ProtocolError):
-    """The server sent more than a limit allows (line too long, response too big)."""
-
-
-class MessageTooLarge(ProtocolError):
-    """A message exceeded the account's maximum size while being fetched."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +37,8 @@ class ConnectionParams:
     ca_file: str | None = None  # extra trusted CA bundle (POPADMIN_CA_FILE)
     folders: tuple[str, ...] = ("INBOX",)  # IMAP only
     # Restricted accounts: (host, port, timeout) -> the checked addresses to
-    # connect to, raising if the host may not be reached (see reach.py).
-    reach: Callable[[str, int, float], list[str]] | None = field(
+    # connect to, raising if the host may not be reached (popadmin.net.reach).
+    reach: Reach | None = field(
         default=None, repr=False, compare=False
     )
     # "password", or an OAuth2 SASL mechanism ("xoauth2" | "oauthbearer") that

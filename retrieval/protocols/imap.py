@@ -20,16 +20,14 @@ import logging
 from collections.abc import Callable
 from typing import BinaryIO
 
-from . import sasl_oauth, tls
-from .base import (
-    MAX_LISTING,
-    AuthError,
-    ConnectionParams,
-    MailSession,
-    ProtocolError,
-    RemoteMessage,
-    TLSError,
-)
+from popadmin.net import tls
+from popadmin.net.errors import ProtocolError, TLSError
+from popadmin.net.sockets import open_socket
+from popadmin.net.stream import ConnectionClosed, LineStream
+from popadmin.net.text import printable, redact
+
+from . import sasl_oauth
+from .base import MAX_LISTING, AuthError, ConnectionParams, MailSession, RemoteMessage
 from .imap_parse import (
     STATUS,
     BodySink,
@@ -44,7 +42,6 @@ from .imap_parse import (
     number,
     uid_sets,
 )
-from .stream import ConnectionClosed, LineStream, open_socket, printable, redact
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +240,31 @@ class IMAPSession(MailSession):
             ]
         return listing
 
-    def _select(self, folder: str, expect: int | None = None) -> int:
-        """Open the folder read-write; returns its message count."""
+    def seen_uids(self) -> list[str]:
+        """The uids (as list_messages gives them) of the messages flagged \\Seen.
+
+        For a retriever that kept no state of its own but relied on the
+        flag (fetchmail, for IMAP). Folders are opened read-only (EXAMINE),
+        so not even \\Recent changes.
+        """
+        found = []
+        for folder in self.folders:
+            uids: set[int] = set()
+            if self._select(folder, readonly=True):
+                try:
+                    uids = self._uid_search(b"SEEN")
+                except _Refused as exc:
+                    raise ProtocolError(
+                        f"server refused to search folder '{folder}': {exc.text}")
+            uidvalidity = self.uidvalidity[folder]
+            found += [f"{folder}/{uidvalidity}/{uid}" for uid in sorted(uids)]
+        return found
+
+    def _select(self, folder: str, expect: int | None = None, readonly: bool = False) -> int:
+        """Open the folder (read-write unless `readonly`); returns its message count."""
         self._selected, self._select_uidvalidity, self._exists = None, None, 0
         try:
-            self._command(b"SELECT", mailbox(folder))
+            self._command(b"EXAMINE" if readonly else b"SELECT", mailbox(folder))
         except _Refused as exc:
             raise self._select_failed(folder, exc)
         uidvalidity = self._select_uidvalidity
@@ -259,7 +276,8 @@ class IMAPSession(MailSession):
                 f"(UIDVALIDITY {expect} is now {uidvalidity})"
             )
         self.uidvalidity[folder] = uidvalidity
-        self._selected = folder
+        # A read-only folder is not one fetch() or delete() may use as it is.
+        self._selected = None if readonly else folder
         return self._exists
 
     def _select_failed(self, folder: str, exc: _Refused) -> ProtocolError:
@@ -388,13 +406,16 @@ class IMAPSession(MailSession):
         self._selected = None
 
     def _search_deleted(self) -> set[int]:
+        return self._uid_search(b"DELETED")
+
+    def _uid_search(self, criterion: bytes) -> set[int]:
         found: set[int] = set()
 
         def on_data(response: Response) -> None:
             if response.name == "SEARCH":
                 found.update(n for n in map(number, response.data) if n is not None)
 
-        self._command(b"UID", b"SEARCH", b"DELETED", on_data=on_data)
+        self._command(b"UID", b"SEARCH", criterion, on_data=on_data)
         return found
 
     def _logout(self) -> None:

@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .base import LimitExceeded, MessageTooLarge, ProtocolError
-from .stream import LineStream, printable
+from popadmin.net.errors import LimitExceeded, MessageTooLarge, ProtocolError
+from popadmin.net.stream import LineStream
+from popadmin.net.text import printable
 
 STATUS = ("OK", "NO", "BAD", "BYE", "PREAUTH")
 # Deep enough for BODYSTRUCTURE, shallow enough that "((((..." cannot
@@ -228,7 +229,8 @@ def is_body_key(value) -> bool:
 
 
 class Budget:
-    """Bytes one command's responses may occupy (invariant 6: listings are bounded)."""
+    """Bytes one command's responses may occupy (invariant "Hostile input is
+    contained": listings are bounded)."""
 
     def __init__(self, limit: int):
         self.limit = limit

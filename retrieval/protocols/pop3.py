@@ -15,20 +15,14 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from . import sasl_oauth, tls
-from .base import (
-    MAX_LISTING,
-    AuthError,
-    ConnectionParams,
-    LimitExceeded,
-    MailSession,
-    MessageTooLarge,
-    ProtocolError,
-    RemoteMessage,
-    TLSError,
-)
-from .stream import ConnectionClosed, LineStream, printable, redact
-from .stream import open_socket as _open_socket
+from popadmin.net import tls
+from popadmin.net.errors import LimitExceeded, MessageTooLarge, ProtocolError, TLSError
+from popadmin.net.sockets import open_socket as _open_socket
+from popadmin.net.stream import ConnectionClosed, LineStream
+from popadmin.net.text import printable, redact
+
+from . import sasl_oauth
+from .base import MAX_LISTING, AuthError, ConnectionParams, MailSession, RemoteMessage
 
 log = logging.getLogger(__name__)
 

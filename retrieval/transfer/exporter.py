@@ -1,9 +1,9 @@
 """Reading the setup out as a document import_data() accepts."""
 
 from accounts.models import Mailbox
-from retrieval import crypto
+from delivery.recipients import DEFAULT_HEADER_FIELDS
+from popadmin.secrets import SecretError
 from retrieval.models import GlobalSettings, RemoteAccount
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
 from .schema import ACCOUNT_FIELDS, RENAMED, SETTINGS_FIELDS, TransferError
 
@@ -40,7 +40,7 @@ def export_data(with_secrets=False):
                 if with_secrets:
                     try:
                         entry[key] = account.get_password()
-                    except crypto.SecretError as e:
+                    except SecretError as e:
                         unreadable.append(f"accounts[{i}] ({account}): {e}")
             else:
                 entry[key] = getattr(account, RENAMED.get(key, key))

@@ -5,7 +5,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 
 from accounts.models import Mailbox
-from retrieval import crypto
+from popadmin.secrets import SecretError
 
 from .planner import ImportPlan, changed
 from .schema import TransferError
@@ -71,7 +71,7 @@ def _same_password(account, password):
     # a repeated import from rewriting the column.
     try:
         return account.get_password() == password
-    except crypto.SecretError:
+    except SecretError:
         return False
 
 

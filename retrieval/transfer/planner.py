@@ -7,8 +7,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
 from accounts.models import Mailbox
+from delivery.recipients import DEFAULT_HEADER_FIELDS
 from retrieval.models import GlobalSettings, RemoteAccount
-from retrieval.models.settings import DEFAULT_HEADER_FIELDS
 
 from .schema import (
     ACCOUNT_FIELDS,

@@ -15,8 +15,8 @@ from django.core.validators import DomainNameValidator
 from accounts.addresses import LOCALPART_RULE
 from accounts.models import validate_mailbox_address
 from delivery.maildir import folder_problem
+from popadmin.secrets import validate_credential
 from retrieval.models import RemoteAccount
-from retrieval.models.account import validate_credential
 
 SECTIONS = ("settings", "mailboxes", "accounts")
 # File keys whose model field is named differently.

@@ -1,5 +1,7 @@
 """Import the accounts of a fetchmailrc, and what fetchmail already took (.fetchids)."""
 
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from retrieval.migration.commands import read_text, report
@@ -21,12 +23,16 @@ class Command(BaseCommand):
                             "server is not taken again.")
         parser.add_argument("--owner", help="Mailbox (address or login name) for entries "
                             "that name no local user.")
+        parser.add_argument("--seen-from-server", action=argparse.BooleanOptionalAction,
+                            default=True, help="IMAP accounts with keep: connect and record "
+                            "the messages flagged \\Seen as already taken (fetchmail keeps "
+                            "no IMAP state of its own). On by default.")
 
-    def handle(self, *args, file, dry_run, state, owner, **options):
+    def handle(self, *args, file, dry_run, state, owner, seen_from_server, **options):
         text = read_text(file)
         state_text = read_text(state) if state else None
         try:
-            result = import_fetchmailrc(text, file, state_text, owner, dry_run)
+            result = import_fetchmailrc(text, file, state_text, owner, dry_run, seen_from_server)
         except MigrationError as e:
             raise CommandError("\n".join(["nothing imported:", *e.errors]))
         report(self.stdout, result)

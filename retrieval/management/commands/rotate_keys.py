@@ -10,7 +10,7 @@ so a password changed meanwhile is never overwritten.
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval import crypto
+from popadmin import secrets
 
 SUFFIX = "_encrypted"
 
@@ -32,8 +32,8 @@ class Command(BaseCommand):
             rows = model.objects.exclude(**{name: ""}).values_list("pk", name)
             for pk, token in rows.iterator(chunk_size=500):
                 try:
-                    new = crypto.rotate(token)
-                except crypto.SecretError:
+                    new = secrets.rotate(token)
+                except secrets.SecretError:
                     unreadable.append(f"{model._meta.label} {pk}")
                     continue
                 if new is None:

@@ -1,4 +1,6 @@
-"""Remote passwords, encrypted at rest with Fernet.
+"""Credentials: remote passwords encrypted at rest with Fernet, and what a
+credential may contain. Shared by retrieval (mailbox logins) and delivery
+(SMTP relay logins).
 
 POPADMIN_ENCRYPTION_KEY holds one or more comma-separated Fernet keys (the
 first encrypts; all decrypt, for rotation; `manage.py rotate_keys`
@@ -14,6 +16,15 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core.exceptions import ValidationError
+
+FORBIDDEN_CREDENTIAL_CHARS = ("\r", "\n", "\0")
+
+
+def validate_credential(value):
+    # Any character works in a credential except those that end a protocol line.
+    if any(ch in value for ch in FORBIDDEN_CREDENTIAL_CHARS):
+        raise ValidationError("Carriage return, line feed and NUL are not allowed here.")
 
 
 class SecretError(Exception):

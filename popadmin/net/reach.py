@@ -18,8 +18,8 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from .base import ConnectError, ProtocolError
-from .stream import printable
+from .errors import ConnectError, ProtocolError
+from .text import printable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -6,11 +6,20 @@ import os
 import socket
 import ssl
 from functools import lru_cache
+from typing import Protocol
 
-from .base import ConnectionParams, TLSError
+from .errors import TLSError
 
 
-def make_context(params: ConnectionParams) -> ssl.SSLContext:
+class TLSOptions(Protocol):
+    """What TLS needs from a connection's settings (a mailbox's or a relay's)."""
+
+    host: str
+    verify_tls: bool
+    ca_file: str | None
+
+
+def make_context(params: TLSOptions) -> ssl.SSLContext:
     # Building a context loads the system CA store: ~40 ms, most of an empty
     # poll. Contexts are safe to share, so keep one per configuration (the CA
     # file's mtime is in the key, so a replaced file is read again).
@@ -69,5 +78,5 @@ def wrap_socket(sock: socket.socket, context: ssl.SSLContext, hostname: str) -> 
         raise TLSError(f"TLS handshake with {hostname} failed: {reason}")
 
 
-def connect_tls(sock: socket.socket, params: ConnectionParams) -> ssl.SSLSocket:
+def connect_tls(sock: socket.socket, params: TLSOptions) -> ssl.SSLSocket:
     return wrap_socket(sock, make_context(params), params.host)

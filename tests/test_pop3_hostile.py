@@ -1,30 +1,30 @@
-"""Hostile and broken POP3 servers, seen through the engine.
+"""Hostile and broken POP3 servers, seen through the engine: faults only
+POP3 can have (its deletions, its UIDLs, its framing). Faults both protocols
+share are in test_hostile_server_contract.py.
 
-Every failing case checks the same three things (fail_then_heal): the Run
-ends with a reason a person can read, nothing is lost (each message is on
-the server or whole in the local Maildir, never half, never twice), and a
-later healthy run delivers the rest exactly once. Servers that are odd but
-not broken (duplicate or illegal UIDLs, none at all) must simply work.
+Failing cases check, through fail_then_heal (tests/hostile.py), that the Run
+ends with a reason a person can read, nothing is lost, and a later healthy
+run delivers the rest exactly once. Servers that are odd but not broken
+(duplicate or illegal UIDLs, none at all) must simply work.
 """
 
 import time
-import uuid
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 
-from retrieval import engine
 from retrieval.models import GlobalSettings, RemoteAccount, Run, SeenMessage
-from retrieval.protocols.pop3 import POP3Session
 from retrieval.tasks import fetch_account
-from tests.factories import local_messages, make_account, make_mailbox
+from tests.factories import local_messages, make_account
 from tests.fakeserver import FakeServer, Pop3Mailbox, stuff
+from tests.hostile import PROTOCOLS, delivered, lf, make_messages, reason, run
+from tests.hostile import account_on as _account_on
+from tests.hostile import fail_then_heal as _fail_then_heal
 from tests.workers import CeleryProcess, process_env, wait_for
 
 pytestmark = pytest.mark.django_db
 
-TEN_MB = 10 * 1024 * 1024
+POP3 = PROTOCOLS["pop3"]
 
 
 @pytest.fixture(autouse=True)
@@ -35,88 +35,19 @@ def short_timeouts():
     )
 
 
-def make_messages(n: int) -> list[bytes]:
-    tag = uuid.uuid4().hex[:8]
-    return [
-        f"From: a@example.test\r\nMessage-ID: <{i}.{tag}@hostile.test>\r\n"
-        f"Subject: message {i}\r\n\r\nbody of message {i}\r\n".encode()
-        for i in range(1, n + 1)
-    ]
-
-
 def healthy_box(messages: list[bytes], **kwargs) -> Pop3Mailbox:
-    kwargs.setdefault("uidls", [f"uid-{i}" for i in range(1, len(messages) + 1)])
-    return Pop3Mailbox(messages, **kwargs)
+    return POP3.box(messages, **kwargs)
 
 
 def account_on(server: FakeServer, **fields) -> RemoteAccount:
-    account = RemoteAccount(
-        owner=make_mailbox(), protocol="pop3", security="none", host="127.0.0.1",
-        port=server.port, username="alice", **fields,
-    )
-    account.set_password("secret")
-    account.save()
-    return account
+    return _account_on(POP3, server, **fields)
 
 
-def run(account) -> Run:
-    return engine.run_account(account.pk, Run.Trigger.MANUAL)
+def fail_then_heal(box: Pop3Mailbox, *words: str, **fields):
+    return _fail_then_heal(POP3, box, *words, **fields)
 
 
-def lf(message: bytes) -> bytes:
-    return message.replace(b"\r\n", b"\n")
-
-
-def delivered(account) -> list[bytes]:
-    """Local copies without the trace headers our delivery puts in front."""
-    marker = f"Delivered-To: {account.owner.address}\n".encode()
-    return [m.split(marker, 1)[1] for m in local_messages(account.owner)]
-
-
-def reason(run_: Run) -> str:
-    return " ".join([run_.error, *run_.notes])
-
-
-def fail_then_heal(box: Pop3Mailbox, *words: str, handler=None, **fields) -> SimpleNamespace:
-    """Run against the broken server, check it failed safely, heal it, run again."""
-    originals = list(box.messages)
-    with FakeServer(handler or box) as server:
-        account = account_on(server, **fields)
-        failed = run(account)
-
-        assert failed.status in (Run.Status.ERROR, Run.Status.PARTIAL), failed.status
-        assert all(w in reason(failed) for w in words), reason(failed)
-        local, remote = delivered(account), list(box.messages)
-        # A local file that is not a whole original would be a partial message.
-        assert all(m in {lf(o) for o in originals} for m in local), "partial or foreign message"
-        assert len(local) == len(set(local)), "a message was delivered twice"
-        assert all(lf(o) in map(lf, remote) or lf(o) in local for o in originals), "mail lost"
-
-        box.overrides.clear()
-        box.greeting = b"+OK fake POP3 ready"
-        server.handler = box
-        again = run(account)
-        assert again.status == Run.Status.OK, reason(again)
-        assert sorted(delivered(account)) == sorted(map(lf, originals))
-        assert box.messages == []
-    return SimpleNamespace(failed=failed, local=local, remote=remote, again=again, server=server)
-
-
-# -- oversized, slow and endless input -------------------------------------------
-
-
-@pytest.mark.parametrize("where", ["greeting", "UIDL", "RETR"])
-def test_it_contains_a_10_mb_line_without_crlf(where):
-    originals = make_messages(3)
-    box = healthy_box(originals)
-    if where == "greeting":
-        box.greeting = b"+OK " + b"x" * TEN_MB
-    else:
-        box.overrides[where] = lambda conn, arg, state: conn.send(b"+OK\r\n" + b"x" * TEN_MB)
-
-    result = fail_then_heal(box, "server sent a line longer than 65536 bytes")
-
-    assert result.local == [] and result.remote == originals
+# -- endless messages ----------------------------------------------------------
 
 
 def drip(data: bytes):
@@ -131,38 +62,12 @@ def drip(data: bytes):
     return send
 
 
-@pytest.mark.parametrize("where", ["greeting", "RETR"])
-def test_it_gives_up_on_one_byte_per_second(where):
-    box = healthy_box(make_messages(2))
-    handler = drip(b"+OK " + b"slow " * 30 + b"\r\n") if where == "greeting" else None
-    if where == "RETR":
-        box.overrides["RETR"] = lambda conn, arg, state: drip(
-            b"+OK\r\n" + stuff(box.messages[int(arg) - 1])
-        )(conn)
-
-    result = fail_then_heal(box, "no answer from server for 2 s", handler=handler)
-
-    # Each answer would take a minute or more to drip; the time budget grows by only
-    # 1 s per KB received, so the run gives up after about the timeout. The
-    # bound is loose so a loaded machine does not fail it.
-    assert result.failed.duration.total_seconds() < 30
-    assert result.local == []
-
-
 def endless(conn, arg, state):
     """A multi-line answer at full speed with no final "." ever."""
     conn.send(b"+OK\r\n")
     chunk = b"1 endless-line-of-a-listing-that-never-ends\r\n" * 2000
     while not conn.server.stopping.is_set():
         conn.send(chunk)  # raises once the client hangs up, ending the thread
-
-
-def test_it_cuts_off_an_endless_listing(monkeypatch):
-    # The real cap is 256 MB; a lower one keeps the test fast, the code path is the same.
-    monkeypatch.setattr(POP3Session, "max_listing", 1024 * 1024)
-    box = healthy_box(make_messages(2), overrides={"UIDL": endless})
-
-    fail_then_heal(box, "server sent more than 1048576 bytes in one response")
 
 
 def test_it_cuts_off_an_endless_message_at_the_size_limit():
@@ -187,49 +92,6 @@ def test_it_cuts_off_an_endless_message_at_the_size_limit():
 
 
 # -- broken sessions -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "then, words",
-    [
-        ("hang up", ["connection lost while downloading message 2"]),
-        # A response that never ends: no final ".", no more bytes, no hang-up.
-        ("go silent", ["no answer from server for 2 s", "while downloading message 2"]),
-    ],
-)
-def test_it_never_delivers_a_message_cut_off_mid_download(then, words):
-    originals = make_messages(3)
-    box = healthy_box(originals)
-
-    def half(conn, arg, state):
-        if arg != b"2":
-            return box.cmd_RETR(conn, arg, state)
-        data = stuff(box.messages[1])
-        conn.send(b"+OK\r\n" + data[: len(data) // 2])
-        if then == "go silent":
-            conn.sleep(60)  # ends when the test stops the server
-        return "hangup"
-
-    box.overrides["RETR"] = half
-
-    result = fail_then_heal(box, *words)
-
-    assert result.local == [lf(originals[0])]
-    assert result.remote == originals  # no QUIT, so the DELE of message 1 rolled back
-    assert (result.again.fetched, result.again.delivered, result.again.deleted) == (2, 2, 3)
-
-
-@pytest.mark.parametrize(
-    "greeting", [b"\x00\xff\x1b[31mHELLO\x07", b"-ERR go away", b"* OK IMAP4rev1 ready"]
-)
-def test_it_refuses_a_garbage_greeting(greeting):
-    box = healthy_box(make_messages(2), greeting=greeting)
-
-    result = fail_then_heal(box, "unexpected greeting from server")
-
-    assert "\x00" not in result.failed.error and "\x1b" not in result.failed.error
-    # Only the healthy run logged in: the password never went to whatever answered.
-    assert result.server.received.count(b"PASS secret") == 1
 
 
 def test_it_keeps_a_message_whose_dele_is_refused_and_deletes_it_later():

@@ -1,4 +1,4 @@
-"""A bounded line reader over a socket, shared by the protocol clients.
+"""A bounded line reader over a socket, shared by every protocol client.
 
 Everything a server sends passes through here, so this is where hostile
 input is contained: no line may exceed a limit, no read may wait longer
@@ -9,21 +9,18 @@ partial read the protocol state can no longer be trusted.
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import time
 from typing import BinaryIO
 
-from .base import (
-    MAX_LINE,
-    ConnectError,
-    LimitExceeded,
-    MessageTooLarge,
-    ProtocolError,
-    TLSError,
-)
+from .errors import LimitExceeded, MessageTooLarge, ProtocolError, TLSError
+from .text import printable
+from .tls import wrap_socket
 
+# One protocol line, for every protocol (RFC limits are far lower):
+# invariant "Hostile input is contained".
+MAX_LINE = 64 * 1024
 CHUNK = 64 * 1024
 # Below this average rate (after the first `timeout` seconds of a response)
 # a server is treated as stalling; a 1 B/s drip would otherwise never time out.
@@ -53,37 +50,6 @@ class StreamTimeout(ProtocolError):
     """The server did not answer, or answered too slowly, within the timeout."""
 
     retryable = True
-
-
-def printable(data: bytes | str, limit: int = 200) -> str:
-    """Server text made safe for an error message or a log line."""
-    if isinstance(data, bytes):
-        data = data.decode("latin-1")
-    text = "".join(c if " " <= c <= "~" else "?" for c in data[: limit + 1]).strip()
-    return text[:limit] + "..." if len(text) > limit else text
-
-
-# A secret shorter than this could be any common word or number inside the
-# server's text ("a", "ok", "12"), so it is masked only where it stands as a
-# token of its own; a longer one is masked wherever it appears.
-SHORT_SECRET = 4
-
-
-def redact(text: str, secret: str) -> str:
-    """Server text with `secret` masked, for servers that echo what they were sent."""
-    if not secret:
-        return text
-    for form in {secret, printable(secret.encode("utf-8"))}:
-        if not form:
-            continue
-        if len(form) >= SHORT_SECRET:
-            text = text.replace(form, "***")
-        else:
-            # Bounded by anything but a letter, digit or underscore: "PASS ab",
-            # '"ab"', "ab:" are masked; "about" and "tab" are not.
-            pattern = r"(?<!\w)" + re.escape(form) + r"(?!\w)"
-            text = re.sub(pattern, "***", text)
-    return text
 
 
 class LineStream:
@@ -256,8 +222,6 @@ class LineStream:
         would be read later as if it came over TLS (CVE-2011-0411), so it is
         refused rather than discarded.
         """
-        from .tls import wrap_socket
-
         sock = self._live()
         if self._pos < len(self._buf):
             raise self._fail(
@@ -285,29 +249,3 @@ class _Collector:
 
 def _reason(exc: OSError) -> str:
     return printable(exc.strerror or str(exc) or type(exc).__name__, 100)
-
-
-def open_socket(host: str, port: int, timeout: float, reach=None) -> socket.socket:
-    """A TCP connection, with every failure turned into a readable ConnectError.
-
-    With `reach` (base.ConnectionParams.reach) the host is resolved and
-    checked once and the connection goes to the checked addresses only.
-    """
-    where = f"{printable(host, 100)}:{port}"
-    targets = [host] if reach is None else reach(host, port, timeout)
-    failure = None
-    for target in targets:
-        try:
-            sock = socket.create_connection((target, port), timeout=timeout)
-        except socket.gaierror:
-            raise ConnectError(f"host not found: {printable(host, 100)}")
-        except ConnectionRefusedError:
-            failure = ConnectError(f"connection refused by {where}")
-        except TimeoutError:
-            failure = ConnectError(f"timed out connecting to {where} after {timeout:g} s")
-        except OSError as exc:
-            failure = ConnectError(f"cannot connect to {where}: {exc.strerror or exc}")
-        else:
-            sock.settimeout(timeout)
-            return sock
-    raise failure or ConnectError(f"no address to connect to for {where}")

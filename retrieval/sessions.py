@@ -2,8 +2,9 @@
 
 from django.conf import settings
 
+from popadmin.net.errors import ProtocolError
 from retrieval.network_reach import reach_for
-from retrieval.protocols.base import ConnectionParams, MailSession, ProtocolError
+from retrieval.protocols.base import ConnectionParams, MailSession
 
 
 def params_for(account, timeout: float) -> ConnectionParams:

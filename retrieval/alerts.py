@@ -1,0 +1,232 @@
+"""Alerts: find problems, keep one episode per problem, tell people once.
+
+Every minute (retrieval.tasks.evaluate_alerts) the current problems are
+found: accounts failing longer than their threshold (grouped by remote
+server, so a provider outage is one episode and one message to the
+administrators), accounts whose deliveries hit a full mailbox, and, once the
+lead wires heartbeats in, a worker or beat silent for a minute. A problem
+with no open episode opens one; an open episode whose problem is gone
+closes. Each episode sends one notice when it opens and one "recovered"
+notice when it closes (retrieval/notify.py); an account joining an open
+server episode tells only its owner.
+"""
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from retrieval import notify
+from retrieval.history import label
+from retrieval.models import AlertEpisode, GlobalSettings, RemoteAccount, UserSettings
+
+log = logging.getLogger(__name__)
+
+Kind = AlertEpisode.Kind
+SILENT_AFTER = dt.timedelta(minutes=1)
+ROLES = ("worker", "beat")
+LISTED = 50  # accounts named in one message; the rest are counted
+
+
+@dataclass
+class Problem:
+    summary: str
+    account_ids: list[int] = field(default_factory=list)
+
+
+def open_episodes():
+    """Open episodes, newest first (the dashboard lists these)."""
+    return AlertEpisode.objects.filter(closed__isnull=True).order_by("-opened")
+
+
+def silent_roles(heartbeats, now=None, after: dt.timedelta = SILENT_AFTER) -> dict:
+    """{role: last seen or None} for each of worker and beat that nobody has
+    heard from within `after`. `heartbeats`: (role, last_seen) pairs, any
+    number per role (one per process)."""
+    now = now or timezone.now()
+    newest = {}
+    for role, seen in heartbeats:
+        if seen and (newest.get(role) is None or seen > newest[role]):
+            newest[role] = seen
+    return {role: newest.get(role) for role in ROLES
+            if newest.get(role) is None or now - newest[role] > after}
+
+
+def heartbeat_pairs() -> list:
+    """(role, last seen) of every worker and beat process that ever wrote a heartbeat."""
+    from retrieval.models import Heartbeat
+
+    return list(Heartbeat.objects.values_list("role", "last_seen"))
+
+
+def evaluate(now=None, heartbeats=None) -> dict:
+    """One evaluation; returns how many episodes opened and closed.
+
+    `heartbeats`: (role, last_seen) pairs; None leaves worker and beat
+    episodes as they are (nothing known about them).
+    """
+    now = now or timezone.now()
+    settings = GlobalSettings.load()
+    problems = {**failing_accounts(settings, now), **full_mailboxes()}
+    kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value]
+    if heartbeats is not None:
+        kinds.append(Kind.SILENT.value)
+        for role, seen in silent_roles(heartbeats, now).items():
+            when = f"since {seen:%Y-%m-%d %H:%M:%S} UTC" if seen else "ever"
+            problems[(Kind.SILENT, role)] = Problem(f"No {role} has been seen {when}.")
+    opened, closed = _record(problems, kinds, now)
+    _notify_pending(settings, now)
+    return {"opened": opened, "closed": closed}
+
+
+def failing_accounts(settings, now) -> dict:
+    """Accounts failing longer than their owner's threshold, grouped by server."""
+    overrides = dict(UserSettings.objects.filter(alert_after_minutes__isnull=False)
+                     .values_list("mailbox_id", "alert_after_minutes"))
+    shortest = min([settings.alert_after_minutes, *overrides.values()])
+    rows = (RemoteAccount.objects.filter(
+        enabled=True, failing_since__lte=now - dt.timedelta(minutes=shortest))
+        .select_related("owner").order_by("failing_since", "pk"))
+    by_host = defaultdict(list)
+    for account in rows.iterator(chunk_size=1000):
+        minutes = overrides.get(account.owner_id, settings.alert_after_minutes)
+        if account.failing_since <= now - dt.timedelta(minutes=minutes):
+            by_host[account.host.lower().rstrip(".")].append(account)
+    return {(Kind.ACCOUNTS_FAILING, host): Problem(_failing_text(host, accounts),
+                                                    [a.pk for a in accounts])
+            for host, accounts in by_host.items()}
+
+
+def full_mailboxes() -> dict:
+    """Accounts whose last check left mail on the server because a mailbox was full."""
+    rows = RemoteAccount.objects.filter(
+        enabled=True, last_status="partial", last_error__icontains="mailbox full")
+    return {(Kind.MAILBOX_FULL, str(a.pk)): Problem(
+        f"{label(a)} (owner {a.owner}): mail stays on the server because a local mailbox "
+        f"is full: {a.last_error}", [a.pk]) for a in rows.select_related("owner")}
+
+
+def _failing_text(host, accounts) -> str:
+    lines = [f"{len(accounts)} account(s) on {host} failing:"]
+    for account in accounts[:LISTED]:
+        lines.append(_account_line(account))
+    if len(accounts) > LISTED:
+        lines.append(f"... and {len(accounts) - LISTED} more")
+    return "\n".join(lines)
+
+
+def _account_line(account) -> str:
+    return (f"- {label(account)} (owner {account.owner}), failing since "
+            f"{account.failing_since:%Y-%m-%d %H:%M} UTC, {account.consecutive_failures} "
+            f"failed checks: {account.last_error}")
+
+
+def _record(problems: dict, kinds, now) -> tuple[int, int]:
+    opened = closed = 0
+    # Plain strings: a TextChoices member does not hash like its value.
+    problems = {(str(kind), key): problem for (kind, key), problem in problems.items()}
+    current = {(e.kind, e.key): e for e in open_episodes().filter(kind__in=kinds)}
+    for (kind, key), problem in problems.items():
+        episode = current.get((kind, key))
+        if episode is None:
+            try:
+                with transaction.atomic():
+                    AlertEpisode.objects.create(kind=kind, key=key, opened=now,
+                                                summary=problem.summary,
+                                                account_ids=problem.account_ids)
+                opened += 1
+            except IntegrityError:
+                pass  # another evaluation opened it a moment ago
+            continue
+        members = sorted(set(episode.account_ids) | set(problem.account_ids))
+        AlertEpisode.objects.filter(pk=episode.pk).update(summary=problem.summary,
+                                                          account_ids=members)
+    for key, episode in current.items():
+        if key not in problems:
+            closed += AlertEpisode.objects.filter(pk=episode.pk, closed=None).update(closed=now)
+    return opened, closed
+
+
+def _claim(episode, field_name, now) -> bool:
+    """Take the notice to send; only one evaluation wins it."""
+    return AlertEpisode.objects.filter(pk=episode.pk, **{field_name: None}).update(
+        **{field_name: now, "last_notified": now}) == 1
+
+
+def _release(episode, field_name):
+    AlertEpisode.objects.filter(pk=episode.pk).update(**{field_name: None})
+
+
+def _notify_pending(settings, now):
+    for episode in AlertEpisode.objects.filter(closed=None, opened_notified=None):
+        if not _claim(episode, "opened_notified", now):
+            continue
+        owners = _owner_bodies(settings, episode, episode.account_ids, opened=True)
+        notice = notify.Notice(_subject(episode, opened=True), episode.summary, owners,
+                               to_admins=settings.alert_admins)
+        if notify.send(notice):
+            _told(episode, episode.account_ids)
+        else:
+            _release(episode, "opened_notified")
+    # Accounts that joined an open server episode: their owners only.
+    for episode in AlertEpisode.objects.filter(closed=None).exclude(opened_notified=None):
+        new = sorted(set(episode.account_ids) - set(episode.owners_told))
+        if new and settings.alert_owners:
+            owners = _owner_bodies(settings, episode, new, opened=True)
+            if notify.send(notify.Notice(_subject(episode, opened=True), "", owners, False)):
+                _told(episode, new)
+    for episode in AlertEpisode.objects.filter(closed__isnull=False, closed_notified=None):
+        if episode.opened_notified is None:
+            # Never told it opened: nobody waits for its end.
+            AlertEpisode.objects.filter(pk=episode.pk).update(closed_notified=now)
+            continue
+        if not _claim(episode, "closed_notified", now):
+            continue
+        owners = _owner_bodies(settings, episode, episode.owners_told, opened=False)
+        notice = notify.Notice(_subject(episode, opened=False), _recovered(episode), owners,
+                               to_admins=settings.alert_admins)
+        if not notify.send(notice):
+            _release(episode, "closed_notified")
+
+
+def _told(episode, account_ids):
+    episode.refresh_from_db(fields=["owners_told"])
+    told = sorted(set(episode.owners_told) | set(account_ids))
+    AlertEpisode.objects.filter(pk=episode.pk).update(owners_told=told)
+
+
+def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
+    """Each owner's own accounts only: owners never see each other's."""
+    if not settings.alert_owners or episode.kind == Kind.SILENT or not account_ids:
+        return {}
+    by_owner = defaultdict(list)
+    for account in RemoteAccount.objects.filter(pk__in=account_ids).select_related("owner"):
+        by_owner[account.owner.address].append(account)
+    bodies = {}
+    for address, accounts in by_owner.items():
+        if opened and episode.kind == Kind.MAILBOX_FULL:
+            bodies[address] = "\n".join(f"{label(a)}: mail stays on the remote server: "
+                                        f"{a.last_error}" for a in accounts)
+        elif opened:
+            lines = [_account_line(a) for a in accounts]
+            bodies[address] = "Mail is not being collected for:\n" + "\n".join(lines)
+        else:
+            names = ", ".join(label(a) for a in accounts)
+            bodies[address] = f"Collection works again for: {names}."
+    return bodies
+
+
+def _subject(episode, opened: bool) -> str:
+    what = {Kind.ACCOUNTS_FAILING.value: f"accounts on {episode.key} failing",
+            Kind.MAILBOX_FULL.value: f"mailbox full (account {episode.key})",
+            Kind.SILENT.value: f"{episode.key} silent"}[str(episode.kind)]
+    return f"[popadmin] {what}" if opened else f"[popadmin] recovered: {what}"
+
+
+def _recovered(episode) -> str:
+    minutes = round((episode.closed - episode.opened).total_seconds() / 60)
+    return (f"Recovered at {episode.closed:%Y-%m-%d %H:%M} UTC after about {minutes} min.\n\n"
+            f"The problem was:\n{episode.summary}")
