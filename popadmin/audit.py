@@ -42,6 +42,15 @@ def register_models():
     auditlog.register(model("retrieval", "UserSettings"))
     auditlog.register(model("delivery", "DeliveryTarget"), mask_fields=["password_encrypted"],
                       mapping_fields={"password_encrypted": "password"}, **secret)
+    auditlog.register(model("retrieval", "OAuthProvider"),
+                      mask_fields=["client_secret_encrypted"],
+                      mapping_fields={"client_secret_encrypted": "client secret"}, **secret)
+    # A sign-in (connect, reconnect) is recorded; the workers' token refreshes are
+    # not (retrieval/oauth/tokens.py saves them with the audit log off).
+    auditlog.register(model("retrieval", "OAuthGrant"),
+                      mask_fields=["refresh_token_encrypted", "access_token_encrypted"],
+                      mapping_fields={"refresh_token_encrypted": "refresh token",
+                                      "access_token_encrypted": "access token"}, **secret)
 
 
 def record(instance, event: str, **details) -> LogEntry:

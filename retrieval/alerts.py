@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from retrieval import notify
@@ -70,8 +71,9 @@ def evaluate(now=None, heartbeats=None) -> dict:
     """
     now = now or timezone.now()
     settings = GlobalSettings.load()
-    problems = {**failing_accounts(settings, now), **full_mailboxes()}
-    kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value]
+    problems = {**failing_accounts(settings, now), **full_mailboxes(),
+                **expired_sign_ins(now)}
+    kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value, Kind.SIGN_IN_EXPIRED.value]
     if heartbeats is not None:
         kinds.append(Kind.SILENT.value)
         for role, seen in silent_roles(heartbeats, now).items():
@@ -107,6 +109,19 @@ def full_mailboxes() -> dict:
     return {(Kind.MAILBOX_FULL, str(a.pk)): Problem(
         f"{label(a)} (owner {a.owner}): mail stays on the server because a local mailbox "
         f"is full: {a.last_error}", [a.pk]) for a in rows.select_related("owner")}
+
+
+def expired_sign_ins(now) -> dict:
+    """OAuth2 accounts whose grant the provider refused or that ran out: only a person
+    signing in again (Reconnect) brings the mail back, so it is told at once, per account."""
+    rows = (RemoteAccount.objects.filter(enabled=True, oauth_grant__isnull=False)
+            .exclude(auth_method=RemoteAccount.AuthMethod.PASSWORD)
+            .filter(Q(oauth_grant__expired=True) | Q(oauth_grant__refresh_expires__lte=now))
+            .select_related("owner", "oauth_grant__provider"))
+    return {(Kind.SIGN_IN_EXPIRED, str(a.pk)): Problem(
+        f"{label(a)} (owner {a.owner}): the {a.oauth_grant.provider} sign-in expired or was "
+        "revoked. Mail waits on the server until someone presses Reconnect on the account "
+        "and signs in again.", [a.pk]) for a in rows}
 
 
 def _failing_text(host, accounts) -> str:
@@ -210,6 +225,11 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
         if opened and episode.kind == Kind.MAILBOX_FULL:
             bodies[address] = "\n".join(f"{label(a)}: mail stays on the remote server: "
                                         f"{a.last_error}" for a in accounts)
+        elif opened and episode.kind == Kind.SIGN_IN_EXPIRED:
+            bodies[address] = "\n".join(
+                f"{label(a)}: the sign-in expired. Open your accounts page and press "
+                "Reconnect to sign in again; mail waits on the server until then."
+                for a in accounts)
         elif opened:
             lines = [_account_line(a) for a in accounts]
             bodies[address] = "Mail is not being collected for:\n" + "\n".join(lines)
@@ -222,7 +242,9 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
 def _subject(episode, opened: bool) -> str:
     what = {Kind.ACCOUNTS_FAILING.value: f"accounts on {episode.key} failing",
             Kind.MAILBOX_FULL.value: f"mailbox full (account {episode.key})",
-            Kind.SILENT.value: f"{episode.key} silent"}[str(episode.kind)]
+            Kind.SILENT.value: f"{episode.key} silent",
+            Kind.SIGN_IN_EXPIRED.value: f"sign-in expired (account {episode.key})",
+            }[str(episode.kind)]
     return f"[popadmin] {what}" if opened else f"[popadmin] recovered: {what}"
 
 

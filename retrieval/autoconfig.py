@@ -35,14 +35,15 @@ class Provider:
     pop3: str | None
     domains: tuple[str, ...]
     mx_suffixes: tuple[str, ...]  # mail exchangers that mean this provider
+    oauth: str = ""  # the OAuthProvider preset that signs in here, if any
 
 
 PROVIDERS = (
     Provider("Gmail", "imap.gmail.com", "pop.gmail.com", ("gmail.com", "googlemail.com"),
-             ("google.com", "googlemail.com")),
+             ("google.com", "googlemail.com"), oauth="google"),
     Provider("Outlook / Microsoft 365", "outlook.office365.com", "outlook.office365.com",
              ("outlook.com", "hotmail.com", "live.com", "msn.com", "outlook.de", "hotmail.de"),
-             ("mail.protection.outlook.com", "outlook.com")),
+             ("mail.protection.outlook.com", "outlook.com"), oauth="microsoft"),
     Provider("Yahoo", "imap.mail.yahoo.com", "pop.mail.yahoo.com",
              ("yahoo.com", "ymail.com", "yahoo.de", "yahoo.co.uk"), ("yahoodns.net",)),
     Provider("iCloud", "imap.mail.me.com", None, ("icloud.com", "me.com", "mac.com"),
@@ -62,6 +63,7 @@ class Suggestion:
     host: str
     port: int
     source: str  # where it came from, in words
+    oauth: str = ""  # the OAuthProvider preset of a provider that wants OAuth2 sign-in
 
     @property
     def label(self) -> str:
@@ -128,9 +130,9 @@ def _from_srv(domain: str, lookup: _Lookup) -> list[Suggestion]:
 def _from_provider(provider: Provider, source: str) -> list[Suggestion]:
     found = []
     if provider.imap:
-        found.append(Suggestion("imap", "tls", provider.imap, 993, source))
+        found.append(Suggestion("imap", "tls", provider.imap, 993, source, provider.oauth))
     if provider.pop3:
-        found.append(Suggestion("pop3", "tls", provider.pop3, 995, source))
+        found.append(Suggestion("pop3", "tls", provider.pop3, 995, source, provider.oauth))
     return found
 
 

@@ -10,7 +10,11 @@ from retrieval.protocols.pop3 import credentials_too_long
 
 
 class RemoteAccountForm(forms.ModelForm):
-    """The password is write-only: never rendered back, empty keeps the stored one."""
+    """The password is write-only: never rendered back, empty keeps the stored one.
+
+    An OAuth2 account (auth_method xoauth2/oauthbearer) signs in with its grant,
+    made on the connect page after saving: it needs no password.
+    """
 
     password = forms.CharField(
         required=False,
@@ -29,21 +33,37 @@ class RemoteAccountForm(forms.ModelForm):
         model = RemoteAccount
         fields = [
             "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
-            "port", "verify_tls",
-            "username", "folders", "mode", "target_folder", "keep_policy", "keep_days",
-            "max_message_mb", "poll_minutes", "delivery_target", "folder_map",
+            "port", "verify_tls", "username", "auth_method", "folders", "mode", "target_folder",
+            "keep_policy", "keep_days", "max_message_mb", "poll_minutes", "delivery_target",
+            "folder_map",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound and "auth_method" not in self.data:
+            # A post that predates the sign-in method (a script, an old page) keeps the
+            # current one, and does not count as changing it.
+            self.fields["auth_method"].disabled = True
 
     def clean(self):
         data = super().clean()
+        if not self.uses_password(data):
+            self.errors.pop("password", None)  # a hidden field's leftovers do not count
         if "password" in self.errors:
             return data  # a rejected password is not a missing one
-        if not data.get("password") and not (self.instance.pk and self.instance.has_password):
+        if (self.uses_password(data) and not data.get("password")
+                and not (self.instance.pk and self.instance.has_password)):
             self.add_error("password", "A password is required for a new account.")
         self._fields_that_apply(data)
         self._check_pop3_lengths(data)
         self._check_reach(data)
         return data
+
+    @staticmethod
+    def uses_password(data) -> bool:
+        return data.get("auth_method", RemoteAccount.AuthMethod.PASSWORD) == (
+            RemoteAccount.AuthMethod.PASSWORD
+        )
 
     def _fields_that_apply(self, data):
         # The page hides fields that do not apply (static/popadmin/account_form.js);
@@ -57,6 +77,10 @@ class RemoteAccountForm(forms.ModelForm):
             data["verify_tls"] = self.instance.verify_tls
         if data.get("protocol") == RemoteAccount.Protocol.POP3:
             data["folders"] = list(self.instance.folders or [])
+        if not self.uses_password(data):
+            # A typed password is not kept: the grant signs in. A stored one stays,
+            # for switching back to the password method.
+            data["password"] = ""
 
     def _check_reach(self, data):
         if not data.get("host") or "port" in self.errors:
@@ -80,7 +104,8 @@ class RemoteAccountForm(forms.ModelForm):
     def _check_pop3_lengths(self, data):
         # Credentials too long for USER/PASS still work by SASL PLAIN where
         # the server offers it; only what no method can send is refused here.
-        if data.get("protocol") != RemoteAccount.Protocol.POP3 or "username" not in data:
+        if (data.get("protocol") != RemoteAccount.Protocol.POP3 or "username" not in data
+                or not self.uses_password(data)):
             return
         password = data.get("password")
         if not password and self.instance.pk and self.instance.has_password:

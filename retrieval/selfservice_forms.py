@@ -28,7 +28,7 @@ class UserAccountForm(RemoteAccountForm):
 
     class Meta(RemoteAccountForm.Meta):
         fields = [
-            "name", "protocol", "security", "host", "port", "username", "folders",
+            "name", "protocol", "security", "host", "port", "username", "auth_method", "folders",
             "target_folder", "keep_policy", "keep_days", "poll_minutes", "enabled",
         ]
         labels = {"host": "Server", "name": "Label"}
@@ -42,7 +42,7 @@ class UserAccountForm(RemoteAccountForm):
         if not self.is_bound:
             self.initial["folders"] = ", ".join(self.instance.folders or [])
         # The password belongs with the username, not after the schedule.
-        self.order_fields([*self.Meta.fields[:6], "password"])
+        self.order_fields([*self.Meta.fields[:7], "password"])
         poll = self.fields["poll_minutes"]
         poll.help_text = (f"Empty: the default. At least {min_poll_minutes} minute"
                           f"{'' if min_poll_minutes == 1 else 's'} (your group's minimum).")
@@ -55,6 +55,10 @@ class UserAccountForm(RemoteAccountForm):
         self.fields["security"].choices = [
             ("tls", "TLS (995 / 993)"), ("starttls", "STARTTLS (110 / 143)"),
             ("none", "None: plain text, unsafe"),
+        ]
+        self.fields["auth_method"].choices = [
+            ("password", "Password"), ("xoauth2", "OAuth2 sign-in (Gmail, Microsoft)"),
+            ("oauthbearer", "OAuth2 sign-in (OAUTHBEARER)"),
         ]
 
     def clean_folders(self):

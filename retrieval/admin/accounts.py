@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -12,12 +14,14 @@ from retrieval.admin import display
 from retrieval.explain import explain
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.oauth.permissions import may_connect
+from retrieval.oauth.tokens import needs_sign_in
 from retrieval.probe import probe_account
 
 TLS_WARNING = display.TLS_WARNING
 # A save that changes any of these tests the connection again.
 CONNECTION_FIELDS = {"protocol", "security", "host", "port", "verify_tls", "username",
-                     "password", "folders", "network_restricted"}
+                     "auth_method", "password", "folders", "network_restricted"}
 
 
 @admin.register(RemoteAccount)
@@ -38,7 +42,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["owner", "name", "enabled", "network_restricted"]}),
         ("Server", {"fields": ["protocol", "security", "host", "port", "verify_tls",
-                               "username", "password", "folders"]}),
+                               "username", "auth_method", "password", "folders"]}),
         ("Delivery", {"fields": ["mode", "delivery_target", "target_folder", "folder_map",
                                  "keep_policy", "keep_days", "max_message_mb", "poll_minutes"]}),
         ("Status", {"classes": ["collapse"], "fields": readonly_fields}),
@@ -153,10 +157,34 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
             status.reset_after_edit(obj)
+        if needs_sign_in(obj):
+            # Nothing to test before the sign-in: a new OAuth2 account, or one just
+            # switched to OAuth2, goes on to it (response_add/_change).
+            obj.go_sign_in = not change or "auth_method" in form.changed_data
+            return
         if obj.enabled and (not change or CONNECTION_FIELDS & set(form.changed_data)):
             # A warning, not a refusal: the server may be down for a moment,
             # and the admin may be setting up an account ahead of its server.
             self.report_probe(request, obj, saved=True)
+
+    # --- an OAuth2 account goes on to its sign-in once saved ---
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._to_sign_in(request, obj) or super().response_add(
+            request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._to_sign_in(request, obj) or super().response_change(request, obj)
+
+    def _to_sign_in(self, request, obj):
+        if "_addanother" in request.POST or not getattr(obj, "go_sign_in", False):
+            return None
+        if not may_connect(request.user, obj):
+            return None
+        self.message_user(request, f"Saved {obj}. Sign in at the provider to let popadmin "
+                                   "read it.")
+        back = reverse("admin:retrieval_remoteaccount_change", args=[obj.pk])
+        return redirect(reverse("oauth-connect", args=[obj.pk]) + "?" + urlencode({"next": back}))
 
     # Starting a retrieval acts on the account: a view-only staff user may not.
     @admin.action(description="Check now", permissions=["change"])

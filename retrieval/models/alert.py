@@ -11,6 +11,7 @@ class AlertEpisode(models.Model):
         ACCOUNTS_FAILING = "failing", "Accounts failing"
         MAILBOX_FULL = "mailbox_full", "Mailbox full"  # key: the account id
         SILENT = "silent", "Worker or beat silent"  # key: the role ("worker", "beat")
+        SIGN_IN_EXPIRED = "sign_in_expired", "Sign-in expired"  # key: the account id
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=300)

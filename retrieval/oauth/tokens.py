@@ -8,9 +8,11 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from auditlog.context import disable_auditlog
 from django.db import transaction
 from django.utils import timezone
 
+from retrieval import status
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import client
 from retrieval.oauth.errors import SignInExpired
@@ -23,7 +25,8 @@ REFRESH_MARGIN = dt.timedelta(minutes=5)
 def save_token(account, provider: OAuthProvider, token: dict) -> OAuthGrant:
     """Store a token just obtained by a sign-in (code or device flow) as the account's grant."""
     now = timezone.now()
-    grant, _ = OAuthGrant.objects.get_or_create(account=account, defaults={"provider": provider})
+    # Saved once, so the audit trail has one entry per sign-in.
+    grant = OAuthGrant.objects.filter(account=account).first() or OAuthGrant(account=account)
     grant.provider = provider
     _apply(grant, token, now)
     grant.connected_at = now
@@ -34,6 +37,8 @@ def save_token(account, provider: OAuthProvider, token: dict) -> OAuthGrant:
     )
     grant.expired = False
     grant.save()
+    # The failures before were for want of this sign-in: no back-off, check soon.
+    status.reset_after_edit(account)
     return grant
 
 
@@ -68,7 +73,8 @@ def _refresh(grant: OAuthGrant, now) -> str:
     except SignInExpired:
         _mark_expired(grant)
         raise
-    with transaction.atomic():
+    # Bookkeeping, hourly per account: kept out of the audit trail (popadmin/audit.py).
+    with transaction.atomic(), disable_auditlog():
         _apply(grant, token, now)
         grant.save(update_fields=[
             "refresh_token_encrypted", "access_token_encrypted", "access_expires", "scopes",
@@ -113,6 +119,17 @@ def _identity(token: dict) -> str:
         return ""
     who = claims.get("email") or claims.get("preferred_username") or claims.get("upn") or ""
     return str(who)[:255]
+
+
+def has_grant(account) -> bool:
+    """A grant that is not known to be expired (an unsaved account has none)."""
+    return account.pk is not None and OAuthGrant.objects.filter(
+        account_id=account.pk, expired=False).exists()
+
+
+def needs_sign_in(account) -> bool:
+    """An OAuth2 account with no usable grant: nothing to test until someone signs in."""
+    return account.auth_method != "password" and not has_grant(account)
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,21 @@ logs in and changes nothing; Save tests too, and a failing test keeps the
 form open with the reason and a "save anyway" choice.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.policy import min_poll_minutes
 from retrieval import autoconfig, explain
 from retrieval.models import RemoteAccount
+from retrieval.oauth import offer
+from retrieval.oauth.tokens import has_grant, needs_sign_in
 from retrieval.probe import probe_account
 from retrieval.selfservice_forms import AddressForm, UserAccountForm
 from retrieval.views.access import own_account, require_self_service
@@ -41,10 +46,14 @@ def add_account(request):
         pick = found[0]
         initial.update(protocol=pick.protocol, security=pick.security, host=pick.host,
                        port=pick.port)
+    sign_in = offer.offer_for(found)
+    if sign_in:
+        initial["auth_method"] = RemoteAccount.AuthMethod.XOAUTH2
     form = UserAccountForm(instance=RemoteAccount(owner=mailbox), initial=initial,
                            min_poll_minutes=min_poll_minutes(request.user))
-    return render(request, "mail/account_form.html",
-                  {"form": form, "address": address, "suggestions": found, "adding": True})
+    return _render(request, "mail/account_form.html",
+                   {"form": form, "address": address, "suggestions": found, "adding": True,
+                    "oauth_offer": sign_in})
 
 
 @login_required
@@ -54,29 +63,48 @@ def edit_account(request, pk):
     if request.method == "POST":
         return _account_form(request, account, "mail/account_form.html")
     form = UserAccountForm(instance=account, min_poll_minutes=min_poll_minutes(request.user))
-    return render(request, "mail/account_form.html", {"form": form, "account": account})
+    return render(request, "mail/account_form.html", {"form": form, "account": account,
+                                                      "has_grant": has_grant(account)})
 
 
 def _account_form(request, instance, template):
     adding = instance.pk is None
     form = UserAccountForm(request.POST, instance=instance,
                            min_poll_minutes=min_poll_minutes(request.user))
-    ctx = {"form": form, "adding": adding, "account": None if adding else instance}
+    sign_in = offer.from_post(request.POST.get("oauth_provider"))
+    ctx = {"form": form, "adding": adding, "account": None if adding else instance,
+           "oauth_offer": sign_in, "has_grant": has_grant(instance)}
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     if not form.is_valid():
         if wants_json:
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-        return render(request, template, ctx, status=400)
+        return _render(request, template, ctx, status=400)
     account = form.save(commit=False)
+    if needs_sign_in(account):
+        return _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
     result = probe_account(account)
     ctx["test"] = _test_words(result, account)
     if request.POST.get("action") == "test":
         if wants_json:
             return JsonResponse(ctx["test"])
-        return render(request, template, ctx)
+        return _render(request, template, ctx)
     if not result.ok and not request.POST.get("save_anyway"):
         ctx["offer_save_anyway"] = True
-        return render(request, template, ctx, status=400)
+        return _render(request, template, ctx, status=400)
+    _save(form, account, adding)
+    verb = "added" if adding else "saved"
+    messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
+    return redirect("mail-accounts")
+
+
+def _render(request, template, ctx, status=200):
+    response = render(request, template, ctx, status=status)
+    if ctx.get("oauth_offer"):
+        ctx["oauth_offer"].allow_form_to_sign_in(response)
+    return response
+
+
+def _save(form, account, adding):
     # Changed settings deserve a fresh try: no back-off from the old ones.
     account.next_check = timezone.now()
     account.consecutive_failures = 0
@@ -86,9 +114,25 @@ def _account_form(request, instance, template):
     else:
         # Only what the user edits: the worker may be writing the status meanwhile.
         account.save(update_fields=[*form._meta.fields, *SAVED_WITH_FORM])
-    verb = "added" if adding else "saved"
-    messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
-    return redirect("mail-accounts")
+
+
+def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json):
+    """Test cannot log in before the sign-in; Save saves and goes to the provider."""
+    if request.POST.get("action") == "test":
+        ctx["test"] = {"ok": False, "line": "", "admin_only": False,
+                       "summary": "This account signs in at its provider, not with a password.",
+                       "next_step": "Press Save: you are sent to the provider to sign in, and "
+                                    "come back here."}
+        if wants_json:
+            return JsonResponse(ctx["test"])
+        return _render(request, "mail/account_form.html", ctx)
+    _save(form, account, adding)
+    messages.success(request, f"Account {account} {'added' if adding else 'saved'}. "
+                              "Sign in at the provider to let popadmin read it.")
+    query = {"next": reverse("mail-accounts")}
+    if sign_in:
+        query["provider"] = sign_in.provider.pk
+    return redirect(reverse("oauth-connect", args=[account.pk]) + "?" + urlencode(query))
 
 
 def _test_words(result, account) -> dict:

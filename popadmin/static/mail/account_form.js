@@ -16,6 +16,26 @@
   }
   only("keep_days", "keep_policy", "keep_days");
   only("folders", "protocol", "imap");
+  // An OAuth2 account signs in at its provider: no password, and the save
+  // button says where it goes next.
+  function oauth() {
+    var method = document.getElementById("id_auth_method");
+    return !!method && method.value !== "password";
+  }
+  (function () {
+    var box = document.querySelector(".field-password");
+    var method = document.getElementById("id_auth_method");
+    var save = document.getElementById("save-button");
+    if (!method) return;
+    function update() {
+      if (box) box.hidden = oauth();
+      if (save && save.dataset.oauthLabel) {
+        save.textContent = oauth() ? save.dataset.oauthLabel : save.dataset.passwordLabel;
+      }
+    }
+    method.addEventListener("change", update);
+    update();
+  })();
   var button = document.getElementById("test-button");
   var box = document.getElementById("test-result");
   if (!form || !button || !box) return;

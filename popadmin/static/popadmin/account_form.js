@@ -14,6 +14,9 @@
     ["keep_days", function () { return value("id_keep_policy") === "keep_days"; }],
     ["verify_tls", function () { return value("id_security") !== "none"; }],
     ["folders", function () { return value("id_protocol") === "imap"; }],
+    // An OAuth2 account signs in with its grant (Connect on the account page).
+    ["password", function () { return value("id_auth_method") !== "xoauth2" &&
+                                      value("id_auth_method") !== "oauthbearer"; }],
   ];
   function apply() {
     rules.forEach(function (rule) {
@@ -22,7 +25,7 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
-    ["id_keep_policy", "id_security", "id_protocol"].forEach(function (id) {
+    ["id_keep_policy", "id_security", "id_protocol", "id_auth_method"].forEach(function (id) {
       var el = document.getElementById(id);
       if (el) { el.addEventListener("change", apply); }
     });
