@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('retrieval', '0013_account_delivery_target_folder_map'),
+        ('retrieval', '0014_run_status_without_skipped'),
     ]
 
     operations = [
