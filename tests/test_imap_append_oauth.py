@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from delivery.models import Delivery
@@ -115,3 +116,13 @@ def test_a_dead_access_token_is_refreshed_before_the_append(
 
     assert run.delivered == 1, (run.error, run.notes)
     assert len(oauth_dovecot.messages(user)) == 1
+
+
+def test_the_target_form_offers_the_sign_in_method_and_keeps_oauth_to_imap(staff_client):
+    add = staff_client.get("/admin/delivery/deliverytarget/add/")
+    smtp = DeliveryTarget(name="relay", kind="smtp", host="127.0.0.1", auth_method="xoauth2")
+
+    assert b'name="auth_method"' in add.content and b"OAUTHBEARER" in add.content
+    with pytest.raises(ValidationError) as refused:
+        smtp.full_clean()
+    assert "auth_method" in refused.value.message_dict
