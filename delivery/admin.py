@@ -60,7 +60,7 @@ class DeliveryTargetForm(forms.ModelForm):
     class Meta:
         model = DeliveryTarget
         fields = ["name", "kind", "is_default", "host", "port", "socket_path", "security",
-                  "verify_tls", "username", "recipient_form", "timeout_seconds"]
+                  "verify_tls", "username", "auth_method", "recipient_form", "timeout_seconds"]
 
     def save(self, commit=True):
         if self.cleaned_data.get("password"):
@@ -72,3 +72,25 @@ class DeliveryTargetForm(forms.ModelForm):
 class DeliveryTargetAdmin(admin.ModelAdmin):
     form = DeliveryTargetForm
     list_display = ["name", "kind", "is_default", "host", "port", "socket_path"]
+    readonly_fields = ["oauth_sign_in"]
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        fields.remove("oauth_sign_in")
+        if obj is not None and obj.auth_method != DeliveryTarget.AuthMethod.PASSWORD:
+            fields.insert(fields.index("auth_method") + 1, "oauth_sign_in")
+        return fields
+
+    @admin.display(description="OAuth2 sign-in")
+    def oauth_sign_in(self, obj):
+        # The grant is the retrieval app's; only its reverse relation and the connect
+        # page's URL name are used here (delivery must not import retrieval).
+        grant = getattr(obj, "oauth_grant", None)
+        if grant is None:
+            state, label = "not signed in: connect", "Connect"
+        elif grant.expired:
+            state, label = "sign-in expired: reconnect", "Reconnect"
+        else:
+            state, label = f"signed in as {grant.connected_as}", "Reconnect"
+        url = reverse("oauth-target-connect", args=[obj.pk])
+        return format_html('{} <a class="button" href="{}">{}</a>', state, url, label)

@@ -13,9 +13,16 @@ from django.db import models
 
 from delivery.backends import BACKENDS, Backend, Recipient, Site
 from popadmin import secrets
+from popadmin.net.errors import ProtocolError
 from popadmin.secrets import validate_credential
 
 MB = 1024 * 1024
+
+# Set by the retrieval app at startup (retrieval/apps.py): (target) -> a fresh OAuth2
+# access token. The grants and the provider flows live in retrieval, which delivery
+# must not import; a backend asks through this hook. It raises
+# popadmin.net.errors.ProtocolError (e.g. "sign-in expired: reconnect") when there is none.
+token_source = None
 
 
 class DeliveryTarget(models.Model):
@@ -28,6 +35,11 @@ class DeliveryTarget(models.Model):
         STARTTLS = "starttls", "STARTTLS"
         TLS = "tls", "TLS"
         NONE = "none", "None"
+
+    class AuthMethod(models.TextChoices):
+        PASSWORD = "password", "Password"
+        XOAUTH2 = "xoauth2", "OAuth2 (XOAUTH2: Gmail, Microsoft 365)"
+        OAUTHBEARER = "oauthbearer", "OAuth2 (OAUTHBEARER, RFC 7628)"
 
     class RecipientForm(models.TextChoices):
         ADDRESS = "address", "Full address (alice@example.com)"
@@ -54,6 +66,10 @@ class DeliveryTarget(models.Model):
     verify_tls = models.BooleanField("verify TLS certificate", default=True)
     username = models.CharField(max_length=255, blank=True, validators=[validate_credential])
     password_encrypted = models.TextField(blank=True, editable=False)
+    auth_method = models.CharField(
+        "sign-in", max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD,
+        help_text="IMAP APPEND only. OAuth2: save, then Connect to sign in at the provider.",
+    )
     recipient_form = models.CharField(
         max_length=10, choices=RecipientForm.choices, default=RecipientForm.ADDRESS
     )
@@ -73,6 +89,8 @@ class DeliveryTarget(models.Model):
     def clean(self):
         backend = BACKENDS.get(self.kind)
         problems = backend.target_problems(self) if backend else {}
+        if self.auth_method != self.AuthMethod.PASSWORD and self.kind != "imap":
+            problems["auth_method"] = "OAuth2 sign-in is for IMAP APPEND targets only."
         if problems:
             raise ValidationError(problems)
 
@@ -82,6 +100,12 @@ class DeliveryTarget(models.Model):
 
     def decrypted_password(self) -> str:
         return secrets.decrypt(self.password_encrypted)
+
+    def bearer(self) -> str:
+        """A fresh OAuth2 access token for this target's grant (see token_source)."""
+        if token_source is None:
+            raise ProtocolError("OAuth2 sign-in is not available in this process")
+        return token_source(self)
 
     def backend(self) -> Backend:
         return backend_for(self)

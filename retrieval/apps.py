@@ -9,3 +9,10 @@ class RetrievalConfig(AppConfig):
         from retrieval.ops import heartbeat
 
         heartbeat.connect()
+
+        # An IMAP APPEND target signing in with OAuth2 gets its access token from the
+        # grants kept here; delivery cannot import retrieval, so it is handed the function.
+        from delivery import targets
+        from retrieval.oauth.tokens import access_token_for
+
+        targets.token_source = access_token_for

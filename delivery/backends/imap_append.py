@@ -22,12 +22,18 @@ Folders: "" and INBOX are the inbox; "/" separates levels and becomes the
 server's own separator; a missing folder is created (on TRYCREATE) and
 subscribed. The password is only sent over TLS unless the target says
 security "none", and never appears in an outcome.
+
+OAuth2 (auth_method xoauth2 / oauthbearer): the access token comes from
+the target's `bearer` (a grant kept by the retrieval app, refreshed when
+near expiry) at each login; a grant that cannot be used is a temporary
+failure ("sign-in expired: reconnect"), so the message stays at the source.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -65,6 +71,8 @@ class ImapAppendSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     timeout: float = 60.0
+    sasl: str = ""  # "" (password) | "xoauth2" | "oauthbearer"
+    bearer: Callable[[], str] | None = field(default=None, repr=False)
 
 
 class ImapAppendBackend(Backend):
@@ -79,6 +87,8 @@ class ImapAppendBackend(Backend):
             username=target.username, password=target.decrypted_password(),
             verify_tls=target.verify_tls,
             ca_file=site.ca_file, timeout=float(target.timeout_seconds),
+            sasl="" if target.auth_method == "password" else target.auth_method,
+            bearer=target.bearer,
         ))
 
     @classmethod
@@ -95,6 +105,7 @@ class ImapAppendBackend(Backend):
         self.where = f"IMAP server {printable(settings.host, 100)}:{settings.port}"
         self._client: ImapClient | None = None
         self._delimiter = "/"
+        self._token = ""  # the last access token sent, kept only to scrub it from details
 
     # -- the connection, kept for the run (the Router keeps one backend per target) --
 
@@ -128,6 +139,11 @@ class ImapAppendBackend(Backend):
         s = self.settings
         if not client.stream.is_tls and s.security != "none":
             raise AuthError("refusing to send the password over an unencrypted connection")
+        if s.sasl:
+            token = s.bearer() if s.bearer else ""
+            self._token = token
+            client.authenticate_bearer(s.sasl, s.username, token, s.host, s.port)
+            return
         client.login(s.username, s.password)
 
     def _session(self, fresh: bool = False) -> ImapClient:
@@ -259,6 +275,8 @@ class ImapAppendBackend(Backend):
 
     def scrub(self, detail: str) -> str:
         s = self.settings
+        if self._token:
+            detail = redact(detail, self._token)
         if not s.password:
             return detail
         user, password = s.username.encode("utf-8"), s.password.encode("utf-8")

@@ -1,7 +1,7 @@
 """A small IMAP client for one job: put a message into a folder (RFC 3501 APPEND).
 
 Only what the APPEND backend needs: greeting, CAPABILITY, STARTTLS, login
-(AUTHENTICATE PLAIN or LOGIN),
+(AUTHENTICATE PLAIN or LOGIN, or AUTHENTICATE XOAUTH2 / OAUTHBEARER with a bearer token),
 EXAMINE, UID SEARCH, UID FETCH of one header field, CREATE, APPEND with a
 synchronizing literal streamed from the spool in chunks, NOOP, LOGOUT.
 
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from popadmin.net import sasl
 from popadmin.net.errors import ProtocolError
 from popadmin.net.stream import LineStream
 from popadmin.net.text import printable
@@ -231,6 +232,40 @@ class ImapClient:
             raise AuthError(f"login as {printable(username, 100)!r} failed: {exc.reply}")
         if not any(c.startswith("IMAP4") for c in self.capabilities):
             self.capability()  # what the server offers once logged in
+
+    def authenticate_bearer(self, mechanism: str, username: str, token: str,
+                            host: str, port: int) -> None:
+        """AUTHENTICATE XOAUTH2 or OAUTHBEARER. A refused token comes back as an error
+        challenge, answered as the mechanism says so the server ends with NO."""
+        name = sasl.MECHANISMS[mechanism]
+        if f"AUTH={name}" not in self.capabilities:
+            raise AuthError(f"the server does not offer AUTHENTICATE {name}")
+        response = sasl.initial_response(mechanism, username, token, host, port)
+        sent = [False]
+        errors: list[str] = []
+
+        def respond(challenge: bytes) -> bytes:
+            if not sent[0]:
+                sent[0] = True
+                if challenge.strip() == b"":
+                    return response
+            errors.append(printable(sasl.challenge_text(challenge), 200))
+            return sasl.failure_reply(mechanism)
+
+        what = f"AUTHENTICATE {name}"
+        try:
+            if "SASL-IR" in self.capabilities:
+                sent[0] = True
+                self.command(b"AUTHENTICATE", name.encode(), response, respond=respond,
+                             what=what)
+            else:
+                self.command(b"AUTHENTICATE", name.encode(), respond=respond, what=what)
+        except ImapRefused as exc:
+            why = f" ({errors[0]})" if errors else ""
+            raise AuthError(f"sign-in refused for {printable(username, 100)!r}: "
+                            f"{exc.reply}{why}") from None
+        if not any(c.startswith("IMAP4") for c in self.capabilities):
+            self.capability()
 
     def examine(self, folder: bytes) -> None:
         self.command(b"EXAMINE", astring(folder))

@@ -95,10 +95,16 @@ class OAuthProvider(models.Model):
 
 
 class OAuthGrant(models.Model):
-    """What a person allowed popadmin to do for one remote account."""
+    """What a person allowed popadmin to do for one remote account, or for one IMAP APPEND
+    delivery target (exactly one of the two)."""
 
     account = models.OneToOneField(
-        "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="oauth_grant"
+        "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="oauth_grant",
+        null=True, blank=True,
+    )
+    target = models.OneToOneField(
+        "delivery.DeliveryTarget", on_delete=models.CASCADE, related_name="oauth_grant",
+        null=True, blank=True,
     )
     provider = models.ForeignKey(OAuthProvider, on_delete=models.PROTECT, related_name="grants")
     refresh_token_encrypted = models.TextField(blank=True, editable=False)
@@ -113,9 +119,23 @@ class OAuthGrant(models.Model):
 
     class Meta:
         verbose_name = "OAuth2 grant"
+        constraints = [
+            models.CheckConstraint(
+                name="oauthgrant_account_xor_target",
+                condition=(
+                    models.Q(account__isnull=False, target__isnull=True)
+                    | models.Q(account__isnull=True, target__isnull=False)
+                ),
+            ),
+        ]
 
     def __str__(self):
-        return f"{self.provider} grant for {self.account}"
+        return f"{self.provider} grant for {self.subject}"
+
+    @property
+    def subject(self):
+        """The remote account or the delivery target this grant signs in for."""
+        return self.account if self.account_id else self.target
 
     def set_tokens(self, refresh: str | None, access: str):
         if refresh:

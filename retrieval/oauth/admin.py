@@ -81,9 +81,9 @@ class OAuthProviderAdmin(admin.ModelAdmin):
 class OAuthGrantAdmin(admin.ModelAdmin):
     """Grants are made by signing in, never typed in: read-only, deletable (which revokes)."""
 
-    list_display = ["account", "provider", "connected_as", "connected_at", "state"]
-    list_select_related = ["account", "provider"]
-    readonly_fields = ["account", "provider", "connected_as", "connected_at", "scopes",
+    list_display = ["account", "target", "provider", "connected_as", "connected_at", "state"]
+    list_select_related = ["account", "target", "provider"]
+    readonly_fields = ["account", "target", "provider", "connected_as", "connected_at", "scopes",
                        "access_expires", "refresh_expires", "state", "reconnect"]
     fields = readonly_fields
     actions = ["revoke_selected"]
@@ -96,25 +96,26 @@ class OAuthGrantAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state(self, obj):
-        status = grant_status(obj.account)
+        status = grant_status(obj.subject)
         return status.warning or "connected"
 
     @admin.display(description="")
     def reconnect(self, obj):
-        url = reverse("oauth-connect", args=[obj.account_id])
+        url = (reverse("oauth-connect", args=[obj.account_id]) if obj.account_id
+               else reverse("oauth-target-connect", args=[obj.target_id]))
         return format_html('<a class="button" href="{}">Reconnect</a>', url)
 
     def delete_model(self, request, obj):
-        flows.disconnect(obj.account)
+        flows.disconnect(obj.subject)
 
     def delete_queryset(self, request, queryset):
-        for grant in queryset.select_related("account"):
-            flows.disconnect(grant.account)
+        for grant in queryset.select_related("account", "target"):
+            flows.disconnect(grant.subject)
 
     @admin.action(description="Revoke and forget the selected sign-ins",
                   permissions=["delete"])
     def revoke_selected(self, request, queryset):
         count = 0
-        for grant in queryset.select_related("account"):
-            count += flows.disconnect(grant.account)
+        for grant in queryset.select_related("account", "target"):
+            count += flows.disconnect(grant.subject)
         messages.success(request, f"Revoked {count} sign-in(s).")

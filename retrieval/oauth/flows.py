@@ -41,7 +41,7 @@ def start_authorization(session, account, provider: OAuthProvider, redirect_uri:
         **client.extra_authorize_params(provider),
     )
     _remember(session, state, {
-        "account": account.pk, "provider": provider.pk, "verifier": verifier,
+        **tokens.subject_key(account), "provider": provider.pk, "verifier": verifier,
         "redirect_uri": redirect_uri,
     })
     return url
@@ -86,7 +86,7 @@ def start_device(session, account, provider: OAuthProvider) -> dict:
         "interval": min(max(_int(response.get("interval"), 5), 1), 60),
     }
     _remember(session, key, {
-        "account": account.pk, "provider": provider.pk,
+        **tokens.subject_key(account), "provider": provider.pk,
         "device_code": response["device_code"], **shown,
     })
     return {"key": key, **shown}
@@ -113,7 +113,7 @@ def poll_device(session, key: str, account) -> str:
     """One token request for a pending device sign-in: "done", "pending" or raises FlowError."""
     flows = session.get(SESSION_KEY, {})
     entry = flows.get(key)
-    if entry is None or entry["account"] != account.pk or (
+    if entry is None or not tokens.same_subject(entry, account) or (
         entry["started"] + PENDING_SECONDS < time.time()
     ):
         raise FlowError("This sign-in is no longer pending: start again.")
@@ -139,7 +139,7 @@ def poll_device(session, key: str, account) -> str:
 
 def disconnect(account) -> bool:
     """Revoke the grant at the provider (when it can) and forget it here."""
-    grant = OAuthGrant.objects.filter(account=account).select_related("provider").first()
+    grant = OAuthGrant.objects.filter(**tokens.of(account)).select_related("provider").first()
     if grant is None:
         return False
     provider = grant.provider

@@ -1,4 +1,4 @@
-"""Who may connect (or disconnect) an account's OAuth2 sign-in."""
+"""Who may connect (or disconnect) an account's, or a delivery target's, OAuth2 sign-in."""
 
 from accounts.policy import allowed
 
@@ -13,4 +13,13 @@ def may_connect(user, account) -> bool:
     owner_user = getattr(account.owner, "user_id", None)
     return owner_user is not None and owner_user == user.pk and allowed(
         user, "manage_own_accounts"
+    )
+
+
+def may_connect_target(user) -> bool:
+    """An IMAP APPEND delivery target is shared by every mailbox routed to it: only active
+    staff who may change delivery targets sign it in (no self-service)."""
+    return bool(
+        user is not None and user.is_authenticated and user.is_active and user.is_staff
+        and user.has_perm("delivery.change_deliverytarget")
     )

@@ -12,6 +12,7 @@ from auditlog.context import disable_auditlog
 from django.db import transaction
 from django.utils import timezone
 
+from delivery.targets import DeliveryTarget
 from retrieval import status
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import client
@@ -22,11 +23,20 @@ from retrieval.oauth.errors import SignInExpired
 REFRESH_MARGIN = dt.timedelta(minutes=5)
 
 
+def of(subject) -> dict:
+    """The lookup for the grant of a remote account or of a delivery target (issue 13: an
+    IMAP APPEND target may sign in with OAuth2 too)."""
+    if isinstance(subject, DeliveryTarget):
+        return {"target": subject}
+    return {"account": subject}
+
+
 def save_token(account, provider: OAuthProvider, token: dict) -> OAuthGrant:
-    """Store a token just obtained by a sign-in (code or device flow) as the account's grant."""
+    """Store a token just obtained by a sign-in (code or device flow) as the grant of the
+    account (or delivery target)."""
     now = timezone.now()
     # Saved once, so the audit trail has one entry per sign-in.
-    grant = OAuthGrant.objects.filter(account=account).first() or OAuthGrant(account=account)
+    grant = OAuthGrant.objects.filter(**of(account)).first() or OAuthGrant(**of(account))
     grant.provider = provider
     _apply(grant, token, now)
     grant.connected_at = now
@@ -37,18 +47,21 @@ def save_token(account, provider: OAuthProvider, token: dict) -> OAuthGrant:
     )
     grant.expired = False
     grant.save()
-    # The failures before were for want of this sign-in: no back-off, check soon.
-    status.reset_after_edit(account)
+    if grant.account_id:
+        # The failures before were for want of this sign-in: no back-off, check soon.
+        status.reset_after_edit(account)
     return grant
 
 
 def access_token_for(account) -> str:
-    """A fresh access token for the account's grant, refreshed if it is about to expire.
+    """A fresh access token for the account's (or delivery target's) grant, refreshed if it
+    is about to expire. Also delivery's token_source (retrieval/apps.py).
 
     Raises SignInExpired when there is no usable grant, ProviderUnreachable
-    when the provider cannot be asked.
+    when the provider cannot be asked (both ProtocolErrors, so a delivery
+    backend fails temporarily on them).
     """
-    grant = OAuthGrant.objects.filter(account=account).select_related("provider").first()
+    grant = OAuthGrant.objects.filter(**of(account)).select_related("provider").first()
     if grant is None or grant.expired:
         raise SignInExpired("no sign-in for this account" if grant is None else "")
     now = timezone.now()
@@ -124,7 +137,7 @@ def _identity(token: dict) -> str:
 def has_grant(account) -> bool:
     """A grant that is not known to be expired (an unsaved account has none)."""
     return account.pk is not None and OAuthGrant.objects.filter(
-        account_id=account.pk, expired=False).exists()
+        **of(account), expired=False).exists()
 
 
 def needs_sign_in(account) -> bool:
@@ -147,7 +160,7 @@ class GrantStatus:
 
 def grant_status(account) -> GrantStatus:
     """What the account pages show about the account's OAuth2 sign-in (no secret in it)."""
-    grant = OAuthGrant.objects.filter(account=account).select_related("provider").first()
+    grant = OAuthGrant.objects.filter(**of(account)).select_related("provider").first()
     if grant is None:
         needs = account.auth_method != "password"
         return GrantStatus(False, warning="not signed in: connect" if needs else "")
@@ -175,4 +188,16 @@ def grant_status(account) -> GrantStatus:
         refresh_expires=grant.refresh_expires,
         expired=grant.expired or bool(warning.startswith("sign-in expired")),
         warning=warning,
+    )
+
+
+def subject_key(subject) -> dict:
+    """How a pending sign-in names what it is for, in the session: an account or a target."""
+    kind = "target" if isinstance(subject, DeliveryTarget) else "account"
+    return {"account": subject.pk, "kind": kind}
+
+
+def same_subject(entry: dict, subject) -> bool:
+    return entry.get("kind", "account") == subject_key(subject)["kind"] and (
+        entry["account"] == subject.pk
     )

@@ -7,4 +7,11 @@ urlpatterns = [
     path("accounts/<int:pk>/connect", views.connect, name="oauth-connect"),
     path("accounts/<int:pk>/device/<str:key>", views.device, name="oauth-device"),
     path("accounts/<int:pk>/disconnect", views.disconnect, name="oauth-disconnect"),
+    # The same pages for an IMAP APPEND delivery target's sign-in (staff only).
+    path("targets/<int:pk>/connect", views.connect, {"kind": "target"},
+         name="oauth-target-connect"),
+    path("targets/<int:pk>/device/<str:key>", views.device, {"kind": "target"},
+         name="oauth-target-device"),
+    path("targets/<int:pk>/disconnect", views.disconnect, {"kind": "target"},
+         name="oauth-target-disconnect"),
 ]

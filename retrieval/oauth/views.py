@@ -2,7 +2,8 @@
 
 Thin: the flows are in flows.py, the grant state in tokens.py. Every view
 checks may_connect for the account; the callback checks it again, for the
-account its `state` was issued for.
+account its `state` was issued for. The same pages connect an IMAP APPEND
+delivery target (kind "target" in the URL): staff who may change targets only.
 """
 
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -16,10 +17,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from delivery.targets import DeliveryTarget
 from popadmin import audit
 from retrieval.models import OAuthProvider, RemoteAccount
 from retrieval.oauth import flows
-from retrieval.oauth.permissions import may_connect
+from retrieval.oauth.permissions import may_connect, may_connect_target
 from retrieval.oauth.tokens import grant_status
 
 
@@ -30,12 +32,29 @@ def _account(request, pk) -> RemoteAccount:
     return account
 
 
+def _subject(request, kind, pk):
+    """The account, or the delivery target, a sign-in page is for (404 for anyone else)."""
+    if kind != "target":
+        return _account(request, pk)
+    target = get_object_or_404(DeliveryTarget, pk=pk)
+    if not may_connect_target(request.user):
+        raise Http404("No such delivery target.")
+    return target
+
+
+def _url(name: str, subject, *args) -> str:
+    prefix = "oauth-target-" if isinstance(subject, DeliveryTarget) else "oauth-"
+    return reverse(prefix + name, args=[subject.pk, *args])
+
+
 def _back(request, account) -> str:
     wanted = request.GET.get("next") or request.POST.get("next") or ""
     if wanted and url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return wanted
+    if isinstance(account, DeliveryTarget):
+        return reverse("admin:delivery_deliverytarget_change", args=[account.pk])
     if request.user.is_staff:
         return reverse("admin:retrieval_remoteaccount_change", args=[account.pk])
     return reverse("mail-accounts")
@@ -49,9 +68,9 @@ def _redirect_uri(request) -> str:
 
 
 @login_required
-def connect(request, pk):
+def connect(request, pk, kind="account"):
     """The provider choice, and (with ?provider=) the start of a browser or device sign-in."""
-    account = _account(request, pk)
+    account = _subject(request, kind, pk)
     providers = OAuthProvider.objects.all()
     chosen = request.GET.get("provider")
     if not chosen:
@@ -60,6 +79,8 @@ def connect(request, pk):
             "account": account, "providers": providers, "status": grant_status(account),
             "current": current.provider_id if current else None,
             "next": _back(request, account),
+            "for_target": isinstance(account, DeliveryTarget),
+            "connect_url": _url("connect", account), "disconnect_url": _url("disconnect", account),
         })
     provider = get_object_or_404(OAuthProvider, pk=chosen) if chosen.isdigit() else None
     if provider is None:
@@ -68,7 +89,7 @@ def connect(request, pk):
         if request.GET.get("flow") == "device":
             device = flows.start_device(request.session, account, provider)
             back = urlencode({"next": _back(request, account)})
-            return redirect(reverse("oauth-device", args=[account.pk, device["key"]]) + "?" + back)
+            return redirect(_url("device", account, device["key"]) + "?" + back)
         url = flows.start_authorization(
             request.session, account, provider, _redirect_uri(request)
         )
@@ -92,7 +113,7 @@ def callback(request):
         return HttpResponseBadRequest(
             "This sign-in was not started here, or it timed out: start it again."
         )
-    account = _account(request, entry["account"])
+    account = _subject(request, entry.get("kind"), entry["account"])
     back = entry.get("next") or _back(request, account)
     error, code = request.GET.get("error"), request.GET.get("code")
     if error or not code:
@@ -109,9 +130,9 @@ def callback(request):
 
 
 @login_required
-def device(request, pk, key):
+def device(request, pk, key, kind="account"):
     """Shows the code to enter at the provider; each load asks the provider once."""
-    account = _account(request, pk)
+    account = _subject(request, kind, pk)
     back = _back(request, account)
     shown = flows.device_shown(request.session, key)
     try:
@@ -129,8 +150,8 @@ def device(request, pk, key):
 
 @login_required
 @require_POST
-def disconnect(request, pk):
-    account = _account(request, pk)
+def disconnect(request, pk, kind="account"):
+    account = _subject(request, kind, pk)
     if flows.disconnect(account):
         audit.record(account, "oauth disconnect")
         messages.success(request, f"Signed out {account}: the grant was revoked and forgotten.")

@@ -11,12 +11,12 @@ import base64
 import logging
 from collections.abc import Callable
 
+from popadmin.net import sasl as sasl_oauth
 from popadmin.net import tls
 from popadmin.net.errors import ProtocolError, TLSError
 from popadmin.net.stream import ConnectionClosed, LineStream
 from popadmin.net.text import printable, redact
 
-from . import sasl_oauth
 from .base import AuthError
 from .imap_parse import STATUS, Budget, MalformedResponse, Response, astring, exchange, number
 

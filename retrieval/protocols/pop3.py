@@ -14,13 +14,13 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from popadmin.net import sasl as sasl_oauth
 from popadmin.net import tls
 from popadmin.net.errors import LimitExceeded, MessageTooLarge, ProtocolError, TLSError
 from popadmin.net.sockets import open_socket as _open_socket
 from popadmin.net.stream import ConnectionClosed, LineStream
 from popadmin.net.text import printable, redact
 
-from . import sasl_oauth
 from .base import MAX_LISTING, ConnectionParams, MailSession, RemoteMessage
 from .pop3_login import (  # noqa: F401  (re-exported: forms and tests use them)
     APOP_TIMESTAMP,

@@ -12,10 +12,10 @@ import hashlib
 import logging
 import re
 
+from popadmin.net import sasl as sasl_oauth
 from popadmin.net.errors import ProtocolError
 from popadmin.net.text import printable
 
-from . import sasl_oauth
 from .base import AuthError
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """SASL initial responses for OAuth2 bearer tokens: XOAUTH2 and OAUTHBEARER (RFC 7628).
 
-Django-free, like the protocol clients that use it. The access token comes
-from ConnectionParams.bearer; nothing here ever logs or echoes it.
+Django-free, in the shared wire layer: the retrieval protocol clients and the IMAP
+APPEND delivery target both log in with it. Nothing here ever logs or echoes a token.
 """
 
 from __future__ import annotations
