@@ -4,6 +4,7 @@ import contextlib
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from popadmin.celery import app
 from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
@@ -17,6 +18,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+# What a page shows often waits on a real worker, a heartbeat or a live
+# refresh; on a loaded two-core machine that takes longer than Playwright's
+# 5 s default. A page that never shows it still fails, only later.
+expect.set_options(timeout=30_000)
 
 
 def launch_chromium(playwright):
