@@ -179,6 +179,8 @@ class Retrieval:
         if first_pass:
             self.run.total = len(new)
             Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
+        # POP3 with PIPELINING sends the next RETRs while one message is delivered.
+        session.prefetch(batch)
         try:
             for done, msg in enumerate(batch, 1):
                 if self.heartbeat:
