@@ -30,6 +30,11 @@ from retrieval.status import finish_run
 
 log = logging.getLogger(__name__)
 
+# How often a session reads the service switch: a stop is noticed within about
+# this long (after the message in hand), for one cheap query a second instead
+# of one per message.
+SWITCH_CHECK_SECONDS = 1.0
+
 
 def run_account(account_id: int, trigger: str) -> Run | Admission:
     """Run one retrieval session: its Run, or the refused (false) Admission
@@ -114,6 +119,8 @@ class Retrieval:
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
         self.group = GroupCommit(account, run, token, lease_seconds)
+        # Admitted just now (dispatcher.admit), so the service was running.
+        self._switch_read = time.monotonic()
 
     def execute(self):
         try:
@@ -179,6 +186,8 @@ class Retrieval:
         if first_pass:
             self.run.total = len(new)
             Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
+        # POP3 with PIPELINING sends the next RETRs while one message is delivered.
+        session.prefetch(batch)
         try:
             for done, msg in enumerate(batch, 1):
                 if self.heartbeat:
@@ -188,7 +197,7 @@ class Retrieval:
                     self.group.commit(session)
                 self.take(session, msg)
                 left = len(new) - done
-                if left and not GlobalSettings.is_running():
+                if left and self.service_stopped():
                     # Stopping the service lets a session finish the message in
                     # hand; the caller then commits (QUIT / expunge) what is done.
                     self.group.commit(session)
@@ -208,6 +217,14 @@ class Retrieval:
         self.group.count(deleted=len(expired))
         self.group.flush_counts()
         return len(new) > len(batch)
+
+    def service_stopped(self) -> bool:
+        """The service switch, read at most once per SWITCH_CHECK_SECONDS."""
+        now = time.monotonic()
+        if now - self._switch_read < SWITCH_CHECK_SECONDS:
+            return False
+        self._switch_read = now
+        return not GlobalSettings.is_running()
 
     def take(self, session, msg):
         """Fetch and deliver one message; its records join the open group

@@ -3,6 +3,8 @@ the message in hand; failures lengthen the interval up to a cap and show in
 the admin list; tasks are safe to run twice."""
 
 import datetime as dt
+import time
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -27,6 +29,9 @@ def test_it_stops_a_session_after_the_message_in_hand_and_resumes(
     dovecot.deliver_many(mail_user[0], 5)
     account = make_account(dovecot, *mail_user)
     take, taken = engine.Retrieval.take, []
+    # The switch is read once a second (next test); here after every message,
+    # so the stop lands right after the second one.
+    monkeypatch.setattr(engine, "SWITCH_CHECK_SECONDS", 0)
 
     def take_then_stop_the_service_at_the_second(self, session, msg):
         take(self, session, msg)
@@ -81,6 +86,39 @@ def finish(account, error=""):
 
 def within(value: dt.timedelta, interval: dt.timedelta) -> bool:
     return interval <= value < interval + min(interval / 10, MAX_JITTER)
+
+
+def test_it_reads_the_switch_once_a_second_and_stops_within_it(dovecot, mail_user, monkeypatch):
+    dovecot.deliver_many(mail_user[0], 12)
+    account = make_account(dovecot, *mail_user)
+    take, taken = engine.Retrieval.take, []
+    is_running, reads = GlobalSettings.is_running, []
+    # The engine's clock: each message takes a quarter of a second.
+    clock = [0.0]
+    monkeypatch.setattr(engine, "time", SimpleNamespace(monotonic=lambda: clock[0],
+                                                        sleep=time.sleep))
+
+    def slow_take_then_stop_the_service_at_the_second(self, session, msg):
+        take(self, session, msg)
+        taken.append(msg.uid)
+        if len(taken) == 2:
+            set_running(False)
+        clock[0] += 0.25
+
+    def counted_is_running():
+        reads.append(1)
+        return is_running()
+
+    monkeypatch.setattr(engine.Retrieval, "take", slow_take_then_stop_the_service_at_the_second)
+    monkeypatch.setattr(GlobalSettings, "is_running", staticmethod(counted_is_running))
+    run = engine.run_account(account.pk, Run.Trigger.SCHEDULE)
+
+    assert run.status == Run.Status.OK, run.error
+    assert any(note.startswith("service stopped;") for note in run.notes)
+    # The switch was read once, a second into the session (after the fourth
+    # message), not after every message; the stop took effect then.
+    assert (run.delivered, len(reads)) == (4, 1)
+    assert len(dovecot.messages(mail_user[0])) == 12 - run.delivered
 
 
 def test_it_backs_off_up_to_a_cap_and_resets_on_success():

@@ -89,6 +89,11 @@ class LineStream:
         self._t0 = time.monotonic()
         self._received = 0
 
+    def new_response(self) -> None:
+        """Start the clock for a response to a command sent earlier (pipelining):
+        time spent before reading it is not the server's."""
+        self._begin_response()
+
     def send(self, data: bytes) -> None:
         """Send a command; the next response gets a fresh time budget."""
         sock = self._live()

@@ -88,6 +88,11 @@ class MailSession(ABC):
         must then discard what was written) and MessageTooLarge beyond max_bytes.
         """
 
+    def prefetch(self, msgs: list[RemoteMessage]) -> None:
+        """The messages about to be fetched, in order: a hint a client may use
+        to ask for them ahead (POP3 PIPELINING); by default it does nothing."""
+        return None
+
     @abstractmethod
     def delete(self, msg: RemoteMessage) -> None:
         """Mark the message deleted; permanent only after commit()."""

@@ -12,13 +12,12 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from popadmin.net import sasl as sasl_oauth
 from popadmin.net import tls
-from popadmin.net.errors import LimitExceeded, MessageTooLarge, ProtocolError, TLSError
+from popadmin.net.errors import LimitExceeded, ProtocolError, TLSError
 from popadmin.net.sockets import open_socket as _open_socket
-from popadmin.net.stream import ConnectionClosed, LineStream
+from popadmin.net.stream import LineStream
 from popadmin.net.text import printable, redact
 
 from .base import MAX_LISTING, ConnectionParams, MailSession, RemoteMessage
@@ -33,16 +32,15 @@ from .pop3_login import (  # noqa: F401  (re-exported: forms and tests use them)
     plain_response,
     user_pass_too_long,
 )
+from .pop3_pipeline import DELE_BURST, RETR_WINDOW, POP3Pipeline, _number  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 UIDL_MAX = 70  # RFC 1939: 1 to 70 characters in 0x21-0x7E
 UIDL_LEGAL = re.compile(rb"[\x21-\x7e]{1,%d}" % UIDL_MAX)
-# Pipelined DELE commands sent before reading their answers (~15 and ~20 octets each).
-DELE_BURST = 100
 
 
-class POP3Session(POP3Login, MailSession):
+class POP3Session(POP3Pipeline, POP3Login, MailSession):
     max_listing = MAX_LISTING  # per multi-line response; an attribute so tests can lower it
 
     def __init__(self, params: ConnectionParams):
@@ -53,6 +51,7 @@ class POP3Session(POP3Login, MailSession):
         self._timestamp: bytes | None = None
         self._listing: list[RemoteMessage] | None = None
         self._top_refused = False
+        self._init_pipeline()
 
     # -- connection ---------------------------------------------------------
 
@@ -177,45 +176,12 @@ class POP3Session(POP3Login, MailSession):
         digest.update(b"\0size=%d" % size)
         return "sha256:" + digest.hexdigest()
 
-    def fetch(self, msg: RemoteMessage, out: BinaryIO, max_bytes: int | None = None) -> int:
-        number = _number(msg)
-        try:
-            self._command(b"RETR %d" % number)
-        except _Refused as exc:
-            raise ProtocolError(f"server refused to send message {number}: {exc.text}")
-        try:
-            written = self._io().copy_dot_terminated(out, max_bytes)
-        except MessageTooLarge as exc:
-            self.close()  # the rest of the message is still on the wire
-            raise MessageTooLarge(f"message {number} is {exc}")
-        except ConnectionClosed:
-            self.close()
-            raise ProtocolError(f"connection lost while downloading message {number}")
-        except LimitExceeded:
-            self.close()
-            raise
-        except ProtocolError as exc:
-            self.close()
-            raise ProtocolError(f"{exc} while downloading message {number}")
-        return written
-
     def delete(self, msg: RemoteMessage) -> None:
         number = _number(msg)
         try:
             self._command(b"DELE %d" % number)
         except _Refused as exc:
             raise ProtocolError(f"server refused to delete message {number}: {exc.text}")
-
-    def delete_many(self, msgs: list[RemoteMessage]) -> None:
-        """With PIPELINING (RFC 2449), DELEs go out in bursts and their answers are
-        read after; a burst stays far below what a socket buffers either way."""
-        if "PIPELINING" not in self.capabilities:
-            return super().delete_many(msgs)
-        for start in range(0, len(msgs), DELE_BURST):
-            numbers = [_number(m) for m in msgs[start : start + DELE_BURST]]
-            self._io().send(b"".join(b"DELE %d\r\n" % n for n in numbers))
-            for number in numbers:
-                self._answer(b"DELE", f"server refused to delete message {number}")
 
     def _answer(self, verb: bytes, refused: str) -> str:
         line = self._io().readline()
@@ -229,6 +195,7 @@ class POP3Session(POP3Login, MailSession):
 
     def commit(self) -> None:
         self._io()  # a session already closed has nothing to confirm
+        self._drain()  # a refused DELE is reported as such, not as an unconfirmed QUIT
         try:
             self._command(b"QUIT")
         except ProtocolError:
@@ -238,6 +205,7 @@ class POP3Session(POP3Login, MailSession):
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
+        self._init_pipeline()  # nothing sent ahead survives the connection
         if stream is not None:
             stream.close()
 
@@ -250,6 +218,7 @@ class POP3Session(POP3Login, MailSession):
 
     def _command(self, command: bytes) -> str:
         """Send one command; return the +OK text or raise _Refused with the -ERR text."""
+        self._drain()  # answers owed to commands sent ahead come first
         stream = self._io()
         self._send(command)
         line = stream.readline()
@@ -297,9 +266,3 @@ class POP3Session(POP3Login, MailSession):
         if not password:
             return forms
         return (plain_response(user, password).decode(), password, *forms)
-
-
-def _number(msg: RemoteMessage) -> int:
-    if not msg.handle.isdigit():
-        raise ProtocolError(f"not a POP3 message number: {printable(msg.handle, 50)}")
-    return int(msg.handle)
