@@ -62,7 +62,8 @@ class MaildirBackend(Backend):
                 self._stored[key] = set()  # nothing can be stored there either; deliver() says why
         return token in self._stored[key]
 
-    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token=""):
+    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token="",
+                seen=False):
         return [self._store(spool, size, r, prefix_for, folder, token) for r in recipients]
 
     def _store(self, spool, size, recipient: Recipient, prefix_for, folder, token) -> Outcome:
