@@ -1,10 +1,14 @@
 """Issue 13: an IMAP source's \\Seen travels with the message into an IMAP APPEND
-target (unseen unless the source said seen), and fetching changes no source flag."""
+target or a Maildir (unseen unless the source said seen), and fetching changes
+no source flag."""
+
+from pathlib import Path
 
 import pytest
 
+from delivery.models import Delivery
 from retrieval import engine
-from retrieval.models import Run
+from retrieval.models import GlobalSettings, Run, SeenMessage
 from retrieval.protocols.base import ConnectionParams
 from retrieval.protocols.imap import IMAPSession
 from tests.append_helpers import fetch, imap_target
@@ -66,3 +70,26 @@ def test_a_seen_source_message_arrives_seen_and_an_unseen_one_unseen(dovecot, ma
     source_first, source_second = flags(dovecot, *mail_user)
     assert b"\\Seen" in source_first
     assert b"\\Seen" not in source_second
+
+
+@pytest.mark.django_db
+def test_into_a_maildir_a_seen_message_is_stored_read_and_still_found_again(dovecot, mail_user):
+    GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(duplicate_check=False)
+    dovecot.deliver_many(mail_user[0], 2)
+    flag_seen(dovecot, mail_user, 2)
+    account = make_account(dovecot, *mail_user, protocol="imap", keep_policy="keep")
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert (run.status, run.delivered) == (Run.Status.OK, 2), (run.error, run.notes)
+    home = Path(account.owner.maildir)
+    [unseen] = (home / "new").iterdir()
+    [seen] = (home / "cur").iterdir()
+    assert seen.name.endswith(":2,S") and ":" not in unseen.name
+    assert b"test message 2 of 2" in seen.read_bytes()
+    # The token in the name still finds the read copy after a crash before the records.
+    SeenMessage.objects.filter(account=account).delete()
+    Delivery.objects.all().delete()
+    again = engine.run_account(account.pk, Run.Trigger.MANUAL)
+    assert (again.delivered, again.duplicates) == (0, 2), again.notes
+    assert sum("interrupted session" in note for note in again.notes) == 2
