@@ -148,11 +148,13 @@ def _fsync_dir(path: Path):
 
 def deliver(
     maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
-    mode: int = DEFAULT_MODE,
+    mode: int = DEFAULT_MODE, seen: bool = False,
 ) -> Path:
     """Copy `source` (prefixed by trace headers) into the folder; return the new file.
 
     `maildir` comes from mailbox_dir(); the folder must resolve to it or below.
+    `seen` (the source had flagged it read): the file goes to cur/ with the
+    info ":2,S", as a reader marks a message read (Maildir spec); otherwise new/.
     """
     if token and not TOKEN.fullmatch(token):
         raise ValueError(f"not a delivery token: {token!r}")
@@ -165,7 +167,8 @@ def deliver(
             ensure_maildir(target, is_subfolder=True, mode=mode)
         # Checked again now that it exists: a link could have been planted meanwhile.
         confine(maildir, target / "tmp")
-        confine(maildir, target / "new")
+        box = "cur" if seen else "new"
+        confine(maildir, target / box)
         name = _unique_name(size + len(prefix), token)
         tmp = target / "tmp" / name
         with _create_file(tmp, file_mode(mode)) as out:
@@ -174,12 +177,12 @@ def deliver(
             shutil.copyfileobj(source, out, CHUNK)
             out.flush()
             os.fsync(out.fileno())
-        final = target / "new" / name
+        final = target / box / (name + ":2,S" if seen else name)
         try:
             os.link(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(target / "new")
+        _fsync_dir(target / box)
         return final
     except DeliveryError:
         raise

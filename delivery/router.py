@@ -63,9 +63,10 @@ class Router:
         self._backends: dict[int | None, Backend] = {}
 
     def deliver(self, uid: str, spool, info, known: bool = False,
-                source_folder: str = "INBOX") -> Report:
+                source_folder: str = "INBOX", seen: bool = False) -> Report:
         """`known`: the engine already knows this mail is here (renumbered IMAP folder);
-        `source_folder`: the remote folder it came from (the account's folder mapping)."""
+        `source_folder`: the remote folder it came from (the account's folder mapping);
+        `seen`: it was flagged \\Seen at the source (IMAP), for backends that keep flags."""
         report = Report()
         folder = self.account.destination_folder(source_folder)
         token = delivery_token(self.account.pk, uid, info.key)
@@ -104,7 +105,7 @@ class Router:
         for (target, _edits), group in calls.items():
             mailboxes, copy = [m for m, _ in group], group[0][1]
             self.send(target, mailboxes, uid, copy or spool, _sized(info, copy), token, report,
-                      folder)
+                      folder, seen)
         return report
 
     def is_duplicate(self, mailbox, uid, info, report) -> bool:
@@ -118,12 +119,12 @@ class Router:
         history.record_duplicate(mailbox, folder, info, run=self.run, backend=backend)
         report.duplicates += 1
 
-    def send(self, target, mailboxes, uid, spool, info, token, report, folder):
+    def send(self, target, mailboxes, uid, spool, info, token, report, folder, seen=False):
         """One backend call for the mailboxes of one target that take the same copy."""
         backend = self.backend(target)
         outcomes = backend.deliver(
             spool, info.size, _sender(info.headers), [recipient(m) for m in mailboxes],
-            partial(trace_headers, self.source), folder=folder, token=token,
+            partial(trace_headers, self.source), folder=folder, token=token, seen=seen,
         )
         for mailbox, outcome in zip(mailboxes, outcomes, strict=True):  # one each, in order
             history.record_outcome(mailbox, folder, info, run=self.run,

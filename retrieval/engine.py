@@ -244,7 +244,7 @@ class Retrieval:
                     info = inspect(spool)
                     report = self.router.deliver(
                         msg.uid, spool, info, known=self.renumbered(info),
-                        source_folder=source_folder(msg))
+                        source_folder=source_folder(msg), seen=msg.seen)
             except Exception as exc:  # one bad message must not stop the whole account
                 log.exception("account %s: message %s failed", self.account.pk, msg.uid)
                 self.fail_alone(msg, size, exc)

@@ -113,6 +113,7 @@ class Backend(ABC):
         *,
         folder: str = "",
         token: str = "",
+        seen: bool = False,
     ) -> list[Outcome]:
         """Deliver one message; one Outcome per recipient, in the order given.
 
@@ -122,7 +123,9 @@ class Backend(ABC):
         sender ("" or "<>" for the null sender). `folder` is where in the
         mailbox ("" or INBOX: the inbox; LMTP/SMTP leave it to the server),
         `token` (32 hex digits, or "") names this message from this source so
-        already_delivered() can recognise it later. Never raises for a
+        already_delivered() can recognise it later. `seen`: the source had
+        flagged it \\Seen (IMAP); a backend that stores flags keeps it (IMAP
+        APPEND), the others ignore it. Never raises for a
         mailbox, server or network problem: those become "temporary" or
         "permanent" outcomes with a reason.
         """

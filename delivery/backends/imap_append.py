@@ -7,8 +7,9 @@ Router call, whatever the number of recipients.
 Delivered means the server answered OK to the APPEND; with UIDPLUS its
 APPENDUID ("<uidvalidity>/<uid>") goes on the Outcome and the Delivery row.
 The appended copy keeps the message's date as its internal date (from
-`Date:`, else the newest `Received:`) and carries no flags, so it arrives
-unseen (the engine does not know a source's flags).
+`Date:`, else the newest `Received:`) and arrives unseen unless the source
+said seen: an IMAP source's \\Seen (read from the listing, never set by our
+fetch) is appended as the copy's one flag; POP3 sources have no flags.
 
 No second copy after a crash: every copy carries our `X-Popadmin-Token`
 header (in the trace prefix). Before appending, the folder is searched by
@@ -215,10 +216,11 @@ class ImapAppendBackend(Backend):
 
     # -- delivering ---------------------------------------------------------
 
-    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token=""):
+    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token="",
+                seen=False):
         names = [r.address for r in recipients]
         try:
-            outcome = self._append(spool, names, prefix_for, folder, token)
+            outcome = self._append(spool, names, prefix_for, folder, token, seen)
         except ValueError as exc:
             outcome = Outcome("", PERMANENT, f"{self.where}: {exc}")
         except ImapRefused as exc:
@@ -229,7 +231,7 @@ class ImapAppendBackend(Backend):
         outcome = replace(outcome, detail=self.scrub(outcome.detail))
         return [replace(outcome, recipient=name) for name in names]
 
-    def _append(self, spool, names, prefix_for, folder, token) -> Outcome:
+    def _append(self, spool, names, prefix_for, folder, token, seen=False) -> Outcome:
         head = message_head(spool)
         message_id = (head.get("Message-ID") or "").strip().encode("utf-8", "replace")
         where = f"{printable(folder or 'INBOX', 100)}"
@@ -250,13 +252,14 @@ class ImapAppendBackend(Backend):
             return Outcome("", PERMANENT, "the message contains NUL bytes, which this IMAP "
                            "server cannot store (no BINARY extension); left on the source")
         date = internal_date(head)
+        flags = b"\\Seen" if seen else b""
         try:
-            reply = client.append(mailbox, b"", date, sources, length, binary)
+            reply = client.append(mailbox, flags, date, sources, length, binary)
         except ImapRefused as exc:
             if exc.reply.code != "TRYCREATE":
                 raise
             client.create(mailbox)
-            reply = client.append(mailbox, b"", date, sources, length, binary)
+            reply = client.append(mailbox, flags, date, sources, length, binary)
         remote_id = ""
         if reply.code == "APPENDUID":
             remote_id = "/".join(reply.code_args.split()[:2])

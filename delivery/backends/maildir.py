@@ -62,10 +62,12 @@ class MaildirBackend(Backend):
                 self._stored[key] = set()  # nothing can be stored there either; deliver() says why
         return token in self._stored[key]
 
-    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token=""):
-        return [self._store(spool, size, r, prefix_for, folder, token) for r in recipients]
+    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token="",
+                seen=False):
+        return [self._store(spool, size, r, prefix_for, folder, token, seen) for r in recipients]
 
-    def _store(self, spool, size, recipient: Recipient, prefix_for, folder, token) -> Outcome:
+    def _store(self, spool, size, recipient: Recipient, prefix_for, folder, token,
+               seen=False) -> Outcome:
         address = recipient.address
         try:
             home = self.home(address)
@@ -75,7 +77,7 @@ class MaildirBackend(Backend):
                     f"{address} is over its {recipient.quota / MB:g} MB quota", mailbox_full=True,
                 )
             stored = files.deliver(home, folder, spool, size, prefix=prefix_for(address),
-                                   token=token, mode=self.settings.mode)
+                                   token=token, mode=self.settings.mode, seen=seen)
         except DeliveryError as exc:
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         return Outcome(address, DELIVERED, f"stored as {stored.name}")

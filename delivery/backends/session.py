@@ -290,7 +290,8 @@ class SessionBackend(Backend):
             return address.rpartition("@")[0]
         return address
 
-    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token=""):
+    def deliver(self, spool, size, sender, recipients, prefix_for, *, folder="", token="",
+                seen=False):
         # Outcomes name each recipient as the server was told (RCPT TO).
         wire = names = [self.wire_address(r.address) for r in recipients]
         settled: dict[int, Outcome] = {}

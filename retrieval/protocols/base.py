@@ -52,6 +52,9 @@ class RemoteMessage:
     uid: str  # stable identity for seen-state (UIDL, folder/uidvalidity/uid, or sha256:...)
     handle: str  # session-local handle: POP3 message number, IMAP "folder\0uid"
     size: int  # as reported by the server (may be approximate)
+    # IMAP: the message had \Seen at the source when listed, so its copy keeps
+    # it (IMAP APPEND delivery); POP3 has no flags, so always False there.
+    seen: bool = False
 
 
 class MailSession(ABC):

@@ -108,8 +108,8 @@ class IMAPSession(IMAPWire, MailSession):
             sizes = self._sizes(folder) if exists else {}
             uidvalidity = self.uidvalidity[folder]
             listing += [
-                RemoteMessage(f"{folder}/{uidvalidity}/{uid}", f"{folder}\0{uid}", size)
-                for uid, size in sorted(sizes.items())
+                RemoteMessage(f"{folder}/{uidvalidity}/{uid}", f"{folder}\0{uid}", size, seen)
+                for uid, (size, seen) in sorted(sizes.items())
             ]
         return listing
 
@@ -169,18 +169,20 @@ class IMAPSession(IMAPWire, MailSession):
             return True
         return any(r.name == "LIST" for r in found)
 
-    def _sizes(self, folder: str) -> dict[int, int]:
-        sizes: dict[int, int] = {}
+    def _sizes(self, folder: str) -> dict[int, tuple[int, bool]]:
+        """UID -> (size, whether flagged \\Seen). FLAGS rides along in the same
+        bounded listing; reading it never changes a flag (BODY.PEEK does the fetch)."""
+        sizes: dict[int, tuple[int, bool]] = {}
 
         def on_data(response: Response) -> None:
             if response.name == "FETCH":
                 items = fetch_items(response)
                 uid, size = number(items.get("UID")), number(items.get("RFC822.SIZE"), 2**63)
                 if uid is not None and size is not None:
-                    sizes[uid] = size
+                    sizes[uid] = (size, has_seen(items.get("FLAGS")))
 
         try:
-            self._command(b"UID", b"FETCH", b"1:*", b"(UID RFC822.SIZE)", on_data=on_data)
+            self._command(b"UID", b"FETCH", b"1:*", b"(UID RFC822.SIZE FLAGS)", on_data=on_data)
         except _Refused as exc:
             raise ProtocolError(f"server refused to list folder '{folder}': {exc.text}")
         return sizes
@@ -320,6 +322,14 @@ def _parse_message(msg: RemoteMessage) -> tuple[str, int, int]:
     ):
         raise ProtocolError(f"not a message of an IMAP listing: {printable(msg.uid, 50)}")
     return folder, int(parts[1]), int(uid)
+
+
+def has_seen(flags) -> bool:
+    """Whether a FETCH FLAGS value (a parenthesised list) holds \\Seen; anything
+    malformed counts as unseen, the state a copy had before flags were kept."""
+    return isinstance(flags, list) and any(
+        isinstance(f, bytes) and f.upper() == b"\\SEEN" for f in flags
+    )
 
 
 def _folder_names(names) -> tuple[str, ...]:

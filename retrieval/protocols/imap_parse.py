@@ -30,6 +30,10 @@ ESCAPE = re.compile(rb"\\(.)")
 # "[...]" belongs to the atom so that BODY[HEADER.FIELDS (A B)] is one token.
 ATOM = re.compile(rb'(?:[^ ()"\[]|\[[^\]]*\]|\[)+')
 FLAT_LIST = re.compile(rb'\(([^()"{\[]*)\) *')
+# The listing line with its flags: (UID 1 RFC822.SIZE 10 FLAGS (\Seen)).
+FLAGS_LIST = re.compile(
+    rb'\(((?:[^()"{\[]* )?)FLAGS \(([^()"{\[]*)\)((?: [^()"{\[]*)?)\) *', re.IGNORECASE
+)
 BODY_KEY = re.compile(rb"BODY\[\](?:<\d+>)?", re.IGNORECASE)
 
 
@@ -108,6 +112,15 @@ class ResponseReader:
                 if flat:  # the usual listing line: skipping the tokenizer saves a third
                     atoms = [a for a in flat.group(1).split(b" ") if a]
                     response.data = [[None if a.upper() == b"NIL" else a for a in atoms]]
+                    return response
+                flags = FLAGS_LIST.fullmatch(rest)
+                if flags:  # the same, with the one nested list FLAGS brings
+                    before, inner, after = (g.split(b" ") for g in flags.groups())
+                    response.data = [
+                        [None if a.upper() == b"NIL" else a for a in before if a]
+                        + [b"FLAGS", [a for a in inner if a]]
+                        + [None if a.upper() == b"NIL" else a for a in after if a]
+                    ]
                     return response
                 self._line, self._pos = rest, 0
                 if rest[:1] != b"(":
