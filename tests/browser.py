@@ -1,6 +1,7 @@
 """Shared pieces of the headless-Chromium tests (Debian's chromium, Playwright)."""
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -39,15 +40,30 @@ def allow_orm_beside_playwright():
         yield
 
 
+# Where browser tests save what they show; open these to judge the pages.
+SCREENSHOTS = Path(os.environ.get("POPADMIN_SCREENSHOTS") or Path(__file__).parent / "artifacts")
+WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+
+
+def save_screenshot(page, name: str):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def start_worker(django_db_blocker, tmp_path_factory, **env) -> CeleryProcess:
+    """A real Celery worker on both queues, with these settings in its environment."""
+    with django_db_blocker.unblock():
+        app.control.purge()
+        environment = process_env(**env)
+        environment.pop(ASYNC_UNSAFE, None)  # the worker has no event loop to excuse
+        return CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=environment,
+                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
+
+
 @pytest.fixture(scope="module")
 def browser_worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot):
     """A real Celery worker on both queues, trusting the test Dovecot's CA."""
-    with django_db_blocker.unblock():
-        app.control.purge()
-        env = process_env(POPADMIN_CA_FILE=dovecot.ca_file)
-        env.pop(ASYNC_UNSAFE, None)  # the worker has no event loop to excuse
-        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env,
-                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
+    proc = start_worker(django_db_blocker, tmp_path_factory, POPADMIN_CA_FILE=dovecot.ca_file)
     yield proc
     proc.stop()
 

@@ -4,8 +4,6 @@ first run to a working account, then a broken account diagnosed and fixed.
 Screenshots go to $POPADMIN_SCREENSHOTS (default tests/artifacts/, gitignored).
 """
 
-import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -16,7 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from accounts.models import GroupPolicy, Mailbox
 from accounts.policy import DEFAULT_GROUP
 from retrieval.models import RemoteAccount, Run
-from tests.browser import launch_chromium, screenshot_on_failure
+from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
 from tests.factories import local_messages, make_account, make_mailbox
 from tests.workers import wait_for
 
@@ -27,9 +25,6 @@ pytestmark = [
 ]
 
 ADMIN_PASSWORD = "browser admin password"
-WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
-SHOTS = Path(os.environ.get("POPADMIN_SCREENSHOTS")
-             or Path(__file__).parent / "artifacts")
 
 
 @pytest.fixture(params=list(WIDTHS))
@@ -47,8 +42,7 @@ def page(request):
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"admin-{name}-{page.popadmin_size}.png"), full_page=True)
+    save_screenshot(page, f"admin-{name}-{page.popadmin_size}")
 
 
 def fits_the_screen(page):

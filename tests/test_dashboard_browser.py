@@ -4,7 +4,6 @@ and charts without reloading, sees a killed worker go silent, and stops and star
 the service. Screenshots at desktop and phone widths go to tests/artifacts/."""
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -14,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 from popadmin.celery import app
 from retrieval import alerts, dispatcher
 from retrieval.models import GlobalSettings, Run
-from tests.browser import ASYNC_UNSAFE, launch_chromium, screenshot_on_failure
+from tests.browser import ASYNC_UNSAFE, launch_chromium, save_screenshot, screenshot_on_failure
 from tests.factories import make_account
 from tests.workers import CeleryProcess, process_env, wait_for
 
@@ -24,7 +23,6 @@ pytestmark = [
     pytest.mark.usefixtures("allow_orm_beside_playwright"),
 ]
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PASSWORD = "dashboard admin password"
 
 
@@ -46,10 +44,10 @@ def processes(dovecot, settings, tmp_path):
 
 
 def shoot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
+
     for width, height in ((1366, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}-{width}.png"), full_page=True)
+        save_screenshot(page, f"dashboard-{name}-{width}")
     page.set_viewport_size({"width": 1366, "height": 900})
 
 

@@ -4,8 +4,6 @@
 Screenshots go to $POPADMIN_SCREENSHOTS (default tests/artifacts/, gitignored).
 """
 
-import os
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -13,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import Mailbox
 from retrieval.models import RemoteAccount, SeenMessage
-from tests.browser import launch_chromium
+from tests.browser import SCREENSHOTS, WIDTHS, launch_chromium, save_screenshot
 from tests.test_imap_seen_uids import mark_seen
 from tests.test_migration_end_to_end import _uidls, quoted
 
@@ -24,8 +22,6 @@ pytestmark = [
 ]
 
 ADMIN_PASSWORD = "browser import password"
-WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
-SHOTS = Path(os.environ.get("POPADMIN_SCREENSHOTS") or Path(__file__).parent / "artifacts")
 
 
 @pytest.fixture(params=list(WIDTHS))
@@ -48,8 +44,7 @@ def page(request):
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"import-{name}-{page.popadmin_size}.png"), full_page=True)
+    save_screenshot(page, f"import-{name}-{page.popadmin_size}")
 
 
 def fits_the_screen(page):
@@ -134,7 +129,7 @@ def test_import_a_fetchmailrc_with_its_fetchids(live_server, django_user_model, 
         # The style sheets and scripts the pages use all load (a browser's favicon guess aside).
         assert [u for u in page.missing if not u.endswith("/favicon.ico")] == []
     except BaseException:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"import-failure-{page.popadmin_size}.png"),
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"import-failure-{page.popadmin_size}.png"),
                         full_page=True)
         raise

@@ -8,9 +8,7 @@ Dovecot that checks the token; an expired sign-in shows Reconnect, which signs i
 Headless Chromium (Playwright), a real Celery worker. Screenshots at 1366 and 390 px go to
 $POPADMIN_SCREENSHOTS or tests/artifacts/ (gitignored)."""
 
-import os
 import secrets
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -18,13 +16,11 @@ from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import GroupPolicy
-from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
 from retrieval.models import GlobalSettings, OAuthGrant, OAuthProvider, RemoteAccount
-from tests.browser import ASYNC_UNSAFE, launch_chromium, screenshot_on_failure
+from tests.browser import launch_chromium, save_screenshot, screenshot_on_failure, start_worker
 from tests.dnsserver import DnsServer
 from tests.factories import local_messages, make_mailbox
 from tests.oauth_helpers import oauth_dovecot, oauth_server  # noqa: F401
-from tests.workers import CeleryProcess, process_env
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,7 +29,6 @@ pytestmark = [
 ]
 
 PASSWORD = "browser login password"
-SHOTS = Path(os.environ.get("POPADMIN_SCREENSHOTS") or Path(__file__).parent / "artifacts")
 WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
@@ -51,15 +46,9 @@ def empty_dns():
 @pytest.fixture(scope="module")
 def oauth_worker(django_db_setup, django_db_blocker, tmp_path_factory, oauth_dovecot):
     """A real worker trusting the OAuth Dovecot's CA, with its port allowed."""
-    from popadmin.celery import app
-
-    with django_db_blocker.unblock():
-        app.control.purge()
-        env = process_env(POPADMIN_CA_FILE=oauth_dovecot.ca_file,
-                          POPADMIN_ALLOWED_PORTS=",".join(map(str, ports(oauth_dovecot))))
-        env.pop(ASYNC_UNSAFE, None)
-        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env,
-                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
+    proc = start_worker(django_db_blocker, tmp_path_factory,
+                        POPADMIN_CA_FILE=oauth_dovecot.ca_file,
+                        POPADMIN_ALLOWED_PORTS=",".join(map(str, ports(oauth_dovecot))))
     yield proc
     proc.stop()
 
@@ -81,8 +70,7 @@ def tab(browser, viewport=WIDE):
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    save_screenshot(page, name)
 
 
 def log_in(page, base, username, path):

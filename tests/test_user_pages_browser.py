@@ -6,8 +6,6 @@ worker until the new mail is in the Arrived list; errors with next steps.
 Screenshots go to $POPADMIN_SCREENSHOTS or tests/artifacts/ (gitignored).
 """
 
-import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -16,12 +14,16 @@ from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import GroupPolicy
 from delivery.models import Delivery
-from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
 from retrieval.models import GlobalSettings, RemoteAccount
-from tests.browser import ASYNC_UNSAFE, launch_chromium, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    save_screenshot,
+    screenshot_on_failure,
+    start_worker,
+)
 from tests.dnsserver import DnsServer
 from tests.factories import make_account, make_mailbox
-from tests.workers import CeleryProcess, process_env
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -30,8 +32,6 @@ pytestmark = [
 ]
 
 LOGIN_PASSWORD = "browser user password"
-SHOTS = Path(os.environ.get("POPADMIN_SCREENSHOTS")
-             or Path(__file__).parent / "artifacts")
 WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
@@ -48,16 +48,9 @@ def allowed_ports(dovecot):
 @pytest.fixture(scope="module")
 def reach_worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot, dns_server):
     """A real worker resolving through the test DNS server, with the Dovecot port allowed."""
-    from popadmin.celery import app
-
-    with django_db_blocker.unblock():
-        app.control.purge()
-        env = process_env(
-            POPADMIN_CA_FILE=dovecot.ca_file, POPADMIN_DNS_SERVERS=dns_server.address,
-            POPADMIN_ALLOWED_PORTS=",".join(str(p) for p in allowed_ports(dovecot)))
-        env.pop(ASYNC_UNSAFE, None)
-        proc = CeleryProcess("worker", tmp_path_factory.mktemp("worker"), env=env,
-                             queues=(SCHEDULE_QUEUE, INTERACTIVE_QUEUE)).start()
+    proc = start_worker(django_db_blocker, tmp_path_factory,
+                        POPADMIN_CA_FILE=dovecot.ca_file, POPADMIN_DNS_SERVERS=dns_server.address,
+                        POPADMIN_ALLOWED_PORTS=",".join(str(p) for p in allowed_ports(dovecot)))
     yield proc
     proc.stop()
 
@@ -89,8 +82,7 @@ def tab(browser, viewport):
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    save_screenshot(page, name)
 
 
 def member(django_user_model, address):
@@ -125,7 +117,7 @@ def test_self_service_add_with_a_suggested_server_then_check_until_the_mail_is_l
     user, mailbox = member(django_user_model, f"{username}@local.test")
     base, page = live_server.url, tab(browser, WIDE)
 
-    with screenshot_on_failure(page, SHOTS, reach_worker):
+    with screenshot_on_failure(page, SCREENSHOTS, reach_worker):
         log_in(page, base)
         page.get_by_role("link", name="Add an account").click()
         page.fill("#id_address", f"{username}@far.test")
