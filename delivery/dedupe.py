@@ -29,24 +29,35 @@ class DuplicateFilter:
         self.enabled = enabled
         self._session: dict[tuple[int, str], set[str]] = {}
 
-    def check(self, mailbox_id: int, info) -> Verdict:
-        """What `info` (a delivery.message.MessageInfo) is for this mailbox."""
+    def check(self, mailbox_id: int, info, stored: set[str] | None = None) -> Verdict:
+        """What `info` (a delivery.message.MessageInfo) is for this mailbox.
+
+        `stored`: digests of the mailbox's recent copies with the same key, when
+        the caller already read them (the Router does, in its one query per
+        message, history.earlier_copies); otherwise they are read here."""
         if not self.enabled:
             return Verdict.NEW
         digests = set(self._session.get((mailbox_id, info.key), ()))
         if info.digest not in digests:
-            digests |= set(
-                Delivery.objects.filter(
-                    mailbox_id=mailbox_id,
-                    message_key=info.key,
-                    result=Delivery.Result.DELIVERED,
-                    created__gte=timezone.now() - RECENT,
-                ).values_list("content_digest", flat=True)
-            )
+            if stored is None:
+                stored = set(
+                    Delivery.objects.filter(
+                        mailbox_id=mailbox_id,
+                        message_key=info.key,
+                        result=Delivery.Result.DELIVERED,
+                        created__gte=since(),
+                    ).values_list("content_digest", flat=True)
+                )
+            digests |= stored
         return verdict(info.digest, digests)
 
     def remember(self, mailbox_id: int, info):
         self._session.setdefault((mailbox_id, info.key), set()).add(info.digest)
+
+
+def since():
+    """The oldest delivery that still counts as "already here"."""
+    return timezone.now() - RECENT
 
 
 def verdict(digest: str, known: set[str]) -> Verdict:

@@ -1,10 +1,16 @@
 """Delivery rows: what happened to each copy of each fetched message.
 
-One row per copy (mailbox), written by the Router once its backend has
+One row per copy (mailbox), made by the Router once its backend has
 answered: delivered, failed (with the reason), or a duplicate that was not
 delivered again. The rows answer "where did this message go?" and back the
 duplicate check (delivery/dedupe.py) and retries (the token).
+
+The rows are returned unsaved: the caller writes a whole group of them with
+one bulk INSERT in the transaction that also records the messages' seen-state
+(retrieval/group_commit.py), instead of one INSERT per copy.
 """
+
+from django.db import connection
 
 from delivery.backends import DELIVERED
 from delivery.message import MessageInfo
@@ -12,25 +18,49 @@ from delivery.models import Delivery
 from popadmin.text import storable
 
 
-def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend: str):
-    record = _record(mailbox, folder, info, run=run, backend=backend,
-                     recipient=mailbox.address, result=Delivery.Result.DUPLICATE)
-    record.save()
-    return record
+def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend: str) -> Delivery:
+    """An unsaved row: this copy was not delivered again."""
+    return _record(mailbox, folder, info, run=run, backend=backend,
+                   recipient=mailbox.address, result=Delivery.Result.DUPLICATE)
 
 
-def record_outcome(mailbox, folder, info, *, run, backend, outcome, token):
-    """What the backend said about one recipient's copy (delivery/backends Outcome)."""
+def record_outcome(mailbox, folder, info, *, run, backend, outcome, token) -> Delivery:
+    """An unsaved row: what the backend said about one recipient's copy
+    (delivery/backends Outcome)."""
     delivered = outcome.status == DELIVERED
-    record = _record(
+    return _record(
         mailbox, folder, info, run=run, backend=backend, recipient=outcome.recipient,
         token=token,
         result=Delivery.Result.DELIVERED if delivered else Delivery.Result.FAILED,
         detail="" if delivered else storable(describe(outcome)),
         remote_uid=storable(outcome.remote_id, _size("remote_uid")),
     )
-    record.save()
-    return record
+
+
+def earlier_copies(token: str, key: str, mailbox_ids, since) -> list[tuple]:
+    """Delivered copies that matter to a message about to be delivered, in one query:
+    those carrying its token (mailboxes an earlier attempt already served) and,
+    for `mailbox_ids`, those with its key since `since` (the duplicate check).
+
+    Rows of (mailbox_id, content_digest, served, recent). Plain SQL on purpose:
+    it runs once per message, and building the same query with the ORM cost
+    more than running it (about 1 ms against 0.1 ms; bench/pop3_vs_peers.py).
+    """
+    ops = connection.ops
+    table = ops.quote_name(Delivery._meta.db_table)
+    params: list = [token]
+    recent = "0 = 1"
+    if mailbox_ids:
+        marks = ", ".join(["%s"] * len(mailbox_ids))
+        recent = f"(message_key = %s AND created >= %s AND mailbox_id IN ({marks}))"
+        params += [key, ops.adapt_datetimefield_value(since), *mailbox_ids]
+    # Only quoted names and %s marks are formatted in; every value is a parameter.
+    sql = (f"SELECT mailbox_id, content_digest, token = %s, {recent} FROM {table} "  # noqa: S608
+           f"WHERE result = %s AND (token = %s OR {recent})")
+    params = [*params, Delivery.Result.DELIVERED, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def describe(outcome) -> str:

@@ -22,8 +22,9 @@ from functools import partial
 from delivery import history
 from delivery.backends import DELIVERED, Backend, trace_headers
 from delivery.dedupe import Verdict
+from delivery.dedupe import since as recent_since
 from delivery.envelope import private_copies
-from delivery.models import Delivery, DeliveryTarget
+from delivery.models import DeliveryTarget
 from delivery.recipients import Directory, resolve
 from delivery.targets import backend_for, recipient, target_for
 
@@ -39,6 +40,8 @@ class Report:
     failures: list[str] = field(default_factory=list)
     # A copy went where no later session could find it (LMTP, SMTP): record now.
     record_now: bool = False
+    # Its Delivery rows, unsaved: the caller writes them with its group.
+    records: list = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -76,10 +79,7 @@ class Router:
             directory=self.directory,
         )
         report.notes += [f"message {uid}: {note}" for note in resolution.notes]
-        served = set(
-            Delivery.objects.filter(token=token, result=Delivery.Result.DELIVERED)
-            .values_list("mailbox_id", flat=True)
-        )
+        served, stored = self.earlier_copies(token, info, resolution.mailboxes)
         copies = {}
         if resolution.private:
             copies = private_copies(
@@ -98,7 +98,7 @@ class Router:
             elif mailbox.pk in served:
                 # Got its copy in an earlier attempt that failed for someone else.
                 self.duplicate(mailbox, folder, info, report, backend.name)
-            elif known or self.is_duplicate(mailbox, uid, info, report):
+            elif known or self.is_duplicate(mailbox, uid, info, report, stored):
                 self.duplicate(mailbox, folder, info, report, backend.name)
             else:
                 calls[(target, copy.edits if copy else ())].append((mailbox, copy))
@@ -108,15 +108,29 @@ class Router:
                       folder, seen)
         return report
 
-    def is_duplicate(self, mailbox, uid, info, report) -> bool:
-        verdict = self.dedupe.check(mailbox.pk, info)
+    def earlier_copies(self, token, info, mailboxes):
+        """Mailboxes an earlier attempt served, and each mailbox's recent copies
+        with this key (their digests), in one query."""
+        ids = [m.pk for m in mailboxes] if self.dedupe.enabled else []
+        served, stored = set(), {pk: set() for pk in ids}
+        for mailbox_id, digest, was_served, recent in history.earlier_copies(
+                token, info.key, ids, recent_since()):
+            if was_served:
+                served.add(mailbox_id)
+            if recent:
+                stored[mailbox_id].add(digest)
+        return served, stored
+
+    def is_duplicate(self, mailbox, uid, info, report, stored=None) -> bool:
+        verdict = self.dedupe.check(mailbox.pk, info, (stored or {}).get(mailbox.pk))
         if verdict is Verdict.CLASH:
             report.notes.append(f"message {uid}: same Message-ID as an earlier message but "
                                 f"different content: delivered (to {mailbox})")
         return verdict is Verdict.DUPLICATE
 
     def duplicate(self, mailbox, folder, info, report, backend: str):
-        history.record_duplicate(mailbox, folder, info, run=self.run, backend=backend)
+        report.records.append(
+            history.record_duplicate(mailbox, folder, info, run=self.run, backend=backend))
         report.duplicates += 1
 
     def send(self, target, mailboxes, uid, spool, info, token, report, folder, seen=False):
@@ -127,8 +141,9 @@ class Router:
             partial(trace_headers, self.source), folder=folder, token=token, seen=seen,
         )
         for mailbox, outcome in zip(mailboxes, outcomes, strict=True):  # one each, in order
-            history.record_outcome(mailbox, folder, info, run=self.run,
-                                   backend=backend.name, outcome=outcome, token=token)
+            report.records.append(history.record_outcome(
+                mailbox, folder, info, run=self.run, backend=backend.name, outcome=outcome,
+                token=token))
             if outcome.status == DELIVERED:
                 self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1

@@ -118,7 +118,7 @@ class Retrieval:
         self.router = Router(
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
-        self.group = GroupCommit(account, run, token, lease_seconds)
+        self.group = GroupCommit(account, run, token, lease_seconds, refused=self.unrecorded)
         # Admitted just now (dispatcher.admit), so the service was running.
         self._switch_read = time.monotonic()
 
@@ -249,6 +249,7 @@ class Retrieval:
                 log.exception("account %s: message %s failed", self.account.pk, msg.uid)
                 self.fail_alone(msg, size, exc)
                 return
+        self.group.record(msg, report)
         for note in report.notes:
             self.run.note(note)
         for failure in report.failures:
@@ -269,12 +270,24 @@ class Retrieval:
 
     def fail_alone(self, msg, size: int, exc: Exception):
         """Leave a message that broke delivery on the server, and go on with the rest."""
+        self.group.count(fetched=1, bytes=size, failed=1)
+        self.left_alone(msg, exc)
+
+    def left_alone(self, msg, exc: Exception):
+        log.error("account %s: message %s failed: %s", self.account.pk, msg.uid, exc)
         failure = (f"message {msg.uid}: not delivered, left on the server: "
                    f"it could not be processed ({type(exc).__name__}: {exc})")
         self.run.note(failure)
         self.run.remember_failure(failure)
-        self.group.count(fetched=1, bytes=size, failed=1)
         self.skip.add(msg.uid)
+
+    def unrecorded(self, msg, report, exc: Exception):
+        """The database refused a delivered message's rows at the group's commit:
+        it fails alone like a message that broke delivery (its copies are
+        recognised by token next time), in place of what take() counted."""
+        self.group.count(delivered=-report.delivered, duplicates=-report.duplicates,
+                         failed=1 - report.failed)
+        self.left_alone(msg, exc)
 
     def renumbered(self, info) -> bool:
         """Mail taken before its folder was renumbered: same key and same content

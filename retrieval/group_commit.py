@@ -2,9 +2,9 @@
 
 Each message is delivered durably on its own (the Maildir file and its
 directory fsync'd, or the LMTP/SMTP server's acceptance) before the next is
-fetched. What the database keeps of it (its Delivery rows, its seen-state,
-the run's counters) joins an open transaction that is committed once per
-group: at most GROUP_MESSAGES messages, GROUP_SECONDS of work or
+fetched. What the database keeps of it (its Delivery rows in one bulk
+INSERT, its seen-state, the run's counters) joins an open transaction that
+is committed once per group: at most GROUP_MESSAGES messages, GROUP_SECONDS of work or
 GROUP_BYTES of mail. Only after that commit are the group's messages deleted
 at the source (POP3 DELE, pipelined where the server offers PIPELINING; IMAP
 at the session's commit). So one commit (one fsync of the database log)
@@ -25,12 +25,16 @@ What a crash costs, at each point:
 Nothing is deleted at the source before its copy is durable and recorded.
 """
 
+import logging
 import time
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 
+from delivery.models import Delivery
 from retrieval.models import Run, SeenMessage
+
+log = logging.getLogger(__name__)
 
 GROUP_MESSAGES = 200
 GROUP_SECONDS = 1.0
@@ -43,7 +47,10 @@ GROUP_ALONE_BYTES = GROUP_BYTES
 
 
 class GroupCommit:
-    def __init__(self, account, run, token, lease_seconds):
+    def __init__(self, account, run, token, lease_seconds, refused=None):
+        """`refused(msg, report, exc)`: the database would not take a message's
+        Delivery rows; the message is then neither marked seen nor deleted."""
+        self.refused = refused
         self.account = account
         self.run = run
         self.token = token
@@ -52,6 +59,7 @@ class GroupCommit:
         self._started = 0.0
         self._bytes = 0
         self._seen: list[SeenMessage] = []
+        self._deliveries: list[tuple] = []  # (msg, its unsaved Delivery rows, its report)
         self._delete: list = []
         self._pending: dict[str, int] = {}
 
@@ -69,6 +77,11 @@ class GroupCommit:
             setattr(self.run, key, getattr(self.run, key) + value)
             self._pending[key] = self._pending.get(key, 0) + value
         self._bytes += counts.get("bytes", 0)
+
+    def record(self, msg, report):
+        """A message's Delivery rows (unsaved, in its delivery report), written with the group."""
+        if report.records:
+            self._deliveries.append((msg, report.records, report))
 
     def settled(self, msg, info, delete: bool):
         """Every copy of `msg` is stored: mark it seen (and maybe delete it) with the group."""
@@ -98,7 +111,7 @@ class GroupCommit:
         self._delete = []
         if isinstance(exc, DatabaseError):
             atomic, self._atomic = self._atomic, None
-            self._seen, self._pending = [], {}
+            self._seen, self._pending, self._deliveries = [], {}, []
             if atomic is not None:
                 atomic.__exit__(type(exc), exc, exc.__traceback__)
             return
@@ -111,11 +124,13 @@ class GroupCommit:
 
     def _record(self):
         if self._atomic is None:
-            if not self._seen and not self._pending:
+            if not self._seen and not self._pending and not self._deliveries:
                 return
             self.begin()
         atomic, self._atomic = self._atomic, None
         try:
+            if self._deliveries:
+                self._insert_deliveries()
             if self._seen:
                 SeenMessage.objects.bulk_create(self._seen, ignore_conflicts=True)
                 self._seen = []
@@ -125,6 +140,32 @@ class GroupCommit:
             atomic.__exit__(type(exc), exc, exc.__traceback__)
             raise
         atomic.__exit__(None, None, None)
+
+    def _insert_deliveries(self):
+        """The group's Delivery rows in one INSERT; if the database refuses it,
+        message by message, so a row that slipped past the cleaning costs its
+        own message (left on the server, not marked seen) and not the group."""
+        groups, self._deliveries = self._deliveries, []
+        try:
+            with transaction.atomic():
+                Delivery.objects.bulk_create([row for _, rows, _ in groups for row in rows])
+            return
+        except (OperationalError, InterfaceError):
+            raise  # the database is gone, not the rows: the group rolls back
+        except Exception as exc:  # which message it is, the loop below finds out
+            log.warning("account %s: a group's delivery rows were refused (%s); "
+                        "recording them message by message", self.account.pk, exc)
+        for msg, rows, report in groups:
+            try:
+                with transaction.atomic():
+                    Delivery.objects.bulk_create(rows)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:  # e.g. DataError, UnicodeEncodeError
+                self._seen = [s for s in self._seen if s.uid != msg.uid]
+                self._delete = [m for m in self._delete if m.uid != msg.uid]
+                if self.refused is not None:
+                    self.refused(msg, report, exc)
 
     def _write_counts(self):
         pending, self._pending = self._pending, {}
