@@ -12,7 +12,6 @@ import tempfile
 import time
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from delivery.dedupe import DuplicateFilter
@@ -238,13 +237,11 @@ class Retrieval:
                 raise _Reconnect()
             self.group.begin()
             try:
-                # A savepoint: a message that fails half-recorded leaves nothing
-                # of itself in the group's transaction.
-                with transaction.atomic():
-                    info = inspect(spool)
-                    report = self.router.deliver(
-                        msg.uid, spool, info, known=self.renumbered(info),
-                        source_folder=source_folder(msg), seen=msg.seen)
+                # Writes nothing: its records come back in the report, for the group.
+                info = inspect(spool)
+                report = self.router.deliver(
+                    msg.uid, spool, info, known=self.renumbered(info),
+                    source_folder=source_folder(msg), seen=msg.seen)
             except Exception as exc:  # one bad message must not stop the whole account
                 log.exception("account %s: message %s failed", self.account.pk, msg.uid)
                 self.fail_alone(msg, size, exc)

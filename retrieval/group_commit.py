@@ -2,14 +2,15 @@
 
 Each message is delivered durably on its own (the Maildir file and its
 directory fsync'd, or the LMTP/SMTP server's acceptance) before the next is
-fetched. What the database keeps of it (its Delivery rows in one bulk
-INSERT, its seen-state, the run's counters) joins an open transaction that
-is committed once per group: at most GROUP_MESSAGES messages, GROUP_SECONDS of work or
-GROUP_BYTES of mail. Only after that commit are the group's messages deleted
-at the source (POP3 DELE, pipelined where the server offers PIPELINING; IMAP
-at the session's commit). So one commit (one fsync of the database log)
-serves a group instead of one per message, and the user's page still sees
-the run's progress at least once a second.
+fetched. What the database keeps of it (its Delivery rows, its seen-state,
+the run's counters) is kept in memory and written in one short transaction
+per group (the Delivery rows in one bulk INSERT): at most GROUP_MESSAGES
+messages, GROUP_SECONDS of work or GROUP_BYTES of mail. Only after that
+commit are the group's messages deleted at the source (POP3 DELE, pipelined
+where the server offers PIPELINING; IMAP at the session's commit). So one
+commit (one fsync of the database log) serves a group instead of one per
+message, and the user's page still sees the run's progress at least once a
+second.
 
 What a crash costs, at each point:
 - before the group's commit: the group's copies are on disk but unrecorded;
@@ -38,10 +39,9 @@ log = logging.getLogger(__name__)
 
 GROUP_MESSAGES = 200
 GROUP_SECONDS = 1.0
-# Mail a group's transaction may span while it downloads; a message listed
-# bigger than this is fetched outside any transaction (the engine commits
-# the group first), so a slow big download never holds the database's
-# write lock (SQLite) or the run's row.
+# Mail one group may hold unrecorded; a message listed bigger than this
+# starts a group of its own (the engine commits the open one first), so a
+# slow big download never holds back the records of the mail before it.
 GROUP_BYTES = 1024 * 1024
 GROUP_ALONE_BYTES = GROUP_BYTES
 
@@ -55,7 +55,7 @@ class GroupCommit:
         self.run = run
         self.token = token
         self.lease_seconds = lease_seconds
-        self._atomic = None
+        self._open = False
         self._started = 0.0
         self._bytes = 0
         self._seen: list[SeenMessage] = []
@@ -64,10 +64,12 @@ class GroupCommit:
         self._pending: dict[str, int] = {}
 
     def begin(self):
-        """Open the group's transaction if none is open (before a delivery's records)."""
-        if self._atomic is None:
-            self._atomic = transaction.atomic()
-            self._atomic.__enter__()
+        """Start a group if none is open (before a delivery's records). Nothing
+        is written until its commit, so no transaction (and, on SQLite, no
+        write lock) is held while the group's mail downloads: sessions running
+        side by side (workers, `fetch --all`) only wait for each other's commits."""
+        if not self._open:
+            self._open = True
             self._started = time.monotonic()
             self._bytes = 0
 
@@ -91,7 +93,7 @@ class GroupCommit:
             self._delete.append(msg)
 
     def full(self) -> bool:
-        return self._atomic is not None and (
+        return self._open and (
             self._pending.get("fetched", 0) >= GROUP_MESSAGES
             or self._bytes >= GROUP_BYTES
             or time.monotonic() - self._started >= GROUP_SECONDS
@@ -110,25 +112,21 @@ class GroupCommit:
         the database itself failed), delete nothing."""
         self._delete = []
         if isinstance(exc, DatabaseError):
-            atomic, self._atomic = self._atomic, None
+            self._open = False
             self._seen, self._pending, self._deliveries = [], {}, []
-            if atomic is not None:
-                atomic.__exit__(type(exc), exc, exc.__traceback__)
             return
         self._record()
 
     def flush_counts(self):
         """Counters not yet written (deletions after the last group), in their own statement."""
-        if self._atomic is None:
+        if not self._open:
             self._write_counts()
 
     def _record(self):
-        if self._atomic is None:
-            if not self._seen and not self._pending and not self._deliveries:
-                return
-            self.begin()
-        atomic, self._atomic = self._atomic, None
-        try:
+        self._open = False
+        if not self._seen and not self._pending and not self._deliveries:
+            return
+        with transaction.atomic():
             if self._deliveries:
                 self._insert_deliveries()
             if self._seen:
@@ -136,10 +134,6 @@ class GroupCommit:
                 self._seen = []
             self._write_counts()
             self.account.renew_lease(self.token, self.lease_seconds)
-        except BaseException as exc:
-            atomic.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        atomic.__exit__(None, None, None)
 
     def _insert_deliveries(self):
         """The group's Delivery rows in one INSERT; if the database refuses it,
