@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from retrieval import dispatcher, engine
+from retrieval.fetch_many import default_jobs, run_many
 from retrieval.models import RemoteAccount, Run
 
 # Why an account did not run (dispatcher.admit): the --json status and the
@@ -30,8 +31,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", dest="as_json", action="store_true", help="one JSON object per account"
         )
+        parser.add_argument(
+            "--jobs", type=int, default=None, metavar="N",
+            help="accounts at once (default: the global cap, at most twice the CPU count; "
+                 "never more than the per-server limit on one server)",
+        )
 
-    def handle(self, *args, ids, every, as_json, **options):
+    def handle(self, *args, ids, every, as_json, jobs=None, **options):
         if not ids and not every:
             raise CommandError("give --account ID (repeatable) or --all")
         accounts = RemoteAccount.objects.all()
@@ -41,13 +47,18 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"no such account: {', '.join(map(str, sorted(missing)))}")
         failures = 0
-        for pk in dict.fromkeys(ids):
-            run = engine.run_account(pk, Run.Trigger.COMMAND)
-            result = summary(pk, run) if run else refusal(pk, run.reason)
+        jobs = default_jobs() if jobs is None else jobs
+        for result in run_many(list(dict.fromkeys(ids)), fetch_one, jobs):
             failures += result["run"] is None or result["status"] == Run.Status.ERROR
             self.stdout.write(json.dumps(result, sort_keys=True) if as_json else human(result))
         if failures:
             raise CommandError(f"{failures} account(s) failed", returncode=1)
+
+
+def fetch_one(pk) -> dict:
+    """One account's session and what it came to (run in a child by run_many)."""
+    run = engine.run_account(pk, Run.Trigger.COMMAND)
+    return summary(pk, run) if run else refusal(pk, run.reason)
 
 
 def refusal(pk, reason):

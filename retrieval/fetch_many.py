@@ -1,0 +1,65 @@
+"""Many accounts now, side by side, as the workers would run them (`fetch --all`).
+
+Each account runs in a process of its own (forked, so the command's settings
+come along), at most `jobs` at once and at most the per-server limit on any
+one server; the global cap still has the last word at each session's start
+(dispatcher.admit), so workers running beside the command keep their share.
+Results come back in the order the accounts were given.
+
+A caller inside a transaction (a test, or anyone holding uncommitted rows)
+runs the accounts one after another in its own process: a child could not
+see those rows.
+"""
+
+import multiprocessing
+import os
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from django.db import connection, connections
+
+from retrieval.models import GlobalSettings, RemoteAccount
+from retrieval.models.account import enabled_account_count
+
+
+def default_jobs() -> int:
+    """The global cap, but no more processes than this machine can keep busy:
+    a session spends about half its time waiting on the network and the disk."""
+    cap = GlobalSettings.load().effective_max_concurrent(enabled_account_count())
+    return max(1, min(cap, 2 * (os.cpu_count() or 1)))
+
+
+def run_many(pks: list[int], work, jobs: int):
+    """Yield work(pk) for every pk, in the order given, running up to `jobs` at once."""
+    if jobs <= 1 or len(pks) <= 1 or connection.in_atomic_block:
+        for pk in pks:
+            yield work(pk)
+        return
+    hosts = dict(RemoteAccount.objects.filter(pk__in=pks).values_list("pk", "host"))
+    per_host = GlobalSettings.load().max_sessions_per_host or len(pks)
+    connections.close_all()  # each child opens its own; a shared socket would mix them up
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(min(jobs, len(pks)), mp_context=context) as pool:
+        waiting, running, load, results = list(pks), {}, Counter(), {}
+        order = iter(pks)
+        expected = next(order)
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                pk = next((p for p in waiting if load[_host(hosts, p)] < per_host), None)
+                if pk is None:
+                    break  # every waiting account's server is at its limit
+                waiting.remove(pk)
+                load[_host(hosts, pk)] += 1
+                running[pool.submit(work, pk)] = pk
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                pk = running.pop(future)
+                load[_host(hosts, pk)] -= 1
+                results[pk] = future.result()
+            while expected in results:
+                yield results.pop(expected)
+                expected = next(order, None)
+
+
+def _host(hosts, pk) -> str:
+    return (hosts.get(pk) or "").lower()
