@@ -1,7 +1,9 @@
 """Maildir++ delivery: tmp/ → fsync → link into new/ → fsync the directory.
 
 A message is durable (invariant "No loss") only when deliver() returns: the file's
-data and its directory entry in new/ have both reached the disk.
+data and its directory entry in new/ have both reached the disk. A caller that
+delivers many copies may pass sync_dir=False and fsync each directory once for
+all of them (sync_dirs) before it relies on them.
 
 Every write stays inside MAIL_ROOT/<domain>/<localpart>/: the address is
 checked again here (a row may predate the address validator), and the folder
@@ -148,7 +150,7 @@ def _fsync_dir(path: Path):
 
 def deliver(
     maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
-    mode: int = DEFAULT_MODE, seen: bool = False,
+    mode: int = DEFAULT_MODE, seen: bool = False, sync_dir: bool = True,
 ) -> Path:
     """Copy `source` (prefixed by trace headers) into the folder; return the new file.
 
@@ -182,12 +184,22 @@ def deliver(
             os.link(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(target / box)
+        if sync_dir:
+            _fsync_dir(target / box)
         return final
     except DeliveryError:
         raise
     except OSError as exc:
         raise DeliveryError(f"cannot write to mailbox {maildir}: {exc.strerror or exc}") from exc
+
+
+def sync_dirs(directories) -> None:
+    """fsync each directory once: the links made into it reach the disk."""
+    try:
+        for directory in directories:
+            _fsync_dir(directory)
+    except OSError as exc:
+        raise DeliveryError(f"cannot make {directory} durable: {exc.strerror or exc}") from exc
 
 
 def delivered_tokens(maildir: Path, folder: str) -> set[str]:

@@ -155,6 +155,11 @@ class Router:
                 report.notes.append(failure)
                 report.failures.append(failure)
 
+    def flush(self):
+        """Before a group of copies is recorded: every backend makes them durable."""
+        for backend in self._backends.values():
+            backend.flush()
+
     def close(self):
         """The run is over: backends let go of their connections."""
         for backend in self._backends.values():

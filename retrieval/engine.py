@@ -117,7 +117,8 @@ class Retrieval:
         self.router = Router(
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
-        self.group = GroupCommit(account, run, token, lease_seconds, refused=self.unrecorded)
+        self.group = GroupCommit(account, run, token, lease_seconds, refused=self.unrecorded,
+                                 durable=self.router.flush)
         # Admitted just now (dispatcher.admit), so the service was running.
         self._switch_read = time.monotonic()
 

@@ -47,10 +47,13 @@ GROUP_ALONE_BYTES = GROUP_BYTES
 
 
 class GroupCommit:
-    def __init__(self, account, run, token, lease_seconds, refused=None):
+    def __init__(self, account, run, token, lease_seconds, refused=None, durable=None):
         """`refused(msg, report, exc)`: the database would not take a message's
-        Delivery rows; the message is then neither marked seen nor deleted."""
+        Delivery rows; the message is then neither marked seen nor deleted.
+        `durable()`: makes the group's copies durable (Router.flush), before
+        they are recorded."""
         self.refused = refused
+        self.durable = durable
         self.account = account
         self.run = run
         self.token = token
@@ -126,6 +129,8 @@ class GroupCommit:
         self._open = False
         if not self._seen and not self._pending and not self._deliveries:
             return
+        if self.durable is not None and (self._seen or self._deliveries):
+            self.durable()  # raises if a copy may not be on disk: nothing is recorded
         with transaction.atomic():
             if self._deliveries:
                 self._insert_deliveries()

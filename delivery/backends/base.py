@@ -98,6 +98,11 @@ class Backend(ABC):
         """
         return False
 
+    def flush(self) -> None:  # noqa: B027  (most backends are durable call by call)
+        """Make durable what deliver() left to be made durable together (Maildir:
+        the directories new copies were linked into). The engine calls it before
+        it records a group of copies, so before anything is deleted at the source."""
+
     def close(self) -> None:  # noqa: B027  (most backends keep nothing open)
         """Let go of what the backend kept for the run (an IMAP connection); the Router
         calls it when the run ends."""

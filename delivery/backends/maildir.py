@@ -11,7 +11,11 @@ like the others:
 - recognising a copy an interrupted session already stored: the token sits
   in the file's name, so already_delivered() finds it in new/ or cur/ (one
   directory listing per mailbox and folder for the life of the backend,
-  which the Router keeps for one run).
+  which the Router keeps for one run);
+- one directory fsync per folder per group, not per copy: deliver() links
+  each copy without syncing its directory, and flush() (called by the engine
+  before it records the group, so before any deletion at the source) syncs
+  every directory that received one.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class MaildirBackend(Backend):
     def __init__(self, settings: MaildirSettings):
         self.settings = settings
         self._stored: dict[tuple[str, str], set[str]] = {}
+        self._homes: dict[str, Path] = {}
+        self._unsynced: set[Path] = set()
 
     @classmethod
     def from_target(cls, target, site: Site) -> MaildirBackend:
@@ -47,7 +53,14 @@ class MaildirBackend(Backend):
 
     def home(self, address: str) -> Path:
         """The mailbox's Maildir, refused (DeliveryError) if the address would leave MAIL_ROOT."""
-        return files.mailbox_dir(self.settings.mail_root, address)
+        if address not in self._homes:
+            self._homes[address] = files.mailbox_dir(self.settings.mail_root, address)
+        return self._homes[address]
+
+    def flush(self):
+        # Forgotten only once synced: a failed sync is tried again, never skipped.
+        files.sync_dirs(sorted(self._unsynced))
+        self._unsynced.clear()
 
     can_find_copies = True
 
@@ -77,7 +90,9 @@ class MaildirBackend(Backend):
                     f"{address} is over its {recipient.quota / MB:g} MB quota", mailbox_full=True,
                 )
             stored = files.deliver(home, folder, spool, size, prefix=prefix_for(address),
-                                   token=token, mode=self.settings.mode, seen=seen)
+                                   token=token, mode=self.settings.mode, seen=seen,
+                                   sync_dir=False)
+            self._unsynced.add(stored.parent)
         except DeliveryError as exc:
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         return Outcome(address, DELIVERED, f"stored as {stored.name}")
