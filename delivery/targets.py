@@ -115,6 +115,7 @@ def site() -> Site:
     """The installation settings backends read, as they are now."""
     return Site(
         mail_root=Path(settings.MAIL_ROOT), maildir_mode=settings.POPADMIN_MAILDIR_MODE,
+        maildir_sync=settings.POPADMIN_MAILDIR_SYNC,
         ca_file=settings.POPADMIN_CA_FILE,
     )
 

@@ -7,6 +7,7 @@ embedded default: SQLite and a filesystem Celery broker, all under ./var.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from popadmin import filemodes, schedule
@@ -37,6 +38,12 @@ SPOOL_DIR = DATA_DIR / "spool"
 # 0700: only popadmin's user; 0750 / 0770 when a mail server in its group reads
 # (and moves) the mail. Data folder, spool, broker and database stay private.
 POPADMIN_MAILDIR_MODE = filemodes.parse_dir_mode(env.str("POPADMIN_MAILDIR_MODE", default="0700"))
+# How a group of Maildir copies is made durable before it is recorded:
+# "filesystem" (syncfs, one call per group) or "file" (an fsync per copy).
+POPADMIN_MAILDIR_SYNC = env.str("POPADMIN_MAILDIR_SYNC", default="filesystem")
+if POPADMIN_MAILDIR_SYNC not in ("filesystem", "file"):
+    raise ImproperlyConfigured(
+        f"POPADMIN_MAILDIR_SYNC must be 'filesystem' or 'file', not {POPADMIN_MAILDIR_SYNC!r}")
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None

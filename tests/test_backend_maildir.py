@@ -14,10 +14,12 @@ def backend(tmp_path) -> MaildirBackend:
 
 
 def deliver(maildir, recipients, folder="", token=TOKEN):
-    return maildir.deliver(
+    outcomes = maildir.deliver(
         io.BytesIO(MESSAGE), len(MESSAGE), "", recipients,
         lambda address: trace_headers("pop.example.test", address), folder=folder, token=token,
     )
+    maildir.flush()
+    return outcomes
 
 
 def test_each_recipient_gets_a_copy_of_its_own_naming_only_itself(tmp_path):

@@ -154,10 +154,12 @@ def destination(request, settings, tmp_path):
 def deliver(destination, recipients, message=MESSAGE):
     backend = backend_for(destination.target())
     try:
-        return backend, backend.deliver(
+        outcomes = backend.deliver(
             io.BytesIO(message), len(message), "ann@example.test", recipients,
             lambda address: trace_headers(SOURCE, address), token=TOKEN,
         )
+        backend.flush()  # the contract: copies are durable and in place after flush()
+        return backend, outcomes
     finally:
         backend.close()
 

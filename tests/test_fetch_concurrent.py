@@ -11,7 +11,12 @@ from retrieval.models import GlobalSettings, Run
 from tests.factories import local_messages, make_account
 
 # Committed rows: the accounts run in child processes, which must see them.
-pytestmark = pytest.mark.django_db(transaction=True)
+# The test process has threads of its own (fixtures' servers) when it forks;
+# the command run from a shell has none.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning"),
+]
 
 
 def accounts_with_mail(dovecot, count, messages):

@@ -1,20 +1,78 @@
-"""Maildir directories are fsync'd once per group, before the group is recorded
-(delivery/backends/maildir.py flush; retrieval/group_commit.py)."""
+"""A group of Maildir copies is made durable together, before the group is
+recorded (delivery/backends/maildir.py flush; retrieval/group_commit.py):
+data on disk before any copy is visible in new/, links on disk before the
+seen-state is written, and nothing recorded or deleted if a sync fails."""
 
 import errno
+import io
 
 import pytest
 
 from delivery import maildir as files
+from delivery.backends import MaildirBackend, MaildirSettings, Recipient, trace_headers
+from delivery.maildir import DeliveryError
 from retrieval import engine
 from retrieval.models import Run, SeenMessage
 from tests.factories import local_messages, make_account
 
-pytestmark = pytest.mark.django_db
+MESSAGE = b"Subject: hi\n\nbody\n"
 
 
-def test_the_inbox_directory_is_synced_once_per_group_not_per_copy(dovecot, mail_user,
-                                                                  monkeypatch):
+def stage(backend, address="ann@corp.test"):
+    return backend.deliver(io.BytesIO(MESSAGE), len(MESSAGE), "", [Recipient(address)],
+                           lambda a: trace_headers("pop.example.test", a), token="cd" * 16)
+
+
+@pytest.mark.parametrize("sync", ["filesystem", "file"])
+def test_a_copy_is_visible_only_once_its_group_is_durable(tmp_path, sync):
+    backend = MaildirBackend(MaildirSettings(tmp_path, sync=sync))
+    home = tmp_path / "corp.test" / "ann"
+
+    [outcome] = stage(backend)
+
+    assert outcome.status == "delivered"
+    assert list((home / "new").iterdir()) == []  # staged in tmp/ only
+    assert len(list((home / "tmp").iterdir())) == 1
+    backend.flush()
+    assert [p.read_bytes().endswith(MESSAGE) for p in (home / "new").iterdir()] == [True]
+    assert list((home / "tmp").iterdir()) == []
+
+
+def test_a_failed_sync_poisons_the_backend_for_the_rest_of_the_run(tmp_path, monkeypatch):
+    backend = MaildirBackend(MaildirSettings(tmp_path, sync="file"))
+    stage(backend)
+    with monkeypatch.context() as patch:
+        patch.setattr(files, "_fsync_dir", broken_sync)
+        with pytest.raises(DeliveryError, match="Input/output error"):
+            backend.flush()
+    stage(backend, "bob@corp.test")
+    # The kernel reports a lost write once: a later sync that "succeeds" proves nothing.
+    with pytest.raises(DeliveryError, match="Input/output error"):
+        backend.flush()
+
+
+@pytest.mark.django_db
+def test_filesystem_sync_is_two_syncfs_per_group_and_no_fsync_per_copy(dovecot, mail_user,
+                                                                        monkeypatch):
+    dovecot.deliver_many(mail_user[0], 30)
+    account = make_account(dovecot, *mail_user)
+    calls, fsyncs = [], []
+    real_sync, real_fsync = files.sync_filesystems, files.os.fsync
+    monkeypatch.setattr(files, "sync_filesystems", lambda p: (calls.append(p), real_sync(p)))
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+
+    run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert (run.delivered, run.deleted) == (30, 30), run.error
+    assert 2 <= len(calls) < 10 and len(calls) % 2 == 0
+    assert fsyncs == []
+    assert len(local_messages(account.owner)) == 30
+
+
+@pytest.mark.django_db
+def test_file_sync_syncs_the_inbox_directory_once_per_group(dovecot, mail_user, monkeypatch,
+                                                            settings):
+    settings.POPADMIN_MAILDIR_SYNC = "file"
     dovecot.deliver_many(mail_user[0], 30)
     account = make_account(dovecot, *mail_user)
     synced = []
@@ -28,20 +86,28 @@ def test_the_inbox_directory_is_synced_once_per_group_not_per_copy(dovecot, mail
     assert all(path.name == "new" for path in synced)
 
 
-def test_a_failed_directory_sync_records_nothing_and_deletes_nothing(dovecot, mail_user,
-                                                                    monkeypatch):
+def broken_sync(path):
+    raise OSError(errno.EIO, "Input/output error")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sync", ["filesystem", "file"])
+def test_a_failed_sync_records_nothing_and_deletes_nothing(dovecot, mail_user, monkeypatch,
+                                                           settings, sync):
+    settings.POPADMIN_MAILDIR_SYNC = sync
     dovecot.deliver_many(mail_user[0], 3)
     account = make_account(dovecot, *mail_user)
 
-    def broken(path):
-        raise OSError(errno.EIO, "Input/output error")
+    def failing(paths):
+        raise DeliveryError("cannot make mail durable: Input/output error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(files, "_fsync_dir", broken)
+        patch.setattr(files, "_fsync_dir", broken_sync)
+        patch.setattr(files, "sync_filesystems", failing)
         first = engine.run_account(account.pk, Run.Trigger.MANUAL)
 
     assert first.status == Run.Status.ERROR
-    assert "cannot make" in first.error and "Input/output error" in first.error
+    assert "durable" in first.error and "Input/output error" in first.error
     assert SeenMessage.objects.filter(account=account).count() == 0
     assert first.deliveries.count() == 0
     assert len(dovecot.messages(mail_user[0])) == 3  # nothing deleted at the source
@@ -50,4 +116,4 @@ def test_a_failed_directory_sync_records_nothing_and_deletes_nothing(dovecot, ma
 
     assert again.status == Run.Status.OK, again.error
     assert (again.delivered + again.duplicates, again.deleted) == (3, 3)
-    assert len(local_messages(account.owner)) == 3  # the copies on disk were recognised
+    assert len(local_messages(account.owner)) == 3

@@ -68,6 +68,7 @@ class Site:
 
     mail_root: Path = Path("/var/mail/popadmin")
     maildir_mode: int = 0o700  # folders; files get the same bits without x
+    maildir_sync: str = "filesystem"  # how a group of Maildir copies is made durable
     ca_file: str | None = None  # extra trusted CAs for TLS, on top of the system store
 
 
@@ -133,6 +134,9 @@ class Backend(ABC):
         APPEND), the others ignore it. Never raises for a
         mailbox, server or network problem: those become "temporary" or
         "permanent" outcomes with a reason.
+
+        A "delivered" copy is durable and in place once flush() has returned
+        (Maildir makes a group durable at once; the others already are).
         """
 
 
