@@ -119,6 +119,7 @@ class Retrieval:
         )
         self.group = GroupCommit(account, run, token, lease_seconds, refused=self.unrecorded,
                                  durable=self.router.flush)
+        self._spool = None
         # Admitted just now (dispatcher.admit), so the service was running.
         self._switch_read = time.monotonic()
 
@@ -126,6 +127,8 @@ class Retrieval:
         try:
             self._passes()
         finally:
+            if self._spool is not None:
+                self._spool.close()
             self.router.close()  # e.g. the IMAP APPEND target's connection
 
     def _passes(self):
@@ -229,24 +232,24 @@ class Retrieval:
     def take(self, session, msg):
         """Fetch and deliver one message; its records join the open group
         (committed by GroupCommit, which then deletes it at the source)."""
-        with tempfile.TemporaryFile(dir=self.spool_dir()) as spool:
-            try:
-                size = session.fetch(msg, spool, self.max_bytes)
-            except MessageTooLarge:
-                # The server understated the size; the connection is now mid-message.
-                self.skip_message(msg, "over the size limit while downloading; left on server")
-                raise _Reconnect()
-            self.group.begin()
-            try:
-                # Writes nothing: its records come back in the report, for the group.
-                info = inspect(spool)
-                report = self.router.deliver(
-                    msg.uid, spool, info, known=self.renumbered(info),
-                    source_folder=source_folder(msg), seen=msg.seen)
-            except Exception as exc:  # one bad message must not stop the whole account
-                log.exception("account %s: message %s failed", self.account.pk, msg.uid)
-                self.fail_alone(msg, size, exc)
-                return
+        spool = self.spool()
+        try:
+            size = session.fetch(msg, spool, self.max_bytes)
+        except MessageTooLarge:
+            # The server understated the size; the connection is now mid-message.
+            self.skip_message(msg, "over the size limit while downloading; left on server")
+            raise _Reconnect()
+        self.group.begin()
+        try:
+            # Writes nothing: its records come back in the report, for the group.
+            info = inspect(spool)
+            report = self.router.deliver(
+                msg.uid, spool, info, known=self.renumbered(info),
+                source_folder=source_folder(msg), seen=msg.seen)
+        except Exception as exc:  # one bad message must not stop the whole account
+            log.exception("account %s: message %s failed", self.account.pk, msg.uid)
+            self.fail_alone(msg, size, exc)
+            return
         self.group.record(msg, report)
         for note in report.notes:
             self.run.note(note)
@@ -341,6 +344,15 @@ class Retrieval:
         if gone:
             for chunk in _chunks(sorted(gone)):
                 SeenMessage.objects.filter(account=self.account, uid__in=chunk).delete()
+
+    def spool(self):
+        """One spool file for the whole run, emptied before each message
+        (creating and removing one per message cost more than reading it)."""
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile(dir=self.spool_dir())
+        self._spool.seek(0)
+        self._spool.truncate()
+        return self._spool
 
     @staticmethod
     def spool_dir():
