@@ -11,14 +11,23 @@ verification, delivered into a Maildir and deleted on the server.
   RETR sent ahead (pipelined), each message written to tmp/, fsync'd and
   renamed into new/, the new/ directory fsync'd once, then every DELE sent
   ahead and QUIT. Same durability as popadmin (nothing deleted before its copy
-  is on disk), no bookkeeping at all.
+  is on disk), no bookkeeping at all. One account after another.
+- raw-syncfs: the same reader making its copies durable the way popadmin's
+  default does (POPADMIN_MAILDIR_SYNC=filesystem): all files of the account
+  written to tmp/, one syncfs, linked into new/, one syncfs, then DELE.
+- popadmin-fsync: popadmin with POPADMIN_MAILDIR_SYNC=file (an fsync per copy).
+
+popadmin runs `fetch --all` as shipped: accounts side by side in up to
+--jobs processes (default: the command's own, the cap or twice the CPUs).
 
     .venv/bin/python bench/pop3_vs_peers.py [--accounts 10] [--messages 200] [--size 8192]
+        [--jobs N] [--skip getmail|raw|raw-syncfs|popadmin-fsync]
 
 getmail6 comes from `apt-get install -y getmail6`; the suite does not need it.
 """
 
 import argparse
+import ctypes
 import os
 import shutil
 import socket
@@ -33,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._setup import django_in_tmp  # noqa: E402
 from bench.throughput import getmail_rc  # noqa: E402
 
+LIBC = ctypes.CDLL(None, use_errno=True)
 PASSWORD = "benchpassword"  # getmail's rc format cannot hold every character
 
 
@@ -49,7 +59,8 @@ def check_drained(dovecot, users, name):
         raise SystemExit(f"{name} left {left} messages on the server")
 
 
-def run_popadmin(dovecot, users, n):
+def run_popadmin(dovecot, users, n, jobs=None, sync="filesystem"):
+    from django.conf import settings
     from django.core.management import call_command
 
     from retrieval.models import RemoteAccount
@@ -57,8 +68,9 @@ def run_popadmin(dovecot, users, n):
 
     RemoteAccount.objects.update(enabled=False)  # only this run's accounts
     accounts = [make_account(dovecot, u, p) for u, p in users]
+    settings.POPADMIN_MAILDIR_SYNC = sync
     started = time.perf_counter()
-    call_command("fetch", every=True, stdout=open(os.devnull, "w"))
+    call_command("fetch", every=True, jobs=jobs, stdout=open(os.devnull, "w"))
     seconds = time.perf_counter() - started
     got = sum(len(local_messages(a.owner)) for a in accounts)
     if got != n * len(users):
@@ -120,11 +132,12 @@ class RawReader:
     def send(self, *commands: bytes):
         self.sock.sendall(b"".join(c + b"\r\n" for c in commands))
 
-    def fetch_all(self, user, password, maildir: Path) -> int:
+    def fetch_all(self, user, password, maildir: Path, syncfs: bool = False) -> int:
         self.send(b"USER " + user.encode(), b"PASS " + password.encode(), b"STAT")
         self.line(), self.line()
         count = int(self.line().split()[1])
         self.send(*[b"RETR %d" % i for i in range(1, count + 1)])
+        names = []
         for i in range(1, count + 1):
             self.line()
             name = f"{time.time():.6f}.R{i}P{os.getpid()}.raw"
@@ -138,10 +151,20 @@ class RawReader:
                         line = line[1:]
                     out.write(line[:-2] + b"\n" if line.endswith(b"\r\n") else line)
                 out.flush()
-                os.fsync(out.fileno())
-            os.rename(tmp, maildir / "new" / name)
+                if not syncfs:
+                    os.fsync(out.fileno())
+            if syncfs:
+                names.append(name)
+            else:
+                os.rename(tmp, maildir / "new" / name)
         fd = os.open(maildir / "new", os.O_RDONLY | os.O_DIRECTORY)
-        os.fsync(fd)  # every copy durable before any DELE
+        if syncfs:
+            LIBC.syncfs(fd)  # the data of every file, then the links
+            for name in names:
+                os.rename(maildir / "tmp" / name, maildir / "new" / name)
+            LIBC.syncfs(fd)
+        else:
+            os.fsync(fd)  # every copy durable before any DELE
         os.close(fd)
         self.send(*[b"DELE %d" % i for i in range(1, count + 1)], b"QUIT")
         for _ in range(count + 1):
@@ -150,7 +173,7 @@ class RawReader:
         return count
 
 
-def run_raw(dovecot, users, n):
+def run_raw(dovecot, users, n, syncfs=False):
     work = Path(tempfile.mkdtemp(prefix="raw-bench-"))
     started = time.perf_counter()
     got = 0
@@ -159,7 +182,7 @@ def run_raw(dovecot, users, n):
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir(parents=True)
         got += RawReader("localhost", dovecot.pop3s_port, dovecot.ca_file).fetch_all(
-            user, password, maildir)
+            user, password, maildir, syncfs)
     seconds = time.perf_counter() - started
     if got != n * len(users):
         raise SystemExit(f"raw reader fetched {got} of {n * len(users)}")
@@ -172,7 +195,9 @@ def main():
     parser.add_argument("--accounts", type=int, default=10)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--size", type=int, default=8192)
-    parser.add_argument("--skip", action="append", default=[], choices=["getmail", "raw"])
+    parser.add_argument("--jobs", type=int, default=None, help="fetch --all's --jobs")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["getmail", "raw", "raw-syncfs", "popadmin-fsync"])
     args = parser.parse_args()
     django_in_tmp()
     from django.conf import settings
@@ -180,18 +205,26 @@ def main():
     from tests.dovecot import Dovecot
 
     total = args.accounts * args.messages
+    load = os.getloadavg()[0]
     results = {}
+    contenders = {
+        "popadmin": lambda d, u, n: run_popadmin(d, u, n, args.jobs),
+        "popadmin-fsync": lambda d, u, n: run_popadmin(d, u, n, args.jobs, sync="file"),
+        "getmail6": run_getmail,
+        "raw": run_raw,
+        "raw-syncfs": lambda d, u, n: run_raw(d, u, n, syncfs=True),
+    }
     with Dovecot() as dovecot:
         settings.POPADMIN_CA_FILE = str(dovecot.ca_file)
-        contenders = {"popadmin": run_popadmin, "getmail6": run_getmail, "raw": run_raw}
         for name, run in contenders.items():
-            if name.removesuffix("6") in args.skip:
+            if name.removesuffix("6") in args.skip or name in args.skip:
                 continue
             users = seed(dovecot, args.accounts, args.messages, args.size)
             results[name] = run(dovecot, users, args.messages)
-    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over POP3S")
+    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over POP3S"
+          f" (load average before: {load:.1f})")
     for name, seconds in results.items():
-        print(f"{name:9}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s")
+        print(f"{name:15}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s")
     ours = results["popadmin"]
     for name, seconds in results.items():
         if name != "popadmin":

@@ -9,6 +9,7 @@ import pytest
 from retrieval import group_commit
 from retrieval.models import GlobalSettings
 from retrieval.protocols.pop3 import RETR_WINDOW
+from retrieval.protocols.pop3_pipeline import RETR_REFILL
 from tests.factories import local_messages, make_account
 from tests.fakeserver import FakeServer
 from tests.hostile import PROTOCOLS, delivered, lf, make_messages, reason, run
@@ -49,6 +50,28 @@ def test_it_asks_for_the_next_messages_before_reading_the_first():
         assert retrs(server) == [b"RETR %d" % n for n in range(1, RETR_WINDOW + 1)]
         assert bytes(out) == lf(box.messages[0])
         session.commit()  # reads (and discards) the bodies still on their way
+
+
+def test_it_tops_the_window_up_in_one_write_once_it_is_half_empty():
+    box = POP3.box(make_messages(RETR_WINDOW * 2), capa=PIPELINING)
+    with FakeServer(box) as server:
+        session = POP3.session(server.params())
+        session.connect()
+        listing = session.list_messages()
+        session.prefetch(listing)
+        taken = RETR_WINDOW - RETR_REFILL  # messages read before the top-up is due
+        for msg in listing[:taken]:
+            session.fetch(msg, _Sink(bytearray()))
+        time.sleep(0.2)
+        assert len(retrs(server)) == RETR_WINDOW  # nothing more asked for one by one
+
+        session.fetch(listing[taken], _Sink(bytearray()))
+
+        deadline = time.monotonic() + 5
+        while len(retrs(server)) < taken + RETR_WINDOW and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert retrs(server) == [b"RETR %d" % n for n in range(1, taken + RETR_WINDOW + 1)]
+        session.commit()
 
 
 def test_it_stays_in_lockstep_without_pipelining():

@@ -34,7 +34,10 @@ from popadmin.net.text import printable
 from .base import RemoteMessage
 
 # RETRs in flight, the one being read included (~12 octets each).
-RETR_WINDOW = 8
+RETR_WINDOW = 16
+# The window is topped up once this many or fewer are in flight: one write
+# (one TLS record, one system call) per several messages, not one per message.
+RETR_REFILL = RETR_WINDOW // 2
 # Pipelined DELE commands sent before reading their answers (~15 and ~20 octets each).
 DELE_BURST = 100
 
@@ -109,13 +112,15 @@ class POP3Pipeline:
                 self._read_ahead_of(None)
 
     def _send_ahead(self, first: bytes) -> None:
-        """Send `first` and RETRs for the planned messages, up to the window."""
+        """Send `first` and, once the window is down to RETR_REFILL, RETRs for
+        the planned messages up to RETR_WINDOW."""
         batch = [first] if first else []
-        while self._plan and self._retrs_ahead < RETR_WINDOW:
-            number = self._plan.popleft()
-            self._inflight.append((b"RETR", number))
-            self._retrs_ahead += 1
-            batch.append(b"RETR %d\r\n" % number)
+        if self._retrs_ahead <= RETR_REFILL:
+            while self._plan and self._retrs_ahead < RETR_WINDOW:
+                number = self._plan.popleft()
+                self._inflight.append((b"RETR", number))
+                self._retrs_ahead += 1
+                batch.append(b"RETR %d\r\n" % number)
         if batch:
             self._io().send(b"".join(batch))
 
