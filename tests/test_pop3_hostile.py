@@ -292,6 +292,10 @@ def test_it_keeps_a_worker_working_after_a_hostile_server(dovecot, mail_user, tm
             hostile = account_on(server)
             healthy = make_account(dovecot, *mail_user)
             fetch_account.delay(hostile.pk, Run.Trigger.MANUAL)
+            # Queued once the hostile session holds the slot: a broker need not
+            # hand out two tasks queued in the same instant in that order.
+            wait_for(lambda: Run.objects.filter(account=hostile).first(), timeout=30,
+                     what="the hostile run to start")
             fetch_account.delay(healthy.pk, Run.Trigger.MANUAL)
 
             bad = wait_for(lambda: finished(hostile), timeout=30, what="the hostile run")
