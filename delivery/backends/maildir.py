@@ -7,7 +7,9 @@ modes) is delivery/maildir.py; this backend adds what makes it a destination
 like the others:
 
 - the quota: a copy that would take a mailbox over Recipient.quota is not
-  written, and the outcome says "mailbox full";
+  written, and the outcome says "mailbox full"; what the mailbox holds comes
+  from its Maildir++ maildirsize file (delivery/maildirsize.py), which every
+  delivery adds its line to;
 - recognising a copy an interrupted session already stored: the token sits
   in the file's name, so already_delivered() finds it in new/ or cur/ (one
   directory listing per mailbox and folder for the life of the backend,
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from delivery import maildir as files
+from delivery import maildirsize
 from delivery.maildir import DeliveryError
 
 from .base import DELIVERED, PERMANENT, TEMPORARY, Backend, Outcome, Recipient, Site
@@ -71,13 +74,17 @@ class MaildirBackend(Backend):
         address = recipient.address
         try:
             home = self.home(address)
-            if recipient.quota and files.usage_bytes(home) + size > recipient.quota:
+            mode = self.settings.mode
+            if recipient.quota and maildirsize.would_exceed(home, recipient.quota, size, mode):
                 return Outcome(
                     address, TEMPORARY,
                     f"{address} is over its {recipient.quota / MB:g} MB quota", mailbox_full=True,
                 )
-            stored = files.deliver(home, folder, spool, size, prefix=prefix_for(address),
-                                   token=token, mode=self.settings.mode, seen=seen)
+            prefix = prefix_for(address)
+            stored = files.deliver(home, folder, spool, size, prefix=prefix,
+                                   token=token, mode=mode, seen=seen)
+            # Kept even without a quota here: Dovecot may enforce one from the same file.
+            maildirsize.record(home, size + len(prefix))
         except DeliveryError as exc:
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         return Outcome(address, DELIVERED, f"stored as {stored.name}")
