@@ -300,9 +300,14 @@ def delivered_tokens(maildir: Path, folder: str) -> set[str]:
 
 def usage_bytes(maildir: Path) -> int:
     """Bytes used by all folders, from the S= size in file names where present."""
-    total = 0
+    return usage(maildir)[0]
+
+
+def usage(maildir: Path) -> tuple[int, int]:
+    """(bytes, messages) in all folders, by listing them: what maildirsize is counted from."""
+    total = messages = 0
     if not maildir.exists():
-        return 0
+        return 0, 0
     for folder in [maildir, *(p for p in maildir.iterdir() if p.name.startswith("."))]:
         for sub in ("new", "cur"):
             directory = folder / sub
@@ -311,7 +316,8 @@ def usage_bytes(maildir: Path) -> int:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     total += _size_of(entry)
-    return total
+                    messages += 1
+    return total, messages
 
 
 def _size_of(entry) -> int:

@@ -35,6 +35,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from popadmin.celery import app as celery_app
+from retrieval import due_scan
 from retrieval.locks import session_lock
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import enabled_account_count, live_claim, live_lease
@@ -99,7 +100,7 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     """
     enqueue = enqueue or enqueue_fetch
     # Counted before taking the lock: session starts wait for the tick.
-    enabled = enabled_account_count(max_age=30 if refill else 0)
+    enabled = enabled_account_count(max_age=30 if refill else 0, max_age_when_large=30)
     with transaction.atomic():
         gs = GlobalSettings.locked()
         if not gs.service_running or (refill and not gs.dispatch_backlog):
@@ -127,8 +128,11 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
             )
             limit, pages = gs.max_sessions_per_host, 1 if refill else 0
             picked = _pick(free.exclude(pending_trigger=""), slots, busy, limit, pages)
-            picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
-                            slots - len(picked), busy, limit, pages)
+            if limit and not refill and due_scan.usable():
+                picked += _pick_per_server(now, slots - len(picked), busy, limit)
+            else:
+                picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
+                                slots - len(picked), busy, limit, pages)
             _claim([pk for pk, _ in picked], now, {})
             for pk, trigger in picked:
                 transaction.on_commit(partial(enqueue, pk, trigger))
@@ -171,22 +175,38 @@ def _pick(queryset, wanted: int, busy: Counter, per_host: int, pages: int = 0):
                 Q(next_check__gt=after[0]) | Q(next_check=after[0], pk__gt=after[1])
             )
         rows = list(page.values_list("pk", "host", "next_check", "pending_trigger")[:batch])
-        for pk, host, _next, pending in rows:
-            if per_host:
-                key = host.lower()
-                if busy[key] >= per_host:
-                    continue
-                busy[key] += 1
-                if busy[key] >= per_host:
-                    full.add(key)
-            picked.append((pk, pending or Run.Trigger.SCHEDULE))
-            if len(picked) == wanted:
-                break
+        _take(rows, picked, wanted, busy, per_host, full)
         pages -= 1
-        if len(rows) < batch or pages == 0:
+        if len(rows) < batch or pages == 0 or len(picked) == wanted:
             break
         after = rows[-1][2], rows[-1][0]
     return picked
+
+
+def _pick_per_server(now, wanted: int, busy: Counter, per_host: int):
+    """What _pick would take from the scheduled due accounts, read per server
+    (retrieval/due_scan.py) instead of walking the whole due list."""
+    picked: list[tuple[int, str]] = []
+    if wanted > 0:
+        full = {host for host, n in busy.items() if n >= per_host}
+        rows = due_scan.first_due_per_server(now, per_host, full)
+        _take(rows, picked, wanted, busy, per_host, full)
+    return picked
+
+
+def _take(rows, picked: list, wanted: int, busy: Counter, per_host: int, full: set):
+    """Append to `picked` the rows whose server is under its limit, up to `wanted`."""
+    for pk, host, _next, pending in rows:
+        if len(picked) >= wanted:
+            return
+        if per_host:
+            key = host.lower()
+            if busy[key] >= per_host:
+                continue
+            busy[key] += 1
+            if busy[key] >= per_host:
+                full.add(key)
+        picked.append((pk, pending or Run.Trigger.SCHEDULE))
 
 
 def _claim(pks: list[int], now, extra: dict):

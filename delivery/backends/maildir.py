@@ -7,7 +7,9 @@ modes) is delivery/maildir.py; this backend adds what makes it a destination
 like the others:
 
 - the quota: a copy that would take a mailbox over Recipient.quota is not
-  written, and the outcome says "mailbox full";
+  written, and the outcome says "mailbox full"; what the mailbox holds comes
+  from its Maildir++ maildirsize file (delivery/maildirsize.py), to which
+  each group adds a line per mailbox once its copies are in place;
 - recognising a copy an interrupted session already stored: the token sits
   in the file's name, so already_delivered() finds it in new/ or cur/ (one
   directory listing per mailbox and folder for the life of the backend,
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from delivery import maildir as files
+from delivery import maildirsize
 from delivery.maildir import DeliveryError
 
 from .base import DELIVERED, PERMANENT, TEMPORARY, Backend, Outcome, Recipient, Site
@@ -53,6 +56,7 @@ class MaildirBackend(Backend):
         self._homes: dict[str, Path] = {}
         self._staged: list[files.Staged] = []
         self._staged_bytes: Counter[Path] = Counter()  # per mailbox, for the quota
+        self._staged_count: Counter[Path] = Counter()
         self._broken: DeliveryError | None = None
         self._per_file = settings.sync == "file" or not files.HAVE_SYNCFS
 
@@ -86,7 +90,11 @@ class MaildirBackend(Backend):
         except DeliveryError as exc:
             self._broken = exc
             raise
+        for home, size in self._staged_bytes.items():
+            # Kept even without a quota here: Dovecot may enforce one from the same file.
+            maildirsize.record(home, size, self._staged_count[home])
         self._staged_bytes.clear()
+        self._staged_count.clear()
 
     can_find_copies = True
 
@@ -110,8 +118,9 @@ class MaildirBackend(Backend):
         address = recipient.address
         try:
             home = self.home(address)
-            if recipient.quota and (
-                files.usage_bytes(home) + self._staged_bytes[home] + size > recipient.quota
+            mode = self.settings.mode
+            if recipient.quota and maildirsize.would_exceed(
+                home, recipient.quota, self._staged_bytes[home] + size, mode
             ):
                 return Outcome(
                     address, TEMPORARY,
@@ -119,9 +128,10 @@ class MaildirBackend(Backend):
                 )
             prefix = prefix_for(address)
             staged = files.stage(home, folder, spool, size, prefix=prefix, token=token,
-                                 mode=self.settings.mode, seen=seen, fsync=self._per_file)
+                                 mode=mode, seen=seen, fsync=self._per_file)
         except DeliveryError as exc:
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         self._staged.append(staged)
         self._staged_bytes[home] += size + len(prefix)
+        self._staged_count[home] += 1
         return Outcome(address, DELIVERED, f"stored as {staged.final.name}")

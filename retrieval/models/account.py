@@ -8,7 +8,8 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from delivery.maildir import folder_problem
@@ -192,6 +193,12 @@ class RemoteAccount(models.Model):
             models.Index(
                 fields=["next_check"], condition=~Q(pending_trigger=""), name="account_request_idx"
             ),
+            # The due scan per server (retrieval/due_scan.py): the distinct servers,
+            # and each one's accounts in waiting order.
+            models.Index(
+                Lower("host"), F("next_check"), F("id"), condition=Q(enabled=True),
+                name="account_host_due_idx",
+            ),
         ]
 
     # The session lock (retrieval.locks) this instance holds between
@@ -340,10 +347,16 @@ class SeenMessage(models.Model):
 # every session start under the admission lock; the automatic cap moves by
 # one per ten accounts, so a count half a minute old is as good.
 _count_cache = {"at": -math.inf, "value": 0}
+# Above this many, even the dispatcher tick reuses a count up to 30 s old: at a
+# million accounts counting takes a few hundred milliseconds, and a count that
+# old moves the automatic cap by a fraction of a percent.
+LARGE_COUNT = 10_000
 
 
-def enabled_account_count(max_age: float = 0) -> int:
+def enabled_account_count(max_age: float = 0, max_age_when_large: float | None = None) -> int:
     now = time.monotonic()
+    if max_age_when_large is not None and _count_cache["value"] >= LARGE_COUNT:
+        max_age = max(max_age, max_age_when_large)
     if now - _count_cache["at"] > max_age:
         _count_cache["value"] = RemoteAccount.objects.filter(enabled=True).count()
         _count_cache["at"] = now
