@@ -17,10 +17,12 @@ certificate checked against the test CA:
   message into a spool file and nothing else: what the protocol side costs.
 
     .venv/bin/python bench/imap_vs_mbsync.py [--accounts 10] [--messages 200] [--size 8192]
-        [--skip getmail|mbsync|client] [--profile FILE.html]
+        [--skip getmail|mbsync|client] [--rounds 1] [--profile FILE.html]
 
 getmail6 loses a child's exit signal now and then (see _resend_lost_sigchld)
 and then waits minutes; the bench re-sends the signal and says how often.
+When the race ends in getmail's own "waiting child pid N timed out" instead,
+the bench says so and reports the other contenders.
 --profile runs popadmin under pyinstrument and writes its HTML report.
 getmail6 and isync come from `apt-get install -y getmail6 isync`; the suite
 needs neither.
@@ -136,7 +138,10 @@ def run_getmail(dovecot, users, n):
     seconds = time.perf_counter() - started
     watchdog.join()
     if proc.returncode:
-        raise SystemExit(f"getmail failed: {output}")
+        # Its other race (the child reaped before getmail waits for it) ends
+        # in "waiting child pid N timed out": reported, not fatal to the run.
+        print(f"getmail6 failed after {seconds:.0f} s: {output.strip()[:300]}")
+        return None
     if nudges:
         print(f"getmail6: re-sent {len(nudges)} lost SIGCHLD (see _resend_lost_sigchld)")
     got = sum(len(list((m / "new").iterdir())) for m in maildirs)
@@ -215,7 +220,9 @@ def main():
     parser.add_argument("--accounts", type=int, default=10)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--size", type=int, default=8192)
-    parser.add_argument("--skip", action="append", default=[], choices=["getmail", "mbsync", "client"])
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["getmail", "mbsync", "client"])
+    parser.add_argument("--rounds", type=int, default=1, help="contenders take turns; best counts")
     parser.add_argument("--profile", help="write popadmin's pyinstrument report here (HTML)")
     args = parser.parse_args()
     django_in_tmp()
@@ -224,7 +231,7 @@ def main():
     from tests.dovecot import Dovecot
 
     total = args.accounts * args.messages
-    results = {}
+    results: dict[str, list[float]] = {}
     with Dovecot() as dovecot:
         settings.POPADMIN_CA_FILE = str(dovecot.ca_file)
         contenders = {
@@ -233,23 +240,29 @@ def main():
             "mbsync": run_mbsync,
             "client": run_client,
         }
-        for name, run in contenders.items():
-            if name.removesuffix("6") in args.skip:
-                continue
-            users = seed(dovecot, args.accounts, args.messages, args.size)
-            results[name] = run(dovecot, users, args.messages)
-    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over IMAPS "
-          f"(load {os.getloadavg()[0]:.1f})")
+        # Rounds take turns, so a load that comes and goes (a shared machine)
+        # falls on every contender alike; the best round of each is compared.
+        for _ in range(args.rounds):
+            for name, run in contenders.items():
+                if name.removesuffix("6") in args.skip:
+                    continue
+                users = seed(dovecot, args.accounts, args.messages, args.size)
+                seconds = run(dovecot, users, args.messages)
+                if seconds is not None:
+                    results.setdefault(name, []).append(seconds)
+    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over IMAPS, "
+          f"best of {args.rounds} (load {os.getloadavg()[0]:.1f})")
     notes = {"popadmin": "deleting", "getmail6": "deleting", "mbsync": "copy only",
              "client": "popadmin's IMAP client alone: no delivery, no deletion"}
-    for name, seconds in results.items():
+    best = {name: min(times) for name, times in results.items()}
+    for name, seconds in best.items():
+        rounds = " ".join(f"{total / t:.0f}" for t in results[name])
         print(f"{name:9}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s "
-              f"({notes[name]})")
-    ours = results["popadmin"]
-    for name, seconds in results.items():
+              f"({notes[name]}; rounds: {rounds})")
+    ours = best["popadmin"]
+    for name, seconds in best.items():
         if name != "popadmin":
             print(f"ratio popadmin/{name}: {seconds / ours:.2f}x")
-
 
 if __name__ == "__main__":
     main()
