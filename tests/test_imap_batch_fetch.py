@@ -71,6 +71,26 @@ def test_it_sends_the_next_command_before_reading_the_last_batch(dovecot, mail_u
     session.close()
 
 
+def test_a_message_listed_bigger_than_a_batch_goes_alone(dovecot, mail_user, monkeypatch):
+    monkeypatch.setattr(imap_batch, "BATCH_BYTES", 3000)
+    user = mail_user[0]
+    dovecot.deliver_many(user, 3, size=500)
+    dovecot.deliver_many(user, 1, size=20_000)
+    dovecot.deliver_many(user, 2, size=500)
+    session = login(dovecot, mail_user)
+    listing = session.list_messages()
+    sent = recording(session)
+    session.prefetch(listing)
+
+    assert [len(fetch(session, msg)) for msg in listing] == [500] * 3 + [20_000] + [500] * 2
+
+    # So that what an early end reads into nothing stays small.
+    assert body_fetches(sent) == [
+        b"UID FETCH 1:3 (BODY.PEEK[])", b"UID FETCH 4 (BODY.PEEK[])", b"UID FETCH 5:6 (BODY.PEEK[])"
+    ]
+    session.close()
+
+
 def test_it_streams_each_body_without_holding_it(dovecot, mail_user, monkeypatch):
     monkeypatch.setattr(imap_batch, "BATCH_BYTES", 64 * 1024 * 1024)
     size = 1024 * 1024

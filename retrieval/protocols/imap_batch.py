@@ -122,27 +122,31 @@ class IMAPBatch:
             if any(p[:3] == (folder, uidvalidity, uid) for p in plan):
                 while plan[0][:3] != (folder, uidvalidity, uid):
                     plan.popleft()  # skipped by the engine: asked for alone if ever
-        if plan and plan[0][:3] == (folder, uidvalidity, uid):
-            plan.popleft()
-        return self._send(folder, uidvalidity, [uid] + self._take_plan(folder, uidvalidity, 1))
+        size = plan.popleft()[3] if plan and plan[0][:3] == (folder, uidvalidity, uid) else 0
+        uids = [uid] + self._take_plan(folder, uidvalidity, 1, size)
+        return self._send(folder, uidvalidity, uids)
 
     def _send_ahead(self) -> None:
         if self._selected is None or not self._plan:
             return
         folder = self._selected
         uidvalidity = self.uidvalidity.get(folder)
-        uids = self._take_plan(folder, uidvalidity, 0)
+        uids = self._take_plan(folder, uidvalidity, 0, 0)
         if uids:
             self._send(folder, uidvalidity, uids)
 
-    def _take_plan(self, folder: str, uidvalidity, count: int) -> list[int]:
-        uids: list[int] = []
-        size = 0
+    def _take_plan(self, folder: str, uidvalidity, count: int, size: int) -> list[int]:
+        """The next planned UIDs of the folder, within BATCH_MESSAGES and BATCH_BYTES
+        with the `count` messages of `size` already in the command (a message
+        listed bigger than BATCH_BYTES goes alone)."""
         plan = self._plan
-        while (plan and plan[0][:2] == (folder, uidvalidity)
-               and count + len(uids) < BATCH_MESSAGES and size < BATCH_BYTES):
-            uids.append(plan[0][2])
-            size += plan.popleft()[3]
+        uids: list[int] = []
+        while plan and plan[0][:2] == (folder, uidvalidity) and count < BATCH_MESSAGES:
+            if count and size + plan[0][3] > BATCH_BYTES:
+                break
+            entry = plan.popleft()
+            uids.append(entry[2])
+            count, size = count + 1, size + entry[3]
         return uids
 
     def _send(self, folder: str, uidvalidity: int | None, uids: list[int]) -> _Batch:
