@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import BinaryIO
 
 from popadmin.net import tls
 from popadmin.net.errors import ProtocolError, TLSError
 from popadmin.net.sockets import open_socket
 from popadmin.net.stream import LineStream
-from popadmin.net.text import printable
 
 from .base import MAX_LISTING, AuthError, ConnectionParams, MailSession, RemoteMessage
+from .imap_batch import IMAPBatch
+from .imap_batch import parse_message as _parse_message
 from .imap_parse import (
-    BodySink,
     Response,
     ResponseReader,
     fetch_items,
@@ -39,7 +38,7 @@ from .imap_wire import IMAPWire, IncompleteMessage, _Refused  # noqa: F401  (re-
 log = logging.getLogger(__name__)
 
 
-class IMAPSession(IMAPWire, MailSession):
+class IMAPSession(IMAPBatch, IMAPWire, MailSession):
     max_listing = MAX_LISTING  # per command; an attribute so tests can lower it
 
     def __init__(self, params: ConnectionParams):
@@ -59,6 +58,7 @@ class IMAPSession(IMAPWire, MailSession):
         self._select_uidvalidity: int | None = None
         self._bye: str | None = None
         self._pending: dict[str, tuple[int, set[int]]] = {}  # folder -> (UIDVALIDITY, UIDs)
+        self._init_batch()  # fetches sent ahead (imap_batch.py)
 
     # -- connection ---------------------------------------------------------
 
@@ -191,29 +191,6 @@ class IMAPSession(IMAPWire, MailSession):
         if self._selected != folder or self.uidvalidity.get(folder) != uidvalidity:
             self._select(folder, expect=uidvalidity)
 
-    def fetch(self, msg: RemoteMessage, out: BinaryIO, max_bytes: int | None = None) -> int:
-        folder, uidvalidity, uid = _parse_message(msg)
-        self._use(folder, uidvalidity)
-        where = f"message {uid} in folder '{folder}'"
-        body = BodySink(uid, out, max_bytes, where)
-        command = (b"UID", b"FETCH", b"%d" % uid, b"(BODY.PEEK[])")
-        try:
-            self._command(*command, on_data=body.check, sink_for=body.sink_for)
-        except _Refused as exc:
-            raise ProtocolError(f"server refused to send {where}: {exc.text}")
-        except ProtocolError as exc:
-            if body.size is not None and not body.complete:
-                raise IncompleteMessage(
-                    f"download of {where} broke off after {body.received} of {body.size} "
-                    f"bytes: {exc}",
-                    body.received,
-                    body.size,
-                ) from exc
-            raise
-        if body.size is None:
-            raise ProtocolError(f"{where} vanished from the server")
-        return body.written
-
     def delete(self, msg: RemoteMessage) -> None:
         """Remember the message; the server hears of it only at commit()."""
         folder, uidvalidity, uid = _parse_message(msg)
@@ -305,23 +282,10 @@ class IMAPSession(IMAPWire, MailSession):
         self._reader = None
         self._selected = None
         self._pending.clear()
+        self._plan.clear()
+        self._flight.clear()
         if stream is not None:
             stream.close()
-
-
-def _parse_message(msg: RemoteMessage) -> tuple[str, int, int]:
-    """(folder, UIDVALIDITY, UID) of a message this client listed."""
-    folder, sep, uid = msg.handle.rpartition("\0")
-    parts = msg.uid.rsplit("/", 2)
-    if (
-        not sep
-        or not (uid.isascii() and uid.isdigit())
-        or len(parts) != 3
-        or parts[0] != folder
-        or not (parts[1].isascii() and parts[1].isdigit())
-    ):
-        raise ProtocolError(f"not a message of an IMAP listing: {printable(msg.uid, 50)}")
-    return folder, int(parts[1]), int(uid)
 
 
 def has_seen(flags) -> bool:

@@ -318,7 +318,7 @@ class BodySink:
         # yet: RFC 3501 lets UID come before or after BODY[].
         if self.size is not None or len(attributes) % 2 == 0:
             return None
-        if not is_body_key(attributes[-1]) or _uid_of(attributes) not in (None, self.uid):
+        if not is_body_key(attributes[-1]) or uid_of(attributes) not in (None, self.uid):
             return None
         if self.max_bytes is not None and size > self.max_bytes:
             raise MessageTooLarge(
@@ -326,15 +326,6 @@ class BodySink:
             )
         self.size = size
         return self
-
-    def check(self, response: Response) -> None:
-        """A UID that turns up after the body must be the one asked for."""
-        if response.name != "FETCH":
-            return
-        items = fetch_items(response)
-        other = number(items.get("UID"))
-        if other not in (None, self.uid) and any(isinstance(v, Streamed) for v in items.values()):
-            raise ProtocolError(f"server sent message {other} when asked for {self.where}")
 
     def write(self, data) -> int:
         self.received += len(data)
@@ -355,7 +346,7 @@ class BodySink:
         self.complete = True
 
 
-def _uid_of(attributes: list) -> int | None:
+def uid_of(attributes: list) -> int | None:
     for i in range(0, len(attributes) - 1, 2):
         if isinstance(attributes[i], bytes) and attributes[i].upper() == b"UID":
             return number(attributes[i + 1])

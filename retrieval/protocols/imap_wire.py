@@ -178,16 +178,22 @@ class IMAPWire:
                 respond,
             )
         except BaseException as exc:
-            self.close()
-            if isinstance(exc, ConnectionClosed) and self._bye:
-                raise ConnectionClosed(f"server closed the connection: {self._bye}")
-            if isinstance(exc, MalformedResponse):  # quotes the server, which may echo us
-                raise ProtocolError(redact(str(exc), self.params.password)) from None
-            raise
+            raise self._broken(exc)
         self._note_code(done)
         if done.name != "OK":
             raise _Refused(done, self._text(done))
         return done
+
+    def _broken(self, exc: BaseException) -> BaseException:
+        """The conversation failed at an unknown point: close, and say why."""
+        self.close()
+        if isinstance(exc, ConnectionClosed) and self._bye:
+            return ConnectionClosed(f"server closed the connection: {self._bye}")
+        if isinstance(exc, MalformedResponse):  # quotes the server, which may echo us
+            error = ProtocolError(redact(str(exc), self.params.password))
+            error.__suppress_context__ = True  # as `raise ... from None`
+            return error
+        return exc
 
     def _untagged(self, response: Response, on_data) -> None:
         # Servers may send these at any moment (RFC 3501 §7), so they are

@@ -1,0 +1,268 @@
+"""IMAPS into Maildir: popadmin vs getmail6 vs mbsync (isync), one run, same data.
+
+One real Dovecot, a fresh set of ACCOUNTS accounts x MESSAGES messages x
+SIZE bytes seeded for each contender, everything over TLS with the
+certificate checked against the test CA:
+
+- popadmin: `manage.py fetch --all` (in-process, the engine the workers run,
+  SQLite in a scratch data dir), delivering into Maildir and DELETING at the
+  source (UID STORE \\Deleted + UID EXPUNGE);
+- getmail6 (Debian's package): SimpleIMAPSSLRetriever, delete = true, one
+  `getmail` with one --rcfile per account;
+- mbsync (Debian's isync): COPY ONLY. It is a synchroniser: `Sync Pull New`
+  copies new messages from the IMAPS side (its "far" store) into a Maildir
+  (its "near" store), fsync'ing as it does by default (FSync yes), and
+  leaves the server's copies where they are. One `mbsync -a` for all accounts.
+- client: popadmin's IMAP client alone (retrieval/protocols/imap.py), every
+  message into a spool file and nothing else: what the protocol side costs.
+
+    .venv/bin/python bench/imap_vs_mbsync.py [--accounts 10] [--messages 200] [--size 8192]
+        [--skip getmail|mbsync|client] [--rounds 1] [--profile FILE.html]
+
+getmail6 loses a child's exit signal now and then (see _resend_lost_sigchld)
+and then waits minutes; the bench re-sends the signal and says how often.
+When the race ends in getmail's own "waiting child pid N timed out" instead,
+the bench says so and reports the other contenders.
+--profile runs popadmin under pyinstrument and writes its HTML report.
+getmail6 and isync come from `apt-get install -y getmail6 isync`; the suite
+needs neither.
+"""
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._setup import django_in_tmp  # noqa: E402
+from bench.pop3_vs_peers import check_drained, seed  # noqa: E402
+
+
+def run_popadmin(dovecot, users, n, profile=None):
+    from django.core.management import call_command
+
+    from retrieval.models import RemoteAccount
+    from tests.factories import local_messages, make_account
+
+    RemoteAccount.objects.update(enabled=False)  # only this run's accounts
+    accounts = [make_account(dovecot, u, p, protocol="imap") for u, p in users]
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler()
+        profiler.start()
+    started = time.perf_counter()
+    call_command("fetch", every=True, stdout=open(os.devnull, "w"))
+    seconds = time.perf_counter() - started
+    if profiler:
+        profiler.stop()
+        Path(profile).write_text(profiler.output_html())
+        print(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
+    got = sum(len(local_messages(a.owner)) for a in accounts)
+    if got != n * len(users):
+        raise SystemExit(f"popadmin delivered {got} of {n * len(users)}")
+    check_drained(dovecot, users, "popadmin")
+    return seconds
+
+
+def run_client(dovecot, users, n):
+    """popadmin's IMAP client alone: every message into a spool file, nothing
+    delivered, recorded or deleted; the protocol side's ceiling."""
+    from retrieval.protocols.base import ConnectionParams
+    from retrieval.protocols.imap import IMAPSession
+
+    started = time.perf_counter()
+    got = 0
+    for user, password in users:
+        session = IMAPSession(ConnectionParams(
+            "localhost", dovecot.imaps_port, "tls", user, password, ca_file=str(dovecot.ca_file)))
+        session.connect()
+        listing = session.list_messages()
+        session.prefetch(listing)
+        for msg in listing:
+            with tempfile.TemporaryFile() as spool:
+                session.fetch(msg, spool)
+            got += 1
+        session.close()
+    seconds = time.perf_counter() - started
+    if got != n * len(users):
+        raise SystemExit(f"the client fetched {got} of {n * len(users)}")
+    return seconds
+
+
+def getmail_imap_rc(dovecot, user, password, maildir: Path) -> str:
+    return (
+        "[retriever]\ntype = SimpleIMAPSSLRetriever\nserver = localhost\n"
+        f"port = {dovecot.imaps_port}\nusername = {user}\npassword = {password}\n"
+        f"ca_certs = {dovecot.ca_file}\nmailboxes = (\"INBOX\",)\n\n"
+        f"[destination]\ntype = Maildir\npath = {maildir}/\n\n"
+        "[options]\ndelete = true\nread_all = true\nverbose = 0\n"
+    )
+
+
+def run_getmail(dovecot, users, n):
+    if not shutil.which("getmail"):
+        raise SystemExit("getmail6 is not installed: apt-get install -y getmail6")
+    work = Path(tempfile.mkdtemp(prefix="getmail-imap-bench-"))
+    work.chmod(0o755)
+    rcs, maildirs = [], []
+    for i, (user, password) in enumerate(users):
+        maildir = work / f"Maildir{i}"
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True)
+        rc = work / f"getmailrc{i}"
+        rc.write_text(getmail_imap_rc(dovecot, user, password, maildir))
+        rcs.append(rc)
+        maildirs.append(maildir)
+    # getmail refuses to deliver as root, so the whole run is the mail user's.
+    for path in [work, *work.rglob("*")]:
+        shutil.chown(path, "mail", "mail")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        ["setpriv", "--reuid=mail", "--regid=mail", "--clear-groups", "getmail",
+         *[f"--rcfile={rc}" for rc in rcs], f"--getmaildir={work}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    nudges = []
+    watchdog = threading.Thread(target=_resend_lost_sigchld, args=(proc, nudges), daemon=True)
+    watchdog.start()
+    output = proc.communicate()[0]
+    seconds = time.perf_counter() - started
+    watchdog.join()
+    if proc.returncode:
+        # Its other race (the child reaped before getmail waits for it) ends
+        # in "waiting child pid N timed out": reported, not fatal to the run.
+        print(f"getmail6 failed after {seconds:.0f} s: {output.strip()[:300]}")
+        return None
+    if nudges:
+        print(f"getmail6: re-sent {len(nudges)} lost SIGCHLD (see _resend_lost_sigchld)")
+    got = sum(len(list((m / "new").iterdir())) for m in maildirs)
+    if got != n * len(users):
+        raise SystemExit(f"getmail delivered {got} of {n * len(users)}")
+    check_drained(dovecot, users, "getmail6")
+    return seconds
+
+
+def _resend_lost_sigchld(proc, nudges):
+    """getmail6 forks one child per delivered message and installs its SIGCHLD
+    handler only after fork() (getmailcore/baseclasses.py, ForkingBase): a
+    child that exits first leaves getmail waiting out its whole timeout with
+    a zombie child, minutes under load. Re-sending the signal once a zombie has
+    waited 0.2 s lets the bench measure getmail rather than that race."""
+    zombies: dict[int, int] = {}
+    while proc.poll() is None:
+        for child in _zombie_children(proc.pid):
+            zombies[child] = zombies.get(child, 0) + 1
+            if zombies[child] == 2:
+                nudges.append(child)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGCHLD)
+        time.sleep(0.1)
+
+
+def _zombie_children(pid: int) -> list[int]:
+    found = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    found.append(int(child))
+    return found
+
+
+def mbsync_rc(dovecot, users, work: Path) -> str:
+    blocks = []
+    for i, (user, password) in enumerate(users):
+        maildir = work / f"Maildir{i}"
+        blocks.append(
+            f"IMAPAccount a{i}\nHost localhost\nPort {dovecot.imaps_port}\nUser {user}\n"
+            f"Pass {password}\nSSLType IMAPS\nCertificateFile {dovecot.ca_file}\n\n"
+            f"IMAPStore a{i}-far\nAccount a{i}\n\n"
+            f"MaildirStore a{i}-near\nPath {maildir}/\nInbox {maildir}/INBOX\n\n"
+            f"Channel a{i}\nFar :a{i}-far:\nNear :a{i}-near:\nPatterns INBOX\n"
+            "Create Near\nSync Pull New\nSyncState *\n"
+        )
+    return "\n".join(blocks)
+
+
+def run_mbsync(dovecot, users, n):
+    if not shutil.which("mbsync"):
+        raise SystemExit("isync is not installed: apt-get install -y isync")
+    work = Path(tempfile.mkdtemp(prefix="mbsync-bench-"))
+    for i in range(len(users)):
+        (work / f"Maildir{i}").mkdir()
+    rc = work / "mbsyncrc"
+    rc.write_text(mbsync_rc(dovecot, users, work))
+    started = time.perf_counter()
+    done = subprocess.run(["mbsync", "-q", "-c", str(rc), "-a"], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"mbsync failed: {done.stdout}{done.stderr}")
+    got = sum(
+        len(list((work / f"Maildir{i}" / "INBOX" / sub).iterdir()))
+        for i in range(len(users)) for sub in ("new", "cur")
+    )
+    if got != n * len(users):
+        raise SystemExit(f"mbsync copied {got} of {n * len(users)}")
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--size", type=int, default=8192)
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["getmail", "mbsync", "client"])
+    parser.add_argument("--rounds", type=int, default=1, help="contenders take turns; best counts")
+    parser.add_argument("--profile", help="write popadmin's pyinstrument report here (HTML)")
+    args = parser.parse_args()
+    django_in_tmp()
+    from django.conf import settings
+
+    from tests.dovecot import Dovecot
+
+    total = args.accounts * args.messages
+    results: dict[str, list[float]] = {}
+    with Dovecot() as dovecot:
+        settings.POPADMIN_CA_FILE = str(dovecot.ca_file)
+        contenders = {
+            "popadmin": lambda d, u, n: run_popadmin(d, u, n, args.profile),
+            "getmail6": run_getmail,
+            "mbsync": run_mbsync,
+            "client": run_client,
+        }
+        # Rounds take turns, so a load that comes and goes (a shared machine)
+        # falls on every contender alike; the best round of each is compared.
+        for _ in range(args.rounds):
+            for name, run in contenders.items():
+                if name.removesuffix("6") in args.skip:
+                    continue
+                users = seed(dovecot, args.accounts, args.messages, args.size)
+                seconds = run(dovecot, users, args.messages)
+                if seconds is not None:
+                    results.setdefault(name, []).append(seconds)
+    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over IMAPS, "
+          f"best of {args.rounds} (load {os.getloadavg()[0]:.1f})")
+    notes = {"popadmin": "deleting", "getmail6": "deleting", "mbsync": "copy only",
+             "client": "popadmin's IMAP client alone: no delivery, no deletion"}
+    best = {name: min(times) for name, times in results.items()}
+    for name, seconds in best.items():
+        rounds = " ".join(f"{total / t:.0f}" for t in results[name])
+        print(f"{name:9}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s "
+              f"({notes[name]}; rounds: {rounds})")
+    ours = best["popadmin"]
+    for name, seconds in best.items():
+        if name != "popadmin":
+            print(f"ratio popadmin/{name}: {seconds / ours:.2f}x")
+
+if __name__ == "__main__":
+    main()
