@@ -19,7 +19,7 @@ certificate checked against the test CA:
     .venv/bin/python bench/imap_vs_mbsync.py [--accounts 10] [--messages 200] [--size 8192]
         [--skip getmail|mbsync|client] [--rounds 1] [--profile FILE.html]
 
-getmail6 loses a child's exit signal now and then (see _resend_lost_sigchld)
+getmail6 loses a child's exit signal now and then (see resend_lost_sigchld)
 and then waits minutes; the bench re-sends the signal and says how often.
 When the race ends in getmail's own "waiting child pid N timed out" instead,
 the bench says so and reports the other contenders.
@@ -29,10 +29,8 @@ needs neither.
 """
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import django_in_tmp  # noqa: E402
+from bench._setup import django_in_tmp, resend_lost_sigchld  # noqa: E402
 from bench.pop3_vs_peers import check_drained, seed  # noqa: E402
 
 
@@ -132,7 +130,7 @@ def run_getmail(dovecot, users, n):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     nudges = []
-    watchdog = threading.Thread(target=_resend_lost_sigchld, args=(proc, nudges), daemon=True)
+    watchdog = threading.Thread(target=resend_lost_sigchld, args=(proc, nudges), daemon=True)
     watchdog.start()
     output = proc.communicate()[0]
     seconds = time.perf_counter() - started
@@ -143,39 +141,12 @@ def run_getmail(dovecot, users, n):
         print(f"getmail6 failed after {seconds:.0f} s: {output.strip()[:300]}")
         return None
     if nudges:
-        print(f"getmail6: re-sent {len(nudges)} lost SIGCHLD (see _resend_lost_sigchld)")
+        print(f"getmail6: re-sent {len(nudges)} lost SIGCHLD (see resend_lost_sigchld)")
     got = sum(len(list((m / "new").iterdir())) for m in maildirs)
     if got != n * len(users):
         raise SystemExit(f"getmail delivered {got} of {n * len(users)}")
     check_drained(dovecot, users, "getmail6")
     return seconds
-
-
-def _resend_lost_sigchld(proc, nudges):
-    """getmail6 forks one child per delivered message and installs its SIGCHLD
-    handler only after fork() (getmailcore/baseclasses.py, ForkingBase): a
-    child that exits first leaves getmail waiting out its whole timeout with
-    a zombie child, minutes under load. Re-sending the signal once a zombie has
-    waited 0.2 s lets the bench measure getmail rather than that race."""
-    zombies: dict[int, int] = {}
-    while proc.poll() is None:
-        for child in _zombie_children(proc.pid):
-            zombies[child] = zombies.get(child, 0) + 1
-            if zombies[child] == 2:
-                nudges.append(child)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGCHLD)
-        time.sleep(0.1)
-
-
-def _zombie_children(pid: int) -> list[int]:
-    found = []
-    with contextlib.suppress(OSError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            with contextlib.suppress(OSError):
-                if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                    found.append(int(child))
-    return found
 
 
 def mbsync_rc(dovecot, users, work: Path) -> str:

@@ -39,8 +39,9 @@ SPOOL_DIR = DATA_DIR / "spool"
 # (and moves) the mail. Data folder, spool, broker and database stay private.
 POPADMIN_MAILDIR_MODE = filemodes.parse_dir_mode(env.str("POPADMIN_MAILDIR_MODE", default="0700"))
 # How a group of Maildir copies is made durable before it is recorded:
-# "filesystem" (syncfs, one call per group) or "file" (an fsync per copy).
-POPADMIN_MAILDIR_SYNC = env.str("POPADMIN_MAILDIR_SYNC", default="filesystem")
+# "file" (an fsync per copy) or "filesystem" (syncfs, twice per group; for
+# a MAIL_ROOT on a filesystem of its own: README "Maildir durability").
+POPADMIN_MAILDIR_SYNC = env.str("POPADMIN_MAILDIR_SYNC", default="file")
 if POPADMIN_MAILDIR_SYNC not in ("filesystem", "file"):
     raise ImproperlyConfigured(
         f"POPADMIN_MAILDIR_SYNC must be 'filesystem' or 'file', not {POPADMIN_MAILDIR_SYNC!r}")

@@ -53,7 +53,8 @@ def test_a_failed_sync_poisons_the_backend_for_the_rest_of_the_run(tmp_path, mon
 
 @pytest.mark.django_db
 def test_filesystem_sync_is_two_syncfs_per_group_and_no_fsync_per_copy(dovecot, mail_user,
-                                                                        monkeypatch):
+                                                                        monkeypatch, settings):
+    settings.POPADMIN_MAILDIR_SYNC = "filesystem"
     dovecot.deliver_many(mail_user[0], 30)
     account = make_account(dovecot, *mail_user)
     calls, fsyncs = [], []
@@ -70,9 +71,8 @@ def test_filesystem_sync_is_two_syncfs_per_group_and_no_fsync_per_copy(dovecot, 
 
 
 @pytest.mark.django_db
-def test_file_sync_syncs_the_inbox_directory_once_per_group(dovecot, mail_user, monkeypatch,
-                                                            settings):
-    settings.POPADMIN_MAILDIR_SYNC = "file"
+def test_file_sync_syncs_the_inbox_directory_once_per_group(dovecot, mail_user, monkeypatch):
+    # "file" is the default.
     dovecot.deliver_many(mail_user[0], 30)
     account = make_account(dovecot, *mail_user)
     synced = []

@@ -68,7 +68,7 @@ class Site:
 
     mail_root: Path = Path("/var/mail/popadmin")
     maildir_mode: int = 0o700  # folders; files get the same bits without x
-    maildir_sync: str = "filesystem"  # how a group of Maildir copies is made durable
+    maildir_sync: str = "file"  # how a group of Maildir copies is made durable
     ca_file: str | None = None  # extra trusted CAs for TLS, on top of the system store
 
 

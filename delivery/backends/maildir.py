@@ -18,10 +18,12 @@ like the others:
   in tmp/; flush() (called by the engine before it records the group, so
   before anything is deleted at the source) makes their data durable, links
   them into new/ (cur/ for mail read at the source) and makes the links
-  durable. With sync "filesystem" (the default on Linux) that is two
-  syncfs(2) calls per group instead of two fsyncs per copy; with "file"
-  (POPADMIN_MAILDIR_SYNC=file, or where syncfs is missing) each copy is
-  fsync'd as it is written and each folder once per group.
+  durable. With sync "file" (the default) each copy is fsync'd as it is
+  written and each folder once per group. With "filesystem"
+  (POPADMIN_MAILDIR_SYNC=filesystem, Linux) it is two syncfs(2) calls per
+  group instead: far fewer flushes on a filesystem of its own, but a syncfs
+  also flushes whatever else is waiting on that filesystem (a database's
+  files, other programs' writes), so on a shared disk it can cost more.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ MB = 1024 * 1024
 class MaildirSettings:
     mail_root: Path
     mode: int = files.DEFAULT_MODE  # folders; files get the same bits without x
-    sync: str = "filesystem"  # or "file": see the module's docstring
+    sync: str = "file"  # or "filesystem": see the module's docstring
 
 
 class MaildirBackend(Backend):
