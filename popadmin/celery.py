@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
 
@@ -17,3 +17,15 @@ def _fresh_content_types(**kwargs):
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _reuse_database_connections(**kwargs):
+    # What Django does around a request: drop a connection past CONN_MAX_AGE
+    # or broken by an error, and health-check the kept one before its next
+    # query (CONN_HEALTH_CHECKS). Kept connections save a server process and
+    # a login per task (settings.CELERY_DB_REUSE_MAX).
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -173,6 +173,12 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after
+# each task unless this is set: a new PostgreSQL server process and login
+# per task, most of an empty poll. Set, it closes them once per this many
+# tasks; in between, popadmin/celery.py applies CONN_MAX_AGE and the health
+# check around each task, as Django does around each request.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Seconds between dispatcher ticks of Celery beat; tests shorten it.

@@ -279,26 +279,36 @@ def admit(account: RemoteAccount, seconds: int, trigger: str) -> Admission:
     lease is freed by the next dispatcher tick, which finds its lock gone.
     The count and the take happen under one lock, the global settings row
     (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs with transaction_mode
-    IMMEDIATE, so the transaction already holds the database's single write
-    lock): two workers cannot both take the last slot. On success `account`
+    IMMEDIATE, so the transaction already holds the database's write lock):
+    two workers cannot both take the last slot. On success `account`
     holds the session lock until its release_lease.
+
+    Every session start waits in line for that lock, so it is held for as
+    few statements as possible: on PostgreSQL the account's own lock and row
+    are read before it (a probe of advisory locks reads pg_locks and never
+    takes one, so taking it early misleads no tick), and the runs a dead
+    worker left are ended after it, under the account's own lock.
     """
     # Counted outside the lock (at most 30 s old): the automatic cap's input.
     enabled = enabled_account_count(max_age=30)
     lock = session_lock(account.pk)
     try:
+        early = None
+        if lock.PROBED_WITHOUT_TAKING:
+            early = _account_refusal(account, now=timezone.now(), trigger=trigger, lock=lock)
         with transaction.atomic():
             gs = GlobalSettings.locked()
             now = timezone.now()
-            why = _refusal(account, gs, gs.effective_max_concurrent(enabled), now, trigger, lock)
+            cap = gs.effective_max_concurrent(enabled)
+            why = _refusal(account, gs, cap, now, trigger, lock, early)
             token = None if why else account.take_lease(seconds)
             if token is None:
                 lock.release()
                 why = why or GONE
                 _give_back(account.pk, why, now, trigger)
                 return Admission(None, why)
-            # With the lock ours, a run still marked running lost its worker.
-            Run.end_dead(Run.objects.filter(account_id=account.pk), now)
+        # With the lock ours, a run still marked running lost its worker.
+        Run.end_dead(Run.objects.filter(account_id=account.pk), now)
     except BaseException:
         lock.release()
         raise
@@ -306,20 +316,12 @@ def admit(account: RemoteAccount, seconds: int, trigger: str) -> Admission:
     return Admission(token)
 
 
-def _refusal(account, gs, cap: int, now, trigger: str, lock) -> str:
+def _refusal(account, gs, cap: int, now, trigger: str, lock, early) -> str:
     if not gs.service_running:
         return SERVICE_STOPPED
-    row = RemoteAccount.objects.filter(pk=account.pk).values("enabled", "next_check").first()
-    if row is None:
-        return GONE
-    # The lock, not the lease row, says whether a session is alive: a
-    # lease left by a killed worker is taken over at once.
-    if not lock.acquire():
-        return BUSY
-    if trigger == Run.Trigger.SCHEDULE and (
-        not row["enabled"] or (row["next_check"] and row["next_check"] > now)
-    ):
-        return NOT_DUE
+    why = early if early is not None else _account_refusal(account, now, trigger, lock)
+    if why:
+        return why
     # This account's own lease, if any, is a dead one we are taking over.
     live = RemoteAccount.objects.filter(live_lease(now)).exclude(pk=account.pk).aggregate(
         total=Count("pk"), here=Count("pk", filter=Q(host__iexact=account.host))
@@ -328,6 +330,25 @@ def _refusal(account, gs, cap: int, now, trigger: str, lock) -> str:
         return NO_SLOT
     if gs.max_sessions_per_host and live["here"] >= gs.max_sessions_per_host:
         return NO_SERVER_SLOT
+    return ""
+
+
+def _account_refusal(account, now, trigger: str, lock) -> str:
+    """Why this account may not start whatever the limits ("" if it may); takes
+    its session lock when it may."""
+    # The lock, not the lease row, says whether a session is alive: a
+    # lease left by a killed worker is taken over at once.
+    if not lock.acquire():
+        return BUSY
+    # Read with the lock held: a session that ran just before wrote its next
+    # check before it let go.
+    row = RemoteAccount.objects.filter(pk=account.pk).values("enabled", "next_check").first()
+    if row is None:
+        return GONE
+    if trigger == Run.Trigger.SCHEDULE and (
+        not row["enabled"] or (row["next_check"] and row["next_check"] > now)
+    ):
+        return NOT_DUE
     return ""
 
 
@@ -344,3 +365,25 @@ def _give_back(pk: int, why: str, now, trigger: str):
     else:
         # Scheduled work keeps its next_check, in the past: it stays first in line.
         row.update(claimed_until=None)
+
+
+def refill_wanted() -> bool:
+    """Whether a finished session should hand on free slots now (dispatch with
+    refill=True), judged without the admission lock that every session start
+    waits for.
+
+    Only while the last tick left accounts waiting (the cap binds), and only
+    once a few slots are free: a batch of up to REFILL_MAX claims per lock
+    instead of one claim per finished session, the lock taken a quarter as
+    often. With a small cap every free slot counts, so there it is one. The
+    slots left free meanwhile are few against the cap, whose queue keeps the
+    workers busy, and the next tick fills them all anyway.
+    """
+    gs = (GlobalSettings.objects.filter(pk=1)
+          .only("service_running", "dispatch_backlog", "max_concurrent_downloads").first())
+    if gs is None or not gs.service_running or not gs.dispatch_backlog:
+        return False
+    cap = gs.effective_max_concurrent(enabled_account_count(max_age=30))
+    now = timezone.now()
+    in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).count()
+    return cap - in_flight >= min(REFILL_MAX, max(1, cap // 25))

@@ -62,7 +62,7 @@ def run_account(account_id: int, trigger: str) -> Run | Admission:
                                  account_label=history.label(account),
                                  worker=history.worker_id())
         with Heartbeat(account, token, lease_seconds) as heartbeat:
-            _session(account, run, knobs, heartbeat, global_settings)
+            _session(account, run, knobs, heartbeat, global_settings, token)
     finally:
         # Its own finally: a failed finish_run (the database gone) must not
         # keep the account, or the task's retry would find it busy.
@@ -70,7 +70,7 @@ def run_account(account_id: int, trigger: str) -> Run | Admission:
     return run
 
 
-def _session(account, run, knobs, heartbeat, global_settings):
+def _session(account, run, knobs, heartbeat, global_settings, token=None):
     try:
         Retrieval(
             account, run, knobs, heartbeat.token, heartbeat.seconds, global_settings,
@@ -82,7 +82,10 @@ def _session(account, run, knobs, heartbeat, global_settings):
         log.exception("retrieval of account %s failed", account.pk)
         run.error = f"internal error ({type(exc).__name__}): {exc}"
     finally:
-        finish_run(account, run, knobs)
+        # Stopped first: finish_run clears the lease, which a renewal would
+        # then take for another session's.
+        heartbeat.stop()
+        finish_run(account, run, knobs, token)
 
 
 def source_folder(msg) -> str:
@@ -188,7 +191,8 @@ class Retrieval:
         batch = new[: self.knobs.messages_per_download or None]
         if first_pass:
             self.run.total = len(new)
-            Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
+            if self.run.seen or self.run.total:  # the row was created with zeros
+                Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
         # POP3 with PIPELINING sends the next RETRs while one message is delivered.
         session.prefetch(batch)
         try:
@@ -217,7 +221,8 @@ class Retrieval:
             raise
         expired = self.expired(listing, seen)
         session.delete_many(expired)
-        self.group.count(deleted=len(expired))
+        if expired:  # a zero would cost an UPDATE of the run
+            self.group.count(deleted=len(expired))
         self.group.flush_counts()
         return len(new) > len(batch)
 

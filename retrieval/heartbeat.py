@@ -38,8 +38,13 @@ class Heartbeat:
         return self
 
     def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        """No more renewals (before the session clears its lease); safe to repeat."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def check(self):
         if self.lost:

@@ -4,8 +4,9 @@ dropped by the system the moment that process dies (invariant "One session per a
 The lease row (RemoteAccount.lease_token) says who holds an account, but a
 row cannot tell a slow session from a killed one; only its expiry could, and
 that blocked a killed worker's accounts for minutes. This lock can: on
-PostgreSQL it is a session-level advisory lock on a database connection of
-its own, which the server drops with the connection when the worker dies;
+PostgreSQL it is a session-level advisory lock on a database connection
+kept for locks (retrieval/lock_connection.py), which the server drops with
+the connection when the worker dies;
 on the embedded stack it is flock() on a file per account, which the kernel
 drops when the process exits. A lease whose lock nobody holds is dead.
 
@@ -21,6 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+from retrieval import lock_connection
 
 # High bits of every advisory lock key, so popadmin's keys stay apart from
 # any other user of advisory locks in the same database; the low 48 bits
@@ -55,10 +58,16 @@ def held(account_ids) -> set[int]:
 def release_all():
     for lock in list(_held):
         lock.release()
+    lock_connection.close_if_idle()
 
 
 class AdvisoryLock:
-    """pg_try_advisory_lock on a connection that lives exactly as long as the session."""
+    """pg_try_advisory_lock on the process's lock connection (retrieval.lock_connection),
+    which lives as long as the process: the lock goes with the process."""
+
+    # held() reads the server's lock table: a probe never takes the lock, so
+    # it may be taken before the admission lock (dispatcher.admit).
+    PROBED_WITHOUT_TAKING = True
 
     def __init__(self, account_id: int):
         self.account_id = account_id
@@ -66,50 +75,47 @@ class AdvisoryLock:
         self._db = None
 
     def acquire(self) -> bool:
-        # Not Django's connection: its transactions come and go, and a
-        # session-level lock must outlive them all.
-        db = connections.create_connection(DEFAULT_DB_ALIAS)
-        try:
-            with db.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
-                got = cursor.fetchone()[0]
-        except BaseException:
-            db.close()
-            raise
-        if not got:
-            db.close()
-            return False
-        # The heartbeat thread checks it too, and a test may release it elsewhere.
-        db.inc_thread_sharing()
-        self._db = db
-        _held.add(self)
-        return True
+        with lock_connection.guard:
+            if self._db is not None or self.key in lock_connection.keys:
+                return False  # held in this process already: re-entry would not exclude
+            db = lock_connection.current()
+            try:
+                got = lock_connection.query(db, "SELECT pg_try_advisory_lock(%s)", [self.key])
+            except DatabaseError:
+                # A connection left idle may have been dropped (a database
+                # restart): one more try on a new one.
+                db = lock_connection.current()
+                got = lock_connection.query(db, "SELECT pg_try_advisory_lock(%s)", [self.key])
+            if not got:
+                return False
+            lock_connection.keys.add(self.key)
+            self._db = db
+            _held.add(self)
+            return True
 
     def alive(self) -> bool:
         """Still held: the connection (and so the lock) has not dropped."""
-        if self._db is None:
-            return False
-        try:
-            with self._db.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except DatabaseError:
-            return False
-        return True
+        with lock_connection.guard:
+            if not lock_connection.is_current(self._db):
+                return False
+            try:
+                lock_connection.query(self._db, "SELECT 1")
+            except DatabaseError:
+                return False
+            return True
 
     def release(self):
-        db, self._db = self._db, None
-        _held.discard(self)
-        if db is None:
-            return
-        try:
-            # Closing alone would release it too, but only once the server
-            # has noticed: unlocking first makes it free when we return.
-            with db.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.key])
-        except DatabaseError:
-            pass  # the connection is gone, and the lock with it
-        finally:
-            db.close()
+        with lock_connection.guard:
+            db, self._db = self._db, None
+            _held.discard(self)
+            if not lock_connection.is_current(db):
+                return  # its connection dropped, and the lock with it
+            lock_connection.keys.discard(self.key)
+            try:
+                # Unlocked at once, on a connection that stays open for the next session.
+                lock_connection.query(db, "SELECT pg_advisory_unlock(%s)", [self.key])
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
 
     @staticmethod
     def held(ids: set[int]) -> set[int]:
@@ -135,6 +141,9 @@ class FileLock:
     folder does not keep one file per account ever checked; the inode check
     in _lock makes that safe against a process that opened the old file.
     """
+
+    # is_held() takes the lock for an instant: only under the admission lock.
+    PROBED_WITHOUT_TAKING = False
 
     def __init__(self, account_id: int):
         self.account_id = account_id

@@ -36,7 +36,11 @@ def jitter(account_pk: int, interval: dt.timedelta) -> dt.timedelta:
     return min(interval * share // (_JITTER_STEPS * 10), MAX_JITTER * share // _JITTER_STEPS)
 
 
-def finish_run(account, run, knobs):
+def finish_run(account, run, knobs, token=None):
+    """End the run: its status, history row, hour's totals and the account's
+    status and next check, in one transaction (one commit to wait for, not
+    one per statement). With `token`, the session's lease is cleared in it
+    too (account.release_lease then only lets go of the lock)."""
     now = timezone.now()
     run.finished = now
     run.error = storable(run.error)  # may quote a server's reply (NUL, 8-bit bytes)
@@ -51,37 +55,39 @@ def finish_run(account, run, knobs):
         run.error += f"; {reason}" if reason else ""
     else:
         run.status = Run.Status.OK
-    # An unattended empty poll's row goes (history.py); its hour and the
-    # account's status below still record it.
-    if not history.discard_if_empty(run):
-        run.save()
-    HourlyStats.record(
-        status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
-        failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),
-        empty=run.status == Run.Status.OK and not run.fetched and not run.deleted,
-    )
-
-    account.refresh_from_db(fields=["consecutive_failures", "failing_since"])
     interval = poll_interval(account, knobs)
-    if run.status == Run.Status.ERROR:
-        failures = account.consecutive_failures + 1
-        failing_since = account.failing_since or run.started
-        interval = min(interval * 2 ** min(failures - 1, 10), max(MAX_BACKOFF, interval))
-    else:
-        failures, failing_since = 0, None
-    next_check = now + interval + jitter(account.pk, interval)
-    if getattr(run, "stopped_early", False):
-        # The service was stopped mid-session: the rest of the mailbox is due
-        # as soon as it runs again (the dispatcher admits nothing until then).
-        next_check = now
-    RemoteAccount.objects.filter(pk=account.pk).update(
-        last_check=now,
-        last_status=run.status,
-        last_error=run.error,
-        next_check=next_check,
-        consecutive_failures=failures,
-        failing_since=failing_since,
-    )
+    with transaction.atomic():
+        # An unattended empty poll's row goes (history.py); its hour and the
+        # account's status below still record it.
+        if not history.discard_if_empty(run):
+            run.save()
+        HourlyStats.record(
+            status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
+            failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),
+            empty=run.status == Run.Status.OK and not run.fetched and not run.deleted,
+        )
+        if run.status == Run.Status.ERROR:
+            account.refresh_from_db(fields=["consecutive_failures", "failing_since"])
+            failures = account.consecutive_failures + 1
+            failing_since = account.failing_since or run.started
+            interval = min(interval * 2 ** min(failures - 1, 10), max(MAX_BACKOFF, interval))
+        else:
+            failures, failing_since = 0, None
+        next_check = now + interval + jitter(account.pk, interval)
+        if getattr(run, "stopped_early", False):
+            # The service was stopped mid-session: the rest of the mailbox is due
+            # as soon as it runs again (the dispatcher admits nothing until then).
+            next_check = now
+        RemoteAccount.objects.filter(pk=account.pk).update(
+            last_check=now,
+            last_status=run.status,
+            last_error=run.error,
+            next_check=next_check,
+            consecutive_failures=failures,
+            failing_since=failing_since,
+        )
+        if token is not None:
+            account.clear_lease(token)
 
 
 def free_dead_leases() -> int:

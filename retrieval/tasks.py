@@ -40,7 +40,8 @@ def refill():
     the cap binds (dispatcher.dispatch). Best effort: the next tick does the
     same, and a failure here must not retry the session."""
     try:
-        dispatcher.dispatch(refill=True)
+        if dispatcher.refill_wanted():
+            dispatcher.dispatch(refill=True)
     except TRANSIENT:
         log.warning("could not refill a slot; the next dispatcher tick will", exc_info=True)
 

@@ -300,17 +300,24 @@ class RemoteAccount(models.Model):
             )
         )
 
+    def clear_lease(self, token: uuid.UUID):
+        """Clear the lease row if it is still this token's (the session lock stays held)."""
+        RemoteAccount.objects.filter(pk=self.pk, lease_token=token).update(
+            lease_token=None, lease_expires=None
+        )
+        self._lease_cleared = token
+
     def release_lease(self, token: uuid.UUID):
         """Clear the lease row, then let go of the session lock this instance holds.
 
         In that order, so a lease whose lock is free is always a dead one.
         The lock goes even if the database does not answer: a lease row left
-        behind is freed by the next dispatcher tick.
+        behind is freed by the next dispatcher tick. A row already cleared
+        (clear_lease, in finish_run's transaction) is not written again.
         """
         try:
-            RemoteAccount.objects.filter(pk=self.pk, lease_token=token).update(
-                lease_token=None, lease_expires=None
-            )
+            if getattr(self, "_lease_cleared", None) != token:
+                self.clear_lease(token)
         finally:
             lock, self.session_lock = self.session_lock, None
             if lock is not None:

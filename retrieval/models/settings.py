@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 
 from delivery.recipients import DEFAULT_HEADER_FIELDS
 from popadmin.net.reach import parse_reach_entry
@@ -168,7 +168,23 @@ class GlobalSettings(RetrievalKnobs):
         """The record, locked until the transaction ends: every admission
         decision (dispatch, request, session start) holds this one lock.
         SELECT ... FOR UPDATE on PostgreSQL; on SQLite a no-op, where the
-        IMMEDIATE transaction already holds the database's write lock."""
+        IMMEDIATE transaction already holds the database's write lock.
+
+        On PostgreSQL the transaction also commits without waiting for its
+        WAL flush (synchronous_commit off, this transaction only): the lock
+        is held until the commit returns, and a flush shared with every other
+        database's writes took milliseconds, which every session start then
+        waited for in line. What these transactions write is safe to lose in
+        a database crash (never a committed one, never corruption; at most
+        the last fraction of a second): leases and claims, which the crash
+        voids anyway since it drops every session lock (retrieval/locks.py)
+        and a claim only delays or repeats a dispatch, which admit makes
+        harmless; and the next synchronous commit flushes them all. Only when
+        the lock's transaction is its own, never inside a caller's that may
+        write more."""
+        if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         gs = cls.objects.select_for_update().filter(pk=1).first()
         if gs is None:
             cls.load()

@@ -67,8 +67,11 @@ class HourlyStats(models.Model):
         changes = {name: F(name) + value for name, value in counts.items() if value}
         if not changes:
             return
-        # Create the hour's row if it is missing (a no-op when another worker
-        # did), then add: two statements, no lost update, on both databases.
+        # Add to the hour's row; only when it is missing (the hour's first
+        # session) create it, a no-op when another worker just did, and add
+        # again. No lost update, on both databases, one statement mostly.
+        if cls.objects.filter(hour=hour).update(**changes):
+            return
         cls.objects.bulk_create([cls(hour=hour)], ignore_conflicts=True)
         cls.objects.filter(hour=hour).update(**changes)
 
