@@ -280,7 +280,6 @@ class Retrieval:
         self.left_alone(msg, exc)
 
     def left_alone(self, msg, exc: Exception):
-        log.error("account %s: message %s failed: %s", self.account.pk, msg.uid, exc)
         failure = (f"message {msg.uid}: not delivered, left on the server: "
                    f"it could not be processed ({type(exc).__name__}: {exc})")
         self.run.note(failure)
@@ -291,6 +290,7 @@ class Retrieval:
         """The database refused a delivered message's rows at the group's commit:
         it fails alone like a message that broke delivery (its copies are
         recognised by token next time), in place of what take() counted."""
+        log.error("account %s: message %s not recorded: %s", self.account.pk, msg.uid, exc)
         self.group.count(delivered=-report.delivered, duplicates=-report.duplicates,
                          failed=1 - report.failed)
         self.left_alone(msg, exc)
