@@ -2,9 +2,12 @@
 
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,3 +76,40 @@ def zombie_children(pid: int) -> list[int]:
                 if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                     found.append(int(child))
     return found
+
+
+def run_getmail(work: Path, rcs, maildirs, expected: int, rc_for) -> float | None:
+    """getmail6 over every account, as the mail user (it refuses to deliver as
+    root): its seconds, or None when getmail6 failed on its own race ("waiting
+    child pid N timed out"), for the caller to try again.
+
+    `rcs`: (rc path, user, password, maildir) to write with rc_for(user,
+    password, maildir); `maildirs` are made first."""
+    for maildir in maildirs:
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True)
+    for rc, user, password, maildir in rcs:
+        rc.write_text(rc_for(user, password, maildir))
+    for path in [work, *work.rglob("*")]:
+        shutil.chown(path, "mail", "mail")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        ["setpriv", "--reuid=mail", "--regid=mail", "--clear-groups", "getmail",
+         *[f"--rcfile={rc}" for rc, *_ in rcs], f"--getmaildir={work}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    nudges = []
+    watchdog = threading.Thread(target=resend_lost_sigchld, args=(proc, nudges), daemon=True)
+    watchdog.start()
+    output = proc.communicate()[0]
+    seconds = time.perf_counter() - started
+    watchdog.join()
+    if proc.returncode:
+        print(f"getmail6 failed after {seconds:.0f} s: {output.strip()[:300]}")
+        return None
+    if nudges:
+        print(f"getmail6: re-sent {len(nudges)} lost SIGCHLD (resend_lost_sigchld)")
+    got = sum(len(list((m / "new").iterdir())) for m in maildirs)
+    if got != expected:
+        raise SystemExit(f"getmail delivered {got} of {expected}")
+    return seconds

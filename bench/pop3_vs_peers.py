@@ -35,16 +35,15 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import django_in_tmp, resend_lost_sigchld  # noqa: E402
+from bench._setup import django_in_tmp  # noqa: E402
+from bench._setup import run_getmail as getmail  # noqa: E402
 from bench.throughput import getmail_rc  # noqa: E402
 
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -89,41 +88,13 @@ def run_getmail(dovecot, users, n):
         raise SystemExit("getmail6 is not installed: apt-get install -y getmail6")
     work = Path(tempfile.mkdtemp(prefix="getmail-bench-"))
     work.chmod(0o755)
-    rcs, maildirs = [], []
-    for i, (user, password) in enumerate(users):
-        maildir = work / f"Maildir{i}"
-        for sub in ("tmp", "new", "cur"):
-            (maildir / sub).mkdir(parents=True)
-        rc = work / f"getmailrc{i}"
-        rc.write_text(getmail_rc(dovecot, user, password, maildir))
-        rcs.append(rc)
-        maildirs.append(maildir)
-    # getmail refuses to deliver as root, so the whole run is the mail user's.
-    for path in work.rglob("*"):
-        shutil.chown(path, "mail", "mail")
-    shutil.chown(work, "mail", "mail")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        ["setpriv", "--reuid=mail", "--regid=mail", "--clear-groups", "getmail",
-         *[f"--rcfile={rc}" for rc in rcs], f"--getmaildir={work}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    nudges = []
-    watchdog = threading.Thread(target=resend_lost_sigchld, args=(proc, nudges), daemon=True)
-    watchdog.start()
-    output = proc.communicate()[0]
-    seconds = time.perf_counter() - started
-    watchdog.join()
-    if proc.returncode:
-        # getmail6's own race ("waiting child pid N timed out"): the caller tries again.
-        print(f"getmail6 failed after {seconds:.0f} s: {output.strip()[:200]}")
-        return None
-    if nudges:
-        print(f"getmail6: re-sent {len(nudges)} lost SIGCHLD (bench/imap_vs_mbsync.py)")
-    got = sum(len(list((m / "new").iterdir())) for m in maildirs)
-    if got != n * len(users):
-        raise SystemExit(f"getmail delivered {got} of {n * len(users)}")
-    check_drained(dovecot, users, "getmail6")
+    maildirs = [work / f"Maildir{i}" for i in range(len(users))]
+    rcs = [(work / f"getmailrc{i}", user, password, maildirs[i])
+           for i, (user, password) in enumerate(users)]
+    seconds = getmail(work, rcs, maildirs, n * len(users),
+                      lambda *account: getmail_rc(dovecot, *account))
+    if seconds is not None:
+        check_drained(dovecot, users, "getmail6")
     return seconds
 
 
