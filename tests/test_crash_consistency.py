@@ -24,7 +24,12 @@ from retrieval.tasks import fetch_account
 from tests.factories import local_messages, make_account
 from tests.workers import CeleryProcess, process_env, wait_for
 
-MESSAGES = 60
+MESSAGES = 100
+# Big enough that a group (at most 1 MiB: retrieval/group_commit.py) holds a
+# few messages and a session spans many groups, so a kill can land in any
+# step of any group; with small ones a whole mailbox is a single group, done
+# before a kill can catch it.
+MESSAGE_BYTES = 300_000
 KILLS = 4
 # An hour: only the session lock, which dies with a killed worker
 # (retrieval.locks), can free the account in time for the next round.
@@ -85,7 +90,7 @@ def test_it_delivers_exactly_once_across_worker_kills(dovecot, mail_user, tmp_pa
         connection_retries=1,
         retry_seconds=0,
     )
-    dovecot.deliver_many(mail_user[0], MESSAGES)
+    dovecot.deliver_many(mail_user[0], MESSAGES, size=MESSAGE_BYTES)
     expected = sorted(message_ids(dovecot.messages(mail_user[0])))
     assert len(set(expected)) == MESSAGES
     account = make_account(dovecot, *mail_user, protocol=protocol)
@@ -113,7 +118,7 @@ def test_it_delivers_exactly_once_across_worker_kills(dovecot, mail_user, tmp_pa
             # that: anywhere in fetch, Maildir write, seen-state, DELE or QUIT.
             wait_for(lambda b=before: len(local_messages(owner)) > b, timeout=30, interval=0.005,
                      what="the session to deliver something")
-            time.sleep(rng.uniform(0, 0.15))
+            time.sleep(rng.uniform(0, 0.1))
         finally:
             worker.kill()
         if Run.objects.filter(account=account).first().status == Run.Status.RUNNING:
