@@ -181,23 +181,28 @@ def deliver(
 
 def stage(
     maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
-    mode: int = DEFAULT_MODE, seen: bool = False, fsync: bool = True,
+    mode: int = DEFAULT_MODE, seen: bool = False, fsync: bool = True, prepared: bool = False,
 ) -> Staged:
     """Write the copy into the folder's tmp/ (fsync'd unless the caller syncs
-    a whole group at once: sync_filesystems); publish() links it into place."""
+    a whole group at once: sync_filesystems); publish() links it into place.
+
+    `prepared`: this caller already made and checked the folder (an earlier
+    copy of its run); only tmp/ is checked again, for this file, and publish()
+    checks the destination before it links."""
     if token and not TOKEN.fullmatch(token):
         raise ValueError(f"not a delivery token: {token!r}")
     target = folder_path(maildir, folder)
+    box = "cur" if seen else "new"
     try:
-        confine(maildir, target)
-        make_dirs(maildir.parent, mode)
-        ensure_maildir(maildir, is_subfolder=False, mode=mode)
-        if target != maildir:
-            ensure_maildir(target, is_subfolder=True, mode=mode)
+        if not prepared:
+            confine(maildir, target)
+            make_dirs(maildir.parent, mode)
+            ensure_maildir(maildir, is_subfolder=False, mode=mode)
+            if target != maildir:
+                ensure_maildir(target, is_subfolder=True, mode=mode)
+            confine(maildir, target / box)
         # Checked again now that it exists: a link could have been planted meanwhile.
         confine(maildir, target / "tmp")
-        box = "cur" if seen else "new"
-        confine(maildir, target / box)
         name = _unique_name(size + len(prefix), token)
         tmp = target / "tmp" / name
         with _create_file(tmp, file_mode(mode)) as out:

@@ -117,3 +117,28 @@ def test_a_failed_sync_records_nothing_and_deletes_nothing(dovecot, mail_user, m
     assert again.status == Run.Status.OK, again.error
     assert (again.delivered + again.duplicates, again.deleted) == (3, 3)
     assert len(local_messages(account.owner)) == 3
+
+
+@pytest.mark.parametrize("planted", ["tmp", "new"])
+def test_a_link_planted_after_the_first_copy_is_still_refused(tmp_path, planted):
+    # Later copies of a run skip re-making the folder, not the checks:
+    # tmp/ is checked for every copy, new/ before every link.
+    root, outside = tmp_path / "mail", tmp_path / "outside"
+    outside.mkdir()
+    backend = MaildirBackend(MaildirSettings(root))
+    stage(backend)
+    backend.flush()
+    box = root / "corp.test" / "ann" / planted
+    for entry in box.iterdir():
+        entry.unlink()
+    box.rmdir()
+    box.symlink_to(outside)
+
+    [outcome] = stage(backend)
+    if planted == "tmp":
+        assert outcome.status == "permanent" and "outside the mailbox" in outcome.detail
+    else:
+        assert outcome.status == "delivered"  # staged in tmp/; the link is what is refused
+        with pytest.raises(DeliveryError, match="outside the mailbox"):
+            backend.flush()
+    assert list(outside.iterdir()) == []

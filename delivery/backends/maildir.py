@@ -56,6 +56,7 @@ class MaildirBackend(Backend):
         self.settings = settings
         self._stored: dict[tuple[str, str], set[str]] = {}
         self._homes: dict[str, Path] = {}
+        self._prepared: set[tuple] = set()  # folders made and checked by an earlier copy
         self._staged: list[files.Staged] = []
         self._staged_bytes: Counter[Path] = Counter()  # per mailbox, for the quota
         self._staged_count: Counter[Path] = Counter()
@@ -129,9 +130,13 @@ class MaildirBackend(Backend):
                     f"{address} is over its {recipient.quota / MB:g} MB quota", mailbox_full=True,
                 )
             prefix = prefix_for(address)
+            where = (home, folder, seen)
             staged = files.stage(home, folder, spool, size, prefix=prefix, token=token,
-                                 mode=mode, seen=seen, fsync=self._per_file)
+                                 mode=mode, seen=seen, fsync=self._per_file,
+                                 prepared=where in self._prepared)
+            self._prepared.add(where)
         except DeliveryError as exc:
+            self._prepared.clear()  # made again, and checked again, next time
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         self._staged.append(staged)
         self._staged_bytes[home] += size + len(prefix)
