@@ -68,9 +68,10 @@ def inspect(spool: BinaryIO) -> MessageInfo:
     raw, body_start = split_headers(spool)
     # compat32 never raises on malformed headers; hostile mail must not crash us.
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    ids = _values(headers, "message-id")
+    index = _index(headers)
+    ids = index.get("message-id", [])
     raw_id = " ".join(ids[0].split()) if ids else ""
-    digest = content_digest(spool, headers, body_start)
+    digest = content_digest(spool, index, body_start)
     spool.seek(0, 2)
     size = spool.tell()
     if raw_id:
@@ -80,14 +81,14 @@ def inspect(spool: BinaryIO) -> MessageInfo:
         key = "sha:" + digest
     return MessageInfo(
         key=key, message_id=storable(raw_id, MESSAGE_ID_LENGTH), size=size,
-        headers=headers, digest=digest, sender=_display(headers, "from"),
-        subject=_display(headers, "subject"), date=_date(headers),
+        headers=headers, digest=digest, sender=_display(index, "from"),
+        subject=_display(index, "subject"), date=_date(index),
     )
 
 
-def _display(headers, name: str) -> str:
+def _display(index, name: str) -> str:
     """The first such header, encoded words decoded; never raises on hostile input."""
-    values = _values(headers, name)
+    values = index.get(name, [])
     if not values:
         return ""
     raw = " ".join(values[0].split())
@@ -98,8 +99,8 @@ def _display(headers, name: str) -> str:
     return storable(text, DISPLAY_LENGTH)
 
 
-def _date(headers) -> dt.datetime | None:
-    values = _values(headers, "date")
+def _date(index) -> dt.datetime | None:
+    values = index.get("date", [])
     if not values:
         return None
     try:
@@ -113,7 +114,7 @@ def _date(headers) -> dt.datetime | None:
     return when if dt.datetime(1970, 1, 2, tzinfo=dt.UTC) < when < _FAR_FUTURE else None
 
 
-def content_digest(spool: BinaryIO, headers, body_start: int) -> str:
+def content_digest(spool: BinaryIO, index: dict[str, list[str]], body_start: int) -> str:
     """SHA-256 of the originator headers and the body, read in chunks.
 
     Header values are unfolded and their whitespace collapsed, and the body's
@@ -122,7 +123,7 @@ def content_digest(spool: BinaryIO, headers, body_start: int) -> str:
     """
     digest = hashlib.sha256()
     for name in ORIGINATOR_HEADERS:
-        for value in _values(headers, name):
+        for value in index.get(name, []):
             digest.update(name.encode() + b":" + _bytes(" ".join(value.split())) + b"\n")
     digest.update(b"\n")
     spool.seek(body_start)
@@ -136,9 +137,13 @@ def content_digest(spool: BinaryIO, headers, body_start: int) -> str:
     return digest.hexdigest()
 
 
-def _values(headers, name: str) -> list[str]:
-    # raw_items(): the text as read, never a lossy Header object.
-    return [str(value) for key, value in headers.raw_items() if key.lower() == name]
+def _index(headers) -> dict[str, list[str]]:
+    """Every header's values by lower-cased name, in order, read once.
+    raw_items(): the text as read, never a lossy Header object."""
+    index: dict[str, list[str]] = {}
+    for key, value in headers.raw_items():
+        index.setdefault(key.lower(), []).append(str(value))
+    return index
 
 
 def _bytes(text: str) -> bytes:
