@@ -31,7 +31,9 @@ from tests.workers import CeleryProcess, process_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
-ACCOUNTS, MESSAGES, SIZE = 24, 8, 40_000
+# Enough that sessions are still running when the broker is killed: with
+# three messages per pass, each session spans several passes and reconnects.
+ACCOUNTS, MESSAGES, SIZE = 24, 24, 40_000
 CONCURRENCY = 3
 MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)$", re.MULTILINE | re.IGNORECASE)
 # The stack decides what can fail: a Redis broker can be restarted empty.
