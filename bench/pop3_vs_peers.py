@@ -7,6 +7,9 @@ verification, delivered into a Maildir and deleted on the server.
 - popadmin: `manage.py fetch --all` (called in-process: the same engine the
   workers run, on SQLite in a scratch data dir);
 - getmail6 (Debian's package): one `getmail` with one --rcfile per account;
+- fetchmail (Debian's package, C): one `fetchmail` polling every account in
+  turn, each message handed to safecat (its MDA, `apt-get install -y
+  safecat`: written to tmp/, fsync'd, renamed into new/), deleted at the source.
 - raw: the fastest honest Python reader this machine allows: POP3S, every
   RETR sent ahead (pipelined), each message written to tmp/, fsync'd and
   renamed into new/, the new/ directory fsync'd once, then every DELE sent
@@ -23,7 +26,7 @@ popadmin runs `fetch --all` as shipped: accounts side by side in up to
 --jobs processes (default: the command's own, the cap or twice the CPUs).
 
     .venv/bin/python bench/pop3_vs_peers.py [--accounts 10] [--messages 200] [--size 8192]
-        [--jobs N] [--skip getmail|raw|raw-syncfs|raw-parallel|popadmin-syncfs]
+        [--jobs N] [--skip getmail|fetchmail|raw|raw-syncfs|raw-parallel|popadmin-syncfs]
 
 getmail6 comes from `apt-get install -y getmail6`; the suite does not need it.
 """
@@ -35,6 +38,7 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,6 +99,35 @@ def run_getmail(dovecot, users, n):
                       lambda *account: getmail_rc(dovecot, *account))
     if seconds is not None:
         check_drained(dovecot, users, "getmail6")
+    return seconds
+
+
+def run_fetchmail(dovecot, users, n):
+    if not (shutil.which("fetchmail") and shutil.which("safecat")):
+        raise SystemExit("fetchmail and safecat are needed: apt-get install -y fetchmail safecat")
+    work = Path(tempfile.mkdtemp(prefix="fetchmail-bench-"))
+    maildirs, lines = [], [f"poll localhost proto pop3 port {dovecot.pop3s_port}"]
+    for i, (user, password) in enumerate(users):
+        maildir = work / f"Maildir{i}"
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True)
+        maildirs.append(maildir)
+        lines.append(f'  user "{user}" there with password "{password}" is root here '
+                     f'options ssl sslcertck sslcertfile "{dovecot.ca_file}" '
+                     f'mda "safecat {maildir}/tmp {maildir}/new"')
+    rc = work / "fetchmailrc"
+    rc.write_text("\n".join(lines) + "\n")
+    rc.chmod(0o600)
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["fetchmail", "-N", "--nosyslog", "-f", str(rc), "--pidfile", str(work / "pid")],
+        env=dict(os.environ, FETCHMAILHOME=str(work)), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    got = sum(len(list((m / "new").iterdir())) for m in maildirs)
+    if got != n * len(users):
+        raise SystemExit(f"fetchmail delivered {got} of {n * len(users)}: {done.stdout[-1000:]}"
+                         f"{done.stderr[-1000:]}")
+    check_drained(dovecot, users, "fetchmail")
     return seconds
 
 
@@ -192,7 +225,7 @@ def main():
     parser.add_argument("--size", type=int, default=8192)
     parser.add_argument("--jobs", type=int, default=None, help="fetch --all's --jobs")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["getmail", "raw", "raw-syncfs", "raw-parallel",
+                        choices=["getmail", "fetchmail", "raw", "raw-syncfs", "raw-parallel",
                                  "popadmin-syncfs"])
     args = parser.parse_args()
     django_in_tmp()
@@ -208,6 +241,7 @@ def main():
         "popadmin": lambda d, u, n: run_popadmin(d, u, n, args.jobs),
         "popadmin-syncfs": lambda d, u, n: run_popadmin(d, u, n, args.jobs, sync="filesystem"),
         "getmail6": run_getmail,
+        "fetchmail": run_fetchmail,
         "raw": run_raw,
         "raw-syncfs": lambda d, u, n: run_raw(d, u, n, syncfs=True),
         "raw-parallel": lambda d, u, n: run_raw(d, u, n, jobs=args.jobs or default_jobs()),
