@@ -12,8 +12,6 @@ import enum
 
 from django.utils import timezone
 
-from delivery.models import Delivery
-
 # How far back a delivery to the same mailbox counts as "already here".
 RECENT = dt.timedelta(days=30)
 
@@ -29,26 +27,15 @@ class DuplicateFilter:
         self.enabled = enabled
         self._session: dict[tuple[int, str], set[str]] = {}
 
-    def check(self, mailbox_id: int, info, stored: set[str] | None = None) -> Verdict:
+    def check(self, mailbox_id: int, info, stored: set[str]) -> Verdict:
         """What `info` (a delivery.message.MessageInfo) is for this mailbox.
 
-        `stored`: digests of the mailbox's recent copies with the same key, when
-        the caller already read them (the Router does, in its one query per
-        message, history.earlier_copies); otherwise they are read here."""
+        `stored`: digests of the mailbox's recent copies with the same key
+        (since()), as the Router reads them in its one query per message
+        (history.earlier_copies)."""
         if not self.enabled:
             return Verdict.NEW
-        digests = set(self._session.get((mailbox_id, info.key), ()))
-        if info.digest not in digests:
-            if stored is None:
-                stored = set(
-                    Delivery.objects.filter(
-                        mailbox_id=mailbox_id,
-                        message_key=info.key,
-                        result=Delivery.Result.DELIVERED,
-                        created__gte=since(),
-                    ).values_list("content_digest", flat=True)
-                )
-            digests |= stored
+        digests = set(self._session.get((mailbox_id, info.key), ())) | stored
         return verdict(info.digest, digests)
 
     def remember(self, mailbox_id: int, info):

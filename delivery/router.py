@@ -121,8 +121,8 @@ class Router:
                 stored[mailbox_id].add(digest)
         return served, stored
 
-    def is_duplicate(self, mailbox, uid, info, report, stored=None) -> bool:
-        verdict = self.dedupe.check(mailbox.pk, info, (stored or {}).get(mailbox.pk))
+    def is_duplicate(self, mailbox, uid, info, report, stored) -> bool:
+        verdict = self.dedupe.check(mailbox.pk, info, stored.get(mailbox.pk, set()))
         if verdict is Verdict.CLASH:
             report.notes.append(f"message {uid}: same Message-ID as an earlier message but "
                                 f"different content: delivered (to {mailbox})")
