@@ -161,6 +161,7 @@ class Staged:
     maildir: Path
     tmp: Path
     final: Path
+    size: int  # bytes written, trace headers included
 
 
 def deliver(
@@ -212,7 +213,8 @@ def stage(
             out.flush()
             if fsync:
                 os.fsync(out.fileno())
-        return Staged(maildir, tmp, target / box / (name + ":2,S" if seen else name))
+        final = target / box / (name + ":2,S" if seen else name)
+        return Staged(maildir, tmp, final, size + len(prefix))
     except DeliveryError:
         raise
     except OSError as exc:

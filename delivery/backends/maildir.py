@@ -58,8 +58,6 @@ class MaildirBackend(Backend):
         self._homes: dict[str, Path] = {}
         self._prepared: set[tuple] = set()  # folders made and checked by an earlier copy
         self._staged: list[files.Staged] = []
-        self._staged_bytes: Counter[Path] = Counter()  # per mailbox, for the quota
-        self._staged_count: Counter[Path] = Counter()
         self._broken: DeliveryError | None = None
         self._per_file = settings.sync == "file" or not files.HAVE_SYNCFS
 
@@ -82,6 +80,10 @@ class MaildirBackend(Backend):
         if not self._staged:
             return
         folders = sorted({copy.final.parent for copy in self._staged})
+        added, copies = Counter(), Counter()  # per mailbox, for its maildirsize
+        for copy in self._staged:
+            added[copy.maildir] += copy.size
+            copies[copy.maildir] += 1
         try:
             if not self._per_file:
                 files.sync_filesystems(sorted({copy.tmp.parent for copy in self._staged}))
@@ -93,11 +95,13 @@ class MaildirBackend(Backend):
         except DeliveryError as exc:
             self._broken = exc
             raise
-        for home, size in self._staged_bytes.items():
+        for home, size in added.items():
             # Kept even without a quota here: Dovecot may enforce one from the same file.
-            maildirsize.record(home, size, self._staged_count[home])
-        self._staged_bytes.clear()
-        self._staged_count.clear()
+            maildirsize.record(home, size, copies[home])
+
+    def _staged_size(self, home: Path) -> int:
+        """Bytes staged for this mailbox and not yet in its folders (nor its maildirsize)."""
+        return sum(copy.size for copy in self._staged if copy.maildir == home)
 
     can_find_copies = True
 
@@ -123,7 +127,7 @@ class MaildirBackend(Backend):
             home = self.home(address)
             mode = self.settings.mode
             if recipient.quota and maildirsize.would_exceed(
-                home, recipient.quota, self._staged_bytes[home] + size, mode
+                home, recipient.quota, self._staged_size(home) + size, mode
             ):
                 return Outcome(
                     address, TEMPORARY,
@@ -139,6 +143,4 @@ class MaildirBackend(Backend):
             self._prepared.clear()  # made again, and checked again, next time
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         self._staged.append(staged)
-        self._staged_bytes[home] += size + len(prefix)
-        self._staged_count[home] += 1
         return Outcome(address, DELIVERED, f"stored as {staged.final.name}")
