@@ -78,24 +78,29 @@ def zombie_children(pid: int) -> list[int]:
     return found
 
 
-def run_getmail(work: Path, rcs, maildirs, expected: int, rc_for) -> float | None:
+def run_getmail(users, expected: int, rc_for, prefix: str) -> float | None:
     """getmail6 over every account, as the mail user (it refuses to deliver as
-    root): its seconds, or None when getmail6 failed on its own race ("waiting
-    child pid N timed out"), for the caller to try again.
-
-    `rcs`: (rc path, user, password, maildir) to write with rc_for(user,
-    password, maildir); `maildirs` are made first."""
-    for maildir in maildirs:
+    root), each into a Maildir of its own: its seconds, or None when getmail6
+    failed on its own race ("waiting child pid N timed out"), for the caller
+    to try again. `rc_for(user, password, maildir)`: the account's rc file."""
+    if not shutil.which("getmail"):
+        raise SystemExit("getmail6 is not installed: apt-get install -y getmail6")
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)
+    maildirs, rcs = [], []
+    for i, (user, password) in enumerate(users):
+        maildir, rc = work / f"Maildir{i}", work / f"getmailrc{i}"
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir(parents=True)
-    for rc, user, password, maildir in rcs:
         rc.write_text(rc_for(user, password, maildir))
+        maildirs.append(maildir)
+        rcs.append(rc)
     for path in [work, *work.rglob("*")]:
         shutil.chown(path, "mail", "mail")
     started = time.perf_counter()
     proc = subprocess.Popen(
         ["setpriv", "--reuid=mail", "--regid=mail", "--clear-groups", "getmail",
-         *[f"--rcfile={rc}" for rc, *_ in rcs], f"--getmaildir={work}"],
+         *[f"--rcfile={rc}" for rc in rcs], f"--getmaildir={work}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     nudges = []

@@ -88,15 +88,8 @@ def run_popadmin(dovecot, users, n, jobs=None, sync="file"):
 
 
 def run_getmail(dovecot, users, n):
-    if not shutil.which("getmail"):
-        raise SystemExit("getmail6 is not installed: apt-get install -y getmail6")
-    work = Path(tempfile.mkdtemp(prefix="getmail-bench-"))
-    work.chmod(0o755)
-    maildirs = [work / f"Maildir{i}" for i in range(len(users))]
-    rcs = [(work / f"getmailrc{i}", user, password, maildirs[i])
-           for i, (user, password) in enumerate(users)]
-    seconds = getmail(work, rcs, maildirs, n * len(users),
-                      lambda *account: getmail_rc(dovecot, *account))
+    seconds = getmail(users, n * len(users), lambda *account: getmail_rc(dovecot, *account),
+                      prefix="getmail-bench-")
     if seconds is not None:
         check_drained(dovecot, users, "getmail6")
     return seconds
