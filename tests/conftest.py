@@ -1,6 +1,6 @@
 import pytest
 
-from tests.dovecot import Dovecot, DovecotError
+from tests.dovecot import Dovecot, serving
 
 # Fixtures of the browser tests (opt-in: none is autouse).
 pytest_plugins = ["tests.browser"]
@@ -11,15 +11,9 @@ _dovecot_startup = pytest.StashKey[float]()
 @pytest.fixture(scope="session")
 def dovecot(pytestconfig):
     """One real Dovecot (POP3/IMAP/LMTP, TLS with a throwaway CA) per session."""
-    server = Dovecot()
-    try:
-        server.start()
-    except DovecotError as e:
-        # Fail, never skip: a missing server must not pass as a green run.
-        pytest.fail(str(e), pytrace=False)
-    pytestconfig.stash[_dovecot_startup] = server.startup_seconds
-    yield server
-    server.stop()
+    with serving(Dovecot()) as server:
+        pytestconfig.stash[_dovecot_startup] = server.startup_seconds
+        yield server
 
 
 @pytest.fixture
@@ -80,10 +74,20 @@ def release_session_locks():
 @pytest.fixture(scope="session")
 def append_dovecot():
     """A second, separate Dovecot: the destination of the IMAP APPEND target."""
-    server = Dovecot()
-    try:
-        server.start()
-    except DovecotError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.stop()
+    with serving(Dovecot()) as server:
+        yield server
+
+
+@pytest.fixture
+def dispatch(django_capture_on_commit_callbacks):
+    """A dispatcher tick with the enqueue recorded: returns the (pk, trigger)
+    sent, in order (tests/test_dispatcher*.py)."""
+    from retrieval import dispatcher
+
+    def run():
+        sent = []
+        with django_capture_on_commit_callbacks(execute=True):
+            dispatcher.dispatch(lambda pk, trigger: sent.append((pk, trigger)))
+        return sent
+
+    return run

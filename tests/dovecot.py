@@ -137,6 +137,23 @@ class DovecotError(RuntimeError):
     pass
 
 
+@contextlib.contextmanager
+def serving(server):
+    """A started `server` for a fixture, stopped after. A server that cannot
+    start fails the test, never skips it: a missing server must not pass as a
+    green run."""
+    import pytest  # here, not at the top: the benches import this module without pytest
+
+    try:
+        server.start()
+    except DovecotError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 class Dovecot:
     host = "127.0.0.1"
     PORTS = ("pop3_port", "pop3s_port", "imap_port", "imaps_port", "lmtp_port")

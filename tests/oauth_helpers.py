@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from retrieval.models import OAuthProvider
-from tests.dovecot import Dovecot, DovecotError
+from tests.dovecot import Dovecot, serving
 from tests.oauthserver import OAuthServer
 
 
@@ -20,13 +20,8 @@ def oauth_server():
 @pytest.fixture(scope="session")
 def oauth_dovecot(oauth_server):
     """A second real Dovecot whose oauth2 passdb introspects every token at oauth_server."""
-    server = Dovecot(oauth2_introspection_url=oauth_server.url + "/introspect")
-    try:
-        server.start()
-    except DovecotError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.stop()
+    with serving(Dovecot(oauth2_introspection_url=oauth_server.url + "/introspect")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from delivery.backends import LmtpBackend, LmtpSettings, Recipient, trace_headers
 from delivery.backends.session import CHUNK, DotStuffer
-from tests.dovecot import Dovecot, DovecotError
+from tests.dovecot import Dovecot, serving
 from tests.fakeserver import FakeServer
 
 TRACE = trace_headers("pop3 mail.example.test (account 7)", when=datetime(2026, 1, 2, tzinfo=UTC))
@@ -210,12 +210,8 @@ class QuotaDovecot(Dovecot):
 def quota_dovecot(request):
     server = QuotaDovecot()
     server.tempfail = request.param
-    try:
-        server.start()
-    except DovecotError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.stop()
+    with serving(server):
+        yield server
 
 
 def test_full_mailboxes_at_rcpt_and_after_data(quota_dovecot):

@@ -45,19 +45,6 @@ def make_account(**fields) -> RemoteAccount:
 
 
 @pytest.fixture
-def dispatch(django_capture_on_commit_callbacks):
-    """dispatcher.dispatch with the enqueue recorded; returns the (pk, trigger) sent."""
-
-    def run():
-        sent = []
-        with django_capture_on_commit_callbacks(execute=True):
-            dispatcher.dispatch(lambda pk, trigger: sent.append((pk, trigger)))
-        return sent
-
-    return run
-
-
-@pytest.fixture
 def requests(monkeypatch, django_capture_on_commit_callbacks):
     """dispatcher.request_check with the Celery send recorded."""
     sent = []

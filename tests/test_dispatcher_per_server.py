@@ -8,24 +8,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from retrieval import dispatcher
 from retrieval.models import RemoteAccount
 from tests.test_dispatcher import configure, hold, make_account
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dispatch(django_capture_on_commit_callbacks):
-    """A tick with the enqueue recorded; returns the (pk, trigger) sent, in order."""
-
-    def run():
-        sent = []
-        with django_capture_on_commit_callbacks(execute=True):
-            dispatcher.dispatch(lambda pk, trigger: sent.append((pk, trigger)))
-        return sent
-
-    return run
 
 
 def minutes_ago(n):

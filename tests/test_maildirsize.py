@@ -16,7 +16,7 @@ import pytest
 from delivery import maildirsize
 from delivery.backends import MaildirBackend, MaildirSettings, Recipient, trace_headers
 from delivery.maildir import usage
-from tests.dovecot import Dovecot, DovecotError
+from tests.dovecot import Dovecot, serving
 
 MB = 1024 * 1024
 MESSAGE = b"Subject: hi\nMessage-ID: <m@example.test>\n\nbody\n"
@@ -177,13 +177,8 @@ class QuotaDovecot(Dovecot):
 
 @pytest.fixture(scope="module")
 def quota_dovecot():
-    server = QuotaDovecot()
-    try:
-        server.start()
-    except DovecotError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.stop()
+    with serving(QuotaDovecot()) as server:
+        yield server
 
 
 def imap(dovecot, user, password):
