@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from delivery.dedupe import DuplicateFilter
+from delivery.maildir import DeliveryError
 from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
@@ -78,6 +79,12 @@ def _session(account, run, knobs, heartbeat, global_settings, token=None):
         ).execute()
     except (ProtocolError, SecretError, LeaseLost) as exc:
         run.error = str(exc)
+    except DeliveryError as exc:
+        # Only a group's flush lets one through (each copy's own failures are
+        # outcomes): a mailbox problem in plain words, not an internal error.
+        log.error("account %s: %s", account.pk, exc)
+        run.error = (f"{exc}; the last group of messages was not recorded and stays on the "
+                     "server, to be fetched again")
     except Exception as exc:  # the run must end readable whatever went wrong
         log.exception("retrieval of account %s failed", account.pk)
         run.error = f"internal error ({type(exc).__name__}): {exc}"

@@ -108,6 +108,7 @@ def test_a_failed_sync_records_nothing_and_deletes_nothing(dovecot, mail_user, m
 
     assert first.status == Run.Status.ERROR
     assert "durable" in first.error and "Input/output error" in first.error
+    assert "internal error" not in first.error and "stays on the server" in first.error
     assert SeenMessage.objects.filter(account=account).count() == 0
     assert first.deliveries.count() == 0
     assert len(dovecot.messages(mail_user[0])) == 3  # nothing deleted at the source
