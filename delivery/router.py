@@ -17,7 +17,7 @@ stored but never recorded).
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cached_property, partial
 
 from delivery import history
 from delivery.backends import DELIVERED, Backend, trace_headers
@@ -61,9 +61,13 @@ class Router:
         self.settings = global_settings
         self.source = source
         self.directory = Directory.load(global_settings) if account.mode == "catchall" else None
-        self.default_target = DeliveryTarget.objects.filter(is_default=True).first()
         self.account_target = account.delivery_target if account.delivery_target_id else None
         self._backends: dict[int | None, Backend] = {}
+
+    @cached_property
+    def default_target(self):
+        # Read when the first message needs it: an empty poll asks nothing.
+        return DeliveryTarget.objects.filter(is_default=True).first()
 
     def deliver(self, uid: str, spool, info, known: bool = False,
                 source_folder: str = "INBOX", seen: bool = False) -> Report:

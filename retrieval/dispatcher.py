@@ -301,14 +301,18 @@ def admit(account: RemoteAccount, seconds: int, trigger: str) -> Admission:
             now = timezone.now()
             cap = gs.effective_max_concurrent(enabled)
             why = _refusal(account, gs, cap, now, trigger, lock, early)
+            dead_lease = account.lease_token is not None
             token = None if why else account.take_lease(seconds)
             if token is None:
                 lock.release()
                 why = why or GONE
                 _give_back(account.pk, why, now, trigger)
                 return Admission(None, why)
-        # With the lock ours, a run still marked running lost its worker.
-        Run.end_dead(Run.objects.filter(account_id=account.pk), now)
+        if dead_lease:
+            # With the lock ours, the run still marked running lost its worker. Without
+            # a dead lease on the row there is none: every run is ended (finish_run) in
+            # the transaction that clears its lease, or by the tick that frees it.
+            Run.end_dead(Run.objects.filter(account_id=account.pk), now)
     except BaseException:
         lock.release()
         raise
@@ -342,9 +346,12 @@ def _account_refusal(account, now, trigger: str, lock) -> str:
         return BUSY
     # Read with the lock held: a session that ran just before wrote its next
     # check before it let go.
-    row = RemoteAccount.objects.filter(pk=account.pk).values("enabled", "next_check").first()
+    row = (RemoteAccount.objects.filter(pk=account.pk)
+           .values("enabled", "next_check", "lease_token").first())
     if row is None:
         return GONE
+    # A lease on the row now, with the lock free, is a dead worker's: admit ends its run.
+    account.lease_token = row["lease_token"]
     if trigger == Run.Trigger.SCHEDULE and (
         not row["enabled"] or (row["next_check"] and row["next_check"] > now)
     ):

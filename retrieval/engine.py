@@ -45,11 +45,13 @@ def run_account(account_id: int, trigger: str) -> Run | Admission:
     in line), or a scheduled task finds its account no longer due
     (dispatcher.admit).
     """
-    account = RemoteAccount.objects.select_related("owner").filter(pk=account_id).first()
+    account = (RemoteAccount.objects.select_related("owner", "owner__retrieval_settings")
+               .filter(pk=account_id).first())
     if account is None:
         return Admission(None, dispatcher.GONE)
     global_settings = GlobalSettings.load()
-    knobs = EffectiveSettings.for_mailbox(account.owner, global_settings)
+    owner_settings = getattr(account.owner, "retrieval_settings", None)  # read just now
+    knobs = EffectiveSettings.for_mailbox(account.owner, global_settings, owner_settings)
     lease_seconds = max(
         settings.POPADMIN_LEASE_SECONDS,
         knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds,
@@ -109,6 +111,7 @@ class Retrieval:
         self.heartbeat = heartbeat
         self.run = run
         self.knobs = knobs
+        self.global_settings = global_settings
         self.token = token
         self.lease_seconds = lease_seconds
         # The account's limit, never above the hard cap that keeps an endless
@@ -163,7 +166,7 @@ class Retrieval:
     def connect(self):
         attempts = max(1, self.knobs.connection_retries)
         for attempt in range(1, attempts + 1):
-            session = session_for(self.account, self.knobs.timeout_seconds)
+            session = session_for(self.account, self.knobs.timeout_seconds, self.global_settings)
             try:
                 session.connect()
                 return session

@@ -33,6 +33,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, transacti
 from django.db.models import F
 
 from delivery.models import Delivery
+from popadmin import rows
 from retrieval.models import Run, SeenMessage
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class GroupCommit:
             if self._deliveries:
                 self._insert_deliveries()
             if self._seen:
-                SeenMessage.objects.bulk_create(self._seen, ignore_conflicts=True)
+                rows.insert(SeenMessage, self._seen, ignore_conflicts=True)
                 self._seen = []
             self._write_counts()
             self.account.renew_lease(self.token, self.lease_seconds)
@@ -147,17 +148,17 @@ class GroupCommit:
         groups, self._deliveries = self._deliveries, []
         try:
             with transaction.atomic():
-                Delivery.objects.bulk_create([row for _, rows, _ in groups for row in rows])
+                rows.insert(Delivery, [row for _, records, _ in groups for row in records])
             return
         except (OperationalError, InterfaceError):
             raise  # the database is gone, not the rows: the group rolls back
         except Exception as exc:  # which message it is, the loop below finds out
             log.warning("account %s: a group's delivery rows were refused (%s); "
                         "recording them message by message", self.account.pk, exc)
-        for msg, rows, report in groups:
+        for msg, records, report in groups:
             try:
                 with transaction.atomic():
-                    Delivery.objects.bulk_create(rows)
+                    rows.insert(Delivery, records)
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:  # e.g. DataError, UnicodeEncodeError

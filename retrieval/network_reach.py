@@ -30,7 +30,7 @@ def is_restricted(account, global_settings=None) -> bool:
     return gs.restrict_all_accounts
 
 
-def reach_for(account) -> ReachPolicy | None:
+def reach_for(account, global_settings=None) -> ReachPolicy | None:
     """The check to run at connect time, or None for an unrestricted account."""
-    gs = GlobalSettings.load()
+    gs = global_settings or GlobalSettings.load()
     return policy(gs) if is_restricted(account, gs) else None

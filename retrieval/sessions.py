@@ -7,7 +7,7 @@ from retrieval.network_reach import reach_for
 from retrieval.protocols.base import ConnectionParams, MailSession
 
 
-def params_for(account, timeout: float) -> ConnectionParams:
+def params_for(account, timeout: float, global_settings=None) -> ConnectionParams:
     oauth = account.auth_method != "password"
     if oauth:
         from retrieval.oauth.tokens import access_token_for
@@ -27,12 +27,13 @@ def params_for(account, timeout: float) -> ConnectionParams:
         ca_file=settings.POPADMIN_CA_FILE,
         folders=tuple(account.effective_folders),
         # Checked at every connect, not only at save: DNS and the allow-list change.
-        reach=reach_for(account),
+        reach=reach_for(account, global_settings),
     )
 
 
-def session_for(account, timeout: float) -> MailSession:
-    params = params_for(account, timeout)
+def session_for(account, timeout: float, global_settings=None) -> MailSession:
+    # `global_settings`: the session's own reading (engine), else read now.
+    params = params_for(account, timeout, global_settings)
     if account.protocol == "pop3":
         from retrieval.protocols.pop3 import POP3Session
 

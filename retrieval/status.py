@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from popadmin.text import storable
@@ -78,6 +79,12 @@ def finish_run(account, run, knobs, token=None):
             # The service was stopped mid-session: the rest of the mailbox is due
             # as soon as it runs again (the dispatcher admits nothing until then).
             next_check = now
+        lease = {}
+        if token is not None:
+            # The lease goes in the same statement, if it is still this session's.
+            mine = When(lease_token=token, then=Value(None))
+            lease = {"lease_token": Case(mine, default=F("lease_token")),
+                     "lease_expires": Case(mine, default=F("lease_expires"))}
         RemoteAccount.objects.filter(pk=account.pk).update(
             last_check=now,
             last_status=run.status,
@@ -85,9 +92,10 @@ def finish_run(account, run, knobs, token=None):
             next_check=next_check,
             consecutive_failures=failures,
             failing_since=failing_since,
+            **lease,
         )
         if token is not None:
-            account.clear_lease(token)
+            account.lease_cleared(token)
 
 
 def free_dead_leases() -> int:

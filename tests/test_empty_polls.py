@@ -72,18 +72,18 @@ def test_it_keeps_the_row_of_an_empty_check_a_person_started(dovecot, mail_user)
 
 def test_it_shows_an_empty_poll_while_it_runs(dovecot, mail_user, monkeypatch):
     # The row exists from the start (progress and the reaper need it); only
-    # a clean empty end removes it. Seen mid-session: when the engine fills in
-    # the first counts, the row is there.
+    # a clean empty end removes it. Seen mid-session: when the engine connects,
+    # the row is there.
     account = make_account(dovecot, *mail_user)
     seen_during = []
-    original = Run.objects.filter
+    original = engine.Retrieval.connect
 
-    def spy(*args, **kwargs):
-        seen_during.append(Run.objects.all().exists())
-        return original(*args, **kwargs)
+    def spy(self):
+        seen_during.append(Run.objects.filter(pk=self.run.pk).exists())
+        return original(self)
 
-    monkeypatch.setattr(Run.objects, "filter", spy)
+    monkeypatch.setattr(engine.Retrieval, "connect", spy)
     poll(account)
     monkeypatch.undo()
-    assert any(seen_during)
+    assert seen_during == [True]
     assert Run.objects.count() == 0

@@ -31,9 +31,13 @@ def test_an_empty_poll_ends_in_one_transaction_and_clears_its_lease_once(dovecot
 
     assert run.status == Run.Status.OK and not leased(account)
     sql = [q["sql"] for q in queries.captured_queries]
-    clear = 'UPDATE "retrieval_remoteaccount" SET "lease_token" = NULL'
-    clears = [s for s in sql if s.startswith(clear)]
-    assert len(clears) == 1  # in finish_run; release_lease does not write it again
+    # Cleared by finish_run's own update of the account, if still this session's...
+    finish = [s for s in sql if s.startswith('UPDATE "retrieval_remoteaccount" SET "last_check"')]
+    assert len(finish) == 1
+    assert 'THEN NULL ELSE "retrieval_remoteaccount"."lease_token"' in finish[0]
+    # ...and not written again, by a statement of its own or by release_lease.
+    alone = 'UPDATE "retrieval_remoteaccount" SET "lease_token" = NULL'
+    assert not [s for s in sql if s.startswith(alone)]
     # Nothing of the empty poll writes a zero into its run row.
     assert not [s for s in sql if s.startswith('UPDATE "retrieval_run"')
                 and '"deleted" = ("retrieval_run"."deleted" + 0)' in s]

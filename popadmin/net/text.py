@@ -2,12 +2,15 @@
 
 import re
 
+# Anything but printable ASCII; one regex pass (this runs on every server reply).
+_UNPRINTABLE = re.compile(r"[^ -~]")
+
 
 def printable(data: bytes | str, limit: int = 200) -> str:
     """Server text made safe for an error message or a log line."""
     if isinstance(data, bytes):
         data = data.decode("latin-1")
-    text = "".join(c if " " <= c <= "~" else "?" for c in data[: limit + 1]).strip()
+    text = _UNPRINTABLE.sub("?", data[: limit + 1]).strip()
     return text[:limit] + "..." if len(text) > limit else text
 
 

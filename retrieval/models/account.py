@@ -305,6 +305,11 @@ class RemoteAccount(models.Model):
         RemoteAccount.objects.filter(pk=self.pk, lease_token=token).update(
             lease_token=None, lease_expires=None
         )
+        self.lease_cleared(token)
+
+    def lease_cleared(self, token: uuid.UUID):
+        """The row no longer holds this token's lease (cleared by the caller's own
+        statement): release_lease need not write it again."""
         self._lease_cleared = token
 
     def release_lease(self, token: uuid.UUID):

@@ -22,6 +22,9 @@ def validate_reach_entries(value):
 
 
 # Fields a user record may override; None on UserSettings means "inherit".
+# for_mailbox's default: the mailbox's own settings not read yet.
+_UNREAD = object()
+
 OVERRIDABLE = (
     "connection_retries",
     "retry_seconds",
@@ -246,10 +249,16 @@ class EffectiveSettings:
     poll_minutes: int
 
     @classmethod
-    def for_mailbox(cls, mailbox, global_settings=None) -> "EffectiveSettings":
+    def for_mailbox(
+        cls, mailbox, global_settings=None, user_settings=_UNREAD
+    ) -> "EffectiveSettings":
         gs = global_settings or GlobalSettings.load()
         values = {name: getattr(gs, name) for name in OVERRIDABLE}
-        user = UserSettings.objects.filter(mailbox=mailbox).first()
+        # `user_settings`: the mailbox's row (or None) as the caller just read
+        # it with the mailbox, one query less per session (engine).
+        user = user_settings
+        if user is _UNREAD:
+            user = UserSettings.objects.filter(mailbox=mailbox).first()
         if user:
             for name in OVERRIDABLE:
                 if getattr(user, name) is not None:
