@@ -215,14 +215,7 @@ def _take(rows, picked: list, wanted: int, busy: Counter, per_host: int, full: s
 def _claim(pks: list[int], now, extra: dict):
     """Claim these accounts until the hold runs out; `extra` is written on the
     accounts themselves (a request's trigger: rare, a few rows)."""
-    until = now + claim_hold()
-    # One INSERT ... ON CONFLICT where the database allows (PostgreSQL); bulk_create
-    # splits it into batches under SQLite's parameter limit. A claim left over
-    # (expired: the account would not have been picked otherwise) is overwritten.
-    AccountClaim.objects.bulk_create(
-        [AccountClaim(account_id=pk, until=until) for pk in pks],
-        update_conflicts=True, unique_fields=["account"], update_fields=["until"],
-    )
+    AccountClaim.write(pks, now + claim_hold())
     if extra:
         size = connection.features.max_query_params or len(pks) or 1
         for start in range(0, len(pks), size):
