@@ -36,7 +36,9 @@ def in_flight(rows, n):
     until = timezone.now() + dt.timedelta(minutes=5)
     AccountClaim.objects.bulk_create(
         [AccountClaim(account=a, until=until) for a in rows[:n]],
-        update_conflicts=True, unique_fields=["account"], update_fields=["until"],
+        update_conflicts=True,
+        unique_fields=["account"],
+        update_fields=["until"],
     )
 
 
