@@ -96,8 +96,9 @@ def spread(due_fraction: float):
     from django.db import connection
 
     with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM retrieval_accountclaim")
         cursor.execute(
-            """UPDATE retrieval_remoteaccount SET claimed_until = NULL, pending_trigger = '',
+            """UPDATE retrieval_remoteaccount SET pending_trigger = '',
                    lease_token = NULL, lease_expires = NULL,
                    next_check = CASE WHEN random() < %s
                        THEN now() - random() * interval '10 minutes'
@@ -107,19 +108,19 @@ def spread(due_fraction: float):
     with connection.cursor() as cursor:
         # What autovacuum does after a mass update in production.
         cursor.execute("VACUUM ANALYZE retrieval_remoteaccount")
+        cursor.execute("VACUUM ANALYZE retrieval_accountclaim")
 
 
 def finish(pks):
     """What the workers would do with a tick's claims: check, and schedule the next."""
     from django.utils import timezone
 
-    from retrieval.models import RemoteAccount
+    from retrieval.models import AccountClaim, RemoteAccount
 
     later = timezone.now() + dt.timedelta(minutes=10)
     for start in range(0, len(pks), 5000):
-        RemoteAccount.objects.filter(pk__in=pks[start : start + 5000]).update(
-            claimed_until=None, next_check=later
-        )
+        AccountClaim.objects.filter(account__in=pks[start : start + 5000]).delete()
+        RemoteAccount.objects.filter(pk__in=pks[start : start + 5000]).update(next_check=later)
 
 
 def time_ticks(fraction: float, ticks: int):
@@ -171,17 +172,31 @@ def time_admission(running: int):
 
 
 def explain():
+    """The plans of the dispatcher's queries, with the last tick's claims still live."""
+    from django.db import connection
     from django.utils import timezone
 
+    from retrieval import due_scan
     from retrieval.models import RemoteAccount
-    from retrieval.models.account import live_claim, live_lease
+    from retrieval.models.account import in_flight, live_claim, live_lease
+
+    def show(name, plan):
+        print(f"{name} plan:", " / ".join(line.strip() for line in plan.splitlines()[:6]))
 
     now = timezone.now()
     query = (RemoteAccount.objects.filter(enabled=True, pending_trigger="", next_check__lte=now)
              .exclude(live_lease(now)).exclude(live_claim(now))
              .order_by("next_check", "pk").values_list("pk", "host")[:1000])
-    plan = query.explain()
-    print("due scan plan:", " / ".join(line.strip() for line in plan.splitlines()[:4]))
+    show("due scan", query.explain())
+    for name, part in zip(("leased", "queued"), in_flight(now), strict=True):
+        show(f"in flight ({name})", part.values_list("host").explain())
+    sql = due_scan._SQL.format(table="retrieval_remoteaccount", claims="retrieval_accountclaim")
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, {"now": now, "limit": 3, "full": []})
+        plan = [row[0] for row in cursor.fetchall()]
+    # Each server's first accounts, and the claims probed for them.
+    per_server = next(i for i, line in enumerate(plan) if "Anti Join" in line)
+    show("per-server due scan (each server)", "\n".join(plan[per_server:]))
 
 
 def main():

@@ -18,7 +18,7 @@ HIDDEN = "(hidden)"
 # operator's change, and it would bury the ones that are.
 ACCOUNT_STATUS_FIELDS = [
     "last_check", "last_status", "last_error", "next_check", "consecutive_failures",
-    "failing_since", "lease_token", "lease_expires", "claimed_until", "pending_trigger",
+    "failing_since", "lease_token", "lease_expires", "pending_trigger",
 ]
 
 

@@ -14,8 +14,8 @@ from django.utils.timesince import timesince, timeuntil
 
 from retrieval import explain
 from retrieval.dispatcher import COOLDOWN
-from retrieval.models import GlobalSettings, RemoteAccount, Run
-from retrieval.models.account import live_claim, live_lease
+from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
+from retrieval.models.account import live_lease
 
 RESULT_WORDS = {
     Run.Status.OK: "OK",
@@ -94,8 +94,9 @@ def _progress(account, run, running: bool, now) -> tuple[str, str]:
     if not running:
         return "paused", ("paused by the administrator: mail collection is stopped, and "
                           "checks start again when it is switched back on")
-    if account.claimed_until and account.claimed_until > now:
-        ahead = _ahead(account, now)
+    claimed_until = _claimed_until(account)
+    if claimed_until and claimed_until > now:
+        ahead = _ahead(account, claimed_until, now)
         return "queued", f"queued: {_ahead_words(ahead)}"
     if account.pending_trigger:
         busy = RemoteAccount.objects.filter(live_lease(now)).count()
@@ -129,13 +130,22 @@ def _finished(run: Run, now) -> str:
     return f"checked {moment}: failed"
 
 
-def _ahead(account, now) -> int:
+def _claimed_until(account):
+    """When the claim of the account's queued task runs out, None without one (a
+    list of cards reads the claims with the accounts: select_related("claim"))."""
+    try:
+        return account.claim.until
+    except AccountClaim.DoesNotExist:
+        return None
+
+
+def _ahead(account, claimed_until, now) -> int:
     """Checks queued before this one, by when they were queued (claims run out in order)."""
-    ahead = RemoteAccount.objects.filter(live_claim(now), claimed_until__lt=account.claimed_until)
+    ahead = AccountClaim.objects.filter(until__gt=now, until__lt=claimed_until)
     if account.pending_trigger:
         # A check someone asked for has its own queue: scheduled work is not ahead.
-        ahead = ahead.exclude(pending_trigger="")
-    return ahead.exclude(pk=account.pk).count()
+        ahead = ahead.exclude(account__pending_trigger="")
+    return ahead.exclude(account_id=account.pk).count()
 
 
 def _ahead_words(ahead: int) -> str:

@@ -13,8 +13,8 @@ per-server limit; the account model only writes the lease row it is given.
 Every admission decision (a dispatch tick, a request, a session start) is
 made under one lock, the global settings row,
 so two dispatchers never claim the same account or the same slot. A claim is
-a time (claimed_until), not a flag: when the broker loses the task the
-account is simply due again once the claim runs out. The cap is counted
+a time (an AccountClaim row, retrieval/models/claim.py), not a flag: when the
+broker loses the task the account is simply due again once the claim runs out. The cap is counted
 twice: here with queued claims, so the queue never holds more than the cap,
 and strictly at session start, from live leases only. Each tick first frees
 the leases whose holder died (its session lock is gone, retrieval/locks.py),
@@ -37,8 +37,8 @@ from django.utils import timezone
 from popadmin.celery import app as celery_app
 from retrieval import due_scan
 from retrieval.locks import session_lock
-from retrieval.models import GlobalSettings, RemoteAccount, Run
-from retrieval.models.account import enabled_account_count, live_claim, live_lease
+from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
+from retrieval.models.account import enabled_account_count, in_flight, live_claim, live_lease
 from retrieval.status import free_dead_leases
 
 log = logging.getLogger(__name__)
@@ -109,15 +109,18 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
             # A killed worker's accounts are free again within one tick.
             free_dead_leases()
         now = timezone.now()
-        in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).order_by()
+        parts = in_flight(now)
         if refill:
-            busy = _HostLoad(in_flight)
-            slots = min(gs.effective_max_concurrent(enabled) - in_flight.count(), REFILL_MAX)
+            busy = _HostLoad(parts)
+            taken = sum(part.count() for part in parts)
+            slots = min(gs.effective_max_concurrent(enabled) - taken, REFILL_MAX)
         else:
             # An account never checked has been waiting since it was created;
             # a real time keeps the due scan on its index (no IS NULL branch).
             RemoteAccount.objects.filter(next_check__isnull=True).update(next_check=F("created"))
-            busy = Counter(host.lower() for host in in_flight.values_list("host", flat=True))
+            busy = Counter(
+                host.lower() for part in parts for host in part.values_list("host", flat=True)
+            )
             slots = gs.effective_max_concurrent(enabled) - sum(busy.values())
         picked = []
         if slots > 0:
@@ -148,12 +151,12 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
 class _HostLoad(Counter):
     """Sessions and queued tasks per server, counted for a host when first asked."""
 
-    def __init__(self, in_flight):
+    def __init__(self, parts):
         super().__init__()
-        self.in_flight = in_flight
+        self.parts = parts
 
     def __missing__(self, host):
-        self[host] = self.in_flight.filter(host__iexact=host).count()
+        self[host] = sum(part.filter(host__iexact=host).count() for part in self.parts)
         return self[host]
 
 
@@ -210,13 +213,13 @@ def _take(rows, picked: list, wanted: int, busy: Counter, per_host: int, full: s
 
 
 def _claim(pks: list[int], now, extra: dict):
-    until = now + claim_hold()
-    # One statement where the database allows (PostgreSQL); SQLite caps parameters.
-    size = connection.features.max_query_params or len(pks) or 1
-    for start in range(0, len(pks), size):
-        RemoteAccount.objects.filter(pk__in=pks[start : start + size]).update(
-            claimed_until=until, **extra
-        )
+    """Claim these accounts until the hold runs out; `extra` is written on the
+    accounts themselves (a request's trigger: rare, a few rows)."""
+    AccountClaim.write(pks, now + claim_hold())
+    if extra:
+        size = connection.features.max_query_params or len(pks) or 1
+        for start in range(0, len(pks), size):
+            RemoteAccount.objects.filter(pk__in=pks[start : start + size]).update(**extra)
 
 
 def request_check(account_ids, trigger) -> list[int]:
@@ -361,17 +364,16 @@ def _account_refusal(account, now, trigger: str, lock) -> str:
 
 def _give_back(pk: int, why: str, now, trigger: str):
     """Drop the claim; an account still owed a session keeps its place in line."""
+    AccountClaim.objects.filter(account_id=pk).delete()
     row = RemoteAccount.objects.filter(pk=pk)
     if why in (BUSY, NOT_DUE, GONE):
         # The running (or just finished) session is the check that was asked for.
-        row.update(claimed_until=None, pending_trigger="")
+        row.update(pending_trigger="")
     elif trigger in INTERACTIVE_TRIGGERS:
         # Served first by the next dispatcher tick, with the same trigger.
-        row.update(claimed_until=None, pending_trigger=trigger)
+        row.update(pending_trigger=trigger)
         row.filter(Q(next_check__isnull=True) | Q(next_check__gt=now)).update(next_check=now)
-    else:
-        # Scheduled work keeps its next_check, in the past: it stays first in line.
-        row.update(claimed_until=None)
+    # Scheduled work keeps its next_check, in the past: it stays first in line.
 
 
 def refill_wanted() -> bool:
@@ -392,5 +394,5 @@ def refill_wanted() -> bool:
         return False
     cap = gs.effective_max_concurrent(enabled_account_count(max_age=30))
     now = timezone.now()
-    in_flight = RemoteAccount.objects.filter(live_lease(now) | live_claim(now)).count()
-    return cap - in_flight >= min(REFILL_MAX, max(1, cap // 25))
+    taken = sum(part.count() for part in in_flight(now))
+    return cap - taken >= min(REFILL_MAX, max(1, cap // 25))

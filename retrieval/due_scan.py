@@ -12,12 +12,13 @@ Here the database does it per server instead: a skip scan of the distinct
 is at most `limit` rows per server, in waiting order; the caller still skips
 servers whose sessions and queued tasks already fill their limit, so the
 result is exactly what the walk would have picked. The cost grows with the
-number of servers, not of accounts.
+number of servers, not of accounts (a claim is one probe of the claims
+table's primary key per candidate).
 """
 
 from django.db import connection
 
-from retrieval.models import RemoteAccount
+from retrieval.models import AccountClaim, RemoteAccount
 
 _SQL = """
 WITH RECURSIVE servers(h) AS (
@@ -32,7 +33,7 @@ FROM servers CROSS JOIN LATERAL (
     SELECT id, host, next_check, pending_trigger FROM {table}
     WHERE enabled AND lower(host) = servers.h
       AND next_check <= %(now)s AND pending_trigger = ''
-      AND (claimed_until IS NULL OR claimed_until <= %(now)s)
+      AND NOT EXISTS (SELECT FROM {claims} WHERE account_id = {table}.id AND until > %(now)s)
       AND (lease_token IS NULL OR lease_expires IS NULL OR lease_expires <= %(now)s)
     ORDER BY next_check, id
     LIMIT %(limit)s
@@ -50,7 +51,10 @@ def first_due_per_server(now, limit: int, full) -> list[tuple]:
     """(pk, host, next_check, pending_trigger) of each server's first `limit` free due
     accounts (scheduled ones, no request pending), in waiting order; servers in `full`
     (lower-cased) are left out."""
-    sql = _SQL.format(table=connection.ops.quote_name(RemoteAccount._meta.db_table))
+    quote = connection.ops.quote_name
+    sql = _SQL.format(
+        table=quote(RemoteAccount._meta.db_table), claims=quote(AccountClaim._meta.db_table)
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"now": now, "limit": limit, "full": sorted(full)})
         return cursor.fetchall()

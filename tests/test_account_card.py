@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import GroupPolicy
 from retrieval import dispatcher, engine
 from retrieval.account_card import account_card
-from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from tests.factories import make_account, make_mailbox
 
 pytestmark = pytest.mark.django_db
@@ -54,8 +54,8 @@ def test_it_counts_the_checks_queued_ahead(owner, django_capture_on_commit_callb
         for account in (first, second, third):
             assert dispatcher.request_check([account.pk], "manual") == [account.pk]
             # Claims are ordered by time: make each one strictly later.
-            RemoteAccount.objects.filter(pk=account.pk).update(
-                claimed_until=timezone.now() + dt.timedelta(minutes=5, seconds=account.pk))
+            AccountClaim.objects.filter(account=account).update(
+                until=timezone.now() + dt.timedelta(minutes=5, seconds=account.pk))
 
     assert account_card(first)["line"] == "queued: next in line, waiting for a worker"
     card = account_card(third)

@@ -126,7 +126,7 @@ def test_it_shows_no_editable_internal_fields(admin_client):
     page = admin_client.get(reverse("admin:retrieval_remoteaccount_change", args=[account.pk]))
     body = page.content.decode()
 
-    for internal in ("next_check", "lease_expires", "lease_token", "claimed_until",
+    for internal in ("next_check", "lease_expires", "lease_token", "pending_trigger",
                      "consecutive_failures", "last_error"):
         assert f'name="{internal}' not in body
     assert "Test connection" in body and "Check now" in body

@@ -12,7 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from popadmin.celery import app
-from retrieval.models import GlobalSettings, HourlyStats, RemoteAccount, UserSettings
+from retrieval.models import (
+    AccountClaim,
+    GlobalSettings,
+    HourlyStats,
+    RemoteAccount,
+    UserSettings,
+)
 from retrieval.ops import queries, queues
 from tests.factories import make_mailbox
 
@@ -75,7 +81,7 @@ def test_it_shows_sessions_against_the_global_cap_and_per_server(admin_client):
     for host in ("Mail.Example.com", "mail.example.com", "other.example"):
         account(host=host, lease_token=uuid.uuid4(), lease_expires=later)
     account(lease_token=uuid.uuid4(), lease_expires=timezone.now() - dt.timedelta(seconds=1))
-    account(claimed_until=later)
+    AccountClaim.objects.create(account=account(), until=later)
 
     data = queries.sessions()
     assert (data["running"], data["cap"], data["claimed"]) == (3, 7, 1)

@@ -13,7 +13,7 @@ from popadmin.celery import app
 from retrieval import dispatcher
 from retrieval.dispatcher import BUSY, NO_SERVER_SLOT, NO_SLOT, NOT_DUE, SERVICE_STOPPED
 from retrieval.locks import session_lock
-from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import enabled_account_count
 from retrieval.status import MAX_JITTER, jitter
 from retrieval.tasks import fetch_account
@@ -100,7 +100,7 @@ def test_it_claims_due_enabled_accounts_only(dispatch):
 
 def test_it_dispatches_again_when_a_claim_runs_out(dispatch):
     lost = make_account()  # its task was queued, then the broker lost it
-    RemoteAccount.objects.filter(pk=lost.pk).update(claimed_until=timezone.now() - AGO)
+    AccountClaim.objects.create(account=lost, until=timezone.now() - AGO)
 
     assert dispatch() == [(lost.pk, "schedule")]
 
@@ -198,8 +198,9 @@ def test_it_hands_a_freed_slot_on_only_while_accounts_wait_for_one(
             return dispatcher.dispatch(lambda pk, trigger: None, refill=True)
 
     def finish(done):
+        AccountClaim.objects.filter(account__in=pks(done)).delete()
         RemoteAccount.objects.filter(pk__in=pks(done)).update(
-            claimed_until=None, next_check=timezone.now() + dt.timedelta(minutes=10))
+            next_check=timezone.now() + dt.timedelta(minutes=10))
 
     assert refill() == []  # no tick yet has seen anyone wait
     assert len(dispatch()) == 3  # every slot taken, three accounts left waiting
@@ -289,14 +290,14 @@ def test_it_serves_waiting_requests_before_older_scheduled_work(dispatch, reques
     # Its task starts while the only slot is taken: it goes back in line, first.
     assert refused(asked, "manual") == NO_SLOT
     asked.refresh_from_db()
-    assert (asked.pending_trigger, asked.claimed_until) == ("manual", None)
+    assert asked.pending_trigger == "manual" and not AccountClaim.objects.filter(account=asked)
     assert asked.next_check <= timezone.now()
     RemoteAccount.objects.filter(pk=old[0].pk).update(lease_token=None)
 
     assert dispatch() == [(asked.pk, "manual")]
     token = admit(asked, "manual").token
     asked.refresh_from_db()
-    assert token and (asked.pending_trigger, asked.claimed_until) == ("", None)
+    assert token and asked.pending_trigger == "" and not AccountClaim.objects.filter(account=asked)
 
 
 # --- claims and session start ------------------------------------------------------

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from retrieval.models import RemoteAccount
+from retrieval.models import AccountClaim
 from tests.test_dispatcher import configure, hold, make_account
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +28,8 @@ def test_each_server_gives_its_longest_waiting_free_accounts_in_waiting_order(di
     make_account(host="pop.c.example", next_check=dt.timedelta(minutes=5))  # not due yet
     make_account(host="pop.c.example", next_check=minutes_ago(60), enabled=False)
     claimed = make_account(host="pop.d.example", next_check=minutes_ago(55))
-    RemoteAccount.objects.filter(pk=claimed.pk).update(
-        claimed_until=timezone.now() + dt.timedelta(minutes=5))  # queued: counts, not again
+    # Queued: counts, not again.
+    AccountClaim.objects.create(account=claimed, until=timezone.now() + dt.timedelta(minutes=5))
     d = make_account(host="pop.d.example", next_check=minutes_ago(20))
     make_account(host="pop.d.example", next_check=minutes_ago(15))
     asked = make_account(host="pop.d.example", next_check=minutes_ago(1),

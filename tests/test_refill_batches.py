@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from retrieval import dispatcher
-from retrieval.models import GlobalSettings, RemoteAccount
+from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount
 from retrieval.models.account import enabled_account_count
 from tests.factories import make_mailbox
 
@@ -34,7 +34,12 @@ def configure(**fields):
 def in_flight(rows, n):
     """n of them queued (a live claim), as a dispatcher tick leaves them."""
     until = timezone.now() + dt.timedelta(minutes=5)
-    RemoteAccount.objects.filter(pk__in=[a.pk for a in rows[:n]]).update(claimed_until=until)
+    AccountClaim.objects.bulk_create(
+        [AccountClaim(account=a, until=until) for a in rows[:n]],
+        update_conflicts=True,
+        unique_fields=["account"],
+        update_fields=["until"],
+    )
 
 
 def test_it_waits_for_a_few_free_slots_under_a_large_cap():
@@ -44,9 +49,9 @@ def test_it_waits_for_a_few_free_slots_under_a_large_cap():
     in_flight(rows, 100)
     assert not dispatcher.refill_wanted()  # nothing free
     in_flight(rows[3:], 100 - 3)
-    RemoteAccount.objects.filter(pk__in=[a.pk for a in rows[:3]]).update(claimed_until=None)
+    AccountClaim.objects.filter(account__in=rows[:3]).delete()
     assert not dispatcher.refill_wanted()  # 3 free: not yet
-    RemoteAccount.objects.filter(pk=rows[3].pk).update(claimed_until=None)
+    AccountClaim.objects.filter(account=rows[3]).delete()
     assert dispatcher.refill_wanted()  # 4 free: one batch under one lock
 
 
@@ -56,7 +61,7 @@ def test_every_free_slot_counts_under_a_small_cap():
 
     in_flight(rows, 10)
     assert not dispatcher.refill_wanted()
-    RemoteAccount.objects.filter(pk=rows[0].pk).update(claimed_until=None)
+    AccountClaim.objects.filter(account=rows[0]).delete()
     assert dispatcher.refill_wanted()
 
 

@@ -1,5 +1,6 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
 from retrieval.models.alert import AlertEpisode
+from retrieval.models.claim import AccountClaim
 from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.oauth import OAuthGrant, OAuthProvider
 from retrieval.models.run import Run
@@ -7,6 +8,7 @@ from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSet
 from retrieval.models.stats import HourlyStats
 
 __all__ = [
+    "AccountClaim",
     "AlertEpisode",
     "EffectiveSettings",
     "GlobalSettings",

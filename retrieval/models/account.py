@@ -15,6 +15,7 @@ from django.utils import timezone
 from delivery.maildir import folder_problem
 from popadmin import secrets
 from popadmin.secrets import validate_credential
+from retrieval.models.claim import AccountClaim
 
 
 def live_lease(now) -> Q:
@@ -23,8 +24,24 @@ def live_lease(now) -> Q:
 
 
 def live_claim(now) -> Q:
-    """Accounts with a fetch task queued and not yet started."""
-    return Q(claimed_until__gt=now)
+    """Accounts with a fetch task queued and not yet started (their AccountClaim).
+
+    Read through the claims table: filter() joins it from its `until` index,
+    exclude() probes it per account. Never OR it with live_lease: across two
+    tables that condition scans every account (dispatcher.in_flight).
+    """
+    return Q(claim__until__gt=now)
+
+
+def in_flight(now) -> tuple[models.QuerySet, models.QuerySet]:
+    """Accounts a session holds, and those (others) a queued task waits for.
+
+    Two querysets, each read on its own small index: one condition ORing a
+    lease on the account row with a claim in its own table would read every
+    account. Count and list them part by part.
+    """
+    leased = RemoteAccount.objects.filter(live_lease(now)).order_by()
+    return leased, RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now)).order_by()
 
 
 def folder_map_problem(mapping) -> str | None:
@@ -156,10 +173,7 @@ class RemoteAccount(models.Model):
     # The lease: who holds the account's one session and until when.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires = models.DateTimeField(null=True, blank=True, editable=False)
-    # A fetch task for the account is queued: until then no other dispatch or
-    # trigger queues another. If the broker loses the task, the claim simply
-    # runs out and the account is due again.
-    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # A queued fetch task's claim is a row of its own (retrieval/models/claim.py).
     # The trigger of a check someone asked for that has not had its session
     # yet (no free slot): the dispatcher serves these before scheduled work.
     pending_trigger = models.CharField(max_length=10, blank=True, editable=False)
@@ -175,7 +189,7 @@ class RemoteAccount(models.Model):
         ]
         # Partial indexes keep the dispatcher's queries cheap at 100,000 accounts:
         # the due scan walks the first index in waiting order; the others hold
-        # only the few rows with a lease, a claim or a pending request.
+        # only the few rows with a lease or a pending request.
         indexes = [
             models.Index(
                 fields=["next_check", "id"], condition=Q(enabled=True), name="account_due_idx"
@@ -184,11 +198,6 @@ class RemoteAccount(models.Model):
                 fields=["lease_expires"],
                 condition=Q(lease_token__isnull=False),
                 name="account_lease_idx",
-            ),
-            models.Index(
-                fields=["claimed_until"],
-                condition=Q(claimed_until__isnull=False),
-                name="account_claim_idx",
             ),
             models.Index(
                 fields=["next_check"], condition=~Q(pending_trigger=""), name="account_request_idx"
@@ -284,11 +293,11 @@ class RemoteAccount(models.Model):
         got = RemoteAccount.objects.filter(pk=self.pk).update(
             lease_token=token,
             lease_expires=timezone.now() + dt.timedelta(seconds=seconds),
-            claimed_until=None,
             pending_trigger="",
         )
         if got != 1:
             return None
+        AccountClaim.objects.filter(account_id=self.pk).delete()
         self.lease_token = token
         return token
 
