@@ -5,8 +5,8 @@ answered: delivered, failed (with the reason), or a duplicate that was not
 delivered again. The rows answer "where did this message go?" and back the
 duplicate check (delivery/dedupe.py) and retries (the token).
 
-The rows are returned unsaved: the caller writes a whole group of them with
-one bulk INSERT in the transaction that also records the messages' seen-state
+The rows are returned new (popadmin/rows.py): the caller writes a whole group
+of them with one INSERT in the transaction that also records the messages' seen-state
 (retrieval/group_commit.py), instead of one INSERT per copy.
 """
 
@@ -15,17 +15,18 @@ from django.db import connection
 from delivery.backends import DELIVERED
 from delivery.message import MessageInfo
 from delivery.models import Delivery
+from popadmin import rows
 from popadmin.text import storable
 
 
-def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend: str) -> Delivery:
-    """An unsaved row: this copy was not delivered again."""
+def record_duplicate(mailbox, folder: str, info: MessageInfo, *, run, backend: str) -> rows.Row:
+    """A new row: this copy was not delivered again."""
     return _record(mailbox, folder, info, run=run, backend=backend,
                    recipient=mailbox.address, result=Delivery.Result.DUPLICATE)
 
 
-def record_outcome(mailbox, folder, info, *, run, backend, outcome, token) -> Delivery:
-    """An unsaved row: what the backend said about one recipient's copy
+def record_outcome(mailbox, folder, info, *, run, backend, outcome, token) -> rows.Row:
+    """A new row: what the backend said about one recipient's copy
     (delivery/backends Outcome)."""
     delivered = outcome.status == DELIVERED
     return _record(
@@ -69,14 +70,15 @@ def describe(outcome) -> str:
 
 
 def _record(mailbox, folder, info: MessageInfo, *, run, backend, recipient,
-            **fields) -> Delivery:
-    """An unsaved Delivery row for one copy of one message.
+            **fields) -> rows.Row:
+    """A new Delivery row (popadmin/rows.py) for one copy of one message.
 
     Text that came with the message or from a remote server is cleaned and cut
     to its column: a NUL in a Message-ID must not make the INSERT fail.
     """
-    return Delivery(
-        mailbox=mailbox, run=run, message_key=info.key, content_digest=info.digest,
+    return rows.new(
+        Delivery, mailbox_id=mailbox.pk, run_id=run.pk if run else None,
+        message_key=info.key, content_digest=info.digest,
         message_id=storable(info.message_id, _size("message_id")),
         sender=storable(info.sender, _size("sender")),
         subject=storable(info.subject, _size("subject")), sent=info.date,

@@ -62,7 +62,7 @@ class GroupCommit:
         self._open = False
         self._started = 0.0
         self._bytes = 0
-        self._seen: list[SeenMessage] = []
+        self._seen: list[rows.Row] = []  # SeenMessage rows
         self._deliveries: list[tuple] = []  # (msg, its unsaved Delivery rows, its report)
         self._delete: list = []
         self._pending: dict[str, int] = {}
@@ -91,8 +91,8 @@ class GroupCommit:
 
     def settled(self, msg, info, delete: bool):
         """Every copy of `msg` is stored: mark it seen (and maybe delete it) with the group."""
-        self._seen.append(SeenMessage(account=self.account, uid=msg.uid,
-                                      message_key=info.key, content_digest=info.digest))
+        self._seen.append(rows.new(SeenMessage, account_id=self.account.pk, uid=msg.uid,
+                                   message_key=info.key, content_digest=info.digest))
         if delete:
             self._delete.append(msg)
 

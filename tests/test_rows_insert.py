@@ -54,3 +54,22 @@ def test_no_rows_is_no_statement(django_assert_num_queries):
 def test_a_model_with_fields_it_cannot_write_is_refused():
     with pytest.raises(TypeError):
         rows.insert(LogEntry, [LogEntry(object_repr="x", action=0)])
+
+
+def test_a_new_row_has_every_default_an_instance_would_have():
+    mailbox = make_mailbox()
+
+    row = rows.new(Delivery, mailbox_id=mailbox.pk, message_key="mid:x",
+                   result=Delivery.Result.FAILED)
+    rows.insert(Delivery, [row])
+
+    stored = Delivery.objects.get()
+    assert (stored.mailbox_id, stored.result, stored.backend, stored.detail, stored.size) == (
+        mailbox.pk, "failed", "maildir", "", 0)
+    assert (stored.sender, stored.remote_uid, stored.run_id, stored.sent) == ("", "", None, None)
+    assert stored.created == row.created
+
+
+def test_a_new_row_with_a_field_the_model_lacks_is_refused():
+    with pytest.raises(TypeError, match="no field"):
+        rows.new(Delivery, mailbox=make_mailbox())  # the attname is mailbox_id
