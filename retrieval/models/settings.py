@@ -21,10 +21,10 @@ def validate_reach_entries(value):
             raise ValidationError(str(exc))
 
 
-# Fields a user record may override; None on UserSettings means "inherit".
 # for_mailbox's default: the mailbox's own settings not read yet.
 _UNREAD = object()
 
+# Fields a user record may override; None on UserSettings means "inherit".
 OVERRIDABLE = (
     "connection_retries",
     "retry_seconds",
