@@ -1,13 +1,13 @@
-"""Maildir++ delivery: tmp/ → fsync → link into new/ → fsync the directory.
+"""Maildir++ mailboxes: where they are, their folders, what they hold.
 
-A message is durable (invariant "No loss") only when deliver() returns: the file's
-data and its directory entry in new/ have both reached the disk.
-
-A caller delivering a group of copies does the same steps for the whole
-group (delivery/backends/maildir.py): stage() each copy into tmp/, make the
-data durable (one syncfs per filesystem, or an fsync per file), publish()
-them all into new/, then make the links durable, before anything relies on
-them. No copy is ever visible in new/ before its data is on disk.
+Writing goes tmp/ → fsync → link into new/ → fsync the directory
+(delivery/maildir_folder.py). A message is durable (invariant "No loss")
+only when its data and its directory entry in new/ have both reached the
+disk. A caller delivering a group of copies does the same steps for the
+whole group (delivery/backends/maildir.py): stage() each copy into tmp/,
+make the data durable (one syncfs per filesystem, or an fsync per file),
+publish() them all into new/, then make the links durable, before anything
+relies on them. No copy is ever visible in new/ before its data is on disk.
 
 Every write stays inside MAIL_ROOT/<domain>/<localpart>/: the address is
 checked again here (a row may predate the address validator), and the folder
@@ -15,16 +15,12 @@ is resolved, symlinks included, before anything is created or written.
 Folders get `mode` (0700 by default), files the same bits without x.
 """
 
-import ctypes
 import os
 import re
-import shutil
 import socket
 import time
-from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import BinaryIO
 
 from accounts.addresses import address_problem
 from popadmin.filemodes import file_mode
@@ -139,154 +135,11 @@ def ensure_maildir(path: Path, is_subfolder: bool, mode: int = DEFAULT_MODE):
             pass
 
 
-def _unique_name(size: int, token: str = "") -> str:
+def unique_name(size: int, token: str = "") -> str:
     now = time.time()
     host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
     tag = f"R{token}" if token else ""
     return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}{tag}.{host},S={size}"
-
-
-def _fsync_dir(path: Path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A copy written (not yet linked) into tmp/, and the name it will have."""
-
-    maildir: Path
-    tmp: Path
-    final: Path
-    size: int  # bytes written, trace headers included
-
-
-def deliver(
-    maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
-    mode: int = DEFAULT_MODE, seen: bool = False,
-) -> Path:
-    """Copy `source` (prefixed by trace headers) into the folder, durably; return the new file.
-
-    `maildir` comes from mailbox_dir(); the folder must resolve to it or below.
-    `seen` (the source had flagged it read): the file goes to cur/ with the
-    info ":2,S", as a reader marks a message read (Maildir spec); otherwise new/.
-    """
-    staged = stage(maildir, folder, source, size, prefix, token, mode, seen)
-    publish([staged])
-    sync_dirs([staged.final.parent])
-    return staged.final
-
-
-def stage(
-    maildir: Path, folder: str, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
-    mode: int = DEFAULT_MODE, seen: bool = False, fsync: bool = True, prepared: bool = False,
-) -> Staged:
-    """Write the copy into the folder's tmp/ (fsync'd unless the caller syncs
-    a whole group at once: sync_filesystems); publish() links it into place.
-
-    `prepared`: this caller already made and checked the folder (an earlier
-    copy of its run); only tmp/ is checked again, for this file, and publish()
-    checks the destination before it links."""
-    if token and not TOKEN.fullmatch(token):
-        raise ValueError(f"not a delivery token: {token!r}")
-    target = folder_path(maildir, folder)
-    box = "cur" if seen else "new"
-    try:
-        if not prepared:
-            confine(maildir, target)
-            make_dirs(maildir.parent, mode)
-            ensure_maildir(maildir, is_subfolder=False, mode=mode)
-            if target != maildir:
-                ensure_maildir(target, is_subfolder=True, mode=mode)
-            confine(maildir, target / box)
-        # Checked again now that it exists: a link could have been planted meanwhile.
-        confine(maildir, target / "tmp")
-        name = _unique_name(size + len(prefix), token)
-        tmp = target / "tmp" / name
-        with _create_file(tmp, file_mode(mode)) as out:
-            out.write(prefix)
-            source.seek(0)
-            shutil.copyfileobj(source, out, CHUNK)
-            out.flush()
-            if fsync:
-                os.fsync(out.fileno())
-        final = target / box / (name + ":2,S" if seen else name)
-        return Staged(maildir, tmp, final, size + len(prefix))
-    except DeliveryError:
-        raise
-    except OSError as exc:
-        raise DeliveryError(f"cannot write to mailbox {maildir}: {exc.strerror or exc}") from exc
-
-
-def publish(staged: list[Staged]) -> None:
-    """Link each staged copy (its data already on disk) into new/ or cur/, in
-    order, removing each from `staged` once it is in place. The folder is
-    checked again: a link planted since the copy was staged is refused."""
-    checked: set[Path] = set()
-    while staged:
-        copy = staged[0]
-        try:
-            if copy.final.parent not in checked:
-                confine(copy.maildir, copy.final.parent)
-                checked.add(copy.final.parent)
-            try:
-                os.link(copy.tmp, copy.final)
-            finally:
-                copy.tmp.unlink(missing_ok=True)
-        except DeliveryError:
-            raise
-        except OSError as exc:
-            raise DeliveryError(
-                f"cannot write to mailbox {copy.maildir}: {exc.strerror or exc}") from exc
-        staged.pop(0)
-
-
-def sync_dirs(directories) -> None:
-    """fsync each directory once: the links made into it reach the disk."""
-    for directory in directories:
-        try:
-            _fsync_dir(directory)
-        except OSError as exc:
-            raise DeliveryError(
-                f"cannot make {directory} durable: {exc.strerror or exc}") from exc
-
-
-def sync_filesystems(paths) -> None:
-    """Flush everything written to the filesystems holding `paths` (syncfs(2),
-    once per filesystem): the data of every file staged there, or every link
-    made there, is then on disk. One call instead of one fsync per file."""
-    seen_devices = set()
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            device = os.fstat(fd).st_dev
-            if device in seen_devices:
-                continue
-            seen_devices.add(device)
-            if _libc.syncfs(fd) != 0:
-                err = ctypes.get_errno()
-                raise DeliveryError(f"cannot make mail under {path} durable: {os.strerror(err)}")
-        except OSError as exc:
-            raise DeliveryError(f"cannot make mail under {path} durable: "
-                                f"{exc.strerror or exc}") from exc
-        finally:
-            os.close(fd)
-
-
-def _load_libc():
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syncfs.argtypes = [ctypes.c_int]
-        return libc
-    except (OSError, AttributeError):
-        return None  # not Linux: each file is fsync'd instead
-
-
-_libc = _load_libc()
-HAVE_SYNCFS = _libc is not None
 
 
 def delivered_tokens(maildir: Path, folder: str) -> set[str]:

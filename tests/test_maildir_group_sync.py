@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from delivery import maildir as files
+from delivery import maildir_folder as files
 from delivery.backends import MaildirBackend, MaildirSettings, Recipient, trace_headers
 from delivery.maildir import DeliveryError
 from retrieval import engine
@@ -42,7 +42,7 @@ def test_a_failed_sync_poisons_the_backend_for_the_rest_of_the_run(tmp_path, mon
     backend = MaildirBackend(MaildirSettings(tmp_path, sync="file"))
     stage(backend)
     with monkeypatch.context() as patch:
-        patch.setattr(files, "_fsync_dir", broken_sync)
+        patch.setattr(files, "fsync_dir", broken_sync)
         with pytest.raises(DeliveryError, match="Input/output error"):
             backend.flush()
     stage(backend, "bob@corp.test")
@@ -76,17 +76,17 @@ def test_file_sync_syncs_the_inbox_directory_once_per_group(dovecot, mail_user, 
     dovecot.deliver_many(mail_user[0], 30)
     account = make_account(dovecot, *mail_user)
     synced = []
-    real = files._fsync_dir
-    monkeypatch.setattr(files, "_fsync_dir", lambda path: (synced.append(path), real(path)))
+    real = files.fsync_dir
+    monkeypatch.setattr(files, "fsync_dir", lambda folder: (synced.append(folder), real(folder)))
 
     run = engine.run_account(account.pk, Run.Trigger.MANUAL)
 
     assert (run.delivered, run.deleted) == (30, 30), run.error
     assert 1 <= len(synced) < 5
-    assert all(path.name == "new" for path in synced)
+    assert all(folder.box.name == "new" for folder in synced)
 
 
-def broken_sync(path):
+def broken_sync(folder):
     raise OSError(errno.EIO, "Input/output error")
 
 
@@ -98,11 +98,11 @@ def test_a_failed_sync_records_nothing_and_deletes_nothing(dovecot, mail_user, m
     dovecot.deliver_many(mail_user[0], 3)
     account = make_account(dovecot, *mail_user)
 
-    def failing(paths):
+    def failing(folders):
         raise DeliveryError("cannot make mail durable: Input/output error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(files, "_fsync_dir", broken_sync)
+        patch.setattr(files, "fsync_dir", broken_sync)
         patch.setattr(files, "sync_filesystems", failing)
         first = engine.run_account(account.pk, Run.Trigger.MANUAL)
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Mailbox, validate_alias_list, validate_mailbox_address
-from delivery import maildir
+from delivery import maildir_folder
 from delivery.maildir import DeliveryError, folder_path, folder_problem, mailbox_dir
 
 ROOT = Path(tempfile.mkdtemp(prefix="popadmin-properties-")).resolve()
@@ -114,7 +114,7 @@ def test_a_real_delivery_only_ever_writes_inside_its_own_mailbox(address, folder
     except DeliveryError:
         return
     try:
-        stored = maildir.deliver(home, folder, BytesIO(b"Subject: x\n\nbody\n"), 17)
+        stored = maildir_folder.deliver(home, folder, BytesIO(b"Subject: x\n\nbody\n"), 17)
     except DeliveryError:
         return  # refused, or the file system said no (a name too long): nothing written
     assert inside_own_mailbox(stored, home)

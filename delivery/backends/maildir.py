@@ -32,19 +32,21 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from delivery import maildir as files
+from delivery import maildir as paths
+from delivery import maildir_folder as files
 from delivery import maildirsize
 from delivery.maildir import DeliveryError
 
 from .base import DELIVERED, PERMANENT, TEMPORARY, Backend, Outcome, Recipient, Site
 
 MB = 1024 * 1024
+MAX_OPEN_FOLDERS = 64  # two descriptors each
 
 
 @dataclass(frozen=True)
 class MaildirSettings:
     mail_root: Path
-    mode: int = files.DEFAULT_MODE  # folders; files get the same bits without x
+    mode: int = paths.DEFAULT_MODE  # folders; files get the same bits without x
     sync: str = "file"  # or "filesystem": see the module's docstring
 
 
@@ -56,7 +58,10 @@ class MaildirBackend(Backend):
         self.settings = settings
         self._stored: dict[tuple[str, str], set[str]] = {}
         self._homes: dict[str, Path] = {}
-        self._prepared: set[tuple] = set()  # folders made and checked by an earlier copy
+        # Folders opened (made and checked) by an earlier copy of the run:
+        # (home, folder, seen) -> maildir_folder.Folder.
+        self._folders: dict[tuple, files.Folder] = {}
+        self._retired: list[files.Folder] = []  # closed once nothing staged needs them
         self._staged: list[files.Staged] = []
         self._broken: DeliveryError | None = None
         self._per_file = settings.sync == "file" or not files.HAVE_SYNCFS
@@ -68,7 +73,7 @@ class MaildirBackend(Backend):
     def home(self, address: str) -> Path:
         """The mailbox's Maildir, refused (DeliveryError) if the address would leave MAIL_ROOT."""
         if address not in self._homes:
-            self._homes[address] = files.mailbox_dir(self.settings.mail_root, address)
+            self._homes[address] = paths.mailbox_dir(self.settings.mail_root, address)
         return self._homes[address]
 
     def flush(self):
@@ -79,14 +84,14 @@ class MaildirBackend(Backend):
             raise self._broken
         if not self._staged:
             return
-        folders = sorted({copy.final.parent for copy in self._staged})
+        folders = list({copy.folder: None for copy in self._staged})
         added, copies = Counter(), Counter()  # per mailbox, for its maildirsize
         for copy in self._staged:
             added[copy.maildir] += copy.size
             copies[copy.maildir] += 1
         try:
             if not self._per_file:
-                files.sync_filesystems(sorted({copy.tmp.parent for copy in self._staged}))
+                files.sync_filesystems(folders)  # the data, before any link
             files.publish(self._staged)
             if self._per_file:
                 files.sync_dirs(folders)
@@ -98,6 +103,31 @@ class MaildirBackend(Backend):
         for home, size in added.items():
             # Kept even without a quota here: Dovecot may enforce one from the same file.
             maildirsize.record(home, size, copies[home])
+        if len(self._folders) > MAX_OPEN_FOLDERS:
+            self._close_folders()  # a catch-all run over many mailboxes: reopened as needed
+        else:
+            self._close_retired()
+
+    def close(self):
+        self._close_folders()
+
+    def _close_folders(self):
+        # Only between groups: a staged copy needs its folder until it is linked.
+        self._retired += self._folders.values()
+        self._folders.clear()
+        self._close_retired()
+
+    def _close_retired(self):
+        for folder in self._retired:
+            folder.close()
+        self._retired.clear()
+
+    def _folder(self, home: Path, folder: str, seen: bool) -> files.Folder:
+        key = (home, folder, seen)
+        opened = self._folders.get(key)
+        if opened is None:
+            opened = self._folders[key] = files.open_folder(home, folder, self.settings.mode, seen)
+        return opened
 
     def _staged_size(self, home: Path) -> int:
         """Bytes staged for this mailbox and not yet in its folders (nor its maildirsize)."""
@@ -111,7 +141,7 @@ class MaildirBackend(Backend):
         key = (recipient.address, folder)
         if key not in self._stored:
             try:
-                self._stored[key] = files.delivered_tokens(self.home(recipient.address), folder)
+                self._stored[key] = paths.delivered_tokens(self.home(recipient.address), folder)
             except DeliveryError:
                 self._stored[key] = set()  # nothing can be stored there either; deliver() says why
         return token in self._stored[key]
@@ -134,13 +164,13 @@ class MaildirBackend(Backend):
                     f"{address} is over its {recipient.quota / MB:g} MB quota", mailbox_full=True,
                 )
             prefix = prefix_for(address)
-            where = (home, folder, seen)
-            staged = files.stage(home, folder, spool, size, prefix=prefix, token=token,
-                                 mode=mode, seen=seen, fsync=self._per_file,
-                                 prepared=where in self._prepared)
-            self._prepared.add(where)
+            staged = files.stage(self._folder(home, folder, seen), spool, size, prefix=prefix,
+                                 token=token, fsync=self._per_file)
         except DeliveryError as exc:
-            self._prepared.clear()  # made again, and checked again, next time
+            # Every folder is opened (made and checked) again for the next
+            # copy; the copies staged so far keep theirs until they are linked.
+            self._retired += self._folders.values()
+            self._folders.clear()
             return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
         self._staged.append(staged)
-        return Outcome(address, DELIVERED, f"stored as {staged.final.name}")
+        return Outcome(address, DELIVERED, f"stored as {staged.final_name}")
