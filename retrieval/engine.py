@@ -8,7 +8,6 @@ and go on until the mailbox is drained.
 
 import datetime as dt
 import logging
-import tempfile
 import time
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.sessions import session_for
+from retrieval.spool import emptied
 from retrieval.status import finish_run
 
 log = logging.getLogger(__name__)
@@ -361,12 +361,8 @@ class Retrieval:
                 SeenMessage.objects.filter(account=self.account, uid__in=chunk).delete()
 
     def spool(self):
-        """One spool file for the whole run, emptied before each message
-        (creating and removing one per message cost more than reading it)."""
-        if self._spool is None:
-            self._spool = tempfile.TemporaryFile(dir=self.spool_dir())
-        self._spool.seek(0)
-        self._spool.truncate()
+        """One spool for the whole run, emptied before each message (retrieval/spool.py)."""
+        self._spool = emptied(self._spool, self.spool_dir)
         return self._spool
 
     @staticmethod
