@@ -92,6 +92,8 @@ def _display(index, name: str) -> str:
     if not values:
         return ""
     raw = " ".join(values[0].split())
+    if "=?" not in raw:
+        return storable(raw, DISPLAY_LENGTH)  # no encoded word: decode_header would return it as is
     try:
         text = str(make_header(decode_header(raw)))
     except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):

@@ -217,6 +217,8 @@ def our_trace(values: dict[str, list[str]]) -> set[str]:
 
 
 def _looped(mailbox: Mailbox, traced: set[str]) -> bool:
+    if not traced:
+        return False  # the usual case: no trace of ours in the message
     names = [mailbox.address, *(mailbox.aliases or [])]
     return any(normalize_address(str(n)) in traced for n in names)
 
