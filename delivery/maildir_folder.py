@@ -29,6 +29,9 @@ from popadmin.filemodes import file_mode
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_COPY = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+SYNC_CHUNK = 64  # copies open at once while their data is synced
+SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h
 
 
 @dataclass(eq=False)
@@ -133,7 +136,8 @@ class Staged:
 def stage(folder: Folder, source: BinaryIO, size: int, prefix: bytes = b"", token: str = "",
           fsync: bool = True) -> Staged:
     """Write the copy into the folder's tmp/ (fsync'd unless the caller syncs
-    a whole group at once: sync_filesystems); publish() links it into place."""
+    a whole group at once: sync_copies or sync_filesystems); publish() links
+    it into place."""
     if token and not paths.TOKEN.fullmatch(token):
         raise ValueError(f"not a delivery token: {token!r}")
     name = paths.unique_name(size + len(prefix), token)
@@ -189,6 +193,44 @@ def _remove_name(folder: Folder, name: str):
         pass  # gone already, or the folder is: nothing more to clean
 
 
+def sync_copies(staged: list[Staged]) -> None:
+    """fsync the data of each staged copy (written without), a chunk at a time.
+
+    Writeback of a whole chunk is started first (sync_file_range), then each
+    copy is fsync'd: the first fsync's journal commit then carries the block
+    allocations of the whole chunk, and the fsyncs after it find them already
+    committed. fsync'ing each copy as it was written cost one journal commit
+    per copy: on ext4 here the group way writes 2.6x the files per second for
+    half the CPU (README, "Maildir: each copy's fsync, a group at a time").
+    Still an fsync per file: unlike sync "filesystem", nobody else's writes
+    are flushed with ours."""
+    for start in range(0, len(staged), SYNC_CHUNK):
+        chunk = staged[start : start + SYNC_CHUNK]
+        opened: list[tuple[int, Staged]] = []
+        where = chunk[0].folder.tmp  # for the error: the copy being worked on
+        try:
+            for copy in chunk:
+                where = copy.folder.tmp
+                fd = os.open(copy.name, _READ_COPY, dir_fd=copy.folder.tmp_fd)
+                opened.append((fd, copy))
+                _start_writeback(fd)
+            for fd, copy in opened:
+                where = copy.folder.tmp
+                os.fsync(fd)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot make the copies in {where} durable: {exc.strerror or exc}") from exc
+        finally:
+            for fd, _copy in opened:
+                os.close(fd)
+
+
+def _start_writeback(fd: int):
+    if _libc is not None and hasattr(_libc, "sync_file_range"):
+        # A hint only: whatever it does not start, the fsync that follows does.
+        _libc.sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+
+
 def sync_dirs(folders) -> None:
     """fsync each folder's box once: the links made into it reach the disk."""
     for folder in folders:
@@ -221,6 +263,9 @@ def _load_libc():
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syncfs.argtypes = [ctypes.c_int]
+        if hasattr(libc, "sync_file_range"):
+            libc.sync_file_range.argtypes = [
+                ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
         return libc
     except (OSError, AttributeError):
         return None  # not Linux: each file is fsync'd instead

@@ -3,7 +3,7 @@
 Each recipient gets a copy of its own, with its own trace headers
 (prefix_for(address)), in MAIL_ROOT/<domain>/<localpart>/ and the folder the
 account names. The writing itself (fsync, link, containment checks, file
-modes) is delivery/maildir.py; this backend adds what makes it a destination
+modes) is delivery/maildir_folder.py; this backend adds what makes it a destination
 like the others:
 
 - the quota: a copy that would take a mailbox over Recipient.quota is not
@@ -18,8 +18,10 @@ like the others:
   in tmp/; flush() (called by the engine before it records the group, so
   before anything is deleted at the source) makes their data durable, links
   them into new/ (cur/ for mail read at the source) and makes the links
-  durable. With sync "file" (the default) each copy is fsync'd as it is
-  written and each folder once per group. With "filesystem"
+  durable. With sync "file" (the default) each copy is fsync'd at flush()
+  (writeback of the whole group started first, so one journal commit
+  covers many copies: maildir_folder.sync_copies) and each folder once per
+  group. With "filesystem"
   (POPADMIN_MAILDIR_SYNC=filesystem, Linux) it is two syncfs(2) calls per
   group instead: far fewer flushes on a filesystem of its own, but a syncfs
   also flushes whatever else is waiting on that filesystem (a database's
@@ -90,8 +92,11 @@ class MaildirBackend(Backend):
             added[copy.maildir] += copy.size
             copies[copy.maildir] += 1
         try:
-            if not self._per_file:
-                files.sync_filesystems(folders)  # the data, before any link
+            # The data, before any link.
+            if self._per_file:
+                files.sync_copies(self._staged)
+            else:
+                files.sync_filesystems(folders)
             files.publish(self._staged)
             if self._per_file:
                 files.sync_dirs(folders)
@@ -165,7 +170,7 @@ class MaildirBackend(Backend):
                 )
             prefix = prefix_for(address)
             staged = files.stage(self._folder(home, folder, seen), spool, size, prefix=prefix,
-                                 token=token, fsync=self._per_file)
+                                 token=token, fsync=False)  # the group's data: flush()
         except DeliveryError as exc:
             # Every folder is opened (made and checked) again for the next
             # copy; the copies staged so far keep theirs until they are linked.
