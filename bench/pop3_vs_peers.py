@@ -15,11 +15,16 @@ verification, delivered into a Maildir and deleted on the server.
   renamed into new/, the new/ directory fsync'd once, then every DELE sent
   ahead and QUIT. Same durability as popadmin (nothing deleted before its copy
   is on disk), no bookkeeping at all. One account after another.
+- raw-group: the same reader making its copies durable the way popadmin's
+  default does: all files of the account written to tmp/, writeback of them
+  started (sync_file_range) and each one fsync'd, 64 at a time, then
+  renamed into new/, new/ fsync'd, then DELE.
 - raw-syncfs: the same reader making its copies durable the way popadmin
   does with POPADMIN_MAILDIR_SYNC=filesystem: all files of the account
   written to tmp/, one syncfs, linked into new/, one syncfs, then DELE.
-- raw-parallel: the raw reader (fsync per file) on the accounts side by side,
-  in as many processes as popadmin's `fetch --all` uses.
+- raw-parallel, raw-parallel-group: the raw reader (fsync per file, or the
+  group way) on the accounts side by side, in as many processes as
+  popadmin's `fetch --all` uses.
 - popadmin-syncfs: popadmin with POPADMIN_MAILDIR_SYNC=filesystem.
 
 popadmin runs `fetch --all` as shipped: accounts side by side in up to
@@ -27,7 +32,8 @@ popadmin runs `fetch --all` as shipped: accounts side by side in up to
 
     .venv/bin/python bench/pop3_vs_peers.py [--accounts 10] [--messages 200] [--size 8192]
         [--jobs N] [--rounds 1]
-        [--skip getmail|fetchmail|raw|raw-syncfs|raw-parallel|popadmin-syncfs]
+        [--skip getmail|fetchmail|raw|raw-group|raw-syncfs|raw-parallel|raw-parallel-group|
+                popadmin-syncfs]
 
 getmail6 comes from `apt-get install -y getmail6`; the suite does not need it.
 """
@@ -52,6 +58,7 @@ from bench._setup import run_getmail as getmail  # noqa: E402
 from bench.throughput import getmail_rc  # noqa: E402
 
 LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
 PASSWORD = "benchpassword"  # getmail's rc format cannot hold every character
 
 
@@ -144,7 +151,11 @@ class RawReader:
     def send(self, *commands: bytes):
         self.sock.sendall(b"".join(c + b"\r\n" for c in commands))
 
-    def fetch_all(self, user, password, maildir: Path, syncfs: bool = False) -> int:
+    def fetch_all(self, user, password, maildir: Path, sync: str = "file") -> int:
+        """sync "file": an fsync per message as it is written; "group": every
+        file written first, then writeback of them all started and each one
+        fsync'd (what popadmin's default does per group); "syncfs": one syncfs
+        for the data and one for the links."""
         self.send(b"USER " + user.encode(), b"PASS " + password.encode(), b"STAT")
         self.line(), self.line()
         count = int(self.line().split()[1])
@@ -163,17 +174,20 @@ class RawReader:
                         line = line[1:]
                     out.write(line[:-2] + b"\n" if line.endswith(b"\r\n") else line)
                 out.flush()
-                if not syncfs:
+                if sync == "file":
                     os.fsync(out.fileno())
-            if syncfs:
-                names.append(name)
-            else:
+            if sync == "file":
                 os.rename(tmp, maildir / "new" / name)
+            else:
+                names.append(name)
         fd = os.open(maildir / "new", os.O_RDONLY | os.O_DIRECTORY)
-        if syncfs:
+        if sync == "syncfs":
             LIBC.syncfs(fd)  # the data of every file, then the links
-            for name in names:
-                os.rename(maildir / "tmp" / name, maildir / "new" / name)
+        elif sync == "group":
+            _group_fsync(maildir / "tmp", names)
+        for name in names:
+            os.rename(maildir / "tmp" / name, maildir / "new" / name)
+        if sync == "syncfs":
             LIBC.syncfs(fd)
         else:
             os.fsync(fd)  # every copy durable before any DELE
@@ -185,14 +199,24 @@ class RawReader:
         return count
 
 
-def run_raw(dovecot, users, n, syncfs=False, jobs=1):
+def _group_fsync(directory: Path, names):
+    for start in range(0, len(names), 64):
+        fds = [os.open(directory / name, os.O_RDONLY) for name in names[start : start + 64]]
+        for fd in fds:
+            LIBC.sync_file_range(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE
+        for fd in fds:
+            os.fsync(fd)
+            os.close(fd)
+
+
+def run_raw(dovecot, users, n, sync="file", jobs=1):
     work = Path(tempfile.mkdtemp(prefix="raw-bench-"))
     tasks = []
     for i, (user, password) in enumerate(users):
         maildir = work / f"Maildir{i}"
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir(parents=True)
-        tasks.append((dovecot.pop3s_port, str(dovecot.ca_file), user, password, maildir, syncfs))
+        tasks.append((dovecot.pop3s_port, str(dovecot.ca_file), user, password, maildir, sync))
     started = time.perf_counter()
     if jobs > 1:
         context = multiprocessing.get_context("fork")
@@ -208,8 +232,8 @@ def run_raw(dovecot, users, n, syncfs=False, jobs=1):
 
 
 def _raw_one(task) -> int:
-    port, ca_file, user, password, maildir, syncfs = task
-    return RawReader("localhost", port, ca_file).fetch_all(user, password, maildir, syncfs)
+    port, ca_file, user, password, maildir, sync = task
+    return RawReader("localhost", port, ca_file).fetch_all(user, password, maildir, sync)
 
 
 def main():
@@ -220,8 +244,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=None, help="fetch --all's --jobs")
     parser.add_argument("--rounds", type=int, default=1, help="contenders take turns; best counts")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["getmail", "fetchmail", "raw", "raw-syncfs", "raw-parallel",
-                                 "popadmin-syncfs"])
+                        choices=["getmail", "fetchmail", "raw", "raw-group", "raw-syncfs",
+                                 "raw-parallel", "raw-parallel-group", "popadmin-syncfs"])
     args = parser.parse_args()
     django_in_tmp()
     from django.conf import settings
@@ -237,8 +261,11 @@ def main():
         "getmail6": run_getmail,
         "fetchmail": run_fetchmail,
         "raw": run_raw,
-        "raw-syncfs": lambda d, u, n: run_raw(d, u, n, syncfs=True),
+        "raw-group": lambda d, u, n: run_raw(d, u, n, sync="group"),
+        "raw-syncfs": lambda d, u, n: run_raw(d, u, n, sync="syncfs"),
         "raw-parallel": lambda d, u, n: run_raw(d, u, n, jobs=args.jobs or default_jobs()),
+        "raw-parallel-group": lambda d, u, n: run_raw(d, u, n, sync="group",
+                                                      jobs=args.jobs or default_jobs()),
     }
     rounds: dict[str, list[float]] = {}
     with Dovecot() as dovecot:
