@@ -1,5 +1,6 @@
 """Shared set-up for benchmarks: a throwaway data dir, Django, a real Dovecot."""
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -14,9 +15,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def scratch(prefix: str) -> Path:
+    """A fresh folder, removed when the bench exits (a run writes about a GB of mail)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def django_in_tmp():
     """Configure Django on a fresh SQLite database in a temporary data dir."""
-    data = Path(tempfile.mkdtemp(prefix="popadmin-bench-"))
+    data = scratch("popadmin-bench-")
     data.chmod(0o755)
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ["POPADMIN_DATA_DIR"] = str(data)
@@ -85,7 +93,7 @@ def run_getmail(users, expected: int, rc_for, prefix: str) -> float | None:
     to try again. `rc_for(user, password, maildir)`: the account's rc file."""
     if not shutil.which("getmail"):
         raise SystemExit("getmail6 is not installed: apt-get install -y getmail6")
-    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work = scratch(prefix)
     work.chmod(0o755)
     maildirs, rcs = [], []
     for i, (user, password) in enumerate(users):

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import django_in_tmp  # noqa: E402
+from bench._setup import django_in_tmp, scratch  # noqa: E402
 from bench._setup import run_getmail as getmail  # noqa: E402
 from bench.pop3_vs_peers import check_drained, seed  # noqa: E402
 
@@ -132,7 +132,7 @@ def mbsync_rc(dovecot, users, work: Path) -> str:
 def run_mbsync(dovecot, users, n):
     if not shutil.which("mbsync"):
         raise SystemExit("isync is not installed: apt-get install -y isync")
-    work = Path(tempfile.mkdtemp(prefix="mbsync-bench-"))
+    work = scratch("mbsync-bench-")
     for i in range(len(users)):
         (work / f"Maildir{i}").mkdir()
     rc = work / "mbsyncrc"

@@ -16,11 +16,11 @@ import io
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._setup import scratch  # noqa: E402
 from delivery import maildirsize  # noqa: E402
 from delivery.backends import MaildirBackend, MaildirSettings, Recipient  # noqa: E402
 from delivery.maildir import usage_bytes  # noqa: E402
@@ -70,7 +70,7 @@ def main():
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--deliveries", type=int, default=1500)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="popadmin-quota-bench-"))
+    root = scratch("popadmin-quota-bench-")
     try:
         big = root / "bench.test" / "big"
         started = time.perf_counter()

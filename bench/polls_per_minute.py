@@ -29,12 +29,13 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._setup import scratch  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_polls"
 PASSWORD = "benchpassword"  # one for all: fetchmail's rc format and bulk_create
 
@@ -199,7 +200,7 @@ def main():
                         help="leave a peer out (to iterate on popadmin alone)")
     args = parser.parse_args()
     clients = args.workers * args.concurrency
-    work = Path(tempfile.mkdtemp(prefix="popadmin-polls-"))
+    work = scratch("popadmin-polls-")
     work.chmod(0o755)
     redis_proc, redis_url = start_redis(work)
     from tests.dovecot import Dovecot

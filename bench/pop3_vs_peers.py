@@ -47,13 +47,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import django_in_tmp  # noqa: E402
+from bench._setup import django_in_tmp, scratch  # noqa: E402
 from bench._setup import run_getmail as getmail  # noqa: E402
 from bench.throughput import getmail_rc  # noqa: E402
 
@@ -106,7 +105,7 @@ def run_getmail(dovecot, users, n):
 def run_fetchmail(dovecot, users, n):
     if not (shutil.which("fetchmail") and shutil.which("safecat")):
         raise SystemExit("fetchmail and safecat are needed: apt-get install -y fetchmail safecat")
-    work = Path(tempfile.mkdtemp(prefix="fetchmail-bench-"))
+    work = scratch("fetchmail-bench-")
     maildirs, lines = [], [f"poll localhost proto pop3 port {dovecot.pop3s_port}"]
     for i, (user, password) in enumerate(users):
         maildir = work / f"Maildir{i}"
@@ -210,7 +209,7 @@ def _group_fsync(directory: Path, names):
 
 
 def run_raw(dovecot, users, n, sync="file", jobs=1):
-    work = Path(tempfile.mkdtemp(prefix="raw-bench-"))
+    work = scratch("raw-bench-")
     tasks = []
     for i, (user, password) in enumerate(users):
         maildir = work / f"Maildir{i}"

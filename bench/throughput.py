@@ -11,12 +11,11 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import django_in_tmp  # noqa: E402
+from bench._setup import django_in_tmp, scratch  # noqa: E402
 
 
 def timed(action):
@@ -41,7 +40,7 @@ def run_getmail(dovecot, n, size):
     # getmail's rc format cannot hold every character, so a plain password.
     user, password = dovecot.add_user(password="benchpassword")
     dovecot.deliver_many(user, n, size=size)
-    work = Path(tempfile.mkdtemp(prefix="getmail-bench-"))
+    work = scratch("getmail-bench-")
     maildir = work / "Maildir"
     work.chmod(0o755)
     for sub in ("tmp", "new", "cur"):

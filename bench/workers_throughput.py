@@ -23,12 +23,12 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_workers")
+from bench._setup import scratch  # noqa: E402
 from bench.polls_per_minute import setup, start_redis  # noqa: E402
 from bench.pop3_vs_peers import PASSWORD, check_drained  # noqa: E402
 
@@ -115,7 +115,7 @@ def main():
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--tick", type=float, default=1.0, help="dispatcher tick (s)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="popadmin-workers-"))
+    work = scratch("popadmin-workers-")
     work.chmod(0o755)
     redis_proc, redis_url = start_redis(work)
     from tests.dovecot import Dovecot
