@@ -48,6 +48,10 @@ def shoot(page, name):
     for width, height in ((1366, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         save_screenshot(page, f"dashboard-{name}-{width}")
+        # The workers table fits the phone: who is alive and when last seen, no scrolling.
+        assert page.evaluate(
+            "(() => { const t = document.querySelector('#dash-processes');"
+            " return t.scrollWidth <= t.clientWidth; })()"), f"workers table cut at {width} px"
     page.set_viewport_size({"width": 1366, "height": 900})
 
 
