@@ -2,6 +2,8 @@
 address first with suggested settings, a real test against Dovecot before saving,
 the group's minimum poll interval and the network-reach guard enforced."""
 
+from urllib.parse import quote
+
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
@@ -65,6 +67,24 @@ def test_it_suggests_settings_from_a_srv_record(client, me, settings, dovecot):
     form = response.context["form"]
     assert (form.initial["host"], form.initial["port"]) == ("localhost", dovecot.pop3s_port)
     assert form.initial["username"] == "me@mine.test"
+
+
+def test_another_offered_server_can_be_chosen(client, me, settings, dovecot):
+    rdata = {("_pop3s._tcp.mine.test", "SRV"): [f"0 1 {dovecot.pop3s_port} localhost."],
+             ("_imaps._tcp.mine.test", "SRV"): [f"0 1 {dovecot.imaps_port} localhost."]}
+    with DnsServer({}, rdata=rdata) as dns_server:
+        settings.POPADMIN_DNS_SERVERS = [dns_server.address]
+        first = client.get(reverse("mail-account-add"), {"address": "me@mine.test"})
+        [offered] = first.context["suggestions"][1:]
+        link = f"?address=me%40mine.test&amp;pick={quote(offered.label)}"
+        assert f'<a href="{link}">{offered.label}</a>' in first.content.decode()
+        chosen = client.get(reverse("mail-account-add"),
+                            {"address": "me@mine.test", "pick": offered.label})
+
+    form = chosen.context["form"]
+    assert (form.initial["protocol"], form.initial["port"]) == (offered.protocol, offered.port)
+    assert [s.label for s in chosen.context["suggestions"]] == [
+        offered.label, first.context["suggestions"][0].label]  # the first one still offered
 
 
 def test_it_adds_a_tested_restricted_account(client, me, dovecot, mail_user):

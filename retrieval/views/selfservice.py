@@ -40,7 +40,7 @@ def add_account(request):
     if not address_form.is_valid():
         return render(request, "mail/account_address.html", {"form": address_form})
     address = address_form.cleaned_data["address"]
-    found = autoconfig.suggest(address)
+    found = _chosen_first(autoconfig.suggest(address), request.GET.get("pick", ""))
     initial = {"username": address, "name": address}
     if found:
         pick = found[0]
@@ -54,6 +54,13 @@ def add_account(request):
     return _render(request, "mail/account_form.html",
                    {"form": form, "address": address, "suggestions": found, "adding": True,
                     "oauth_offer": sign_in})
+
+
+def _chosen_first(found: list, pick: str) -> list:
+    """The suggestion the user chose under "Also offered" (by its label) first,
+    so the form starts from it; the others stay offered."""
+    chosen = [s for s in found if s.label == pick][:1]
+    return chosen + [s for s in found if s not in chosen]
 
 
 @login_required
