@@ -20,9 +20,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from delivery.models import DeliveryTarget
 from retrieval import notify
 from retrieval.history import label
-from retrieval.models import AlertEpisode, GlobalSettings, RemoteAccount, UserSettings
+from retrieval.models import (
+    AlertEpisode,
+    GlobalSettings,
+    OAuthGrant,
+    RemoteAccount,
+    UserSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +79,9 @@ def evaluate(now=None, heartbeats=None) -> dict:
     now = now or timezone.now()
     settings = GlobalSettings.load()
     problems = {**failing_accounts(settings, now), **full_mailboxes(),
-                **expired_sign_ins(now)}
-    kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value, Kind.SIGN_IN_EXPIRED.value]
+                **expired_sign_ins(now), **expired_target_sign_ins(now)}
+    kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value, Kind.SIGN_IN_EXPIRED.value,
+             Kind.TARGET_SIGN_IN_EXPIRED.value]
     if heartbeats is not None:
         kinds.append(Kind.SILENT.value)
         for role, seen in silent_roles(heartbeats, now).items():
@@ -122,6 +130,21 @@ def expired_sign_ins(now) -> dict:
         f"{label(a)} (owner {a.owner}): the {a.oauth_grant.provider} sign-in expired or was "
         "revoked. Mail waits on the server until someone presses Reconnect on the account "
         "and signs in again.", [a.pk]) for a in rows}
+
+
+def expired_target_sign_ins(now) -> dict:
+    """IMAP APPEND delivery targets whose OAuth2 sign-in the provider refused or that ran
+    out: every message for them stays on its remote server until an administrator signs
+    the target in again, so the administrators are told at once, per target (the owners
+    could not fix it; their accounts' own failures still reach them as usual)."""
+    grants = (OAuthGrant.objects.filter(target__isnull=False)
+              .exclude(target__auth_method=DeliveryTarget.AuthMethod.PASSWORD)
+              .filter(Q(expired=True) | Q(refresh_expires__lte=now))
+              .select_related("target", "provider"))
+    return {(Kind.TARGET_SIGN_IN_EXPIRED, str(g.target_id)): Problem(
+        f"Delivery target {g.target.name}: the {g.provider} sign-in expired or was revoked. "
+        "Mail for its mailboxes waits on the remote servers until an administrator presses "
+        "Connect on the target and signs in again.") for g in grants}
 
 
 def _failing_text(host, accounts) -> str:
@@ -244,6 +267,8 @@ def _subject(episode, opened: bool) -> str:
             Kind.MAILBOX_FULL.value: f"mailbox full (account {episode.key})",
             Kind.SILENT.value: f"{episode.key} silent",
             Kind.SIGN_IN_EXPIRED.value: f"sign-in expired (account {episode.key})",
+            Kind.TARGET_SIGN_IN_EXPIRED.value:
+                f"delivery target sign-in expired (target {episode.key})",
             }[str(episode.kind)]
     return f"[popadmin] {what}" if opened else f"[popadmin] recovered: {what}"
 

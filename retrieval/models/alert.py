@@ -12,6 +12,9 @@ class AlertEpisode(models.Model):
         MAILBOX_FULL = "mailbox_full", "Mailbox full"  # key: the account id
         SILENT = "silent", "Worker or beat silent"  # key: the role ("worker", "beat")
         SIGN_IN_EXPIRED = "sign_in_expired", "Sign-in expired"  # key: the account id
+        # key: the delivery target's id; an IMAP APPEND target signs in for every
+        # mailbox delivered there, and only an administrator can sign it in again.
+        TARGET_SIGN_IN_EXPIRED = "target_sign_in", "Delivery target sign-in expired"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=300)
