@@ -69,12 +69,13 @@ def browser_worker(django_db_setup, django_db_blocker, tmp_path_factory, dovecot
 
 
 @contextlib.contextmanager
-def screenshot_on_failure(page, folder: Path, worker):
+def screenshot_on_failure(page, folder: Path, worker=None):
     try:
         yield
     except BaseException:
         shot = folder / "browser-failure.png"
         with contextlib.suppress(Exception):
             page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot: {shot}\npage: {page.url}\nworker log:\n{worker.log()[-3000:]}")
+        log = f"\nworker log:\n{worker.log()[-3000:]}" if worker is not None else ""
+        print(f"screenshot: {shot}\npage: {page.url}{log}")
         raise
