@@ -74,6 +74,9 @@ class DeliveryTargetAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "is_default", "host", "port", "socket_path"]
     readonly_fields = ["oauth_sign_in"]
 
+    class Media:
+        js = ["popadmin/target_form.js"]  # the password field only where it is used
+
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
         fields.remove("oauth_sign_in")

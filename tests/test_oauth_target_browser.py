@@ -46,6 +46,12 @@ def test_an_administrator_connects_a_delivery_targets_sign_in(
             page.click("[type=submit]")
             sign_in = page.locator(".field-oauth_sign_in")
             expect(sign_in).to_contain_text("not signed in: connect")
+            # It signs in with its grant: no password field, until the method changes.
+            expect(page.locator(".field-password")).to_be_hidden()
+            page.select_option("#id_auth_method", "password")
+            expect(page.locator(".field-password")).to_be_visible()
+            page.select_option("#id_auth_method", "xoauth2")
+            expect(page.locator(".field-password")).to_be_hidden()
 
             sign_in.get_by_role("link", name="Connect").click()
             expect(page.locator("body")).to_contain_text("store mail in")
