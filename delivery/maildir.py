@@ -34,6 +34,8 @@ DEFAULT_MODE = 0o700
 TOKEN = re.compile(r"[0-9a-f]{32}")
 _TOKEN_IN_NAME = re.compile(r"[^.]*\.[^.]*R([0-9a-f]{32})\.")
 MAX_NAME_BYTES = 255
+# Opening a file that must be new: never follows or replaces anything already there.
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class DeliveryError(Exception):
@@ -119,8 +121,7 @@ def make_dirs(path: Path, mode: int = DEFAULT_MODE):
 
 def _create_file(path: Path, mode: int):
     """A new file with exactly `mode`; never follows or replaces anything already there."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
+    fd = os.open(path, NEW_FILE, mode)
     os.fchmod(fd, mode)
     return os.fdopen(fd, "wb")
 

@@ -24,7 +24,7 @@ import re
 import time
 from pathlib import Path
 
-from delivery.maildir import DEFAULT_MODE, confine, usage
+from delivery.maildir import DEFAULT_MODE, NEW_FILE, confine, usage
 from popadmin.filemodes import file_mode
 
 NAME = "maildirsize"
@@ -61,7 +61,7 @@ def recount(maildir: Path, quota: int, mode: int = DEFAULT_MODE, known=None) -> 
     tmp = tmp_dir / f"{time.time():.6f}.P{os.getpid()}.{NAME}"
     made = False
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN, file_mode(mode))
+        fd = os.open(tmp, NEW_FILE, file_mode(mode))
         made = True
         try:
             os.fchmod(fd, file_mode(mode))

@@ -124,7 +124,7 @@ def expired_sign_ins(now) -> dict:
     signing in again (Reconnect) brings the mail back, so it is told at once, per account."""
     rows = (RemoteAccount.objects.filter(enabled=True, oauth_grant__isnull=False)
             .exclude(auth_method=RemoteAccount.AuthMethod.PASSWORD)
-            .filter(Q(oauth_grant__expired=True) | Q(oauth_grant__refresh_expires__lte=now))
+            .filter(_lapsed(now, "oauth_grant__"))
             .select_related("owner", "oauth_grant__provider"))
     return {(Kind.SIGN_IN_EXPIRED, str(a.pk)): Problem(
         f"{label(a)} (owner {a.owner}): the {a.oauth_grant.provider} sign-in expired or was "
@@ -139,12 +139,18 @@ def expired_target_sign_ins(now) -> dict:
     could not fix it; their accounts' own failures still reach them as usual)."""
     grants = (OAuthGrant.objects.filter(target__isnull=False)
               .exclude(target__auth_method=DeliveryTarget.AuthMethod.PASSWORD)
-              .filter(Q(expired=True) | Q(refresh_expires__lte=now))
+              .filter(_lapsed(now))
               .select_related("target", "provider"))
     return {(Kind.TARGET_SIGN_IN_EXPIRED, str(g.target_id)): Problem(
         f"Delivery target {g.target.name}: the {g.provider} sign-in expired or was revoked. "
         "Mail for its mailboxes waits on the remote servers until an administrator presses "
         "Connect on the target and signs in again.") for g in grants}
+
+
+def _lapsed(now, via: str = "") -> Q:
+    """OAuth2 grants (reached through `via`) that no longer sign in: the provider refused
+    them, or their known expiry has passed."""
+    return Q(**{f"{via}expired": True}) | Q(**{f"{via}refresh_expires__lte": now})
 
 
 def _failing_text(host, accounts) -> str:

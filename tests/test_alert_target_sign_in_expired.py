@@ -6,24 +6,16 @@ connecting the target again ends it."""
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from delivery.models import DeliveryTarget
 from retrieval import alerts
-from retrieval.models import AlertEpisode, OAuthGrant, OAuthProvider, RemoteAccount
+from retrieval.models import AlertEpisode, OAuthGrant, RemoteAccount
 from retrieval.oauth.tokens import save_token
 from tests.factories import make_mailbox
+from tests.test_alert_sign_in_expired import NOW, TOKEN, google  # noqa: F401
 from tests.test_alerts import hook, mails, smtp  # noqa: F401
 
 pytestmark = pytest.mark.django_db
-
-NOW = timezone.now()
-TOKEN = {"access_token": "at", "refresh_token": "rt", "expires_in": 3600}
-
-
-@pytest.fixture
-def google(db):
-    return OAuthProvider.objects.create(name="Google", preset="google", client_id="c")
 
 
 def signed_in_target(provider, name="Gmail archive", auth_method="xoauth2"):
