@@ -174,6 +174,14 @@ class ImportPlan:
                 # A mail file must not hand an admin login to a mailbox.
                 self.errors.append(f"{where}.username: {username} is a staff login; refused")
                 return None  # its password is not checked, so the refusal shows once
+            elif mailbox.pk and _is_admin(mailbox.user) and user != mailbox.user:
+                # Nor an admin's mailbox to another login: with a password the
+                # file chooses, that login would read the admin's mail.
+                self.errors.append(
+                    f"{where}.username: the login of this mailbox, "
+                    f"{mailbox.user.get_username()}, is a staff login; re-linking refused"
+                )
+                return None
             usernames.setdefault(username, index)
             if user is None:
                 user = User(username=username, email=mailbox.address)
