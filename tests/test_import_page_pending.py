@@ -130,3 +130,17 @@ def test_an_upload_over_the_total_limit_is_refused_and_not_held(client, importer
     assert 'name="token"' not in page
     assert not PendingImport.objects.exists()
     assert session_bytes(client) < 1024
+
+
+def test_a_job_that_would_be_stored_too_large_is_not_held(client, importer):
+    # Under the upload limit, but bytes that are not UTF-8 take six characters
+    # each in the held JSON.
+    garbage = b"\xff" * (MAX_UPLOAD_BYTES // 2 + 1024)
+    job = {"kind": "getmail", "files": [["rc", garbage.decode("utf-8", "surrogateescape")]],
+           "states": [], "owner": "smith@local.test"}
+    session = client.session
+
+    with pytest.raises(pending.TooLarge):
+        pending.hold(session, importer, job)
+
+    assert not PendingImport.objects.exists()

@@ -25,10 +25,11 @@ from .sources import import_fetchmailrc, import_getmailrcs
 
 SESSION_KEY = "popadmin_import"
 EXPIRY = dt.timedelta(hours=1)
+STORED_LIMIT = 3 * MAX_UPLOAD_BYTES
 
 
 class TooLarge(Exception):
-    """The job is over MAX_UPLOAD_BYTES and is not held."""
+    """The job is over MAX_UPLOAD_BYTES (or STORED_LIMIT as JSON) and is not held."""
 
 
 def _digest(token):
@@ -52,10 +53,11 @@ def _clean_stale():
 
 def hold(session, user, job):
     """Keep the job for its confirmation (replacing any earlier one); returns its token."""
-    # The forms refuse such an upload; this bounds what any caller stores.
-    if _size(job) > MAX_UPLOAD_BYTES:
-        raise TooLarge()
     text = json.dumps(job)
+    # The forms refuse a larger upload; this bounds what any caller stores. JSON
+    # escapes bytes that are not UTF-8 six characters each, hence the second test.
+    if _size(job) > MAX_UPLOAD_BYTES or len(text) > STORED_LIMIT:
+        raise TooLarge()
     _clean_stale()
     earlier = session.get(SESSION_KEY)
     if isinstance(earlier, str):
