@@ -89,6 +89,7 @@ def test_it_exports_without_any_password_key(setup):
         "aliases": ["a@example.com"],
         "quota_mb": 250,
         "postmaster": True,
+        "delivery_target": None,
     }
     assert "username" not in data["mailboxes"][1]
     imap = data["accounts"][0]
@@ -114,6 +115,8 @@ def test_it_exports_default_settings_without_creating_them(db):
 
     assert data == {
         "settings": data["settings"],
+        "oauth_providers": [],
+        "delivery_targets": [],
         "mailboxes": [],
         "accounts": [],
     }

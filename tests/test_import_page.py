@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.models import Mailbox
-from retrieval.models import RemoteAccount, SeenMessage
+from retrieval.models import PendingImport, RemoteAccount, SeenMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -73,10 +73,12 @@ def test_confirm_imports_and_links_the_accounts(client, importer):
     assert PASSWORD not in page
 
 
-def test_the_upload_is_held_encrypted_in_the_session(client, importer):
+def test_the_upload_is_held_encrypted_on_the_server(client, importer):
     preview(client)
     held = str(dict(client.session.items()))
     assert PASSWORD not in held and "jsmith" not in held
+    row = PendingImport.objects.get()
+    assert PASSWORD not in row.job_encrypted and "jsmith" not in row.job_encrypted
 
 
 def test_a_confirmation_works_once(client, importer):

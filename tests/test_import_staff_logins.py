@@ -101,3 +101,45 @@ def test_it_sets_the_password_of_an_ordinary_linked_login(tmp_path, db):
 
     user.refresh_from_db()
     assert user.check_password(CHOSEN_PASSWORD)
+
+
+@pytest.mark.parametrize("with_password", [True, False])
+def test_it_refuses_to_relink_the_mailbox_of_a_staff_login(tmp_path, admin_mailbox, with_password):
+    entry = {"address": "root@example.com", "username": "newname"}
+    if with_password:
+        entry["password"] = CHOSEN_PASSWORD
+    doc = {"mailboxes": [entry]}
+
+    message = import_error(tmp_path, doc)
+
+    assert (
+        "mailboxes[0].username: the login of this mailbox, root, is a staff login; "
+        "re-linking refused" in message
+    )
+    assert CHOSEN_PASSWORD not in message
+    admin_mailbox.refresh_from_db()
+    assert admin_mailbox.user.username == "root"
+    assert not User.objects.filter(username="newname").exists()
+
+
+def test_it_refuses_to_relink_a_staff_mailbox_to_another_existing_login(
+    tmp_path, admin_mailbox
+):
+    User.objects.create_user("carol", password=ADMIN_PASSWORD)
+    doc = {"mailboxes": [{"address": "root@example.com", "username": "carol"}]}
+
+    message = import_error(tmp_path, doc)
+
+    assert "re-linking refused" in message
+    admin_mailbox.refresh_from_db()
+    assert admin_mailbox.user.username == "root"
+
+
+def test_it_still_relinks_the_mailbox_of_an_ordinary_login(tmp_path, db):
+    old = User.objects.create_user("carol", password=ADMIN_PASSWORD)
+    Mailbox.objects.create(address="carol@example.com", user=old)
+    doc = {"mailboxes": [{"address": "carol@example.com", "username": "caroline"}]}
+
+    run_import(tmp_path, doc)
+
+    assert Mailbox.objects.get(address="carol@example.com").user.username == "caroline"

@@ -5,6 +5,9 @@ from django import forms
 # An rc or state file is a few kB; anything near this is not one.
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FILES = 50
+# All the files of one upload together: the job is held on the server until
+# it is confirmed (pending.py), so it is bounded as a whole too.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -31,6 +34,14 @@ def read_upload(upload):
     return upload.name, upload.read().decode("utf-8", errors="surrogateescape")
 
 
+def check_total(*uploads):
+    """Refuse an upload whose files together exceed MAX_UPLOAD_BYTES."""
+    if sum(u.size for u in uploads if u) > MAX_UPLOAD_BYTES:
+        raise forms.ValidationError(
+            f"the files together are larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB; "
+            "import them in several parts")
+
+
 class FetchmailForm(forms.Form):
     rcfile = forms.FileField(label="fetchmailrc")
     state = forms.FileField(label=".fetchids", required=False,
@@ -51,6 +62,7 @@ class FetchmailForm(forms.Form):
         return d
 
     def _job(self, d):
+        check_total(d["rcfile"], d["state"])
         return {
             "kind": "fetchmail", "rc": read_upload(d["rcfile"]),
             "state": read_upload(d["state"])[1] if d["state"] else None,
@@ -73,6 +85,7 @@ class GetmailForm(forms.Form):
         return d
 
     def _job(self, d):
+        check_total(*d["rcfiles"], *d["states"])
         return {
             "kind": "getmail", "files": [read_upload(f) for f in d["rcfiles"]],
             "states": [read_upload(f) for f in d["states"]], "owner": d["owner"].strip(),

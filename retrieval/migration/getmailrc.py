@@ -154,10 +154,20 @@ def _int(value, c, key, text):
         return None
 
 
+# A folder or argument tuple is a line or two. Much longer values only
+# exhaust the literal parser (it recurses per operator and per sign).
+MAX_TUPLE_CHARS = 4096
+
+
 def _tuple(value, c, key):
+    if len(value) > MAX_TUPLE_CHARS:
+        c.refuse(f"{key} is longer than {MAX_TUPLE_CHARS} characters")
+        return ()
     try:
         found = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
+    # TypeError: a set of sets; RecursionError and MemoryError: deep operators
+    # that still fit the length limit on a smaller stack.
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
         c.refuse(f"{key} must be a tuple of strings, like (\"INBOX\", \"Lists\")")
         return ()
     found = (found,) if isinstance(found, str) else found

@@ -65,7 +65,12 @@ def _preview(request, job, form):
     except MigrationError as e:
         return _render(request, "upload", errors=e.errors, **_forms(job["kind"], form))
     missing = _missing_permissions(request.user, report)
-    token = pending.hold(request.session, job) if not missing else ""
+    try:
+        token = pending.hold(request.session, request.user, job) if not missing else ""
+    except pending.TooLarge:
+        return _render(request, "upload", errors=[
+            "These files are too large to hold for confirmation: import them in several "
+            "parts."], **_forms(job["kind"], form))
     return _render(request, "preview", report=report, rows=_rows(report), token=token,
                    missing=missing)
 
@@ -74,7 +79,7 @@ def _preview(request, job, form):
 @importer_required
 @require_POST
 def import_confirm(request):
-    job = pending.take(request.session, request.POST.get("token", ""))
+    job = pending.take(request.session, request.user, request.POST.get("token", ""))
     if job is None:
         return _render(request, "upload", errors=[
             "This import was already done, replaced by a newer preview, or has expired: "

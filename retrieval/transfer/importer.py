@@ -5,9 +5,12 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 
 from accounts.models import Mailbox
+from delivery.models import DeliveryTarget
 from popadmin.secrets import SecretError
 
-from .planner import ImportPlan, changed
+from .grants import write_grant
+from .named import prepare_secret
+from .planner import KEEP, ImportPlan, changed
 from .schema import TransferError
 
 CHANGED_MEANWHILE = "the database changed while the file was imported; run the import again"
@@ -44,6 +47,8 @@ def import_data(data, dry_run=False):
 
 def _prepare_secrets(plan):
     """Hash login passwords and encrypt remote ones, touching no database row."""
+    for record in [*plan.providers.values(), *plan.targets.values()]:
+        prepare_secret(record)
     for entry in plan.mailboxes:
         login = entry.login
         if login is None:
@@ -87,6 +92,19 @@ def _stale_rows(plan):
 def _write(plan):
     if plan.settings and changed(*plan.settings):
         plan.settings[0].save()
+    for record in [*plan.providers.values(), *plan.targets.values()]:
+        if changed(record.record, record.before):
+            record.record.save()
+    for target in plan.targets.values():
+        if target.oauth is not None:
+            write_grant(target.record, target.oauth, plan.providers)
+
+    def target(name):
+        if name is None:
+            return None
+        return plan.targets[name].record if name in plan.targets else (
+            DeliveryTarget.objects.get(name=name))
+
     saved = {}
     for entry in plan.mailboxes:
         mailbox, login = entry.mailbox, entry.login
@@ -96,14 +114,25 @@ def _write(plan):
             login.save(update_fields=["password"])
         if entry.user is not None:
             mailbox.user = entry.user
+        if entry.target is not KEEP:
+            mailbox.delivery_target = target(entry.target)
         if changed(mailbox, entry.before):
             mailbox.save()
         saved[mailbox.address] = mailbox
+        if entry.overrides is not None:
+            overrides, before = entry.overrides
+            overrides.mailbox = mailbox
+            if changed(overrides, before):
+                overrides.save()
     for entry in plan.accounts:
         account = entry.account
         account.owner = saved.get(entry.owner) or Mailbox.objects.get(address__iexact=entry.owner)
+        if entry.target is not KEEP:
+            account.delivery_target = target(entry.target)
         if changed(account, entry.before):
             account.save()
+        if entry.oauth is not None:
+            write_grant(account, entry.oauth, plan.providers)
 
 
 def summary(counts):

@@ -7,9 +7,12 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
 from accounts.models import Mailbox
+from delivery.models import DeliveryTarget
 from delivery.recipients import DEFAULT_HEADER_FIELDS
-from retrieval.models import GlobalSettings, RemoteAccount
+from retrieval.models import GlobalSettings, RemoteAccount, UserSettings
 
+from .grants import OAUTH_METHODS, check_grant
+from .named import plan_records, snapshot
 from .schema import (
     ACCOUNT_FIELDS,
     MAILBOX_FIELDS,
@@ -21,9 +24,10 @@ from .schema import (
     model_errors,
 )
 
-
-def snapshot(obj):
-    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+# An entry without a "delivery_target" key leaves the stored link alone.
+KEEP = object()
+# Account keys the planner resolves itself rather than copying onto the record.
+_ACCOUNT_LINKS = ("owner", "password", "delivery_target", "oauth")
 
 
 def changed(obj, before):
@@ -43,6 +47,8 @@ class MailboxPlan:
     password: str | None
     login: object = None  # the login the entry creates or changes: `user` or the linked one
     login_before: dict | None = None
+    target: object = KEEP  # a delivery target name, None (no target of its own), or KEEP
+    overrides: tuple | None = None  # (UserSettings, its state when checked)
 
 
 @dataclass
@@ -52,6 +58,8 @@ class AccountPlan:
     before: dict
     owner: str
     password: str | None
+    target: object = KEEP
+    oauth: dict | None = None
 
 
 class ImportPlan:
@@ -66,34 +74,78 @@ class ImportPlan:
         self.mailboxes = []
         self.accounts = []
         self.addresses = {}  # mailbox address in the file -> its index
+        self.providers, self.targets = {}, {}  # name -> named.RecordPlan
         if not isinstance(data, dict):
             self.errors.append("top level: must be an object with " + ", ".join(SECTIONS))
             return
         self.errors.extend(f"{key_name(k)}: unknown key" for k in data if k not in SECTIONS)
         if "settings" in data:
             self._plan_settings(data["settings"])
+        items = self._section(data, "oauth_providers")
+        self.providers = plan_records("oauth_providers", items, self.errors)
+        items = self._section(data, "delivery_targets")
+        self.targets = plan_records("delivery_targets", items, self.errors)
+        for target in self.targets.values():
+            if target.oauth is not None:
+                check_grant(target.where, target.record, target.oauth, self.providers,
+                            self.errors)
         self._plan_mailboxes(self._section(data, "mailboxes"))
         self._plan_accounts(self._section(data, "accounts"))
 
     def counts(self):
-        """{"mailboxes": (created, updated), "accounts": (created, updated)}."""
+        """{"mailboxes": (created, updated), "accounts": (created, updated)}, and the
+        providers and targets when the file has any."""
+        sections = [("mailboxes", self.mailboxes), ("accounts", self.accounts)]
+        named = [("delivery targets", self.targets), ("OAuth2 providers", self.providers)]
+        sections[:0] = [(name, list(plans.values())) for name, plans in named if plans]
         return {
             name: (sum(e.created for e in entries), sum(not e.created for e in entries))
-            for name, entries in (("mailboxes", self.mailboxes), ("accounts", self.accounts))
+            for name, entries in sections
         }
 
     def rows(self):
         """(stored record, its state when checked) for every stored record the plan writes."""
         if self.settings and not self.settings[0]._state.adding:
             yield self.settings
+        for plan in [*self.providers.values(), *self.targets.values()]:
+            if not plan.created:
+                yield plan.record, plan.before
         for entry in self.mailboxes:
             if not entry.created:
                 yield entry.mailbox, entry.before
             if entry.login_before is not None:
                 yield entry.login, entry.login_before
+            if entry.overrides and entry.overrides[0].pk is not None:
+                yield entry.overrides
         for entry in self.accounts:
             if not entry.created:
                 yield entry.account, entry.before
+
+    def _target(self, where, values):
+        """The entry's delivery target name (None: none of its own), or KEEP when not given."""
+        if "delivery_target" not in values:
+            return KEEP
+        name = values["delivery_target"]
+        if name is not None and name not in self.targets and not (
+            DeliveryTarget.objects.filter(name=name).exists()
+        ):
+            self.errors.append(
+                f"{where}.delivery_target: no delivery target {key_name(name)} in the file or "
+                "the database"
+            )
+        return name
+
+    def _overrides(self, mailbox, values, where):
+        """The mailbox's own settings (UserSettings) the entry writes, or None."""
+        if "settings" not in values:
+            return None
+        row = UserSettings.objects.filter(mailbox=mailbox).first() if mailbox.pk else None
+        row = row or UserSettings()
+        before = snapshot(row)
+        for key, value in values["settings"].items():
+            setattr(row, key, value)
+        model_errors(row, f"{where}.settings", self.errors, skip=set(), exclude=["mailbox"])
+        return row, before
 
     def _section(self, data, name):
         items = data.get(name, [])
@@ -148,13 +200,16 @@ class ImportPlan:
             bad = set(raw) - set(values) | ({"address"} if address is None else set())
             model_errors(mailbox, where, self.errors, bad, exclude=["user"])
             user = self._plan_login(mailbox, values, where, usernames, i)
+            target = self._target(where, values)
+            overrides = self._overrides(mailbox, values, where)
             if address is not None:
                 login = user or (mailbox.user if mailbox.pk else None)
                 login_before = snapshot(login) if login is not None and login.pk else None
                 password = values.get("password")
-                self.mailboxes.append(
-                    MailboxPlan(mailbox, created, before, user, password, login, login_before)
-                )
+                self.mailboxes.append(MailboxPlan(
+                    mailbox, created, before, user, password, login, login_before, target,
+                    overrides,
+                ))
 
     def _plan_login(self, mailbox, values, where, usernames, index):
         User = get_user_model()
@@ -174,6 +229,14 @@ class ImportPlan:
                 # A mail file must not hand an admin login to a mailbox.
                 self.errors.append(f"{where}.username: {username} is a staff login; refused")
                 return None  # its password is not checked, so the refusal shows once
+            elif mailbox.pk and _is_admin(mailbox.user) and user != mailbox.user:
+                # Nor an admin's mailbox to another login: with a password the
+                # file chooses, that login would read the admin's mail.
+                self.errors.append(
+                    f"{where}.username: the login of this mailbox, "
+                    f"{mailbox.user.get_username()}, is a staff login; re-linking refused"
+                )
+                return None
             usernames.setdefault(username, index)
             if user is None:
                 user = User(username=username, email=mailbox.address)
@@ -209,15 +272,24 @@ class ImportPlan:
             account = found or RemoteAccount()
             before = snapshot(account)
             for k, value in values.items():
-                if k not in ("owner", "password"):
+                if k not in _ACCOUNT_LINKS:
                     setattr(account, RENAMED.get(k, k), value)
             bad = set(raw) - set(values) | {"owner", "host", "username"} - set(raw)
-            if account.pk is None and "password" not in values and "password" not in bad:
+            # An OAuth2 account signs in with its grant (the oauth member, or a
+            # Connect in the admin after the import), not with a password.
+            needs_password = account.auth_method not in OAUTH_METHODS
+            if (account.pk is None and needs_password and "password" not in values
+                    and "password" not in bad):
                 self.errors.append(f"{where}.password: required for a new account")
-            model_errors(account, where, self.errors, bad, exclude=["owner"])
+            model_errors(account, where, self.errors, bad, exclude=["owner", "delivery_target"])
+            target = self._target(where, values)
+            oauth = values.get("oauth")
+            if oauth is not None:
+                check_grant(where, account, oauth, self.providers, self.errors)
             if found is not None:
                 password = values.get("password")
-                plan = AccountPlan(account, account.pk is None, before, values["owner"], password)
+                plan = AccountPlan(account, account.pk is None, before, values["owner"], password,
+                                   target, oauth)
                 self.accounts.append(plan)
 
     def _find_account(self, where, raw, values, seen, index):

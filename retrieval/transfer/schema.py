@@ -11,16 +11,19 @@ import re
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import DomainNameValidator
+from django.utils.dateparse import parse_datetime
 
 from accounts.addresses import LOCALPART_RULE
 from accounts.models import validate_mailbox_address
 from delivery.maildir import folder_problem
+from delivery.models import DeliveryTarget
 from popadmin.secrets import validate_credential
-from retrieval.models import RemoteAccount
+from retrieval.models import OAuthProvider, RemoteAccount
 
-SECTIONS = ("settings", "mailboxes", "accounts")
+# In the order they are written: a section may name records of those before it.
+SECTIONS = ("settings", "oauth_providers", "delivery_targets", "mailboxes", "accounts")
 # File keys whose model field is named differently.
-RENAMED = {"postmaster": "is_postmaster", "keep": "keep_policy"}
+RENAMED = {"postmaster": "is_postmaster", "keep": "keep_policy", "default": "is_default"}
 
 
 class TransferError(Exception):
@@ -122,6 +125,67 @@ _header_name = _string(
 )
 
 
+def _optional(check):
+    """`check`, or null."""
+    return lambda value: None if value is None else check(value)
+
+
+def _boolean_or_null(value):
+    return None if value is None else _boolean(value)
+
+
+def _datetime(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise Invalid("must be a date and time (ISO 8601 with a UTC offset) or null")
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise Invalid("must be a date and time (ISO 8601 with a UTC offset) or null")
+    return parsed
+
+
+def _folder_map(value):
+    if not isinstance(value, dict):
+        raise Invalid('must be an object: {"remote folder": "destination folder"}')
+    problems = []
+    for source, folder in value.items():
+        try:
+            _folder(source)
+            _target_folder(folder)
+        except Invalid as e:
+            problems.append((f".{key_name(source)}", str(e)))
+    if problems:
+        raise Invalid(problems[0][1], problems)
+    return dict(value)
+
+
+def _object(spec, required=()):
+    """An object whose keys follow `spec`: its clean value, each bad key reported by path."""
+
+    def check(value):
+        if not isinstance(value, dict):
+            raise Invalid("must be an object")
+        values, problems = {}, []
+        for key, item in value.items():
+            if key not in spec:
+                problems.append((f".{key_name(key)}", "unknown key"))
+                continue
+            try:
+                values[key] = spec[key](item)
+            except Invalid as e:
+                problems.extend((f".{key}{suffix}", message) for suffix, message in e.problems)
+        problems.extend((f".{key}", "required") for key in required if key not in value)
+        if problems:
+            raise Invalid(problems[0][1], problems)
+        return values
+
+    return check
+
+
 def _choice(choices):
     allowed = list(choices.values)
     return _string("must be one of " + ", ".join(allowed), allowed.__contains__)
@@ -159,6 +223,66 @@ SETTINGS_FIELDS = {
     "max_recipients": _integer(0),
     "poll_minutes": _integer(1),
     "service_running": _boolean,
+    "restrict_all_accounts": _boolean,
+    "allowed_internal_networks": _list_of(_required_text),
+    "history_days": _integer(31),
+    "alert_after_minutes": _integer(1),
+    "alert_owners": _boolean,
+    "alert_admins": _boolean,
+}
+# A mailbox's own overrides of the global settings (UserSettings); null inherits.
+USER_SETTINGS_FIELDS = {
+    "connection_retries": _integer(1, 20, null=True),
+    "retry_seconds": _integer(0, null=True),
+    "timeout_seconds": _integer(1, null=True),
+    "messages_per_download": _integer(0, null=True),
+    "duplicate_check": _boolean_or_null,
+    "poll_minutes": _integer(1, null=True),
+    "alert_after_minutes": _integer(1, null=True),
+}
+# An OAuth2 grant: a refresh token the provider issued, for an account or a target.
+OAUTH_FIELDS = {
+    "provider": _required_text,
+    "refresh_token": _string(f"must be non-empty, without {BREAKS}", _nonempty_credential),
+    "scopes": _text,
+    "connected_as": _text,
+    "connected_at": _datetime,
+    "refresh_expires": _datetime,
+    "expired": _boolean,
+}
+_oauth = _object(OAUTH_FIELDS, required=("provider", "refresh_token"))
+_name = _optional(_required_text)
+
+PROVIDER_FIELDS = {
+    "name": _required_text,
+    "preset": _choice(OAuthProvider.Preset),
+    "tenant": _text,
+    "client_id": _text,
+    "client_secret": _text,
+    "authorization_endpoint": _text,
+    "token_endpoint": _text,
+    "device_endpoint": _text,
+    "revocation_endpoint": _text,
+    "introspection_endpoint": _text,
+    "scopes": _text,
+    "refresh_token_days": _integer(0),
+    "warn_days": _integer(0),
+}
+TARGET_FIELDS = {
+    "name": _required_text,
+    "kind": _choice(DeliveryTarget.Kind),
+    "default": _boolean,
+    "host": _text,
+    "port": _integer(1, 65535, null=True),
+    "socket_path": _text,
+    "security": _choice(DeliveryTarget.Security),
+    "verify_tls": _boolean,
+    "username": _remote_password,
+    "password": _remote_password,
+    "auth_method": _choice(DeliveryTarget.AuthMethod),
+    "recipient_form": _choice(DeliveryTarget.RecipientForm),
+    "timeout_seconds": _integer(0),
+    "oauth": _oauth,
 }
 
 
@@ -169,6 +293,8 @@ MAILBOX_FIELDS = {
     "aliases": _list_of(_email),
     "quota_mb": _integer(0),
     "postmaster": _boolean,
+    "delivery_target": _name,
+    "settings": _object(USER_SETTINGS_FIELDS),
 }
 # Order here is the order of the keys in an exported entry.
 ACCOUNT_FIELDS = {
@@ -180,15 +306,20 @@ ACCOUNT_FIELDS = {
     "port": _integer(1, 65535, null=True),
     "username": _remote_username,
     "password": _remote_password,
+    "auth_method": _choice(RemoteAccount.AuthMethod),
+    "oauth": _oauth,
     "verify_tls": _boolean,
     "keep": _choice(RemoteAccount.Keep),
     "keep_days": _integer(1),
     "folders": _list_of(_folder),
     "mode": _choice(RemoteAccount.Mode),
     "target_folder": _target_folder,
+    "folder_map": _folder_map,
+    "delivery_target": _name,
     "poll_minutes": _integer(1, null=True),
     "max_message_mb": _integer(0),
     "enabled": _boolean,
+    "network_restricted": _boolean,
 }
 
 

@@ -1,11 +1,11 @@
 """Import mailboxes, remote accounts and global settings from a JSON file."""
 
-import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from retrieval import transfer
+from retrieval.transfer.document import load_document
 
 
 class Command(BaseCommand):
@@ -35,9 +35,9 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as e:
             raise CommandError(f"cannot read {file}: {e}")
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CommandError(f"{file}: not valid JSON: {e}")
+            data = load_document(text)
+        except transfer.TransferError as e:
+            raise CommandError(f"{file}: {e.errors[0]}")
 
         try:
             counts = transfer.import_data(data, dry_run=dry_run)
