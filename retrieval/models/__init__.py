@@ -3,6 +3,7 @@ from retrieval.models.alert import AlertEpisode
 from retrieval.models.claim import AccountClaim
 from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.oauth import OAuthGrant, OAuthProvider
+from retrieval.models.refused import RefusedMessage
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
 from retrieval.models.stats import HourlyStats
@@ -16,6 +17,7 @@ __all__ = [
     "HourlyStats",
     "OAuthGrant",
     "OAuthProvider",
+    "RefusedMessage",
     "RemoteAccount",
     "Run",
     "SeenMessage",
