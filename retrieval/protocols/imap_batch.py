@@ -71,7 +71,6 @@ class _Batch:
     uidvalidity: int | None
     uids: set[int]  # asked for, body not arrived yet
     done: Response | None = field(default=None)  # its tagged answer, once read
-    asked: int = 0  # messages the command asked for
 
 
 class _Discard:
@@ -106,10 +105,11 @@ class IMAPBatch:
         try:
             written, body = self._receive(batch, uid, out, max_bytes, where)
         except FetchFailed as exc:
-            if not exc.connected or batch.asked == 1:
+            if not exc.connected or not batch.uids - {uid}:
                 raise
-            # A refusal of a command for many messages may be any one's:
-            # this message is blamed only if it is refused when asked alone.
+            # A command refused before other messages of it arrived may have
+            # been refused for any of them: this one is blamed only if it is
+            # refused when asked for alone.
             alone = self._send(folder, uidvalidity, [uid])
             written, body = self._receive(alone, uid, out, max_bytes, where)
         if body.key.upper() != b"BODY[]":
@@ -173,7 +173,7 @@ class IMAPBatch:
             self._io().send(line)
         except BaseException as exc:
             raise self._broken(exc)
-        batch = _Batch(tag, folder, uidvalidity, set(uids), asked=len(uids))
+        batch = _Batch(tag, folder, uidvalidity, set(uids))
         self._flight.append(batch)
         return batch
 
