@@ -48,6 +48,7 @@ class Refusals:
         held = sorted(uid for uid, r in self.known.items() if r.left_alone)
         for uid in held:
             self.run.note(self.known[uid].summary())
+        self.run.standing_notes = len(held)  # not news enough to keep an empty poll's row
         return set(held)
 
     def fetched(self, msg) -> None:

@@ -5,6 +5,7 @@ MAX_ATTEMPTS failed runs it is left alone, named on the account pages, in
 every run and in an alert, until it is fetched after all, disappears from
 the server, or an administrator has it tried again."""
 
+import datetime as dt
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import GroupPolicy
-from retrieval import alerts
+from retrieval import alerts, engine
 from retrieval.models import AlertEpisode, GlobalSettings, RefusedMessage, RemoteAccount, Run
 from retrieval.models.refused import MAX_ATTEMPTS
 from retrieval.refusals import DROPS_IN_A_ROW
@@ -120,6 +121,21 @@ def test_it_is_tried_three_times_then_left_alone(protocol):
     row = RefusedMessage.objects.get(account=account)
     assert (row.uid, row.attempts, row.left_alone) == (protocol.bad, 3, True)
     assert row.first_failed < row.last_failed
+
+
+def test_an_empty_scheduled_poll_that_only_repeats_a_message_left_alone_keeps_no_row():
+    protocol = Pop3()
+    box = protocol.box(messages(2))
+    with FakeServer(box) as server:
+        account, _ = refused_thrice(protocol, box, server)
+        RemoteAccount.objects.filter(pk=account.pk).update(
+            next_check=timezone.now() - dt.timedelta(seconds=1))
+        rows = Run.objects.count()
+
+        engine.run_account(account.pk, Run.Trigger.SCHEDULE)
+
+    assert Run.objects.count() == rows
+    assert RefusedMessage.objects.get(account=account).attempts == MAX_ATTEMPTS
 
 
 @protocols
