@@ -225,6 +225,7 @@ def test_the_account_pages_say_which_message_and_why(protocol, client, django_us
     assert "Messages the server would not send" in once
     assert f"message {protocol.bad} (" in once
     assert "failed 1 of 3 attempts, tried again at the next check" in once
+    assert "Some messages could not be fetched whole and stay on the remote server" in once
     assert "left on the server after 3 failed attempts" in thrice
     assert "server refused to send" in thrice
 

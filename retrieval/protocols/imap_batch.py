@@ -24,7 +24,12 @@ after the body, so every literal is matched to its message by UID:
 - a body whose UID is unknown until after it is taken as ours, and if it turns
   out to be another message of the batch, the caller's file is rewound.
 A message whose command ends without its body vanished (or was refused, with
-the server's reason), exactly as with one command per message.
+the server's reason), exactly as with one command per message; if other
+messages of that command had not arrived either, it is asked for alone first,
+so a refusal of the whole command is blamed on the right message. Every body
+is checked against the listing (retrieval/protocols/sizes.py): a partial
+`BODY[]<n>` or a literal of another size than RFC822.SIZE is a failed fetch.
+All of these raise FetchFailed, which costs that message only.
 
 Before any other command (SELECT of the next folder, the deletions at commit,
 LOGOUT), the answers still owed are read, bodies into nothing, still under
