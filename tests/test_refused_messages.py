@@ -9,6 +9,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
@@ -248,6 +249,8 @@ def test_the_account_pages_say_which_message_and_why(protocol, client, django_us
     assert "popadmin-retry-refused" in text
     client.post(reverse("admin:retrieval_remoteaccount_retry_refused", args=[account.pk]))
     assert not RefusedMessage.objects.filter(account=account).exists()
+    entry = LogEntry.objects.get(additional_data__event="retry refused messages")
+    assert (entry.actor, entry.additional_data["uids"]) == (editor, [protocol.bad])
 
 
 @protocols

@@ -132,7 +132,9 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         """Forget the failed attempts at the account's refused messages: the next
         check asks the server for them again (retrieval/refusals.py)."""
         account = self._acted_on(request, object_id)
-        count, _ = account.refused_messages.all().delete()
+        uids = list(account.refused_messages.values_list("uid", flat=True))
+        count, _ = account.refused_messages.filter(uid__in=uids).delete()
+        audit.record(account, "retry refused messages", uids=uids)
         messages.success(request, f"{account}: {count} message(s) will be tried again at the "
                                   "next check.")
         return self._back(account)
