@@ -26,6 +26,7 @@ from tests.hostile import delivered, lf, reason, run
 from tests.misbehaving import (
     DROP,
     REFUSE,
+    SHORT,
     MisbehavingImap,
     MisbehavingPop3,
     big_messages,
@@ -43,7 +44,7 @@ def short_timeouts():
 
 class Pop3:
     name = "pop3"
-    bad = "uid-2"
+    bad = bad_key = "uid-2"
 
     def box(self, messages, faults=None, **kwargs):
         return MisbehavingPop3(messages, {"uid-2": REFUSE} if faults is None else faults,
@@ -59,6 +60,7 @@ class Pop3:
 class Imap:
     name = "imap"
     bad = "INBOX/7/2"
+    bad_key = 2
 
     def box(self, messages, faults=None, **kwargs):
         return MisbehavingImap(messages, {2: REFUSE} if faults is None else faults, **kwargs)
@@ -92,10 +94,21 @@ def refused_thrice(protocol, box, server, owner=None):
     return account, runs
 
 
+# What each kind of failure says, by protocol (POP3 numbers change between runs).
+WORDS = {
+    REFUSE: {"pop3": "server refused to send message", "imap": "server refused to send"},
+    DROP: {"pop3": "connection lost while downloading message",
+           "imap": "download of message 2 in folder 'INBOX' broke off after"},
+    SHORT: {"pop3": "arrived cut short", "imap": "arrived cut short or altered"},
+}
+
+
 @protocols
-def test_it_is_tried_three_times_then_left_alone(protocol):
-    originals = messages()
-    box = protocol.box(originals)
+@pytest.mark.parametrize("fault", [REFUSE, DROP, SHORT])
+def test_it_is_tried_three_times_then_left_alone(protocol, fault):
+    originals = big_messages(3, uuid.uuid4().hex[:8], octets=20_000)
+    box = protocol.box(originals, {protocol.bad_key: fault})
+    words = WORDS[fault][protocol.name]
     with FakeServer(box) as server:
         account, runs = refused_thrice(protocol, box, server)
         later = box.add(messages(1)[0])
@@ -106,7 +119,7 @@ def test_it_is_tried_three_times_then_left_alone(protocol):
     for attempt, each in enumerate(runs, 1):
         assert each.status == Run.Status.PARTIAL, reason(each)
         assert f"failed attempt {attempt} of 3" in reason(each)
-        assert "server refused to send" in each.error
+        assert words in each.error, each.error
     assert "not asked for again until an administrator retries it" in reason(runs[-1])
     # The fourth run does not even ask for it, and fetches what came meanwhile.
     assert protocol.asked(box) == 3
@@ -115,10 +128,12 @@ def test_it_is_tried_three_times_then_left_alone(protocol):
     [note] = fourth.notes
     assert note.startswith(f"message {protocol.bad} (")
     assert "left on the server after 3 failed attempts" in note
-    assert "server refused to send" in note
-    # The rest was fetched and deleted every time; only the refused one stays.
+    assert words in note
+    # The rest was fetched and deleted every time; only the bad one stays.
     assert protocol.remote(box) == [originals[1]]
-    assert len(delivered(account)) == 3
+    stored = delivered(account)
+    assert len(stored) == 3 and lf(originals[1]) not in stored
+    assert lf(originals[0]) in stored and lf(originals[2]) in stored
     row = RefusedMessage.objects.get(account=account)
     assert (row.uid, row.attempts, row.left_alone) == (protocol.bad, 3, True)
     assert row.first_failed < row.last_failed
