@@ -27,9 +27,11 @@ from retrieval.models import (
     AlertEpisode,
     GlobalSettings,
     OAuthGrant,
+    RefusedMessage,
     RemoteAccount,
     UserSettings,
 )
+from retrieval.models.refused import MAX_ATTEMPTS
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +81,9 @@ def evaluate(now=None, heartbeats=None) -> dict:
     now = now or timezone.now()
     settings = GlobalSettings.load()
     problems = {**failing_accounts(settings, now), **full_mailboxes(),
-                **expired_sign_ins(now), **expired_target_sign_ins(now)}
+                **expired_sign_ins(now), **expired_target_sign_ins(now), **refused_messages()}
     kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value, Kind.SIGN_IN_EXPIRED.value,
-             Kind.TARGET_SIGN_IN_EXPIRED.value]
+             Kind.TARGET_SIGN_IN_EXPIRED.value, Kind.MESSAGES_REFUSED.value]
     if heartbeats is not None:
         kinds.append(Kind.SILENT.value)
         for role, seen in silent_roles(heartbeats, now).items():
@@ -145,6 +147,30 @@ def expired_target_sign_ins(now) -> dict:
         f"Delivery target {g.target.name}: the {g.provider} sign-in expired or was revoked. "
         "Mail for its mailboxes waits on the remote servers until an administrator presses "
         "Connect on the target and signs in again.") for g in grants}
+
+
+def refused_messages() -> dict:
+    """Accounts with messages left on the server after MAX_ATTEMPTS failed fetches
+    (retrieval/refusals.py): they stay there until someone acts, so they are told
+    at once, per account, naming each message and why."""
+    rows = (RefusedMessage.objects.filter(attempts__gte=MAX_ATTEMPTS, account__enabled=True)
+            .select_related("account__owner").order_by("account_id", "first_failed", "pk"))
+    by_account = defaultdict(list)
+    for row in rows:
+        by_account[row.account].append(row)
+    return {(Kind.MESSAGES_REFUSED, str(a.pk)): Problem(_refused_text(a, held), [a.pk])
+            for a, held in by_account.items()}
+
+
+def _refused_text(account, held) -> str:
+    lines = [f"{label(account)} (owner {account.owner}): {len(held)} message(s) stay on the "
+             "server and are no longer fetched: the server would not send them whole. An "
+             "administrator can have them tried again (the account's page in the admin, "
+             "Messages the server would not send: delete the line).", *(
+                 f"- {row.summary()}" for row in held[:LISTED])]
+    if len(held) > LISTED:
+        lines.append(f"... and {len(held) - LISTED} more")
+    return "\n".join(lines)
 
 
 def _lapsed(now, via: str = "") -> Q:
@@ -254,6 +280,9 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
         if opened and episode.kind == Kind.MAILBOX_FULL:
             bodies[address] = "\n".join(f"{label(a)}: mail stays on the remote server: "
                                         f"{a.last_error}" for a in accounts)
+        elif opened and episode.kind == Kind.MESSAGES_REFUSED:
+            bodies[address] = "\n".join(_refused_text(a, list(
+                a.refused_messages.filter(attempts__gte=MAX_ATTEMPTS))) for a in accounts)
         elif opened and episode.kind == Kind.SIGN_IN_EXPIRED:
             bodies[address] = "\n".join(
                 f"{label(a)}: the sign-in expired. Open your accounts page and press "
@@ -275,6 +304,8 @@ def _subject(episode, opened: bool) -> str:
             Kind.SIGN_IN_EXPIRED.value: f"sign-in expired (account {episode.key})",
             Kind.TARGET_SIGN_IN_EXPIRED.value:
                 f"delivery target sign-in expired (target {episode.key})",
+            Kind.MESSAGES_REFUSED.value:
+                f"messages left on the server (account {episode.key})",
             }[str(episode.kind)]
     return f"[popadmin] {what}" if opened else f"[popadmin] recovered: {what}"
 

@@ -24,6 +24,8 @@ from retrieval.dispatcher import Admission
 from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
+from retrieval.protocols.base import FetchFailed
+from retrieval.refusals import Refusals
 from retrieval.sessions import session_for
 from retrieval.spool import emptied
 from retrieval.status import finish_run
@@ -127,6 +129,8 @@ class Retrieval:
         self.skip: set[str] = set()
         # Identities of mail taken before the server renumbered a folder.
         self.renumbered_keys: dict[str, set[str]] = {}  # key -> content digests
+        # Messages the server would not send whole, counted across runs (refusals.py).
+        self.refusals = Refusals(account, run)
         self.router = Router(
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
@@ -193,6 +197,7 @@ class Retrieval:
             self.run.seen = len(listing)
             self.check_uidvalidity(session, seen)
             self.prune_seen(seen, listing)
+            self.skip |= self.refusals.start(listing)
         new = [m for m in listing if m.uid not in seen and m.uid not in self.skip]
         for msg in new:
             if self.max_bytes and msg.size > self.max_bytes:
@@ -254,6 +259,15 @@ class Retrieval:
             # The server understated the size; the connection is now mid-message.
             self.skip_message(msg, "over the size limit while downloading; left on server")
             raise _Reconnect()
+        except FetchFailed as exc:
+            # Refused, cut short or cut off: skipped for this run, the rest goes on.
+            self.skip.add(msg.uid)
+            self.group.count(failed=1)
+            self.refusals.failed(msg, exc)
+            if not exc.connected:
+                raise _Reconnect() from exc
+            return
+        self.refusals.fetched(msg)
         self.group.begin()
         try:
             # Writes nothing: its records come back in the report, for the group.

@@ -64,6 +64,13 @@ def _fixed(summary: str, next_step: str, who: str = USER):
 
 
 _RULES = [
+    # First: a refusal quotes the server, whose words may match the rules below.
+    (r"not fetched, left on the server|connection was lost on \d+ messages in a row", _fixed(
+        "Some messages could not be fetched whole and stay on the remote server; the rest "
+        "of the mail was collected.",
+        "Nothing to do at first: each is tried again at the next checks, three times in all. "
+        "After that an administrator can have it tried again; the reason is listed with "
+        "the message.", ADMIN)),
     (r"certificate .* is not trusted|certificate verify failed", _fixed(
         "The server's TLS certificate is not trusted.",
         "If the server uses an internal or self-signed certificate, an administrator can "

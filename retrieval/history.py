@@ -36,8 +36,11 @@ def worker_id() -> str:
 
 def is_empty_poll(run) -> bool:
     """Nothing new, no error, nothing deleted, nothing worth a note."""
+    # Notes that only repeat messages left on the server (retrieval/refusals.py)
+    # are not news: the account pages and an alert keep saying so.
+    news = len(run.notes) > getattr(run, "standing_notes", 0)
     return (run.status == Run.Status.OK and not run.fetched and not run.deleted
-            and not run.notes and not getattr(run, "stopped_early", False))
+            and not news and not getattr(run, "stopped_early", False))
 
 
 def discard_if_empty(run) -> bool:

@@ -16,7 +16,7 @@ from popadmin.net.errors import (
     TLSError,
 )
 from popadmin.net.stream import ConnectionClosed, LineStream
-from retrieval.protocols.base import AuthError, ConnectionParams, RemoteMessage
+from retrieval.protocols.base import AuthError, ConnectionParams, FetchFailed, RemoteMessage
 from retrieval.protocols.pop3 import POP3Session
 from tests.fakeserver import FakeServer, Pop3Mailbox, self_signed_cert, server_context
 
@@ -122,8 +122,10 @@ def test_it_stops_a_10mb_line_inside_a_message():
     with FakeServer(Pop3Mailbox([HELLO], uidls=["u1"], overrides={"RETR": retr})) as server:
         session = login(server)
         out = io.BytesIO()
-        with pytest.raises(LimitExceeded):
+        # A failed fetch of that one message, on a connection now closed.
+        with pytest.raises(FetchFailed, match="line longer than 65536 bytes") as info:
             session.fetch(session.list_messages()[0], out)
+        assert not info.value.connected
         assert len(out.getvalue()) < 1024
         with pytest.raises(ProtocolError, match="not connected"):
             session.delete(RemoteMessage("u1", "1", 1))

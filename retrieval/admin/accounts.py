@@ -95,6 +95,9 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                  name="retrieval_remoteaccount_test"),
             path("<path:object_id>/check-now/", self.admin_site.admin_view(self.check_now_view),
                  name="retrieval_remoteaccount_check"),
+            path("<path:object_id>/retry-refused/",
+                 self.admin_site.admin_view(self.retry_refused_view),
+                 name="retrieval_remoteaccount_retry_refused"),
         ]
         return own + super().get_urls()
 
@@ -104,6 +107,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             why = explain(obj.last_error, obj.host)
             extra_context = {**(extra_context or {}), "account": obj,
                              "badge": display.badge(obj), "why": why,
+                             "refused": list(obj.refused_messages.all()),
                              "may_act": self.has_change_permission(request, obj)}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -122,6 +126,18 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     def _back(self, account):
         return redirect(reverse("admin:retrieval_remoteaccount_change", args=[account.pk]))
+
+    @method_decorator(require_POST)
+    def retry_refused_view(self, request, object_id):
+        """Forget the failed attempts at the account's refused messages: the next
+        check asks the server for them again (retrieval/refusals.py)."""
+        account = self._acted_on(request, object_id)
+        uids = list(account.refused_messages.values_list("uid", flat=True))
+        count, _ = account.refused_messages.filter(uid__in=uids).delete()
+        audit.record(account, "retry refused messages", uids=uids)
+        messages.success(request, f"{account}: {count} message(s) will be tried again at the "
+                                  "next check.")
+        return self._back(account)
 
     @method_decorator(require_POST)
     def test_connection_view(self, request, object_id):

@@ -4,6 +4,7 @@ from retrieval.models.claim import AccountClaim
 from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.oauth import OAuthGrant, OAuthProvider
 from retrieval.models.pending_import import PendingImport
+from retrieval.models.refused import RefusedMessage
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
 from retrieval.models.stats import HourlyStats
@@ -18,6 +19,7 @@ __all__ = [
     "OAuthGrant",
     "OAuthProvider",
     "PendingImport",
+    "RefusedMessage",
     "RemoteAccount",
     "Run",
     "SeenMessage",

@@ -15,6 +15,9 @@ class AlertEpisode(models.Model):
         # key: the delivery target's id; an IMAP APPEND target signs in for every
         # mailbox delivered there, and only an administrator can sign it in again.
         TARGET_SIGN_IN_EXPIRED = "target_sign_in", "Delivery target sign-in expired"
+        # key: the account id; messages the server would not send, left on it
+        # after MAX_ATTEMPTS (retrieval/refusals.py).
+        MESSAGES_REFUSED = "refused", "Messages left on the server"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=300)

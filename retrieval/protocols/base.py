@@ -25,6 +25,18 @@ class AuthError(ProtocolError):
     """The server refused the login."""
 
 
+class FetchFailed(ProtocolError):
+    """One message could not be fetched whole: the server refused it, sent it
+    cut short (retrieval/protocols/sizes.py), or the connection failed while
+    it was arriving. The rest of the mailbox may still be fetched:
+    `connected` says whether this session can go on with the next message
+    (False: the connection is closed, a new one is needed)."""
+
+    def __init__(self, text: str, connected: bool):
+        super().__init__(text)
+        self.connected = connected
+
+
 @dataclass(frozen=True)
 class ConnectionParams:
     host: str

@@ -24,7 +24,12 @@ after the body, so every literal is matched to its message by UID:
 - a body whose UID is unknown until after it is taken as ours, and if it turns
   out to be another message of the batch, the caller's file is rewound.
 A message whose command ends without its body vanished (or was refused, with
-the server's reason), exactly as with one command per message.
+the server's reason), exactly as with one command per message; if other
+messages of that command had not arrived either, it is asked for alone first,
+so a refusal of the whole command is blamed on the right message. Every body
+is checked against the listing (retrieval/protocols/sizes.py): a partial
+`BODY[]<n>` or a literal of another size than RFC822.SIZE is a failed fetch.
+All of these raise FetchFailed, which costs that message only.
 
 Before any other command (SELECT of the next folder, the deletions at commit,
 LOGOUT), the answers still owed are read, bodies into nothing, still under
@@ -39,10 +44,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from popadmin.net.errors import ProtocolError
+from popadmin.net.errors import MessageTooLarge, ProtocolError
 from popadmin.net.text import printable
 
-from .base import RemoteMessage
+from . import sizes
+from .base import FetchFailed, RemoteMessage
 from .imap_parse import (
     BodySink,
     Budget,
@@ -101,7 +107,23 @@ class IMAPBatch:
             batch = self._send_batch(folder, uidvalidity, uid)
         if batch is self._flight[-1]:
             self._send_ahead()
-        return self._receive(batch, uid, out, max_bytes, where)
+        try:
+            written, body = self._receive(batch, uid, out, max_bytes, where)
+        except FetchFailed as exc:
+            if not exc.connected or not batch.uids - {uid}:
+                raise
+            # A command refused before other messages of it arrived may have
+            # been refused for any of them: this one is blamed only if it is
+            # refused when asked for alone.
+            alone = self._send(folder, uidvalidity, [uid])
+            written, body = self._receive(alone, uid, out, max_bytes, where)
+        if body.key.upper() != b"BODY[]":
+            raise FetchFailed(f"server sent only part of {where} ({printable(body.key, 40)}, "
+                              "which was not asked for)", True)
+        if sizes.imap_mismatch(msg.size, body.size):
+            raise FetchFailed(f"{where} arrived cut short or altered: the server sent "
+                              f"{body.size} octets and listed {msg.size}", True)
+        return written
 
     def _command(self, *args, **kwargs):
         # Every lockstep command waits for the fetches sent ahead to be answered.
@@ -162,10 +184,13 @@ class IMAPBatch:
 
     # -- reading -------------------------------------------------------------
 
-    def _receive(self, batch: _Batch, uid: int, out: BinaryIO, max_bytes, where: str) -> int:
+    def _receive(self, batch: _Batch, uid: int, out: BinaryIO, max_bytes, where: str):
+        """(octets written to `out`, the body's sink) of our message's literal."""
         catch = _Catch(self, batch, BodySink(uid, out, max_bytes, where), where)
         try:
             self._read(lambda: catch.body.complete or batch.done is not None, catch)
+        except (MessageTooLarge, FetchFailed):
+            raise
         except ProtocolError as exc:
             body = catch.body
             if body.size is not None and not body.complete:
@@ -175,12 +200,14 @@ class IMAPBatch:
                     body.received,
                     body.size,
                 ) from exc
-            raise
+            # The connection failed (or the server said something else) while
+            # this message was awaited: a failure of this fetch, and of the session.
+            raise FetchFailed(f"{exc} while downloading {where}", False) from exc
         if catch.body.complete:
-            return catch.body.written
+            return catch.body.written, catch.body
         if batch.done.name != "OK":
-            raise ProtocolError(f"server refused to send {where}: {self._text(batch.done)}")
-        raise ProtocolError(f"{where} vanished from the server")
+            raise FetchFailed(f"server refused to send {where}: {self._text(batch.done)}", True)
+        raise FetchFailed(f"{where} vanished from the server", True)
 
     def _drain(self) -> None:
         """Every answer still owed; bodies go into nothing, under the size limit."""

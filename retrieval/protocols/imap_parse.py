@@ -309,6 +309,7 @@ class BodySink:
         self.max_bytes = max_bytes
         self.where = where
         self.size: int | None = None
+        self.key = b""  # as the server named the body: BODY[] (or a partial BODY[]<n>)
         self.received = self.written = 0
         self.complete = False
         self._cr = False
@@ -325,6 +326,7 @@ class BodySink:
                 f"{self.where} is {size} bytes, larger than the limit of {self.max_bytes} bytes"
             )
         self.size = size
+        self.key = bytes(attributes[-1])
         return self
 
     def write(self, data) -> int:

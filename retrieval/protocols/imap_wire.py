@@ -17,17 +17,17 @@ from popadmin.net.errors import ProtocolError, TLSError
 from popadmin.net.stream import ConnectionClosed, LineStream
 from popadmin.net.text import printable, redact
 
-from .base import AuthError
+from .base import AuthError, FetchFailed
 from .imap_parse import STATUS, Budget, MalformedResponse, Response, astring, exchange, number
 
 log = logging.getLogger(__name__)
 
 
-class IncompleteMessage(ProtocolError):
+class IncompleteMessage(FetchFailed):
     """The connection failed while a message body was arriving; the output is partial."""
 
     def __init__(self, text: str, received: int, expected: int):
-        super().__init__(text)
+        super().__init__(text, connected=False)
         self.received = received
         self.expected = expected
 

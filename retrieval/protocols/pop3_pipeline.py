@@ -31,7 +31,8 @@ from popadmin.net.errors import LimitExceeded, MessageTooLarge, ProtocolError
 from popadmin.net.stream import ConnectionClosed
 from popadmin.net.text import printable
 
-from .base import RemoteMessage
+from .base import FetchFailed, RemoteMessage
+from .sizes import WireCounter, pop3_cut_short
 
 # RETRs in flight, the one being read included (~12 octets each).
 RETR_WINDOW = 16
@@ -78,26 +79,31 @@ class POP3Pipeline:
             self._send_ahead(b"")
         self._read_ahead_of((b"RETR", number))
         self._retrs_ahead -= 1
-        self._io().new_response()
-        line = self._io().readline()
-        if not line.startswith(b"+OK"):
-            if self._inflight:
-                self.close()  # the rest of the queue cannot be trusted after this
-            self._refused_retr(number, line)
+        counter = WireCounter(out)
         try:
-            return self._io().copy_dot_terminated(out, max_bytes)
+            self._io().new_response()
+            line = self._io().readline()
+            if not line.startswith(b"+OK"):
+                if self._inflight:
+                    self.close()  # the rest of the queue cannot be trusted after this
+                self._refused_retr(number, line)
+            written = self._io().copy_dot_terminated(counter, max_bytes)
+        except FetchFailed:
+            raise
         except MessageTooLarge as exc:
             self.close()  # the rest of the message is still on the wire
             raise MessageTooLarge(f"message {number} is {exc}")
         except ConnectionClosed:
             self.close()
-            raise ProtocolError(f"connection lost while downloading message {number}")
-        except LimitExceeded:
+            raise FetchFailed(f"connection lost while downloading message {number}", False)
+        except ProtocolError as exc:  # a timeout, a line over the limit, garbage
             self.close()
-            raise
-        except ProtocolError as exc:
-            self.close()
-            raise ProtocolError(f"{exc} while downloading message {number}")
+            raise FetchFailed(f"{exc} while downloading message {number}", False)
+        if pop3_cut_short(msg.size, counter.octets):
+            raise FetchFailed(
+                f"message {number} arrived cut short: {counter.octets} octets received, "
+                f"the server listed {msg.size}", self._stream is not None)
+        return written
 
     def delete_many(self, msgs: list[RemoteMessage]) -> None:
         """With PIPELINING, DELEs go out in bursts and their answers are read
@@ -143,9 +149,11 @@ class POP3Pipeline:
     def _skip_body(self, number: int) -> None:
         """A RETR sent ahead whose message is not wanted any more: read it into nothing."""
         line = self._io().readline()
+        if line.startswith(b"-ERR"):
+            return  # refused: no body follows, and it was not wanted anyway
         if not line.startswith(b"+OK"):
             self.close()
-            self._refused_retr(number, line)
+            raise ProtocolError(f"unexpected answer from server to RETR: {self._text(line)}")
         try:
             self._io().copy_dot_terminated(_Discard(), self._max_bytes)
         except (ProtocolError, LimitExceeded):
@@ -160,9 +168,11 @@ class POP3Pipeline:
 
     def _refused_retr(self, number: int, line: bytes):
         if line.startswith(b"-ERR"):
-            raise ProtocolError(f"server refused to send message {number}: {self._text(line[4:])}")
+            raise FetchFailed(f"server refused to send message {number}: "
+                              f"{self._text(line[4:])}", self._stream is not None)
         self.close()
-        raise ProtocolError(f"unexpected answer from server to RETR: {self._text(line)}")
+        raise FetchFailed(f"unexpected answer from server to RETR {number}: "
+                          f"{self._text(line)}", False)
 
 
 def _number(msg: RemoteMessage) -> int:

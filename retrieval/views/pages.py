@@ -14,6 +14,7 @@ from popadmin import audit
 from retrieval import triggers
 from retrieval.account_card import account_card, card
 from retrieval.models import GlobalSettings, Run
+from retrieval.refusals import held_messages
 from retrieval.views.access import own_account, require_manual_check
 
 
@@ -50,6 +51,9 @@ def accounts_page(request):
         .annotate(latest_run_id=Subquery(latest))
     )
     runs = Run.objects.in_bulk([a.latest_run_id for a in accounts if a.latest_run_id])
+    refused = held_messages(accounts)
+    for account in accounts:
+        account.refused_list = refused.get(account.pk, [])
     running, now = GlobalSettings.is_running(), timezone.now()
     cards = [(a, card(a, runs.get(a.latest_run_id), running, now)) for a in accounts]
     ctx = {
