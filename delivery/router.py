@@ -24,9 +24,21 @@ from delivery.backends import DELIVERED, Backend, trace_headers
 from delivery.dedupe import Verdict
 from delivery.dedupe import since as recent_since
 from delivery.envelope import private_copies
+from delivery.maildir import DeliveryError
 from delivery.models import DeliveryTarget
 from delivery.recipients import Directory, resolve
 from delivery.targets import backend_for, recipient, target_for
+
+
+class Failure(str):
+    """Why a copy failed, as the run notes it, with its kind (history.failure_kind)."""
+
+    kind: str = ""
+
+    def __new__(cls, text: str, kind: str = ""):
+        failure = super().__new__(cls, text)
+        failure.kind = kind
+        return failure
 
 
 @dataclass
@@ -63,6 +75,9 @@ class Router:
         self.directory = Directory.load(global_settings) if account.mode == "catchall" else None
         self.account_target = account.delivery_target if account.delivery_target_id else None
         self._backends: dict[int | None, Backend] = {}
+        # Why the local storage refuses every write, once a copy met that: no later
+        # message of the run could be stored, so the engine downloads no more.
+        self.refusal = ""
 
     @cached_property
     def default_target(self):
@@ -157,12 +172,21 @@ class Router:
                 failure = (f"message {uid}: not delivered to {mailbox} "
                            f"({outcome.status}): {history.describe(outcome)}")
                 report.notes.append(failure)
-                report.failures.append(failure)
+                report.failures.append(Failure(failure, history.failure_kind(outcome)))
+                if outcome.storage_full and not self.refusal:
+                    self.refusal = outcome.detail
+                    self.run.destination_refused(outcome.detail)
 
     def flush(self):
         """Before a group of copies is recorded: every backend makes them durable."""
         for backend in self._backends.values():
-            backend.flush()
+            try:
+                backend.flush()
+            except DeliveryError as exc:
+                if exc.storage:
+                    self.refusal = self.refusal or str(exc)
+                    self.run.destination_refused(str(exc))
+                raise
 
     def close(self):
         """The run is over: backends let go of their connections."""

@@ -213,6 +213,11 @@ class Retrieval:
                     # Its download holds no transaction (and no SQLite write lock).
                     self.group.commit(session)
                 self.take(session, msg)
+                if self.router.refusal:
+                    # The local storage refuses every write (a full disk): download
+                    # no more; the run is an error of the account (Run.destination_refused).
+                    self.group.commit(session)
+                    return False
                 left = len(new) - done
                 if left and self.service_stopped():
                     # Stopping the service lets a session finish the message in

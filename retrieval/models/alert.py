@@ -15,6 +15,9 @@ class AlertEpisode(models.Model):
         # key: the delivery target's id; an IMAP APPEND target signs in for every
         # mailbox delivered there, and only an administrator can sign it in again.
         TARGET_SIGN_IN_EXPIRED = "target_sign_in", "Delivery target sign-in expired"
+        # key: which place ("mail_root", "spool"); low on space, read-only, or
+        # refusing the writes of accounts' deliveries (retrieval/local_storage.py).
+        STORAGE = "storage", "Local storage full"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=300)
