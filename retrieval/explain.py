@@ -64,6 +64,12 @@ def _fixed(summary: str, next_step: str, who: str = USER):
 
 
 _RULES = [
+    # First: the rest of the text quotes a mailbox path, which may contain any word.
+    (r"^local disk (full|quota exceeded|read-only)|^local mail root not writable", _fixed(
+        "The disk popadmin stores mail on is full or cannot be written: new mail stays on "
+        "the remote server.",
+        "Nothing to do on your side: an administrator must make room on the disk (or fix "
+        "it); the mail is collected at the next check after that.", ADMIN)),
     (r"certificate .* is not trusted|certificate verify failed", _fixed(
         "The server's TLS certificate is not trusted.",
         "If the server uses an internal or self-signed certificate, an administrator can "
