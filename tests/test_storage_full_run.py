@@ -1,16 +1,18 @@
 """A full or read-only local disk (a real tmpfs as MAIL_ROOT) fails the account:
 the run is an error that says so, downloads no more than the message in hand,
 backs off, and lists the account under "mailbox full"; nothing is deleted at the
-source that is not stored."""
+source that is not stored. A delivery server out of storage (x.3.1) is the same."""
 
 import pytest
 from django.utils import timezone
 
+from delivery.models import DeliveryTarget
 from retrieval import engine
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.ops import queries
 from tests.factories import local_messages, make_account
 from tests.full_disk import fill, read_only, small_disk
+from tests.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +124,22 @@ def test_a_read_only_mail_root_fails_the_account(disk, downloads, dovecot, mail_
     account.refresh_from_db()
     assert account.last_error_kind == RemoteAccount.ErrorKind.STORAGE_FULL
     assert account.failing_since is not None and account.failing_since <= timezone.now()
+
+
+def test_a_delivery_server_out_of_storage_stops_the_run_too(downloads, dovecot, mail_user):
+    with SmtpServer() as relay:
+        relay.data_reply = "452 4.3.1 Insufficient system storage"
+        DeliveryTarget.objects.create(name="relay", kind="smtp", host="127.0.0.1",
+                                      port=relay.port, security="none", is_default=True)
+        dovecot.deliver_many(mail_user[0], 4)
+        account = make_account(dovecot, *mail_user)
+
+        run = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert run.status == Run.Status.ERROR
+    assert "452 4.3.1 Insufficient system storage; mail left on the server" in run.error
+    assert len(downloads) == 1 and len(relay.received) == 0
+    assert len(dovecot.messages(mail_user[0])) == 4
+    account.refresh_from_db()
+    assert account.last_error_kind == RemoteAccount.ErrorKind.STORAGE_FULL
+    assert account.consecutive_failures == 1
