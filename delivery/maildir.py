@@ -75,7 +75,9 @@ def write_error(what: str, exc: OSError, maildir: Path) -> DeliveryError:
     kind = STORAGE_ERRORS.get(exc.errno)
     if kind is None and exc.errno in (errno.EACCES, errno.EPERM):
         root = Path(maildir).parent.parent
-        if root.is_dir() and not os.access(root, os.W_OK | os.X_OK):
+        while not root.exists() and root != root.parent:
+            root = root.parent  # MAIL_ROOT not made yet: where it would be made
+        if not os.access(root, os.W_OK | os.X_OK):
             kind = UNWRITABLE
     if kind is None:
         return DeliveryError(text)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER = 36 * 3600  # seconds untouched (the Maildir specification's figure)
 CLEAN_EVERY = 3600  # seconds between two looks at the same tmp/ in one process
+REMEMBERED = 10_000  # folders remembered before the looks that are due again are dropped
 
 _looked: dict[tuple[int, int], float] = {}  # (device, inode) of a tmp/ -> monotonic time
 _lock = threading.Lock()
@@ -46,6 +47,11 @@ def clean_if_due(tmp_fd: int, where: Path, now: float | None = None) -> int:
         last = _looked.get(key)
         if last is not None and clock - last < CLEAN_EVERY:
             return 0
+        if len(_looked) >= REMEMBERED:
+            # A catch-all worker meets many mailboxes: forget the looks that are due again.
+            for folder, when in list(_looked.items()):
+                if clock - when >= CLEAN_EVERY:
+                    del _looked[folder]
         _looked[key] = clock
     try:
         return remove_stale(tmp_fd, now)
