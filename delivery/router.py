@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 
 from delivery import history
-from delivery.backends import DELIVERED, Backend, trace_headers
+from delivery.backends import DELIVERED, STORAGE_FULL, Backend, trace_headers
 from delivery.dedupe import Verdict
 from delivery.dedupe import since as recent_since
 from delivery.envelope import private_copies
@@ -78,6 +78,18 @@ class Router:
         # Why the local storage refuses every write, once a copy met that: no later
         # message of the run could be stored, so the engine downloads no more.
         self.refusal = ""
+        self.stored_any = False  # a copy of this run was delivered
+
+    @property
+    def may_read_ahead(self) -> bool:
+        """Whether the engine may ask for messages ahead of the one in hand (POP3
+        pipelining, IMAP batches). Not while the destination refuses every write,
+        nor in the run after a check it refused: such a run downloads the one
+        message that finds out whether there is room again, nothing more (until a
+        copy is stored: a next pass reads ahead again)."""
+        if self.refusal:
+            return False
+        return self.stored_any or self.account.last_error_kind != STORAGE_FULL
 
     @cached_property
     def default_target(self):
@@ -164,6 +176,7 @@ class Router:
                 mailbox, folder, info, run=self.run, backend=backend.name, outcome=outcome,
                 token=token))
             if outcome.status == DELIVERED:
+                self.stored_any = True
                 self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
                 report.record_now |= not backend.can_find_copies

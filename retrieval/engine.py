@@ -204,7 +204,8 @@ class Retrieval:
             if self.run.seen or self.run.total:  # the row was created with zeros
                 Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
         # POP3 with PIPELINING sends the next RETRs while one message is delivered.
-        session.prefetch(batch)
+        if self.router.may_read_ahead:
+            session.prefetch(batch)
         try:
             for done, msg in enumerate(batch, 1):
                 if self.heartbeat:

@@ -11,6 +11,8 @@ from retrieval import engine
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.ops import queries
 from tests.factories import local_messages, make_account
+from tests.fakeserver import FakeServer
+from tests.hostile import PROTOCOLS, account_on, make_messages
 from tests.full_disk import fill, read_only, small_disk
 from tests.smtpserver import SmtpServer
 
@@ -143,3 +145,24 @@ def test_a_delivery_server_out_of_storage_stops_the_run_too(downloads, dovecot, 
     account.refresh_from_db()
     assert account.last_error_kind == RemoteAccount.ErrorKind.STORAGE_FULL
     assert account.consecutive_failures == 1
+
+
+def test_after_a_refused_check_a_run_asks_the_server_for_one_message_only(disk):
+    pop3 = PROTOCOLS["pop3"]
+    box = pop3.box(make_messages(10), capa=("USER", "UIDL", "TOP", "PIPELINING"))
+    with FakeServer(box) as server:
+        account = account_on(pop3, server)
+        filler = fill(disk)
+        first = engine.run_account(account.pk, Run.Trigger.MANUAL)
+        server.received.clear()
+
+        again = engine.run_account(account.pk, Run.Trigger.MANUAL)
+        asked = [line for line in server.received if line.startswith(b"RETR")]
+
+        filler.unlink()
+        healed = engine.run_account(account.pk, Run.Trigger.MANUAL)
+
+    assert first.status == again.status == Run.Status.ERROR
+    # Not the pipelined window: the one message that finds the disk still full.
+    assert asked == [b"RETR 1"]
+    assert (healed.status, healed.delivered, len(box.messages)) == (Run.Status.OK, 10, 0)
