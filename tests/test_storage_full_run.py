@@ -12,8 +12,8 @@ from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.ops import queries
 from tests.factories import local_messages, make_account
 from tests.fakeserver import FakeServer
-from tests.hostile import PROTOCOLS, account_on, make_messages
 from tests.full_disk import fill, read_only, small_disk
+from tests.hostile import PROTOCOLS, account_on, make_messages
 from tests.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.django_db
