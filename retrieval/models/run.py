@@ -105,13 +105,15 @@ class Run(models.Model):
         """The local storage refuses every write (delivery/maildir.py write_error):
         the run is an error of the account, whatever it delivered before."""
         self.error = f"{reason}; mail left on the server"
-        self.error_kind = STORAGE_FULL
+        self.storage_refusal = reason
 
     def reason_kind(self) -> str:
         """The kind of the reason the finished run gives in `error`: "" when it is
         not about a full mailbox or full local storage (the account keeps it)."""
         if self.status == self.Status.ERROR:
-            return self.__dict__.get("error_kind", "")
+            # Unless a later error (the connection, at the end) took the refusal's place.
+            refusal = self.__dict__.get("storage_refusal", "")
+            return STORAGE_FULL if refusal and refusal in self.error else ""
         if self.status == self.Status.PARTIAL:
             return self.__dict__.get("failure_kind", "")
         return ""
