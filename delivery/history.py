@@ -12,7 +12,7 @@ of them with one INSERT in the transaction that also records the messages' seen-
 
 from django.db import connection
 
-from delivery.backends import DELIVERED
+from delivery.backends import DELIVERED, MAILBOX_FULL, STORAGE_FULL
 from delivery.message import MessageInfo
 from delivery.models import Delivery
 from popadmin import rows
@@ -62,6 +62,13 @@ def earlier_copies(token: str, key: str, mailbox_ids, since) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def failure_kind(outcome) -> str:
+    """What a failed copy was about beyond its words (backends.base MAILBOX_FULL, ...)."""
+    if outcome.storage_full:
+        return STORAGE_FULL
+    return MAILBOX_FULL if outcome.mailbox_full else ""
 
 
 def describe(outcome) -> str:

@@ -15,6 +15,7 @@ is resolved, symlinks included, before anything is created or written.
 Folders get `mode` (0700 by default), files the same bits without x.
 """
 
+import errno
 import os
 import re
 import socket
@@ -39,11 +40,48 @@ NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class DeliveryError(Exception):
-    """The message could not be stored; `temporary` says whether to retry later."""
+    """The message could not be stored; `temporary` says whether to retry later.
 
-    def __init__(self, message, temporary=True):
+    `storage`: the local storage refuses every write, not just this copy's (see
+    write_error), so no other message can be stored there until someone acts.
+    """
+
+    def __init__(self, message, temporary=True, storage=False):
         super().__init__(message)
         self.temporary = temporary
+        self.storage = storage
+
+
+# Errors of the file system as a whole: every later copy would meet them too.
+STORAGE_ERRORS = {
+    errno.ENOSPC: "local disk full",
+    errno.EDQUOT: "local disk quota exceeded",
+    errno.EROFS: "local disk read-only",
+}
+UNWRITABLE = "local mail root not writable"
+
+
+def write_error(what: str, exc: OSError, maildir: Path) -> DeliveryError:
+    """The DeliveryError for `exc`, met while doing `what` ("cannot write to mailbox X").
+
+    A full disk, an exhausted file-system quota or a read-only mount refuses
+    every copy, and so does a MAIL_ROOT the service may not write to (the
+    mailbox `maildir` is MAIL_ROOT/<domain>/<localpart>); those are marked
+    `storage` and say so first, e.g. "local disk full: cannot write to
+    mailbox ...: No space left on device". A permission problem of one
+    mailbox's own folders is that mailbox's alone.
+    """
+    text = f"{what}: {exc.strerror or exc}"
+    kind = STORAGE_ERRORS.get(exc.errno)
+    if kind is None and exc.errno in (errno.EACCES, errno.EPERM):
+        root = Path(maildir).parent.parent
+        while not root.exists() and root != root.parent:
+            root = root.parent  # MAIL_ROOT not made yet: where it would be made
+        if not os.access(root, os.W_OK | os.X_OK):
+            kind = UNWRITABLE
+    if kind is None:
+        return DeliveryError(text)
+    return DeliveryError(f"{kind}: {text}", storage=True)
 
 
 def mailbox_dir(mail_root: Path, address: str) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from delivery import maildir as paths
+from delivery import maildir_tmp
 from delivery.maildir import NEW_FILE, DeliveryError, confine
 from popadmin.filemodes import file_mode
 
@@ -66,7 +67,7 @@ class Folder:
             confine(self.maildir, path)
         except DeliveryError as refused:
             return refused
-        return DeliveryError(f"cannot write to mailbox {self.maildir}: {exc.strerror or exc}")
+        return paths.write_error(f"cannot write to mailbox {self.maildir}", exc, self.maildir)
 
 
 def open_folder(maildir: Path, folder: str, mode: int = paths.DEFAULT_MODE,
@@ -90,7 +91,8 @@ def open_folder(maildir: Path, folder: str, mode: int = paths.DEFAULT_MODE,
     except DeliveryError:
         raise
     except OSError as exc:
-        raise DeliveryError(f"cannot write to mailbox {maildir}: {exc.strerror or exc}") from exc
+        raise paths.write_error(f"cannot write to mailbox {maildir}", exc, maildir) from exc
+    maildir_tmp.clean_if_due(tmp_fd, target / "tmp")  # copies an interrupted session left
     return Folder(maildir, box, tmp_fd, box_fd, os.fstat(tmp_fd).st_dev, mode, seen)
 
 
@@ -149,8 +151,8 @@ def stage(folder: Folder, source: BinaryIO, size: int, prefix: bytes = b"", toke
     except OSError as exc:
         os.close(fd)
         _remove_name(folder, name)
-        raise DeliveryError(
-            f"cannot write to mailbox {folder.maildir}: {exc.strerror or exc}") from exc
+        raise paths.write_error(
+            f"cannot write to mailbox {folder.maildir}", exc, folder.maildir) from exc
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(prefix)
@@ -162,8 +164,8 @@ def stage(folder: Folder, source: BinaryIO, size: int, prefix: bytes = b"", toke
                 os.fsync(out.fileno())
     except OSError as exc:
         _remove_name(folder, name)  # a partial copy (a full disk) is nobody's mail
-        raise DeliveryError(
-            f"cannot write to mailbox {folder.maildir}: {exc.strerror or exc}") from exc
+        raise paths.write_error(
+            f"cannot write to mailbox {folder.maildir}", exc, folder.maildir) from exc
     final_name = name + ":2,S" if folder.seen else name
     return Staged(folder, name, final_name, size + len(prefix))
 
@@ -217,8 +219,8 @@ def sync_copies(staged: list[Staged]) -> None:
                 where = copy.folder.tmp
                 os.fsync(fd)
         except OSError as exc:
-            raise DeliveryError(
-                f"cannot make the copies in {where} durable: {exc.strerror or exc}") from exc
+            raise paths.write_error(
+                f"cannot make the copies in {where} durable", exc, chunk[0].maildir) from exc
         finally:
             for fd, _copy in opened:
                 os.close(fd)
@@ -236,8 +238,8 @@ def sync_dirs(folders) -> None:
         try:
             fsync_dir(folder)
         except OSError as exc:
-            raise DeliveryError(
-                f"cannot make {folder.box} durable: {exc.strerror or exc}") from exc
+            raise paths.write_error(
+                f"cannot make {folder.box} durable", exc, folder.maildir) from exc
 
 
 def fsync_dir(folder: Folder):
@@ -255,7 +257,8 @@ def sync_filesystems(folders) -> None:
         done.add(folder.device)
         if _libc.syncfs(folder.box_fd) != 0:
             err = ctypes.get_errno()
-            raise DeliveryError(f"cannot make mail under {folder.box} durable: {os.strerror(err)}")
+            raise paths.write_error(f"cannot make mail under {folder.box} durable",
+                                    OSError(err, os.strerror(err)), folder.maildir)
 
 
 def _load_libc():

@@ -20,13 +20,25 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 
 from delivery import history
-from delivery.backends import DELIVERED, Backend, trace_headers
+from delivery.backends import DELIVERED, STORAGE_FULL, Backend, trace_headers
 from delivery.dedupe import Verdict
 from delivery.dedupe import since as recent_since
 from delivery.envelope import private_copies
+from delivery.maildir import DeliveryError
 from delivery.models import DeliveryTarget
 from delivery.recipients import Directory, resolve
 from delivery.targets import backend_for, recipient, target_for
+
+
+class Failure(str):
+    """Why a copy failed, as the run notes it, with its kind (history.failure_kind)."""
+
+    kind: str = ""
+
+    def __new__(cls, text: str, kind: str = ""):
+        failure = super().__new__(cls, text)
+        failure.kind = kind
+        return failure
 
 
 @dataclass
@@ -63,6 +75,21 @@ class Router:
         self.directory = Directory.load(global_settings) if account.mode == "catchall" else None
         self.account_target = account.delivery_target if account.delivery_target_id else None
         self._backends: dict[int | None, Backend] = {}
+        # Why the local storage refuses every write, once a copy met that: no later
+        # message of the run could be stored, so the engine downloads no more.
+        self.refusal = ""
+        self.stored_any = False  # a copy of this run was delivered
+
+    @property
+    def may_read_ahead(self) -> bool:
+        """Whether the engine may ask for messages ahead of the one in hand (POP3
+        pipelining, IMAP batches). Not while the destination refuses every write,
+        nor in the run after a check it refused: such a run downloads the one
+        message that finds out whether there is room again, nothing more (until a
+        copy is stored: a next pass reads ahead again)."""
+        if self.refusal:
+            return False
+        return self.stored_any or self.account.last_error_kind != STORAGE_FULL
 
     @cached_property
     def default_target(self):
@@ -149,6 +176,7 @@ class Router:
                 mailbox, folder, info, run=self.run, backend=backend.name, outcome=outcome,
                 token=token))
             if outcome.status == DELIVERED:
+                self.stored_any = True
                 self.dedupe.remember(mailbox.pk, info)
                 report.delivered += 1
                 report.record_now |= not backend.can_find_copies
@@ -157,12 +185,21 @@ class Router:
                 failure = (f"message {uid}: not delivered to {mailbox} "
                            f"({outcome.status}): {history.describe(outcome)}")
                 report.notes.append(failure)
-                report.failures.append(failure)
+                report.failures.append(Failure(failure, history.failure_kind(outcome)))
+                if outcome.storage_full and not self.refusal:
+                    self.refusal = outcome.detail
+                    self.run.destination_refused(outcome.detail)
 
     def flush(self):
         """Before a group of copies is recorded: every backend makes them durable."""
         for backend in self._backends.values():
-            backend.flush()
+            try:
+                backend.flush()
+            except DeliveryError as exc:
+                if exc.storage:
+                    self.refusal = self.refusal or str(exc)
+                    self.run.destination_refused(str(exc))
+                raise
 
     def close(self):
         """The run is over: backends let go of their connections."""

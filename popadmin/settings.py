@@ -45,6 +45,11 @@ POPADMIN_MAILDIR_SYNC = env.str("POPADMIN_MAILDIR_SYNC", default="file")
 if POPADMIN_MAILDIR_SYNC not in ("filesystem", "file"):
     raise ImproperlyConfigured(
         f"POPADMIN_MAILDIR_SYNC must be 'filesystem' or 'file', not {POPADMIN_MAILDIR_SYNC!r}")
+# Local storage (MAIL_ROOT and SPOOL_DIR) is "low" below either minimum: free
+# megabytes, or percent of its space or file entries free. /healthz fails and
+# an alert opens (docs/operations/storage.md); 0 turns a minimum off.
+POPADMIN_MIN_FREE_MB = env.int("POPADMIN_MIN_FREE_MB", default=100)
+POPADMIN_MIN_FREE_PERCENT = env.float("POPADMIN_MIN_FREE_PERCENT", default=1.0)
 # Extra CA certificates to trust for remote servers (an internal CA); the
 # system store is always trusted too.
 POPADMIN_CA_FILE = env.str("POPADMIN_CA_FILE", default="") or None

@@ -3,8 +3,9 @@
 Every minute (retrieval.tasks.evaluate_alerts) the current problems are
 found: accounts failing longer than their threshold (grouped by remote
 server, so a provider outage is one episode and one message to the
-administrators), accounts whose deliveries hit a full mailbox, and, once the
-lead wires heartbeats in, a worker or beat silent for a minute. A problem
+administrators), accounts whose deliveries hit a full mailbox, local storage
+low on space or refusing writes, and, once the lead wires heartbeats in, a
+worker or beat silent for a minute. A problem
 with no open episode opens one; an open episode whose problem is gone
 closes. Each episode sends one notice when it opens and one "recovered"
 notice when it closes (retrieval/notify.py); an account joining an open
@@ -21,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from delivery.models import DeliveryTarget
+from retrieval import local_storage as storage
 from retrieval import notify
 from retrieval.history import label
 from retrieval.models import (
@@ -81,9 +83,10 @@ def evaluate(now=None, heartbeats=None) -> dict:
     now = now or timezone.now()
     settings = GlobalSettings.load()
     problems = {**failing_accounts(settings, now), **full_mailboxes(),
-                **expired_sign_ins(now), **expired_target_sign_ins(now), **refused_messages()}
+                **expired_sign_ins(now), **expired_target_sign_ins(now), **refused_messages(),
+                **storage_full()}
     kinds = [Kind.ACCOUNTS_FAILING.value, Kind.MAILBOX_FULL.value, Kind.SIGN_IN_EXPIRED.value,
-             Kind.TARGET_SIGN_IN_EXPIRED.value, Kind.MESSAGES_REFUSED.value]
+             Kind.TARGET_SIGN_IN_EXPIRED.value, Kind.MESSAGES_REFUSED.value, Kind.STORAGE.value]
     if heartbeats is not None:
         kinds.append(Kind.SILENT.value)
         for role, seen in silent_roles(heartbeats, now).items():
@@ -115,10 +118,30 @@ def failing_accounts(settings, now) -> dict:
 def full_mailboxes() -> dict:
     """Accounts whose last check left mail on the server because a mailbox was full."""
     rows = RemoteAccount.objects.filter(
-        enabled=True, last_status="partial", last_error__icontains="mailbox full")
+        enabled=True, last_error_kind=RemoteAccount.ErrorKind.MAILBOX_FULL)
     return {(Kind.MAILBOX_FULL, str(a.pk)): Problem(
         f"{label(a)} (owner {a.owner}): mail stays on the server because a local mailbox "
         f"is full: {a.last_error}", [a.pk]) for a in rows.select_related("owner")}
+
+
+def storage_full() -> dict:
+    """Local storage low or unusable (retrieval/local_storage.py), and the accounts whose
+    last check the mail storage refused (a file-system quota or a full disk that the
+    free space figures do not show): one episode per place, for the administrators."""
+    problems = {(Kind.STORAGE, place.name): Problem(f"Local {place.label}: {place.problem}.")
+                for place in storage.places() if not place.ok}
+    refused = list(RemoteAccount.objects.filter(
+        enabled=True, last_error_kind=RemoteAccount.ErrorKind.STORAGE_FULL)
+        .select_related("owner").order_by("pk")[:LISTED + 1])
+    if refused:
+        key = (Kind.STORAGE, "mail_root")
+        lines = [f"- {label(a)} (owner {a.owner}): {a.last_error}" for a in refused[:LISTED]]
+        text = "The mail storage refuses deliveries; mail stays on the remote servers:\n"
+        text += "\n".join(lines) + ("\n..." if len(refused) > LISTED else "")
+        if key in problems:
+            text = f"{problems[key].summary}\n{text}"
+        problems[key] = Problem(text, [a.pk for a in refused])
+    return problems
 
 
 def expired_sign_ins(now) -> dict:
@@ -270,7 +293,9 @@ def _told(episode, account_ids):
 
 def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
     """Each owner's own accounts only: owners never see each other's."""
-    if not settings.alert_owners or episode.kind == Kind.SILENT or not account_ids:
+    # Silent processes and full local storage are the administrators' to fix.
+    if (not settings.alert_owners or episode.kind in (Kind.SILENT, Kind.STORAGE)
+            or not account_ids):
         return {}
     by_owner = defaultdict(list)
     for account in RemoteAccount.objects.filter(pk__in=account_ids).select_related("owner"):
@@ -306,6 +331,7 @@ def _subject(episode, opened: bool) -> str:
                 f"delivery target sign-in expired (target {episode.key})",
             Kind.MESSAGES_REFUSED.value:
                 f"messages left on the server (account {episode.key})",
+            Kind.STORAGE.value: f"local storage full ({episode.key})",
             }[str(episode.kind)]
     return f"[popadmin] {what}" if opened else f"[popadmin] recovered: {what}"
 

@@ -209,7 +209,8 @@ class Retrieval:
             if self.run.seen or self.run.total:  # the row was created with zeros
                 Run.objects.filter(pk=self.run.pk).update(seen=self.run.seen, total=self.run.total)
         # POP3 with PIPELINING sends the next RETRs while one message is delivered.
-        session.prefetch(batch)
+        if self.router.may_read_ahead:
+            session.prefetch(batch)
         try:
             for done, msg in enumerate(batch, 1):
                 if self.heartbeat:
@@ -218,6 +219,11 @@ class Retrieval:
                     # Its download holds no transaction (and no SQLite write lock).
                     self.group.commit(session)
                 self.take(session, msg)
+                if self.router.refusal:
+                    # The local storage refuses every write (a full disk): download
+                    # no more; the run is an error of the account (Run.destination_refused).
+                    self.group.commit(session)
+                    return False
                 left = len(new) - done
                 if left and self.service_stopped():
                     # Stopping the service lets a session finish the message in

@@ -64,7 +64,13 @@ def _fixed(summary: str, next_step: str, who: str = USER):
 
 
 _RULES = [
-    # First: a refusal quotes the server, whose words may match the rules below.
+    # First: the rest of the text quotes a mailbox path, which may contain any word.
+    (r"^local disk (full|quota exceeded|read-only)|^local mail root not writable", _fixed(
+        "The disk popadmin stores mail on is full or cannot be written: new mail stays on "
+        "the remote server.",
+        "Nothing to do on your side: an administrator must make room on the disk (or fix "
+        "it); the mail is collected at the next check after that.", ADMIN)),
+    # Then: a refusal quotes the server, whose words may match the rules below.
     (r"not fetched, left on the server|connection was lost on \d+ messages in a row", _fixed(
         "Some messages could not be fetched whole and stay on the remote server; the rest "
         "of the mail was collected.",

@@ -89,6 +89,7 @@ def finish_run(account, run, knobs, token=None):
             last_check=now,
             last_status=run.status,
             last_error=run.error,
+            last_error_kind=run.reason_kind(),
             next_check=next_check,
             consecutive_failures=failures,
             failing_since=failing_since,

@@ -144,7 +144,7 @@ def test_a_real_failing_account_raises_an_alert(smtp, dovecot, mail_user):
 def test_a_full_mailbox_raises_an_alert(smtp):
     account = failing()
     RemoteAccount.objects.filter(pk=account.pk).update(
-        failing_since=None, last_status="partial",
+        failing_since=None, last_status="partial", last_error_kind="mailbox_full",
         last_error="1 message(s) could not be delivered and stay on the server; message 1: "
                    "not delivered, mailbox full: a@local.test is over its 1 MB quota")
 

@@ -7,7 +7,7 @@ import pytest
 
 from delivery.models import Delivery, DeliveryTarget
 from retrieval import engine
-from retrieval.models import GlobalSettings, Run
+from retrieval.models import GlobalSettings, RemoteAccount, Run
 from tests.factories import local_messages, make_account, make_mailbox
 from tests.smtpserver import SmtpServer
 
@@ -112,6 +112,8 @@ def test_it_shows_mailbox_full_on_the_account(dovecot, mail_user):
     account.refresh_from_db()
     assert run.status == Run.Status.PARTIAL
     assert "mailbox full" in account.last_error
+    # Known by its kind, not its words: the "mailbox full" list and alert read this.
+    assert account.last_error_kind == RemoteAccount.ErrorKind.MAILBOX_FULL
     assert len(dovecot.messages(mail_user[0])) == 1
 
 
@@ -143,4 +145,5 @@ def test_it_leaves_mail_on_the_server_when_the_relay_is_full(dovecot, mail_user)
     account.refresh_from_db()
     assert run.status == Run.Status.PARTIAL and run.deleted == 0
     assert "mailbox full" in account.last_error
+    assert account.last_error_kind == RemoteAccount.ErrorKind.MAILBOX_FULL
     assert len(dovecot.messages(mail_user[0])) == 1

@@ -19,6 +19,10 @@ from retrieval.explain import ADMIN, USER, explain
     ("1 message(s) could not be delivered and stay on the server; message 3: not delivered "
      "to a@example.test: mailbox full: a@example.test is over its 1 MB quota", "",
      "quota", USER),
+    ("local disk full: cannot write to mailbox /mail/x/timed-out: No space left on device; "
+     "mail left on the server", "", "make room on the disk", ADMIN),
+    ("local disk quota exceeded: cannot write to mailbox /m/a: Disk quota exceeded; mail "
+     "left on the server", "", "make room on the disk", ADMIN),
     ("refused to connect to 10.0.0.1: private address. This account may only reach public "
      "addresses", "", "allow this host", ADMIN),
     ("sign-in expired: reconnect (the provider refused the refresh token: invalid_grant)",

@@ -12,7 +12,9 @@ and a Site (delivery/targets.py fills one in from the Django settings).
 
 from .base import (
     DELIVERED,
+    MAILBOX_FULL,
     PERMANENT,
+    STORAGE_FULL,
     TEMPORARY,
     Backend,
     Outcome,
@@ -36,6 +38,8 @@ BACKENDS: dict[str, type[Backend]] = {
 __all__ = [
     "BACKENDS",
     "DELIVERED",
+    "MAILBOX_FULL",
+    "STORAGE_FULL",
     "PERMANENT",
     "TEMPORARY",
     "Backend",

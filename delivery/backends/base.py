@@ -39,6 +39,10 @@ from typing import BinaryIO
 from popadmin.net.text import printable
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
+# What a failed copy was about, beyond its words; the account keeps it (its
+# last error's kind), so lists and alerts never have to read the text.
+MAILBOX_FULL = "mailbox_full"  # Outcome.mailbox_full
+STORAGE_FULL = "storage"  # Outcome.storage_full
 
 # prefix_for(address) -> trace headers for that recipient's own copy;
 # prefix_for(None) -> trace headers shared by all recipients of one transaction.
@@ -59,6 +63,9 @@ class Outcome:
     status: str  # "delivered" | "temporary" | "permanent"
     detail: str  # what happened, in plain words, e.g. "452 4.2.2 Mailbox is full"
     mailbox_full: bool = False  # the recipient's mailbox is over quota
+    # The local storage refuses every write (disk full, read-only, ...): no other
+    # message can be stored there either, so the run stops downloading.
+    storage_full: bool = False
     remote_id: str = ""  # where the destination put it, when it says (IMAP APPENDUID)
 
 

@@ -10,6 +10,11 @@ like the others:
   written, and the outcome says "mailbox full"; what the mailbox holds comes
   from its Maildir++ maildirsize file (delivery/maildirsize.py), to which
   each group adds a line per mailbox once its copies are in place;
+- a full or unwritable local store (delivery/maildir.py write_error): the
+  outcome says so first ("local disk full: ...") and is marked storage_full,
+  so the run stops downloading what no copy could be written for;
+- old copies an interrupted session left in tmp/ are removed when a run
+  opens the folder (delivery/maildir_tmp.py);
 - recognising a copy an interrupted session already stored: the token sits
   in the file's name, so already_delivered() finds it in new/ or cur/ (one
   directory listing per mailbox and folder for the life of the backend,
@@ -176,6 +181,7 @@ class MaildirBackend(Backend):
             # copy; the copies staged so far keep theirs until they are linked.
             self._retired += self._folders.values()
             self._folders.clear()
-            return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc))
+            return Outcome(address, TEMPORARY if exc.temporary else PERMANENT, str(exc),
+                           storage_full=exc.storage)
         self._staged.append(staged)
         return Outcome(address, DELIVERED, f"stored as {staged.final_name}")

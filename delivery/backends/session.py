@@ -64,6 +64,12 @@ class Reply:
             return False  # a precise code that says something else wins over words
         return self.code in (452, 552) and bool(_FULL_WORDS.search(" ".join(self.lines)))
 
+    @property
+    def storage_full(self) -> bool:
+        # x.3.1 "mail system full" (RFC 3463): the server's storage refuses every
+        # message, not one mailbox (Dovecot's LMTP answers it for a full disk).
+        return self.code >= 400 and self.enhanced in ("4.3.1", "5.3.1")
+
     def __str__(self) -> str:
         text = " ".join(line for line in self.lines if line)
         return printable(f"{self.code} {text}".strip(), DETAIL_LIMIT)
@@ -72,16 +78,19 @@ class Reply:
 class SessionFailed(Exception):
     """The session cannot go on; every recipient not yet settled gets `status`."""
 
-    def __init__(self, detail: str, status: str = TEMPORARY, mailbox_full: bool = False):
+    def __init__(self, detail: str, status: str = TEMPORARY, mailbox_full: bool = False,
+                 storage_full: bool = False):
         super().__init__(detail)
         self.status = status
         self.mailbox_full = mailbox_full
+        self.storage_full = storage_full
 
 
 def outcome(recipient: str, reply: Reply, step: str = "") -> Outcome:
     """The outcome a reply means for one recipient; `step` says where it came from."""
     detail = str(reply) if reply.status == DELIVERED or not step else f"{step}: {reply}"
-    return Outcome(recipient, reply.status, detail, reply.mailbox_full)
+    return Outcome(recipient, reply.status, detail, reply.mailbox_full,
+                   storage_full=reply.storage_full)
 
 
 # -- envelope addresses --------------------------------------------------------
@@ -250,11 +259,13 @@ class Conversation:
 
 
 def settle(
-    recipients: list[str], settled: dict[int, Outcome], status: str, detail: str, full=False
+    recipients: list[str], settled: dict[int, Outcome], status: str, detail: str, full=False,
+    storage_full=False,
 ) -> list[Outcome]:
     """Outcomes in the given order; recipients not yet settled get `status`."""
     return [
-        settled.get(i) or Outcome(rcpt, status, detail, full) for i, rcpt in enumerate(recipients)
+        settled.get(i) or Outcome(rcpt, status, detail, full, storage_full=storage_full)
+        for i, rcpt in enumerate(recipients)
     ]
 
 
@@ -309,7 +320,8 @@ class SessionBackend(Backend):
             self._transaction(conv, spool, sender, names, wire, pending, prefix_for, settled, sent)
             result = settle(names, settled, TEMPORARY, "no reply from server")
         except SessionFailed as exc:
-            result = settle(names, settled, exc.status, f"{self.where}: {exc}", exc.mailbox_full)
+            result = settle(names, settled, exc.status, f"{self.where}: {exc}", exc.mailbox_full,
+                            exc.storage_full)
         except ProtocolError as exc:
             detail = f"{self.where}: {exc}"
             if sent:
@@ -330,7 +342,8 @@ class SessionBackend(Backend):
         reply = conv.mail_from(sender, size, eight_bit, utf8)
         if reply.status != DELIVERED:
             # A refused sender (or SIZE) is about this message: 5xx will not change.
-            raise SessionFailed(f"MAIL FROM refused: {reply}", reply.status, reply.mailbox_full)
+            raise SessionFailed(f"MAIL FROM refused: {reply}", reply.status, reply.mailbox_full,
+                                reply.storage_full)
         accepted = []
         for i in pending:
             reply = conv.command(b"RCPT TO:<" + encode_address(wire[i]) + b">")
@@ -343,7 +356,8 @@ class SessionBackend(Backend):
         reply = conv.command(b"DATA")
         if reply.code != 354:
             status = PERMANENT if reply.code >= 500 else TEMPORARY
-            raise SessionFailed(f"DATA refused: {reply}", status, reply.mailbox_full)
+            raise SessionFailed(f"DATA refused: {reply}", status, reply.mailbox_full,
+                                reply.storage_full)
         conv.send_message(spool, prefix)
         sent.append(True)
         if self.reply_per_recipient:

@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from delivery.backends import MAILBOX_FULL, STORAGE_FULL
 from delivery.maildir import folder_problem
 from popadmin import secrets
 from popadmin.secrets import validate_credential
@@ -57,6 +58,11 @@ def folder_map_problem(mapping) -> str | None:
 
 
 class RemoteAccount(models.Model):
+    class ErrorKind(models.TextChoices):
+        OTHER = "", "Other"
+        MAILBOX_FULL = MAILBOX_FULL, "Local mailbox over its quota"
+        STORAGE_FULL = STORAGE_FULL, "Local storage full or not writable"
+
     class Protocol(models.TextChoices):
         POP3 = "pop3", "POP3"
         IMAP = "imap", "IMAP"
@@ -166,6 +172,10 @@ class RemoteAccount(models.Model):
     last_check = models.DateTimeField(null=True, blank=True, editable=False)
     last_status = models.CharField(max_length=16, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
+    # What the last error is about when it is a full mailbox or full local storage
+    # (Run.reason_kind): the "mailbox full" list and the alerts read this, not the words.
+    last_error_kind = models.CharField(max_length=16, blank=True, editable=False,
+                                       choices=ErrorKind.choices)
     next_check = models.DateTimeField(null=True, blank=True, db_index=True)
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)

@@ -18,6 +18,9 @@ class AlertEpisode(models.Model):
         # key: the account id; messages the server would not send, left on it
         # after MAX_ATTEMPTS (retrieval/refusals.py).
         MESSAGES_REFUSED = "refused", "Messages left on the server"
+        # key: which place ("mail_root", "spool"); low on space, read-only, or
+        # refusing the writes of accounts' deliveries (retrieval/local_storage.py).
+        STORAGE = "storage", "Local storage full"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=300)

@@ -7,12 +7,16 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from delivery.backends import MAILBOX_FULL, STORAGE_FULL
 from retrieval.models.notes import NoteLog
 
 DIED = (
     "the worker running this session stopped unexpectedly (killed or crashed); "
     "mail not yet delivered is still on the server"
 )
+
+# Which failure a run names when it had several: the higher the rank, the more it says.
+_RANK = {"": 0, MAILBOX_FULL: 1, STORAGE_FULL: 2}
 
 
 class Run(models.Model):
@@ -89,10 +93,31 @@ class Run(models.Model):
 
     def remember_failure(self, text: str):
         """Keep the reason the run will give for mail left undelivered: the first
-        failure, unless a later one is a full mailbox (the one thing a user can fix)."""
-        current = self.__dict__.get("first_failure", "")
-        if not current or ("mailbox full" in text and "mailbox full" not in current):
-            self.first_failure = text
+        failure, unless a later one is of a kind that says more (a full mailbox,
+        the one thing a user can fix; a full local disk, which stops every delivery).
+        `text` may carry its kind (delivery.router.Failure)."""
+        kind = getattr(text, "kind", "")
+        current = self.__dict__.get("failure_kind", "")
+        if not self.__dict__.get("first_failure") or _RANK[kind] > _RANK[current]:
+            self.first_failure, self.failure_kind = str(text), kind
+
+    def destination_refused(self, reason: str):
+        """The local storage refuses every write (delivery/maildir.py write_error):
+        the run is an error of the account, whatever it delivered before."""
+        self.error = f"{reason}; mail left on the server"
+        self.storage_refusal = reason
+
+    def reason_kind(self) -> str:
+        """The kind of the reason the finished run gives in `error`: "" when it is
+        not about a full mailbox or full local storage (the account keeps it)."""
+        if self.status == self.Status.ERROR:
+            # Unless a later error (the connection, at the end) took the refusal's place.
+            refusal = self.__dict__.get("storage_refusal", "")
+            return STORAGE_FULL if refusal and refusal in self.error else ""
+        if self.status == self.Status.PARTIAL:
+            return self.__dict__.get("failure_kind", "")
+        return ""
+
     def retry_state(self, now=None) -> str:
         """"attempt 2 of 3, next try in 30 s" while a running session waits to
         reconnect; "" when it never had to retry or is over."""

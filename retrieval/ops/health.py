@@ -7,9 +7,10 @@ secret, no host name of a remote account, no account data.
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from retrieval import local_storage as storage
 from retrieval.ops import queues
 
-COMPONENTS = ("database", "broker", "workers", "beat")
+COMPONENTS = ("database", "broker", "workers", "beat", "storage")
 
 
 def check(only=None) -> dict:
@@ -22,6 +23,8 @@ def check(only=None) -> dict:
             checks[name] = database
         elif name == "broker":
             checks[name] = _broker()
+        elif name == "storage":
+            checks[name] = storage.check()  # free space of MAIL_ROOT and the spool
         elif not database["ok"]:
             checks[name] = {"ok": False, "error": "unknown: the database is unreachable"}
         else:

@@ -150,9 +150,11 @@ def insecure() -> dict:
 
 
 def mailbox_full() -> dict:
-    # The delivery error says "mailbox full" (delivery/service.py, delivery/router.py).
+    """Accounts whose last check left mail on the server because a local mailbox is over
+    its quota or the local storage is full: by the kind the run gave (Run.reason_kind)."""
+    kinds = [RemoteAccount.ErrorKind.MAILBOX_FULL, RemoteAccount.ErrorKind.STORAGE_FULL]
     full = RemoteAccount.objects.filter(last_status__in=["partial", "error"],
-                                        last_error__icontains="mailbox full")
+                                        last_error_kind__in=kinds)
     return _listing(full, ["owner__address", "pk"])
 
 

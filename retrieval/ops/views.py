@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from retrieval import alerts
+from retrieval import local_storage as storage
 from retrieval.ops import charts, health, metrics, queries, service
 
 SWITCH_PERMISSION = "retrieval.change_globalsettings"
@@ -47,6 +48,7 @@ def _context(request) -> dict:
         "sessions": queries.sessions(now),
         "queues": queries.queue_depths(),
         "processes": queries.processes(now),
+        "storage": storage.places(),  # free space of MAIL_ROOT and the spool
         "attention": queries.attention(now),
         # Open alert episodes (retrieval/alerts.py): what has been sent and not yet cleared.
         "alerts": list(alerts.open_episodes()[:20]),
