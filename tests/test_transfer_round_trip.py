@@ -41,7 +41,7 @@ NOT_EXPORTED = {
         # What the last runs found and when the next is due: history of this
         # installation, rebuilt by the first run after the import.
         "last_check", "last_status", "last_error", "next_check",
-        "consecutive_failures", "failing_since",
+        "consecutive_failures", "failing_since", "last_error_kind",
         # A running session's lease and a queued check: meaningless elsewhere.
         "lease_token", "lease_expires", "pending_trigger",
         "created",
