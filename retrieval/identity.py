@@ -101,6 +101,7 @@ class Identities:
         self.account = account
         self.run = run
         self.check_result = Check()
+        self._noted: set[str] = set()  # each note once per run, however many passes
 
     # -- repeated UIDLs --------------------------------------------------
 
@@ -137,7 +138,8 @@ class Identities:
         for m in family:
             same = [u for u in free if seen[u].size == m.size]
             if len(same) > 1:
-                same = self._by_headers(session, m, same) or same[:1]
+                same = (self._by_headers(session, m, same)
+                        or ([m.uid] if m.uid in same else same[:1]))
             if not same and m.uid in free and seen[m.uid].size is None:
                 same = [m.uid]  # a row older than sizes: its position is all there is
             if same:
@@ -188,29 +190,34 @@ class Identities:
             elif row.size is None and m.uid in due_uids:
                 unsized.append(m)
         for m in changed:
-            self.run.note(f"message {m.uid}: listed with {m.size} bytes, not the "
-                          f"{seen[m.uid].size} taken under this uid: another message, "
-                          "fetched and never deleted unfetched")
+            self._note(f"message {m.uid}: listed with {m.size} bytes, not the "
+                       f"{seen[m.uid].size} taken under this uid: another message, "
+                       "fetched and never deleted unfetched")
         for m in unsized:
-            self.run.note(f"message {m.uid}: taken before sizes were kept; fetched again to "
-                          "check it is the same message before deleting it")
+            self._note(f"message {m.uid}: taken before sizes were kept; fetched again to "
+                       "check it is the same message before deleting it")
         if imported:
-            self.run.note(f"{imported} message(s) recorded as taken by an import, not "
-                          "downloaded here, left on the server: imported state never deletes")
+            self._note(f"{imported} message(s) recorded as taken by an import, not "
+                       "downloaded here, left on the server: imported state never deletes")
         result.fetch = {m.uid for m in changed + unsized}
         verify = [m for m in due if m.uid in seen and not seen[m.uid].imported
                   and m.uid not in result.fetch]
         mismatched = self._headers_differ(session, verify)
         for m in verify:
             if m.uid in mismatched:
-                self.run.note(f"message {m.uid}: its headers are not those taken under this "
-                              "uid: another message, fetched and never deleted unfetched")
+                self._note(f"message {m.uid}: its headers are not those taken under this "
+                           "uid: another message, fetched and never deleted unfetched")
                 result.fetch.add(m.uid)
             else:
                 result.deletable.add(m.uid)
         result.recheck = self._recorded(result.fetch)
         self.check_result = result
         return result
+
+    def _note(self, text: str):
+        if text not in self._noted:
+            self._noted.add(text)
+            self.run.note(text)
 
     def _headers_differ(self, session, msgs) -> set[str]:
         msgs = [m for m in msgs if not m.uid.startswith(CONTENT_UID)]

@@ -19,6 +19,7 @@ from retrieval.models import GlobalSettings, RemoteAccount, Run, SeenMessage
 from tests.fakeserver import FakeServer, ImapMailbox, Pop3Mailbox
 from tests.hostile import PROTOCOLS, account_on, delivered, lf, reason, run
 from tests.test_imap_seen_uids import mark_seen
+from tests.test_migration_end_to_end import _uidls, quoted
 from tests.test_migration_seen_from_server import rc_file
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +62,10 @@ class LoggedImap(DeletionLog, ImapMailbox):
 
 
 def assert_nothing_lost(account, removed):
-    local = delivered(account)
-    lost = [m for m in removed if lf(m) not in local]
+    # Line ends as our copies have them; POP3 ends a message without a final
+    # line end with one (RFC 1939 framing), so that one is not compared.
+    local = {m.rstrip(b"\n") for m in delivered(account)}
+    lost = [m for m in removed if lf(m).rstrip(b"\n") not in local]
     assert not lost, f"deleted at the source, not stored here: {lost}"
 
 
@@ -216,4 +219,38 @@ def test_imported_seen_state_never_deletes(dovecot, mail_user, tmp_path):
     removed = [m for m in before if m not in after]
     assert (done.fetched, done.delivered, done.deleted, len(removed)) == (1, 1, 1, 1)
     assert len(after) == 3  # the read ones: untouched, not fetched
+    assert "3 message(s) recorded as taken by an import" in reason(done)
+    assert set(SeenMessage.objects.filter(account=account).values_list("origin", flat=True)) == {
+        "imported", "taken"}
+    assert_nothing_lost(account, removed)
+
+
+def test_imported_fetchids_never_delete(dovecot, mail_user, tmp_path):
+    user, password = mail_user
+    dovecot.deliver_many(user, 2)
+    taken_by_fetchmail = _uidls(dovecot, user, password)
+    dovecot.deliver_many(user, 1)
+    before = dovecot.messages(user)
+    owner = Mailbox.objects.create(address=f"{user}@local.test")
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(f"poll localhost with proto pop3 port {dovecot.pop3s_port}\n"
+                  f"  user {quoted(user)} there with password {quoted(password)} "
+                  f"is {owner.address} here options ssl sslcertck keep\n")
+    ids = tmp_path / ".fetchids"
+    ids.write_text("".join(f"{user}@localhost {uid}\n" for uid in taken_by_fetchmail))
+    call_command("import_fetchmailrc", str(rc), "--state", str(ids), stdout=io.StringIO())
+    account = RemoteAccount.objects.get(owner=owner)
+    set_policy(account, KEEP_DAYS)
+    age_seen(account, days=30)
+
+    done = run(account)
+
+    assert done.status == Run.Status.OK, reason(done)
+    after = dovecot.messages(user)
+    removed = [m for m in before if m not in after]
+    assert (done.fetched, done.deleted, len(after)) == (1, 0, 3)
+    set_policy(account, DELETE)
+    again = run(account)
+    removed += [m for m in after if m not in dovecot.messages(user)]
+    assert (again.fetched, again.deleted, len(removed)) == (0, 1, 1)
     assert_nothing_lost(account, removed)
