@@ -282,7 +282,8 @@ class Retrieval:
             # retried next time. Nothing is deleted or marked seen until then.
             self.skip.add(msg.uid)
         else:
-            delete = self.account.keep_policy == RemoteAccount.Keep.DELETE
+            delete = (self.account.keep_policy == RemoteAccount.Keep.DELETE
+                      or self.identity.verified_due(msg, info))
             self.group.settled(msg, info, delete=delete,
                                **self.identity.row_fields(session, msg, info, spool))
         if report.record_now:

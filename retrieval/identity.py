@@ -91,6 +91,7 @@ class Check:
 
     fetch: set[str] = field(default_factory=set)  # identity unknown or changed: fetch first
     deletable: set[str] = field(default_factory=set)  # due and still the message taken
+    due_fetch: set[str] = field(default_factory=set)  # due, but fetched first to check it
     recheck: dict[str, tuple[dt.datetime, str, str]] = field(default_factory=dict)
 
 
@@ -210,6 +211,7 @@ class Identities:
                 result.fetch.add(m.uid)
             else:
                 result.deletable.add(m.uid)
+        result.due_fetch = result.fetch & due_uids
         result.recheck = self._recorded(result.fetch)
         self.check_result = result
         return result
@@ -253,6 +255,12 @@ class Identities:
             return False
         _first_seen, key, digest = recorded
         return bool(key) and key == info.key and digest in (info.digest, "")
+
+    def verified_due(self, msg, info) -> bool:
+        """A message the keep policy wanted gone, fetched to check it, and found to be
+        the one taken: it may go now (else a server whose TOP differs from its RETR
+        would have it fetched again at every poll)."""
+        return msg.uid in self.check_result.due_fetch and self.same_content(msg, info)
 
     def row_fields(self, session, msg, info, spool) -> dict:
         """What the group records for a settled message beyond its uid, key and digest."""

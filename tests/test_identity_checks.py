@@ -103,3 +103,21 @@ def test_the_upgrade_marks_rows_written_by_imports_as_imported():
 
     origins = dict(SeenMessage.objects.values_list("uid", "origin"))
     assert origins == {"from-fetchids": "imported", "delivered": "taken"}
+
+
+def test_a_server_whose_top_differs_from_its_retr_costs_one_download_not_one_per_poll():
+    mail = message("kept")
+    box = Pop3Mailbox([mail], uidls=["u1"])
+    box.overrides["TOP"] = lambda conn, arg, state: conn.send(
+        b"+OK\r\nX-Added-By-Top: yes\r\n" + mail.split(b"\r\n\r\n")[0] + b"\r\n.\r\n")
+    with FakeServer(box) as server:
+        account = account_on(PROTOCOLS["pop3"], server,
+                             keep_policy=RemoteAccount.Keep.KEEP_DAYS, keep_days=3)
+        run(account)
+        age_seen(account)
+
+        due = run(account)
+
+    # Fetched to check it, found to be the message taken: deleted now, not delivered twice.
+    assert (due.fetched, due.delivered, due.duplicates, due.deleted) == (1, 0, 1, 1), reason(due)
+    assert box.messages == [] and len(delivered(account)) == 1
