@@ -12,13 +12,13 @@ in the same session (docs/no-loss/identities.md):
   a known uid with another size is a different one: it is fetched and
   delivered (or, if its content is the row's after all, recorded again) and
   never deleted unfetched. Checked on every listing: it costs nothing.
-- `header_digest` (POP3): SHA-256 of the header block as taken, compared
-  with the server's `TOP n 0` just before the message would be deleted, so a
-  reused UIDL on a message of the same size is not deleted either. Only
-  then: one TOP per deletion (pipelined, with the DELEs' burst size, where
-  the server offers PIPELINING), not one per listed message per poll. IMAP
-  sizes are exact and a reused UID is itself a protocol violation, so IMAP
-  relies on the size alone; so does a POP3 server that refuses TOP.
+- `header_digest`: SHA-256 of the header block as taken, compared with the
+  server's (POP3 `TOP n 0`, IMAP `BODY.PEEK[HEADER]`) just before the
+  message would be deleted, so a reused uid on a message of the same size is
+  not deleted either. Only then: one TOP per deletion (pipelined, with the
+  DELEs' burst size, where the server offers PIPELINING; IMAP asks for 100
+  at a time), not one per listed message per poll. A server that refuses
+  leaves the size as the only check.
 - `origin`: a row an import wrote (another retriever's memory, the server's
   \\Seen flags) was never downloaded here. It stops a redelivery but never
   allows a deletion (docs/no-loss/imported-state.md).

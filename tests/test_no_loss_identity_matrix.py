@@ -54,6 +54,15 @@ class LoggedPop3(DeletionLog, Pop3Mailbox):
 
 
 class LoggedImap(DeletionLog, ImapMailbox):
+    def cmd_UID_FETCH(self, conn, tag, args, state):
+        if b"HEADER" not in args[1].upper():
+            return super().cmd_UID_FETCH(conn, tag, args, state)
+        for seq, m in self.matching(state, args[0]):
+            header = m["data"].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+            conn.send(b"* %d FETCH (UID %d BODY[HEADER] {%d}\r\n" % (seq, m["uid"], len(header))
+                      + header + b")\r\n")
+        self.ok(conn, tag)
+
     def expunge(self, conn, state, uids=None, silent=False):
         for m in self.folders[state["selected"]]:
             if "\\Deleted" in m["flags"] and (uids is None or m["uid"] in uids):
@@ -151,9 +160,12 @@ def test_pop3_a_reused_uidl_is_a_new_message(policy, sizes):
 # -- IMAP: a UID handed out again under the same UIDVALIDITY ----------------------
 
 
+@pytest.mark.parametrize("sizes", ["another size", "the same size"])
 @pytest.mark.parametrize("policy", [KEEP_DAYS, DELETE])
-def test_imap_a_reused_uid_is_a_new_message(policy):
+def test_imap_a_reused_uid_is_a_new_message(policy, sizes):
     old, new = message("old"), message("new-one", pad=25)
+    if sizes == "the same size":
+        old, new = same_size(old, new)
     box = LoggedImap({"INBOX": [old]})
     with FakeServer(box) as server:
         account = account_on(PROTOCOLS["imap"], server, keep_policy=KEEP)

@@ -345,7 +345,7 @@ class SeenMessage(models.Model):
     session, so a crash redelivers nothing (invariant "No duplicates"). `uid` is the POP3
     UIDL, "<folder>/<uidvalidity>/<uid>" for IMAP, or "sha256:<hex>" when the
     server has no UIDL. A uid alone never allows a deletion: the listed size
-    (and, for POP3, the header digest) must still match (retrieval/identity.py),
+    and the header digest must still match (retrieval/identity.py),
     and an imported row never allows one (docs/no-loss/imported-state.md).
     """
 
@@ -364,8 +364,8 @@ class SeenMessage(models.Model):
     # under this uid with another size is a different one. Null on imported
     # rows and on rows written before sizes were kept.
     size = models.BigIntegerField(null=True, blank=True)
-    # POP3: SHA-256 of the header block as taken, compared with TOP's before a
-    # deletion (retrieval/identity.py); blank where there is none to compare.
+    # SHA-256 of the header block as taken, compared with the server's (POP3 TOP,
+    # IMAP BODY.PEEK[HEADER]) before a deletion (retrieval/identity.py).
     header_digest = models.CharField(max_length=64, blank=True, db_default="")
     # Imported rows stop a redelivery but never cause a deletion.
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.TAKEN,

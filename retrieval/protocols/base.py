@@ -99,8 +99,9 @@ class MailSession(ABC):
         to ask for them ahead (POP3 PIPELINING); by default it does nothing."""
         return None
 
-    # Whether header_digests() can answer (POP3 TOP); without it a message's
-    # identity beyond its uid is its listed size alone (retrieval/identity.py).
+    # Whether header_digests() can answer (POP3 TOP, IMAP BODY.PEEK[HEADER]);
+    # without it a message's identity beyond its uid is its listed size alone
+    # (retrieval/identity.py).
     checks_headers = False
 
     def header_digests(self, msgs: list[RemoteMessage]) -> dict[str, str]:
