@@ -1,20 +1,26 @@
 """What the header check before a deletion costs (retrieval/identity.py).
 
-A POP3 message kept for N days is deleted by a later session that did not
-fetch it: before its DELE, the server's `TOP n 0` is compared with the header
-digest recorded when it was taken. This bench times that deleting session
-on a real Dovecot over POP3S, with the check and with the size alone, on a
-link with the given round-trip time (a delaying proxy in front of Dovecot):
+A message kept for N days is deleted by a later session that did not fetch
+it: before its deletion, the server's header block (POP3 `TOP n 0`, IMAP
+`BODY.PEEK[HEADER]`) is compared with the digest recorded when it was taken.
+This bench times that deleting session on a real Dovecot over POP3S or
+IMAPS, with the check and with the size alone, on a link with the given
+round-trip time (a delaying proxy in front of Dovecot):
 
-    .venv/bin/python bench/identity_check_cost.py [--messages 1000] [--size 8192] [--rtt-ms 20]
+    .venv/bin/python bench/identity_check_cost.py [--protocol pop3|imap] [--messages 1000]
+        [--size 8192] [--rtt-ms 20] [--rounds 3]
 
-Both sessions fetch nothing; the difference is the TOP answers (one header
-block each, pipelined by the hundred where the server offers PIPELINING).
+Each round runs both sessions (in turn, on fresh mailboxes); the medians are printed.
+
+Both sessions fetch nothing; the difference is the header blocks (POP3: TOP
+pipelined by the hundred where the server offers PIPELINING; IMAP: one UID
+FETCH per hundred messages).
 """
 
 import argparse
 import datetime as dt
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -55,41 +61,46 @@ class DelayProxy:
                     pass
 
 
-def deleting_session(dovecot, proxy, n, size, check_headers: bool) -> tuple[float, object]:
+def deleting_session(dovecot, proxy, protocol, n, size, check_headers: bool):
     from django.utils import timezone
 
     from retrieval import engine
     from retrieval.models import RemoteAccount, SeenMessage
+    from retrieval.protocols.imap import IMAPSession
     from retrieval.protocols.pop3 import POP3Session
     from tests.factories import make_account
 
+    session_class = POP3Session if protocol == "pop3" else IMAPSession
+
     user = dovecot.add_user()
     dovecot.deliver_many(user[0], n, size=size)
-    account = make_account(dovecot, *user, port=proxy.port,
+    account = make_account(dovecot, *user, protocol=protocol, port=proxy.port,
                            keep_policy=RemoteAccount.Keep.KEEP_DAYS, keep_days=3)
     first = engine.run_account(account.pk, "command")
     assert first.status == "ok" and first.fetched == n, first.error
     SeenMessage.objects.filter(account=account).update(
         first_seen=timezone.now() - dt.timedelta(days=10))
-    original = POP3Session.checks_headers
+    original = session_class.__dict__["checks_headers"]
     if not check_headers:
-        POP3Session.checks_headers = property(lambda self: False)
+        session_class.checks_headers = False
     try:
         started = time.perf_counter()
         run = engine.run_account(account.pk, "command")
         seconds = time.perf_counter() - started
     finally:
-        POP3Session.checks_headers = original
+        session_class.checks_headers = original
     assert run.status == "ok" and (run.fetched, run.deleted) == (0, n), (run.error, run.notes)
     assert dovecot.messages(user[0]) == []
-    return seconds, run
+    return seconds
 
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--protocol", choices=["pop3", "imap"], default="pop3")
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--size", type=int, default=8192)
     parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     django_in_tmp()
     from django.conf import settings
@@ -98,13 +109,19 @@ def main():
 
     with Dovecot() as dovecot:
         settings.POPADMIN_CA_FILE = str(dovecot.ca_file)
-        proxy = DelayProxy(dovecot.pop3s_port, args.rtt_ms / 1000)
-        size_only, _ = deleting_session(dovecot, proxy, args.messages, args.size, False)
-        checked, _ = deleting_session(dovecot, proxy, args.messages, args.size, True)
+        port = dovecot.pop3s_port if args.protocol == "pop3" else dovecot.imaps_port
+        proxy = DelayProxy(port, args.rtt_ms / 1000)
+        sizes = (args.protocol, args.messages, args.size)
+        times = {False: [], True: []}
+        for i in range(args.rounds):
+            for check in (i % 2 == 0, i % 2 != 0):
+                times[check].append(deleting_session(dovecot, proxy, *sizes, check))
+    size_only, checked = statistics.median(times[False]), statistics.median(times[True])
     n = args.messages
-    print(f"{n} kept messages of {args.size} B deleted over POP3S, RTT {args.rtt_ms:g} ms:")
+    print(f"{n} kept messages of {args.size} B deleted over {args.protocol.upper()}S, "
+          f"RTT {args.rtt_ms:g} ms, median of {args.rounds}:")
     print(f"  size alone:          {size_only:6.2f} s")
-    print(f"  size + TOP headers:  {checked:6.2f} s  "
+    print(f"  size + headers:      {checked:6.2f} s  "
           f"(+{(checked - size_only) * 1000 / n:.2f} ms per message)")
 
 
