@@ -22,7 +22,8 @@ What a crash costs, at each point:
   acceptance and its record did the same for one message).
 - after the commit, before the deletions are confirmed (POP3 QUIT, IMAP
   expunge): the messages are marked seen, so the next session deletes them
-  without fetching them.
+  without fetching them, once their listed size and headers still match the
+  recorded ones (retrieval/identity.py).
 Nothing is deleted at the source before its copy is durable and recorded.
 """
 
