@@ -130,6 +130,23 @@ def test_pop3_a_kept_copy_keeps_its_identity_when_the_first_copy_goes():
     assert_nothing_lost(account, box.removed())
 
 
+def test_pop3_copies_of_one_size_are_told_apart_by_their_headers():
+    first, second = same_size(message("first"), message("second", pad=40))
+    box = LoggedPop3([first, second], uidls=["X", "X"])
+    with FakeServer(box) as server:
+        account = account_on(PROTOCOLS["pop3"], server, keep_policy=KEEP_DAYS, keep_days=3)
+        assert run(account).fetched == 2
+        box.messages.pop(0), box.uidls.pop(0)  # the first copy went; the second is "X" now
+        age_seen(account)
+
+        again = run(account)
+
+    # Same size as both rows: its headers say it is "X#dup2", due and checked.
+    assert (again.fetched, again.deleted) == (0, 1), reason(again)
+    assert box.messages == []
+    assert_nothing_lost(account, box.removed())
+
+
 # -- POP3: a UIDL handed out again ----------------------------------------------
 
 
