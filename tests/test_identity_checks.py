@@ -122,3 +122,18 @@ def test_a_server_whose_top_differs_from_its_retr_costs_one_download_not_one_per
     # Fetched to check it, found to be the message taken: deleted now, not delivered twice.
     assert (due.fetched, due.delivered, due.duplicates, due.deleted) == (1, 0, 1, 1), reason(due)
     assert box.messages == [] and len(delivered(account)) == 1
+
+
+def test_a_server_that_refuses_top_is_checked_by_size_alone():
+    box = Pop3Mailbox([message("a"), message("b")], uidls=["u1", "u2"])
+    box.overrides["TOP"] = lambda conn, arg, state: conn.sendline(b"-ERR no TOP here")
+    with FakeServer(box) as server:
+        account = account_on(PROTOCOLS["pop3"], server,
+                             keep_policy=RemoteAccount.Keep.KEEP_DAYS, keep_days=3)
+        run(account)
+        age_seen(account)
+
+        due = run(account)
+
+    assert (due.status, due.fetched, due.deleted) == (Run.Status.OK, 0, 2), reason(due)
+    assert server.commands().count(b"TOP") == 1  # refused once, not asked again
