@@ -19,7 +19,7 @@ from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
 from popadmin.secrets import SecretError
-from retrieval import dispatcher, history
+from retrieval import dispatcher, history, identity
 from retrieval.dispatcher import Admission
 from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
@@ -134,6 +134,7 @@ class Retrieval:
         self.router = Router(
             account, run, DuplicateFilter(knobs.duplicate_check), global_settings, self.source
         )
+        self.identity = identity.Identities(account, run)
         self.group = GroupCommit(account, run, token, lease_seconds, refused=self.unrecorded,
                                  durable=self.router.flush)
         self._spool = None
@@ -189,16 +190,19 @@ class Retrieval:
 
     def one_pass(self, session, first_pass: bool) -> bool:
         """Work through one batch; True if new messages remain for another pass."""
-        listing = session.list_messages()
-        seen = dict(
-            SeenMessage.objects.filter(account=self.account).values_list("uid", "first_seen")
-        )
+        seen = identity.stored(self.account)  # uid -> first seen, size, origin
+        listing = self.identity.stable(session, session.list_messages(), seen)
         if first_pass:
             self.run.seen = len(listing)
             self.check_uidvalidity(session, seen)
             self.prune_seen(seen, listing)
             self.skip |= self.refusals.start(listing)
-        new = [m for m in listing if m.uid not in seen and m.uid not in self.skip]
+        # A uid proves nothing alone: what may be deleted unfetched, and what must
+        # be fetched although its uid is known, is the identity check's (identity.py).
+        due = self.expired(listing, seen)
+        check = self.identity.check(session, listing, seen, due)
+        new = [m for m in listing if (m.uid not in seen or m.uid in check.fetch)
+               and m.uid not in self.skip]
         for msg in new:
             if self.max_bytes and msg.size > self.max_bytes:
                 self.skip_message(msg, f"{msg.size} bytes, over the size limit; left on server")
@@ -240,7 +244,7 @@ class Retrieval:
             # nothing is deleted on a connection in an unknown state.
             self.group.abandon(exc)
             raise
-        expired = self.expired(listing, seen)
+        expired = [m for m in due if m.uid in check.deletable]
         session.delete_many(expired)
         if expired:  # a zero would cost an UPDATE of the run
             self.group.count(deleted=len(expired))
@@ -279,7 +283,8 @@ class Retrieval:
             # Writes nothing: its records come back in the report, for the group.
             info = inspect(spool)
             report = self.router.deliver(
-                msg.uid, spool, info, known=self.renumbered(info),
+                msg.uid, spool, info,
+                known=self.renumbered(info) or self.identity.same_content(msg, info),
                 source_folder=source_folder(msg), seen=msg.seen)
         except Exception as exc:  # one bad message must not stop the whole account
             log.exception("account %s: message %s failed", self.account.pk, msg.uid)
@@ -297,8 +302,10 @@ class Retrieval:
             # retried next time. Nothing is deleted or marked seen until then.
             self.skip.add(msg.uid)
         else:
-            delete = self.account.keep_policy == RemoteAccount.Keep.DELETE
-            self.group.settled(msg, info, delete=delete)
+            delete = (self.account.keep_policy == RemoteAccount.Keep.DELETE
+                      or self.identity.verified_due(msg, info))
+            self.group.settled(msg, info, delete=delete,
+                               **self.identity.row_fields(session, msg, info, spool))
         if report.record_now:
             # A mail server's copy can only be remembered by its Delivery row:
             # a crash before the group's commit must not deliver it again.
@@ -363,7 +370,8 @@ class Retrieval:
                     self.renumbered_keys.setdefault(key, set()).add(digest)
 
     def expired(self, listing, seen):
-        """Already-delivered messages whose keep policy says they go now."""
+        """Messages with seen-state whose keep policy says they go now, if the
+        identity check (identity.py) finds them still the messages taken."""
         policy = self.account.keep_policy
         if policy == RemoteAccount.Keep.KEEP:
             return []
@@ -371,7 +379,7 @@ class Retrieval:
             # Delivered before, but a DELE or QUIT did not go through last time.
             return [m for m in listing if m.uid in seen]
         cutoff = timezone.now() - dt.timedelta(days=self.account.keep_days)
-        return [m for m in listing if m.uid in seen and seen[m.uid] <= cutoff]
+        return [m for m in listing if m.uid in seen and seen[m.uid].first_seen <= cutoff]
 
     def prune_seen(self, seen, listing):
         """Forget messages no longer on the server, so the table does not grow forever."""

@@ -4,7 +4,7 @@ from popadmin.listfield import ListField
 from popadmin.net.errors import ProtocolError
 from popadmin.net.reach import PortRefused
 from popadmin.secrets import SecretError, validate_credential
-from retrieval import network_reach
+from retrieval import imported_state, network_reach
 from retrieval.models import RemoteAccount
 from retrieval.protocols.pop3 import credentials_too_long
 
@@ -40,6 +40,9 @@ class RemoteAccountForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if imported := imported_state.imported_count(self.instance):
+            # Said before the policy changes, and again when it does (the save's message).
+            self.fields["keep_policy"].help_text = imported_state.notice(imported)
         if self.is_bound and "auth_method" not in self.data:
             # A post that predates the sign-in method (a script, an old page) keeps the
             # current one, and does not count as changing it.

@@ -22,7 +22,8 @@ What a crash costs, at each point:
   acceptance and its record did the same for one message).
 - after the commit, before the deletions are confirmed (POP3 QUIT, IMAP
   expunge): the messages are marked seen, so the next session deletes them
-  without fetching them.
+  without fetching them, once their listed size and headers still match the
+  recorded ones (retrieval/identity.py).
 Nothing is deleted at the source before its copy is durable and recorded.
 """
 
@@ -65,6 +66,7 @@ class GroupCommit:
         self._seen: list[rows.Row] = []  # SeenMessage rows
         self._deliveries: list[tuple] = []  # (msg, its unsaved Delivery rows, its report)
         self._delete: list = []
+        self._replace: list[str] = []  # uids whose old row the group's rows replace
         self._pending: dict[str, int] = {}
 
     def begin(self):
@@ -89,10 +91,17 @@ class GroupCommit:
         if report.records:
             self._deliveries.append((msg, report.records, report))
 
-    def settled(self, msg, info, delete: bool):
-        """Every copy of `msg` is stored: mark it seen (and maybe delete it) with the group."""
+    def settled(self, msg, info, delete: bool, replace: bool = False, **identity):
+        """Every copy of `msg` is stored: mark it seen (and maybe delete it) with the group.
+
+        `identity`: the row's size, header digest, origin and first seen
+        (retrieval/identity.py); `replace`: a row with this uid, of the message
+        taken before under it, goes in the same transaction."""
         self._seen.append(rows.new(SeenMessage, account_id=self.account.pk, uid=msg.uid,
-                                   message_key=info.key, content_digest=info.digest))
+                                   message_key=info.key, content_digest=info.digest,
+                                   **identity))
+        if replace:
+            self._replace.append(msg.uid)
         if delete:
             self._delete.append(msg)
 
@@ -118,6 +127,7 @@ class GroupCommit:
         if isinstance(exc, DatabaseError):
             self._open = False
             self._seen, self._pending, self._deliveries = [], {}, []
+            self._replace = []
             return
         self._record()
 
@@ -136,8 +146,12 @@ class GroupCommit:
             if self._deliveries:
                 self._insert_deliveries()
             if self._seen:
+                if self._replace:
+                    SeenMessage.objects.filter(account=self.account,
+                                               uid__in=self._replace).delete()
                 rows.insert(SeenMessage, self._seen, ignore_conflicts=True)
                 self._seen = []
+            self._replace = []
             self._write_counts()
             self.account.renew_lease(self.token, self.lease_seconds)
 
@@ -163,6 +177,7 @@ class GroupCommit:
                 raise
             except Exception as exc:  # e.g. DataError, UnicodeEncodeError
                 self._seen = [s for s in self._seen if s.uid != msg.uid]
+                self._replace = [uid for uid in self._replace if uid != msg.uid]
                 self._delete = [m for m in self._delete if m.uid != msg.uid]
                 if self.refused is not None:
                     self.refused(msg, report, exc)

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
-from retrieval import dispatcher, status
+from retrieval import dispatcher, imported_state, status
 from retrieval.admin import display
 from retrieval.explain import explain
 from retrieval.forms import RemoteAccountForm
@@ -173,6 +173,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
             status.reset_after_edit(obj)
+        if change and (notice := imported_state.keep_policy_notice(obj, form.changed_data)):
+            messages.warning(request, notice)
         if needs_sign_in(obj):
             # Nothing to test before the sign-in: a new OAuth2 account, or one just
             # switched to OAuth2, goes on to it (response_add/_change).

@@ -53,7 +53,8 @@ class FetchmailForm(forms.Form):
     seen_from_server = forms.BooleanField(
         label="Read \\Seen flags of IMAP accounts with keep", required=False, initial=True,
         help_text="fetchmail keeps no IMAP state: the messages flagged \\Seen on the server "
-                  "are recorded as taken, so only unseen mail is fetched.")
+                  "are recorded as taken, so only unseen mail is fetched. They are never "
+                  "deleted by popadmin: they stay on the server until removed there.")
 
     def clean(self):
         d = super().clean()

@@ -3,8 +3,11 @@
 fetchmail records no IMAP uids (.fetchids holds POP3 UIDLs only): it takes
 the unseen messages and, with `keep`, leaves them on the server flagged
 \\Seen. Unless those are recorded as taken, popadmin would deliver them all
-once more. A server that cannot be read does not stop the import: the
-account comes in with a note saying its old mail will be taken again.
+once more. \\Seen also means "read in webmail or on a phone", so the rows
+are imported ones: they stop a redelivery and never allow a deletion
+(retrieval/identity.py). A server that cannot be read does not stop the
+import: the account comes in with a note saying its old mail will be taken
+again.
 """
 
 from popadmin.net.errors import ProtocolError
@@ -39,7 +42,8 @@ def attach_server_seen(candidates, enabled=True, timeout=TIMEOUT):
             continue
         c.seen = list(dict.fromkeys([*c.seen, *uids]))
         c.note(f"{len(uids)} message(s) flagged \\Seen on the server recorded as taken "
-               "by fetchmail: only unseen mail is fetched")
+               "by fetchmail: only unseen mail is fetched, and the \\Seen messages are "
+               "never deleted by popadmin (they stay on the server until removed there)")
 
 
 def read_seen(c, timeout=TIMEOUT):

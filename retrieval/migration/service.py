@@ -123,8 +123,10 @@ def _write(document, accepted, rows):
                 account = RemoteAccount.objects.get(
                     owner=c.owner, host__iexact=c.host, username=c.username
                 )
+                # Imported: stops a redelivery, never allows a deletion (identity.py).
                 SeenMessage.objects.bulk_create(
-                    [SeenMessage(account=account, uid=uid) for uid in c.new_seen],
+                    [SeenMessage(account=account, uid=uid, origin=SeenMessage.Origin.IMPORTED)
+                     for uid in c.new_seen],
                     ignore_conflicts=True, batch_size=500,
                 )
                 for row in rows:

@@ -349,13 +349,19 @@ class RemoteAccount(models.Model):
 
 
 class SeenMessage(models.Model):
-    """A message already delivered (or deliberately skipped) from an account.
+    """A message already delivered from an account, or recorded as taken by an import.
 
     Written as soon as the message is delivered, not at the end of the
     session, so a crash redelivers nothing (invariant "No duplicates"). `uid` is the POP3
     UIDL, "<folder>/<uidvalidity>/<uid>" for IMAP, or "sha256:<hex>" when the
-    server has no UIDL.
+    server has no UIDL. A uid alone never allows a deletion: the listed size
+    and the header digest must still match (retrieval/identity.py),
+    and an imported row never allows one (docs/no-loss/imported-state.md).
     """
+
+    class Origin(models.TextChoices):
+        TAKEN = "taken", "Delivered here"
+        IMPORTED = "imported", "Imported (another retriever's state or the server's \\Seen flag)"
 
     account = models.ForeignKey(RemoteAccount, on_delete=models.CASCADE, related_name="seen")
     uid = models.CharField(max_length=512)
@@ -364,6 +370,16 @@ class SeenMessage(models.Model):
     # With message_key, recognises this mail after the server renumbers a
     # folder (delivery.message explains the digest); blank on older rows.
     content_digest = models.CharField(max_length=64, blank=True, db_default="")
+    # The size the server listed when the message was taken: a message listed
+    # under this uid with another size is a different one. Null on imported
+    # rows and on rows written before sizes were kept.
+    size = models.BigIntegerField(null=True, blank=True)
+    # SHA-256 of the header block as taken, compared with the server's (POP3 TOP,
+    # IMAP BODY.PEEK[HEADER]) before a deletion (retrieval/identity.py).
+    header_digest = models.CharField(max_length=64, blank=True, db_default="")
+    # Imported rows stop a redelivery but never cause a deletion.
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.TAKEN,
+                              db_default=Origin.TAKEN)
 
     class Meta:
         constraints = [

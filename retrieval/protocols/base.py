@@ -67,6 +67,9 @@ class RemoteMessage:
     # IMAP: the message had \Seen at the source when listed, so its copy keeps
     # it (IMAP APPEND delivery); POP3 has no flags, so always False there.
     seen: bool = False
+    # POP3: the UIDL this message shares with one listed before it; its uid is
+    # then made unique by position (retrieval/identity.py makes it stable).
+    repeat_of: str = ""
 
 
 class MailSession(ABC):
@@ -107,6 +110,16 @@ class MailSession(ABC):
         """The messages about to be fetched, in order: a hint a client may use
         to ask for them ahead (POP3 PIPELINING); by default it does nothing."""
         return None
+
+    # Whether header_digests() can answer (POP3 TOP, IMAP BODY.PEEK[HEADER]);
+    # without it a message's identity beyond its uid is its listed size alone
+    # (retrieval/identity.py).
+    checks_headers = False
+
+    def header_digests(self, msgs: list[RemoteMessage]) -> dict[str, str]:
+        """uid -> identity.header_digest of each message's headers as the server
+        sends them now; messages it cannot tell are left out."""
+        return {}
 
     @abstractmethod
     def delete(self, msg: RemoteMessage) -> None:

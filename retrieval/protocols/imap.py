@@ -23,6 +23,7 @@ from popadmin.net.sockets import open_socket
 from popadmin.net.stream import LineStream
 
 from .base import MAX_LISTING, AuthError, ConnectionParams, MailSession, RemoteMessage
+from .header_digest import header_digest
 from .imap_batch import IMAPBatch
 from .imap_batch import parse_message as _parse_message
 from .imap_parse import (
@@ -186,6 +187,41 @@ class IMAPSession(IMAPBatch, IMAPWire, MailSession):
         except _Refused as exc:
             raise ProtocolError(f"server refused to list folder '{folder}': {exc.text}")
         return sizes
+
+    # The header block by BODY.PEEK[HEADER] (retrieval/identity.py), a hundred
+    # messages per command: IMAP sizes are exact, so this only tells apart a
+    # reused UID whose new message has the old one's size.
+    checks_headers = True
+    HEADERS_PER_FETCH = 100
+
+    def header_digests(self, msgs: list[RemoteMessage]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        by_folder: dict[tuple[str, int], dict[int, str]] = {}
+        for msg in msgs:
+            folder, uidvalidity, uid = _parse_message(msg)
+            by_folder.setdefault((folder, uidvalidity), {})[uid] = msg.uid
+
+        def on_data(response: Response) -> None:
+            if response.name != "FETCH":
+                return
+            items = fetch_items(response)
+            uid, header = number(items.get("UID")), items.get("BODY[HEADER]")
+            if uid in wanted and isinstance(header, bytes):
+                found[wanted[uid]] = header_digest(header.split(b"\n"))
+
+        for (folder, uidvalidity), wanted_all in by_folder.items():
+            self._use(folder, uidvalidity)
+            uids = sorted(wanted_all)
+            for start in range(0, len(uids), self.HEADERS_PER_FETCH):
+                chunk = uids[start : start + self.HEADERS_PER_FETCH]
+                wanted = {uid: wanted_all[uid] for uid in chunk}
+                try:
+                    for uid_set in uid_sets(chunk):
+                        self._command(b"UID", b"FETCH", uid_set, b"(UID BODY.PEEK[HEADER])",
+                                      on_data=on_data)
+                except _Refused:
+                    return found  # no header check here: the size alone decides
+        return found
 
     def _use(self, folder: str, uidvalidity: int) -> None:
         if self._selected != folder or self.uidvalidity.get(folder) != uidvalidity:

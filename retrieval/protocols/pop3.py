@@ -21,6 +21,7 @@ from popadmin.net.stream import LineStream
 from popadmin.net.text import printable, redact
 
 from .base import MAX_LISTING, ConnectionParams, MailSession, RemoteMessage
+from .header_digest import header_digest
 from .pop3_login import (  # noqa: F401  (re-exported: forms and tests use them)
     APOP_TIMESTAMP,
     MAX_COMMAND,
@@ -125,9 +126,10 @@ class POP3Session(POP3Pipeline, POP3Login, MailSession):
                 uid = self._content_uid(number, size)
             seen = counts.get(uid, 0)
             counts[uid] = seen + 1
+            repeat_of = ""
             if seen:
-                uid = self._unique(uid, seen + 1, counts)
-            listing.append(RemoteMessage(uid, str(number), size))
+                uid, repeat_of = self._unique(uid, seen + 1, counts), uid
+            listing.append(RemoteMessage(uid, str(number), size, repeat_of=repeat_of))
         self._listing = listing
         return list(listing)
 
@@ -175,6 +177,36 @@ class POP3Session(POP3Pipeline, POP3Login, MailSession):
             digest.update(line + b"\n")
         digest.update(b"\0size=%d" % size)
         return "sha256:" + digest.hexdigest()
+
+    @property
+    def checks_headers(self) -> bool:
+        return not self._top_refused
+
+    def header_digests(self, msgs: list[RemoteMessage]) -> dict[str, str]:
+        """`TOP n 0` for each message, in bursts where the server offers PIPELINING.
+        A server that refuses TOP is not asked again in this session."""
+        found: dict[str, str] = {}
+        if self._top_refused or not msgs:
+            return found
+        self._drain()
+        burst = DELE_BURST if self.pipelining else 1
+        for start in range(0, len(msgs), burst):
+            chunk = msgs[start : start + burst]
+            self._io().send(b"".join(b"TOP %d 0\r\n" % _number(m) for m in chunk))
+            for msg in chunk:
+                self._io().new_response()
+                line = self._io().readline()
+                if line.startswith(b"-ERR"):
+                    self._top_refused = True
+                elif line.startswith(b"+OK"):
+                    found[msg.uid] = header_digest(self._lines(self.max_listing))
+                else:
+                    self.close()
+                    raise ProtocolError(
+                        f"unexpected answer from server to TOP: {self._text(line)}")
+            if self._top_refused:
+                break
+        return found
 
     def delete(self, msg: RemoteMessage) -> None:
         number = _number(msg)

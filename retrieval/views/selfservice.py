@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.policy import min_poll_minutes
-from retrieval import autoconfig, explain
+from retrieval import autoconfig, explain, imported_state
 from retrieval.models import RemoteAccount
 from retrieval.oauth import offer
 from retrieval.oauth.tokens import has_grant, needs_sign_in
@@ -99,6 +99,7 @@ def _account_form(request, instance, template):
         ctx["offer_save_anyway"] = True
         return _render(request, template, ctx, status=400)
     _save(form, account, adding)
+    _tell_imported(request, form, account)
     verb = "added" if adding else "saved"
     messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
     return redirect("mail-accounts")
@@ -123,6 +124,11 @@ def _save(form, account, adding):
         account.save(update_fields=[*form._meta.fields, *SAVED_WITH_FORM])
 
 
+def _tell_imported(request, form, account):
+    if notice := imported_state.keep_policy_notice(account, form.changed_data):
+        messages.warning(request, notice)
+
+
 def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json):
     """Test cannot log in before the sign-in; Save saves and goes to the provider."""
     if request.POST.get("action") == "test":
@@ -134,6 +140,7 @@ def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
             return JsonResponse(ctx["test"])
         return _render(request, "mail/account_form.html", ctx)
     _save(form, account, adding)
+    _tell_imported(request, form, account)
     messages.success(request, f"Account {account} {'added' if adding else 'saved'}. "
                               "Sign in at the provider to let popadmin read it.")
     query = {"next": reverse("mail-accounts")}

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--seen-from-server", action=argparse.BooleanOptionalAction,
                             default=True, help="IMAP accounts with keep: connect and record "
                             "the messages flagged \\Seen as already taken (fetchmail keeps "
-                            "no IMAP state of its own). On by default.")
+                            "no IMAP state of its own); they are never deleted by popadmin. "
+                            "On by default.")
 
     def handle(self, *args, file, dry_run, state, owner, seen_from_server, **options):
         text = read_text(file)
