@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
-from retrieval import dispatcher, status
+from retrieval import credential_reuse, dispatcher, status
 from retrieval.admin import display
 from retrieval.explain import explain
 from retrieval.forms import RemoteAccountForm
@@ -154,13 +154,18 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                   f"(Server said: {result.error})")
 
     def save_model(self, request, obj, form, change):
+        dropped = form.server_changed and obj.auth_method != RemoteAccount.AuthMethod.PASSWORD
+        if dropped:
+            # Before the save: no run may send the grant's token to the new server.
+            credential_reuse.forget_sign_in(obj, why="server changed in the admin")
+            messages.warning(request, credential_reuse.SIGNED_OUT)
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
             status.reset_after_edit(obj)
         if needs_sign_in(obj):
             # Nothing to test before the sign-in: a new OAuth2 account, or one just
             # switched to OAuth2, goes on to it (response_add/_change).
-            obj.go_sign_in = not change or "auth_method" in form.changed_data
+            obj.go_sign_in = not change or dropped or "auth_method" in form.changed_data
             return
         if obj.enabled and (not change or CONNECTION_FIELDS & set(form.changed_data)):
             # A warning, not a refusal: the server may be down for a moment,
