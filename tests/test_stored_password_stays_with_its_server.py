@@ -152,7 +152,7 @@ def admin_form(account, server, **extra) -> dict:
             "verify_tls": "on", "username": "team", "password": "", "folders": "",
             "mode": "single", "target_folder": "", "keep_policy": "delete", "keep_days": "7",
             "max_message_mb": "0", "poll_minutes": "", "auth_method": "password",
-            "folder_map": "", "delivery_target": "", "_save": "Save"}
+            "folder_map": "{}", "delivery_target": "", "_save": "Save"}
     data.update(extra)
     return data
 
