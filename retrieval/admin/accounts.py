@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
-from retrieval import credential_reuse, dispatcher, status
+from retrieval import credential_reuse, dispatcher, probe_limits, status
 from retrieval.admin import display
 from retrieval.explain import explain
 from retrieval.forms import RemoteAccountForm
@@ -142,6 +142,11 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         return self._back(account)
 
     def report_probe(self, request, account, saved=False):
+        refused = probe_limits.refusal(request.user, account, staff=True)
+        if refused:
+            lead = "Saved, but Test connection was not run" if saved else "Not tested"
+            messages.warning(request, f"{lead}. {refused}")
+            return
         result = probe_account(account)
         if result.ok:
             caps = ", ".join(result.capabilities[:12]) or "none listed"

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.policy import min_poll_minutes
-from retrieval import autoconfig, credential_reuse, explain
+from retrieval import autoconfig, credential_reuse, explain, probe_limits
 from retrieval.models import RemoteAccount
 from retrieval.oauth import offer
 from retrieval.oauth.tokens import has_grant, needs_sign_in
@@ -91,6 +91,13 @@ def _account_form(request, instance, template):
         return _sign_in_again(request, form, account, sign_in, ctx, wants_json)
     if needs_sign_in(account):
         return _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
+    refused = probe_limits.refusal(request.user, account)
+    if refused:
+        ctx["test"] = {"ok": False, "line": refused, "summary": refused,
+                       "next_step": probe_limits.WHY, "admin_only": False}
+        if wants_json:
+            return JsonResponse(ctx["test"], status=429)
+        return _render(request, template, ctx, status=429)
     result = probe_account(account)
     ctx["test"] = _test_words(result, account)
     if request.POST.get("action") == "test":
