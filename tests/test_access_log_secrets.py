@@ -2,6 +2,7 @@
 code to its access log: the real gunicorn command is run and asked for the callback."""
 
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -29,7 +30,11 @@ def free_port() -> int:
 def web_command_of_up(monkeypatch, bind) -> list[str]:
     started = {}
     monkeypatch.setattr(Command, "supervise", lambda self, commands: started.update(commands))
-    call_command("up", "--bind", bind, stdout=io.StringIO())
+    umask = os.umask(0o022)
+    try:
+        call_command("up", "--bind", bind, stdout=io.StringIO())
+    finally:
+        os.umask(umask)  # `up` narrows it for its children; this process goes on testing
     return started["web"]
 
 
