@@ -41,12 +41,12 @@ def web_command_of_up(monkeypatch, bind) -> list[str]:
 def serve_and_ask(command, bind, paths) -> str:
     web = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
-            try:
-                requests.get(f"http://{bind}/healthz", timeout=2)
+            try:  # the socket listens before a worker has loaded Django: wait for an answer
+                requests.get(f"http://{bind}/healthz", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not start"
                 time.sleep(0.2)
         for path in paths:

@@ -15,7 +15,7 @@ from retrieval.explain import explain
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.oauth.permissions import may_connect
-from retrieval.oauth.tokens import needs_sign_in
+from retrieval.oauth.tokens import has_grant, needs_sign_in
 from retrieval.probe import probe_account
 
 TLS_WARNING = display.TLS_WARNING
@@ -159,7 +159,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                   f"(Server said: {result.error})")
 
     def save_model(self, request, obj, form, change):
-        dropped = form.server_changed and obj.auth_method != RemoteAccount.AuthMethod.PASSWORD
+        dropped = (form.server_changed and obj.auth_method != RemoteAccount.AuthMethod.PASSWORD
+                   and has_grant(obj))
         if dropped:
             # Before the save: no run may send the grant's token to the new server.
             credential_reuse.forget_sign_in(obj, why="server changed in the admin")

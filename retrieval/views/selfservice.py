@@ -87,7 +87,8 @@ def _account_form(request, instance, template):
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
         return _render(request, template, ctx, status=400)
     account = form.save(commit=False)
-    if form.server_changed and account.auth_method != RemoteAccount.AuthMethod.PASSWORD:
+    if (form.server_changed and account.auth_method != RemoteAccount.AuthMethod.PASSWORD
+            and has_grant(account)):
         return _sign_in_again(request, form, account, sign_in, ctx, wants_json)
     if needs_sign_in(account):
         return _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
