@@ -94,11 +94,7 @@ def _account_form(request, instance, template):
         return _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
     refused = probe_limits.refusal(request.user, account)
     if refused:
-        ctx["test"] = {"ok": False, "line": refused, "summary": refused,
-                       "next_step": probe_limits.WHY, "admin_only": False}
-        if wants_json:
-            return JsonResponse(ctx["test"], status=429)
-        return _render(request, template, ctx, status=429)
+        return _too_many_tests(request, template, ctx, refused, wants_json)
     result = probe_account(account)
     ctx["test"] = _test_words(result, account)
     if request.POST.get("action") == "test":
@@ -150,6 +146,15 @@ def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
     if sign_in:
         query["provider"] = sign_in.provider.pk
     return redirect(reverse("oauth-connect", args=[account.pk]) + "?" + urlencode(query))
+
+
+def _too_many_tests(request, template, ctx, refused: str, wants_json):
+    """Over a Test connection limit: nothing connects, nothing is saved."""
+    ctx["test"] = {"ok": False, "line": refused, "summary": refused,
+                   "next_step": probe_limits.WHY, "admin_only": False}
+    if wants_json:
+        return JsonResponse(ctx["test"], status=429)
+    return _render(request, template, ctx, status=429)
 
 
 def _sign_in_again(request, form, account, sign_in, ctx, wants_json):
