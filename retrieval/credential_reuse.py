@@ -16,7 +16,7 @@ from retrieval.models import RemoteAccount
 from retrieval.oauth import flows
 
 TYPE_IT_AGAIN = ("The server settings changed: type the password again. A stored password "
-                  "is only sent to the server it was entered for.")
+                 "is only sent to the server it was entered for.")
 SIGN_IN_AGAIN = ("The server settings changed: the OAuth2 sign-in made for the old server is "
                  "not sent to a new one. Save, then sign in at the provider again.")
 SIGNED_OUT = ("The server settings changed: the OAuth2 sign-in made for the old server was "

@@ -4,9 +4,10 @@ Each test sends a password to a mail server, so without a limit the form is a
 password-guessing machine against any mailbox (and gets this server's address
 blocked by providers, for every user). Tests are counted per person and per
 remote login (host + username), whoever asks, in windows that open at the
-first test, in Django's cache: Redis on the production stack, so every web process counts together.
-Staff testing from the admin get a higher per-person limit, never none.
-The numbers are settings (POPADMIN_PROBE_LIMIT_*); docs/security.md lists them.
+first test, in Django's cache: Redis on the production stack, so every web
+process counts together. Staff testing from the admin get a higher limit of
+their own, never none. The numbers are settings (POPADMIN_PROBE_LIMIT_*);
+docs/security.md lists them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from django.utils import timezone
 
 def refusal(user, account, staff: bool = False) -> str:
     """"" when `user` may test `account` now (the test is counted), else what to tell them."""
-    per_user = settings.POPADMIN_PROBE_LIMIT_STAFF if staff else settings.POPADMIN_PROBE_LIMIT_USER
-    wait = _spend(f"user:{user.pk}", per_user)
+    if staff:
+        wait = _spend(f"staff:{user.pk}", settings.POPADMIN_PROBE_LIMIT_STAFF)
+    else:
+        wait = _spend(f"user:{user.pk}", settings.POPADMIN_PROBE_LIMIT_USER)
     if not wait:
-        login = f"{(account.host or '').strip().lower()}\0{account.username}"
+        login = f"{(account.host or '').strip().lower().rstrip('.')}\0{account.username}"
         digest = hashlib.sha256(login.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         wait = _spend(f"login:{digest}", settings.POPADMIN_PROBE_LIMIT_LOGIN)
     if not wait:
