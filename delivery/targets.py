@@ -23,6 +23,9 @@ MB = 1024 * 1024
 # must not import; a backend asks through this hook. It raises
 # popadmin.net.errors.ProtocolError (e.g. "sign-in expired: reconnect") when there is none.
 token_source = None
+# Likewise (target) -> a new access token after the server refused the cached one: the
+# cached token is dropped and refreshed; a refused refresh expires the grant (and raises).
+token_renewer = None
 
 
 class DeliveryTarget(models.Model):
@@ -106,6 +109,12 @@ class DeliveryTarget(models.Model):
         if token_source is None:
             raise ProtocolError("OAuth2 sign-in is not available in this process")
         return token_source(self)
+
+    def renewed_bearer(self) -> str:
+        """A new OAuth2 access token, after the server refused the cached one (token_renewer)."""
+        if token_renewer is None:
+            raise ProtocolError("OAuth2 sign-in is not available in this process")
+        return token_renewer(self)
 
     def backend(self) -> Backend:
         return backend_for(self)

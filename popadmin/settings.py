@@ -159,6 +159,21 @@ else:
         # which caps a small install at one session start per second).
         "polling_interval": env.float("POPADMIN_BROKER_POLL_SECONDS", default=0.2),
     }
+# Django's cache holds the Test connection counters (retrieval/probe_limits.py): shared by
+# every web process, in Redis on the production stack, in files under the data folder on
+# the embedded one (gunicorn runs two processes there too).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    # Its incr() writes with the default timeout: longer than any counter's window.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(DATA_DIR / "cache"), "TIMEOUT": 3600}}
+# Test connection: at most (tests, seconds) per person, per staff member in the admin, and
+# per remote login (host + username) whoever tests it. docs/security.md
+POPADMIN_PROBE_LIMIT_USER = (env.int("POPADMIN_PROBE_LIMIT_USER", default=5), 60)
+POPADMIN_PROBE_LIMIT_STAFF = (env.int("POPADMIN_PROBE_LIMIT_STAFF", default=30), 60)
+POPADMIN_PROBE_LIMIT_LOGIN = (env.int("POPADMIN_PROBE_LIMIT_LOGIN", default=10), 600)
 # Two queues (retrieval/dispatcher.py): "interactive" for checks a person
 # asked for and the dispatcher's ticks, "celery" for scheduled checks. A
 # worker started without -Q consumes every queue listed here; explicit

@@ -42,11 +42,13 @@ def latest_run(account: RemoteAccount) -> Run | None:
     return account.runs.order_by("-started").first()
 
 
-def card(account: RemoteAccount, run: Run | None, running: bool, now=None) -> dict:
-    """The card's texts; `running` is the service switch (GlobalSettings.service_running)."""
+def card(account: RemoteAccount, run: Run | None, running: bool, now=None,
+         may_reconnect: bool = True) -> dict:
+    """The card's texts; `running` is the service switch (GlobalSettings.service_running),
+    `may_reconnect` whether the reader may sign the account in again (retrieval/explain.py)."""
     now = now or timezone.now()
     status = account.last_status
-    why = explain.explain(account.last_error, account.host)
+    why = explain.explain(account.last_error, account.host, may_reconnect)
     phase, line = _progress(account, run, running, now)
     return {
         "account": account.pk,
@@ -70,9 +72,9 @@ def card(account: RemoteAccount, run: Run | None, running: bool, now=None) -> di
     }
 
 
-def account_card(account: RemoteAccount, now=None) -> dict:
+def account_card(account: RemoteAccount, now=None, may_reconnect: bool = True) -> dict:
     account.refresh_from_db()
-    return card(account, latest_run(account), GlobalSettings.is_running(), now)
+    return card(account, latest_run(account), GlobalSettings.is_running(), now, may_reconnect)
 
 
 def _next_check(account, running: bool, now) -> str:

@@ -34,6 +34,7 @@ from retrieval.models import (
     UserSettings,
 )
 from retrieval.models.refused import MAX_ATTEMPTS
+from retrieval.oauth.permissions import may_connect
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,8 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
             or not account_ids):
         return {}
     by_owner = defaultdict(list)
-    for account in RemoteAccount.objects.filter(pk__in=account_ids).select_related("owner"):
+    for account in RemoteAccount.objects.filter(pk__in=account_ids).select_related(
+            "owner__user"):
         by_owner[account.owner.address].append(account)
     bodies = {}
     for address, accounts in by_owner.items():
@@ -309,10 +311,7 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
             bodies[address] = "\n".join(_refused_text(a, list(
                 a.refused_messages.filter(attempts__gte=MAX_ATTEMPTS))) for a in accounts)
         elif opened and episode.kind == Kind.SIGN_IN_EXPIRED:
-            bodies[address] = "\n".join(
-                f"{label(a)}: the sign-in expired. Open your accounts page and press "
-                "Reconnect to sign in again; mail waits on the server until then."
-                for a in accounts)
+            bodies[address] = "\n".join(_sign_in_line(a) for a in accounts)
         elif opened:
             lines = [_account_line(a) for a in accounts]
             bodies[address] = "Mail is not being collected for:\n" + "\n".join(lines)
@@ -320,6 +319,14 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
             names = ", ".join(label(a) for a in accounts)
             bodies[address] = f"Collection works again for: {names}."
     return bodies
+
+
+def _sign_in_line(account) -> str:
+    if may_connect(getattr(account.owner, "user", None), account):
+        return (f"{label(account)}: the sign-in expired. Open your accounts page and press "
+                "Reconnect to sign in again; mail waits on the server until then.")
+    return (f"{label(account)}: the sign-in expired. An administrator must reconnect it; "
+            "mail waits on the server until then.")
 
 
 def _subject(episode, opened: bool) -> str:

@@ -13,6 +13,7 @@ class RetrievalConfig(AppConfig):
         # An IMAP APPEND target signing in with OAuth2 gets its access token from the
         # grants kept here; delivery cannot import retrieval, so it is handed the function.
         from delivery import targets
-        from retrieval.oauth.tokens import access_token_for
+        from retrieval.oauth.tokens import access_token_for, refresh_after_refusal
 
         targets.token_source = access_token_for
+        targets.token_renewer = refresh_after_refusal

@@ -26,7 +26,7 @@ from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.protocols.base import FetchFailed
 from retrieval.refusals import Refusals
-from retrieval.sessions import session_for
+from retrieval.sessions import connected_session
 from retrieval.spool import emptied
 from retrieval.status import finish_run
 
@@ -171,21 +171,16 @@ class Retrieval:
     def connect(self):
         attempts = max(1, self.knobs.connection_retries)
         for attempt in range(1, attempts + 1):
-            session = session_for(self.account, self.knobs.timeout_seconds, self.global_settings)
             try:
-                session.connect()
-                return session
+                return connected_session(self.account, self.knobs.timeout_seconds,
+                                        self.global_settings)
             except ConnectError as exc:
-                session.close()
                 if attempt == attempts:
                     raise ConnectError(f"{exc} (gave up after {attempts} attempts)")
                 wait = self.knobs.retry_seconds
                 log.info("account %s: %s; retrying in %ss", self.account.pk, exc, wait)
                 self.run.retrying(attempt, attempts, wait, str(exc))
                 time.sleep(wait)
-            except BaseException:
-                session.close()
-                raise
         raise AssertionError("unreachable")
 
     def one_pass(self, session, first_pass: bool) -> bool:

@@ -27,13 +27,19 @@ class Explanation:
     who: str  # USER or ADMIN: who can do the next step
 
 
-def explain(error: str, host: str = "") -> Explanation | None:
-    """The explanation of an account's last error; None when there is no error."""
+def explain(error: str, host: str = "", may_reconnect: bool = True) -> Explanation | None:
+    """The explanation of an account's last error; None when there is no error.
+
+    `may_reconnect`: whether the reader may sign the account in again (staff who may
+    change accounts, an owner with self-service); others are told an administrator must.
+    """
     if not error:
         return None
     text = error.lower()
     for pattern, build in _RULES:
         if re.search(pattern, text):
+            if build is _sign_in and not may_reconnect:
+                return SIGN_IN_BY_ADMIN
             return build(host.lower())
     return Explanation(
         "The last check failed.",
@@ -57,6 +63,20 @@ def _login(host: str) -> Explanation:
         "Test connection.",
         USER,
     )
+
+
+SIGN_IN_EXPIRED = "The OAuth2 sign-in for this account expired or was revoked."
+SIGN_IN_BY_ADMIN = Explanation(
+    SIGN_IN_EXPIRED,
+    "An administrator must reconnect the account's sign-in at the provider; mail waits on "
+    "the server until then.",
+    ADMIN,
+)
+
+
+def _sign_in(host: str) -> Explanation:
+    return Explanation(SIGN_IN_EXPIRED, "Press Reconnect and sign in at the provider again; "
+                                        "mail waits on the server until then.", USER)
 
 
 def _fixed(summary: str, next_step: str, who: str = USER):
@@ -93,10 +113,7 @@ _RULES = [
         "Check the port and Security setting: TLS wants the TLS port (995/993), STARTTLS the "
         "plain one (110/143).")),
     # Before the login rule: an OAuth2 refusal quotes the server's [AUTH...] too.
-    (r"sign-in expired|sign-in refused|no oauth2 access token", _fixed(
-        "The OAuth2 sign-in for this account expired or was revoked.",
-        "Press Reconnect and sign in at the provider again; mail waits on the server "
-        "until then.")),
+    (r"sign-in expired|sign-in refused|no oauth2 access token", _sign_in),
     (r"could not reach the sign-in provider|sign-in provider failed", _fixed(
         "The sign-in provider (Google, Microsoft, ...) did not answer.",
         "Nothing to do: popadmin tries again at the next check. If it lasts, an "

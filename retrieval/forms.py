@@ -4,7 +4,7 @@ from popadmin.listfield import ListField
 from popadmin.net.errors import ProtocolError
 from popadmin.net.reach import PortRefused
 from popadmin.secrets import SecretError, validate_credential
-from retrieval import imported_state, network_reach
+from retrieval import credential_reuse, imported_state, network_reach
 from retrieval.models import RemoteAccount
 from retrieval.protocols.pop3 import credentials_too_long
 
@@ -38,6 +38,10 @@ class RemoteAccountForm(forms.ModelForm):
             "folder_map",
         ]
 
+    # Set by clean(): the form points the account at another server than the one its
+    # stored credential was entered for (retrieval/credential_reuse.py).
+    server_changed = False
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if imported := imported_state.imported_count(self.instance):
@@ -54,9 +58,12 @@ class RemoteAccountForm(forms.ModelForm):
             self.errors.pop("password", None)  # a hidden field's leftovers do not count
         if "password" in self.errors:
             return data  # a rejected password is not a missing one
-        if (self.uses_password(data) and not data.get("password")
-                and not (self.instance.pk and self.instance.has_password)):
-            self.add_error("password", "A password is required for a new account.")
+        self.server_changed = credential_reuse.server_changed(self.instance, data)
+        if self.uses_password(data) and not data.get("password"):
+            if not (self.instance.pk and self.instance.has_password):
+                self.add_error("password", "A password is required for a new account.")
+            elif self.server_changed:
+                self.add_error("password", credential_reuse.TYPE_IT_AGAIN)
         self._fields_that_apply(data)
         self._check_pop3_lengths(data)
         self._check_reach(data)

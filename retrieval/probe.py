@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from popadmin.net.errors import ProtocolError
 from popadmin.secrets import SecretError
-from retrieval.sessions import session_for
+from retrieval.sessions import connected_session
 
 # A probe is interactive: someone waits for it in a browser.
 PROBE_TIMEOUT = 15.0
@@ -41,12 +41,12 @@ def probe_account(account, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
     started = time.monotonic()
     result = ProbeResult(ok=False)
     try:
-        session = session_for(account, timeout)
+        session = connected_session(account, timeout)
     except (ProtocolError, SecretError) as exc:
         result.error, result.error_kind = str(exc), type(exc).__name__
+        result.seconds = time.monotonic() - started
         return result
     try:
-        session.connect()
         messages = session.list_messages()
         result.ok = True
         result.message_count = len(messages)

@@ -4,7 +4,7 @@ from django.conf import settings
 
 from popadmin.net.errors import ProtocolError
 from retrieval.network_reach import reach_for
-from retrieval.protocols.base import ConnectionParams, MailSession
+from retrieval.protocols.base import ConnectionParams, MailSession, SignInRefused
 
 
 def params_for(account, timeout: float, global_settings=None) -> ConnectionParams:
@@ -43,3 +43,31 @@ def session_for(account, timeout: float, global_settings=None) -> MailSession:
 
         return IMAPSession(params)
     raise ProtocolError(f"unknown protocol {account.protocol!r}")
+
+
+def connected_session(account, timeout: float, global_settings=None) -> MailSession:
+    """A session logged in to the account's server; closed again if anything fails.
+
+    A cached OAuth2 access token outlives a grant revoked at the provider (tokens
+    live an hour): when the server refuses it, the token is dropped and refreshed
+    once, and the login tried once more. A refused refresh expires the grant at
+    once (SignInExpired), so the account shows "sign-in expired" and alerts.
+    """
+    try:
+        return _logged_in(session_for(account, timeout, global_settings))
+    except SignInRefused:
+        if account.auth_method == "password":
+            raise
+    from retrieval.oauth.tokens import refresh_after_refusal
+
+    refresh_after_refusal(account)
+    return _logged_in(session_for(account, timeout, global_settings))
+
+
+def _logged_in(session: MailSession) -> MailSession:
+    try:
+        session.connect()
+    except BaseException:
+        session.close()
+        raise
+    return session

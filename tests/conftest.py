@@ -62,6 +62,17 @@ def trust_test_ca(request, settings):
 
 
 @pytest.fixture(autouse=True)
+def own_cache_keys(settings):
+    """Each test counts in its own corner of Django's cache (the Test connection limits), so
+    one test's counts never reach the next, whose users SQLite may number alike; the cache
+    itself (Redis, shared with the broker, or files) is never flushed."""
+    import uuid
+
+    settings.CACHES = {alias: {**conf, "KEY_PREFIX": uuid.uuid4().hex}
+                       for alias, conf in settings.CACHES.items()}
+
+
+@pytest.fixture(autouse=True)
 def release_session_locks():
     """Session locks a test took and left held (retrieval.locks) go with it,
     so the next test's accounts, whose ids SQLite may reuse, start free."""

@@ -95,7 +95,7 @@ def test_it_ignores_fields_that_do_not_apply(admin_client):
     admin_client.post(
         reverse("admin:retrieval_remoteaccount_change", args=[account.pk]),
         form_data(account.owner, host="host.invalid", keep_policy="keep", keep_days="",
-                  security="none", verify_tls="", folders="Archive"))
+                  security="none", verify_tls="", folders="Archive", password="p"))
 
     account.refresh_from_db()
     assert account.security == "none"

@@ -187,12 +187,12 @@ def test_it_keeps_the_old_password_when_the_field_is_left_empty(admin_client):
 
     response = admin_client.post(
         reverse("admin:retrieval_remoteaccount_change", args=[account.pk]),
-        form_data(account.owner, password="", host="pop2.example.test"),
+        form_data(account.owner, password="", name="Renamed", max_message_mb="5"),
     )
 
     assert response.status_code == 302
     account.refresh_from_db()
-    assert account.host == "pop2.example.test"
+    assert (account.name, account.max_message_mb) == ("Renamed", 5)
     assert account.password_encrypted == before
     assert account.get_password() == "the old one"
 

@@ -5,8 +5,10 @@
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from accounts.models import GroupPolicy
 from retrieval import alerts
 from retrieval.models import AlertEpisode, OAuthGrant, OAuthProvider, RemoteAccount
 from retrieval.oauth.tokens import save_token
@@ -32,8 +34,16 @@ def signed_in(provider, owner=None, auth_method="xoauth2"):
     return account
 
 
+def owner_with_self_service():
+    user = User.objects.create_user(f"self{User.objects.count()}")
+    group = Group.objects.create(name=f"self-{user.pk}")
+    GroupPolicy.objects.create(group=group, may_manage_own_accounts=True)
+    user.groups.add(group)
+    return make_mailbox(user=user)
+
+
 def test_a_revoked_sign_in_tells_the_owner_and_the_admins_once(smtp, hook, google):
-    account = signed_in(google)
+    account = signed_in(google, owner=owner_with_self_service())
     bystander = signed_in(google)
     OAuthGrant.objects.filter(account=account).update(expired=True)  # the provider refused
 

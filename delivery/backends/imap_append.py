@@ -26,7 +26,8 @@ security "none", and never appears in an outcome.
 
 OAuth2 (auth_method xoauth2 / oauthbearer): the access token comes from
 the target's `bearer` (a grant kept by the retrieval app, refreshed when
-near expiry) at each login; a grant that cannot be used is a temporary
+near expiry) at each login; a token the server refuses is refreshed once
+and the login tried once more. A grant that cannot be used is a temporary
 failure ("sign-in expired: reconnect"), so the message stays at the source.
 """
 
@@ -74,6 +75,9 @@ class ImapAppendSettings:
     timeout: float = 60.0
     sasl: str = ""  # "" (password) | "xoauth2" | "oauthbearer"
     bearer: Callable[[], str] | None = field(default=None, repr=False)
+    # After the server refused `bearer`'s token: a new one (the cached one may outlive a
+    # grant revoked at the provider), or the grant expires and this raises.
+    renew_bearer: Callable[[], str] | None = field(default=None, repr=False)
 
 
 class ImapAppendBackend(Backend):
@@ -89,7 +93,7 @@ class ImapAppendBackend(Backend):
             verify_tls=target.verify_tls,
             ca_file=site.ca_file, timeout=float(target.timeout_seconds),
             sasl="" if target.auth_method == "password" else target.auth_method,
-            bearer=target.bearer,
+            bearer=target.bearer, renew_bearer=target.renewed_bearer,
         ))
 
     @classmethod
@@ -143,7 +147,14 @@ class ImapAppendBackend(Backend):
         if s.sasl:
             token = s.bearer() if s.bearer else ""
             self._token = token
-            client.authenticate_bearer(s.sasl, s.username, token, s.host, s.port)
+            try:
+                client.authenticate_bearer(s.sasl, s.username, token, s.host, s.port)
+            except AuthError:
+                if not s.renew_bearer:
+                    raise
+                # Refused: refresh once and try once more on this connection.
+                self._token = token = s.renew_bearer()
+                client.authenticate_bearer(s.sasl, s.username, token, s.host, s.port)
             return
         client.login(s.username, s.password)
 

@@ -21,17 +21,46 @@ SHORT_SECRET = 4
 
 
 def redact(text: str, secret: str) -> str:
-    """Server text with `secret` masked, for servers that echo what they were sent."""
+    """Server text with `secret` masked, for servers that echo what they were sent.
+
+    Matched regardless of case, Unicode case folding included ("PA$$W0RD" for
+    "pa$$w0rd", "STRASSE" for "straße"): servers upper-case what they quote.
+    """
     if not secret:
         return text
     for form in {secret, printable(secret.encode("utf-8"))}:
-        if not form:
-            continue
-        if len(form) >= SHORT_SECRET:
-            text = text.replace(form, "***")
-        else:
-            # Bounded by anything but a letter, digit or underscore: "PASS ab",
-            # '"ab"', "ab:" are masked; "about" and "tab" are not.
-            pattern = r"(?<!\w)" + re.escape(form) + r"(?!\w)"
-            text = re.sub(pattern, "***", text)
+        if form:
+            text = _mask(text, form.casefold(), whole_token=len(form) < SHORT_SECRET)
     return text
+
+
+def _mask(text: str, needle: str, whole_token: bool) -> str:
+    folded, origin = _folded(text)
+    out, last, at = [], 0, folded.find(needle)
+    while at != -1:
+        start, end = origin[at], origin[at + len(needle) - 1] + 1
+        # Short secrets: bounded by anything but a letter, digit or underscore, so
+        # "PASS ab", '"ab"', "ab:" are masked; "about" and "tab" are not.
+        if not whole_token or not (_word(text, start - 1) or _word(text, end)):
+            if start >= last:
+                out += [text[last:start], "***"]
+            last = max(last, end)  # an overlapping match widens the mask
+        at = folded.find(needle, at + 1)
+    return "".join(out) + text[last:] if out else text
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """`text` case-folded, and for each folded character the index of the one it came from
+    (folding can lengthen: "ß" becomes "ss")."""
+    if text.isascii():
+        return text.lower(), range(len(text))
+    parts, origin = [], []
+    for index, char in enumerate(text):
+        fold = char.casefold()
+        parts.append(fold)
+        origin.extend([index] * len(fold))
+    return "".join(parts), origin
+
+
+def _word(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")

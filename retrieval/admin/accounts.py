@@ -9,13 +9,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
-from retrieval import dispatcher, imported_state, status
+from retrieval import credential_reuse, dispatcher, imported_state, probe_limits, status
 from retrieval.admin import display
 from retrieval.explain import explain
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.oauth.permissions import may_connect
-from retrieval.oauth.tokens import needs_sign_in
+from retrieval.oauth.tokens import has_grant, needs_sign_in
 from retrieval.probe import probe_account
 
 TLS_WARNING = display.TLS_WARNING
@@ -158,6 +158,11 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         return self._back(account)
 
     def report_probe(self, request, account, saved=False):
+        refused = probe_limits.refusal(request.user, account, staff=True)
+        if refused:
+            lead = "Saved, but Test connection was not run" if saved else "Not tested"
+            messages.warning(request, f"{lead}. {refused}")
+            return
         result = probe_account(account)
         if result.ok:
             caps = ", ".join(result.capabilities[:12]) or "none listed"
@@ -170,6 +175,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                   f"(Server said: {result.error})")
 
     def save_model(self, request, obj, form, change):
+        dropped = (form.server_changed and obj.auth_method != RemoteAccount.AuthMethod.PASSWORD
+                   and has_grant(obj))
+        if dropped:
+            # Before the save: no run may send the grant's token to the new server.
+            credential_reuse.forget_sign_in(obj, why="server changed in the admin")
+            messages.warning(request, credential_reuse.SIGNED_OUT)
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
             status.reset_after_edit(obj)
@@ -178,7 +189,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         if needs_sign_in(obj):
             # Nothing to test before the sign-in: a new OAuth2 account, or one just
             # switched to OAuth2, goes on to it (response_add/_change).
-            obj.go_sign_in = not change or "auth_method" in form.changed_data
+            obj.go_sign_in = not change or dropped or "auth_method" in form.changed_data
             return
         if obj.enabled and (not change or CONNECTION_FIELDS & set(form.changed_data)):
             # A warning, not a refusal: the server may be down for a moment,

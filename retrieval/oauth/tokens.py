@@ -72,6 +72,19 @@ def access_token_for(account) -> str:
     return _refresh(grant, now)
 
 
+def refresh_after_refusal(account) -> str:
+    """The mail server refused the cached access token: forget it and refresh now.
+
+    Raises SignInExpired, with the grant marked expired, when the provider refuses
+    the refresh (the grant was revoked): a person must reconnect.
+    """
+    grant = OAuthGrant.objects.filter(**of(account)).select_related("provider").first()
+    if grant is None or grant.expired:
+        raise SignInExpired("no sign-in for this account" if grant is None else "")
+    OAuthGrant.objects.filter(pk=grant.pk).update(access_token_encrypted="", access_expires=None)
+    return _refresh(grant, timezone.now())
+
+
 def _refresh(grant: OAuthGrant, now) -> str:
     refresh = grant.refresh_token()
     if not refresh:

@@ -37,6 +37,11 @@ class FetchFailed(ProtocolError):
         self.connected = connected
 
 
+class SignInRefused(AuthError):
+    """The server refused an OAuth2 access token (most often: the grant was revoked at the
+    provider while the token was still cached). The session builder refreshes once."""
+
+
 @dataclass(frozen=True)
 class ConnectionParams:
     host: str

@@ -17,7 +17,7 @@ from popadmin.net.errors import ProtocolError, TLSError
 from popadmin.net.stream import ConnectionClosed, LineStream
 from popadmin.net.text import printable, redact
 
-from .base import AuthError, FetchFailed
+from .base import AuthError, FetchFailed, SignInRefused
 from .imap_parse import STATUS, Budget, MalformedResponse, Response, astring, exchange, number
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class IMAPWire:
         except _Refused as exc:
             detail = "; ".join(redact(printable(c.encode(), 200), p.bearer) for c in challenges)
             detail = f"{exc.text}; {detail}" if detail else exc.text
-            raise AuthError(f"sign-in refused by server: reconnect ({detail})")
+            raise SignInRefused(f"sign-in refused by server: reconnect ({detail})")
 
     def _login_command(self, *args: bytes, respond=None) -> None:
         try:

@@ -16,7 +16,7 @@ from popadmin.net import sasl as sasl_oauth
 from popadmin.net.errors import ProtocolError
 from popadmin.net.text import printable
 
-from .base import AuthError
+from .base import AuthError, SignInRefused
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class POP3Login:
         if not final.startswith(b"-ERR"):
             self.close()
         text = self._text(final[4:]) if final.startswith(b"-ERR") else ""
-        raise AuthError(
+        raise SignInRefused(
             f"sign-in refused by server: reconnect ({printable(detail.encode(), 200)}"
             f"{'; ' + text if text else ''})"
         )
@@ -172,7 +172,7 @@ class POP3Login:
         if not expect_challenge and answer[:1] == b"+" and answer[:3] != b"+OK":
             return answer
         if answer.startswith(b"-ERR"):
-            raise AuthError(f"sign-in refused by server: reconnect ({self._text(answer[4:])})")
+            raise SignInRefused(f"sign-in refused by server: reconnect ({self._text(answer[4:])})")
         self.close()
         raise ProtocolError(f"unexpected answer from server during login: {self._text(answer)}")
 

@@ -6,6 +6,7 @@ from django.shortcuts import render
 
 from delivery.models import Delivery
 from retrieval import explain
+from retrieval.oauth.permissions import may_connect
 from retrieval.views.access import own_account
 
 MESSAGES_PER_PAGE = 25
@@ -31,6 +32,7 @@ def messages_page(request):
 def runs_page(request, pk):
     account = own_account(request, pk)
     runs = list(account.runs.order_by("-started")[:RECENT_RUNS])
-    rows = [(run, explain.explain(run.error, account.host)) for run in runs]
+    may_reconnect = may_connect(request.user, account)
+    rows = [(run, explain.explain(run.error, account.host, may_reconnect)) for run in runs]
     return render(request, "mail/runs.html", {"account": account, "rows": rows,
                                               "limit": RECENT_RUNS})

@@ -14,6 +14,7 @@ from popadmin import audit
 from retrieval import triggers
 from retrieval.account_card import account_card, card
 from retrieval.models import GlobalSettings, Run
+from retrieval.oauth.permissions import may_connect
 from retrieval.refusals import held_messages
 from retrieval.views.access import own_account, require_manual_check
 
@@ -55,7 +56,8 @@ def accounts_page(request):
     for account in accounts:
         account.refused_list = refused.get(account.pk, [])
     running, now = GlobalSettings.is_running(), timezone.now()
-    cards = [(a, card(a, runs.get(a.latest_run_id), running, now)) for a in accounts]
+    cards = [(a, card(a, runs.get(a.latest_run_id), running, now, may_connect(request.user, a)))
+             for a in accounts]
     ctx = {
         "cards": cards,
         "mailbox": getattr(request.user, "mailbox", None),
@@ -105,5 +107,5 @@ def _checked(request, accounts):
 def progress(request, pk):
     account = own_account(request, pk)
     body = run_progress(account.runs.order_by("-started").first())
-    body["card"] = account_card(account)
+    body["card"] = account_card(account, may_reconnect=may_connect(request.user, account))
     return JsonResponse(body)

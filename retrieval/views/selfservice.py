@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.policy import min_poll_minutes
-from retrieval import autoconfig, explain, imported_state
+from retrieval import autoconfig, credential_reuse, explain, imported_state, probe_limits
 from retrieval.models import RemoteAccount
 from retrieval.oauth import offer
 from retrieval.oauth.tokens import has_grant, needs_sign_in
@@ -87,8 +87,14 @@ def _account_form(request, instance, template):
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
         return _render(request, template, ctx, status=400)
     account = form.save(commit=False)
+    if (form.server_changed and account.auth_method != RemoteAccount.AuthMethod.PASSWORD
+            and has_grant(account)):
+        return _sign_in_again(request, form, account, sign_in, ctx, wants_json)
     if needs_sign_in(account):
         return _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
+    refused = probe_limits.refusal(request.user, account)
+    if refused:
+        return _too_many_tests(request, template, ctx, refused, wants_json)
     result = probe_account(account)
     ctx["test"] = _test_words(result, account)
     if request.POST.get("action") == "test":
@@ -147,6 +153,27 @@ def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
     if sign_in:
         query["provider"] = sign_in.provider.pk
     return redirect(reverse("oauth-connect", args=[account.pk]) + "?" + urlencode(query))
+
+
+def _too_many_tests(request, template, ctx, refused: str, wants_json):
+    """Over a Test connection limit: nothing connects, nothing is saved."""
+    ctx["test"] = {"ok": False, "line": refused, "summary": refused,
+                   "next_step": probe_limits.WHY, "admin_only": False}
+    if wants_json:
+        return JsonResponse(ctx["test"], status=429)
+    return _render(request, template, ctx, status=429)
+
+
+def _sign_in_again(request, form, account, sign_in, ctx, wants_json):
+    """The server changed under an OAuth2 account: its grant is not sent there. Test says
+    so on the host field; Save disconnects the grant and goes on to a new sign-in."""
+    if request.POST.get("action") == "test":
+        form.add_error("host", credential_reuse.SIGN_IN_AGAIN)
+        if wants_json:
+            return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
+        return _render(request, "mail/account_form.html", ctx, status=400)
+    credential_reuse.forget_sign_in(account, why="server changed by its owner")
+    return _save_then_sign_in(request, form, account, False, sign_in, ctx, wants_json)
 
 
 def _test_words(result, account) -> dict:

@@ -15,6 +15,12 @@ from django.core.management.base import BaseCommand
 from retrieval.models import GlobalSettings
 
 
+def web_command(python: str, bind: str) -> list[str]:
+    # The access log hides the OAuth2 callback's query (its authorization code).
+    return [python, "-m", "gunicorn", "popadmin.wsgi", "--bind", bind, "--workers", "2",
+            "--access-logfile", "-", "--logger-class", "popadmin.access_log.AccessLogger"]
+
+
 class Command(BaseCommand):
     help = "Migrate, create the first admin login, and run web + worker + beat."
 
@@ -35,8 +41,7 @@ class Command(BaseCommand):
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "popadmin"]
         commands = {
-            "web": [python, "-m", "gunicorn", "popadmin.wsgi", "--bind", bind, "--workers", "2",
-                    "--access-logfile", "-"],
+            "web": web_command(python, bind),
             "worker": [*celery, "worker", "-Q", "interactive,celery", "--loglevel", "info",
                        "--concurrency", str(concurrency)],
             "beat": [*celery, "beat", "--loglevel", "info",
