@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from delivery.dedupe import DuplicateFilter
-from delivery.maildir import DeliveryError
+from delivery.maildir import STORAGE_ERRORS, DeliveryError
 from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
@@ -90,13 +90,26 @@ def _session(account, run, knobs, heartbeat, global_settings, token=None):
         run.error = (f"{exc}; the last group of messages was not recorded and stays on the "
                      "server, to be fetched again")
     except Exception as exc:  # the run must end readable whatever went wrong
-        log.exception("retrieval of account %s failed", account.pk)
-        run.error = f"internal error ({type(exc).__name__}): {exc}"
+        if refusal := spool_refusal(exc):
+            log.error("account %s: %s", account.pk, refusal)
+            run.destination_refused(refusal)
+        else:
+            log.exception("retrieval of account %s failed", account.pk)
+            run.error = f"internal error ({type(exc).__name__}): {exc}"
     finally:
         # Stopped first: finish_run clears the lease, which a renewal would
         # then take for another session's.
         heartbeat.stop()
         finish_run(account, run, knobs, token)
+
+
+def spool_refusal(exc: Exception) -> str:
+    """The plain reason when `exc` is the spool's disk refusing a write (full,
+    over quota, read-only): like a full MAIL_ROOT, every message would meet it,
+    so it fails the account; "" for anything else."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
+        return f"{STORAGE_ERRORS[exc.errno]}: cannot write to the spool: {exc.strerror}"
+    return ""
 
 
 def source_folder(msg) -> str:
