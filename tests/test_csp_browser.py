@@ -99,7 +99,7 @@ def test_the_user_page_works_under_the_policy(live_server, account, browser_page
                                               monkeypatch):
     page, reported = browser_page
     # No worker here: the press is really queued (no task sent), and the card says so.
-    monkeypatch.setattr(dispatcher, "enqueue_fetch", lambda pk, trigger: None)
+    monkeypatch.setattr(dispatcher, "enqueue_fetch", lambda pk, trigger, task_id=None: None)
     base = live_server.url
 
     page.goto(base + "/mail/accounts/")

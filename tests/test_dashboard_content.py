@@ -88,7 +88,7 @@ def test_it_shows_sessions_against_the_global_cap_and_per_server(admin_client):
     assert data["per_host"][0] == {"server": "mail.example.com", "n": 2}
     html = admin_client.get(reverse("dashboard")).content.decode()
     assert metric(html.encode(), "sessions") == "3"
-    assert "of 7" in html and "1 claimed, not started" in html
+    assert "of 7" in html and "1 claimed, waiting for a worker" in html
 
 
 def test_it_counts_the_tasks_waiting_in_each_queue(monkeypatch):

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from retrieval.ops import queues
 
-COMPONENTS = ("database", "broker", "workers", "beat")
+COMPONENTS = ("database", "broker", "workers", "beat", "slots")
 
 
 def check(only=None) -> dict:
@@ -24,6 +24,8 @@ def check(only=None) -> dict:
             checks[name] = _broker()
         elif not database["ok"]:
             checks[name] = {"ok": False, "error": "unknown: the database is unreachable"}
+        elif name == "slots":
+            checks[name] = _slots()
         else:
             checks[name] = _processes(name.rstrip("s"))
     healthy = all(c["ok"] for c in checks.values())
@@ -44,6 +46,23 @@ def _broker() -> dict:
         return {"ok": True, "queued": queues.depths()}
     except queues.BrokerUnavailable as exc:
         return {"ok": False, "error": f"unreachable ({exc})"}
+
+
+def _slots() -> dict:
+    """Slots of the cap: sessions running, and claims of queued tasks (a claimed
+    slot is not a running one). Failing when tasks have waited past the
+    pick-up grace while no session runs: nothing takes the work."""
+    from retrieval.ops import queries
+
+    now = timezone.now()
+    sessions = queries.sessions(now)
+    report = {"ok": True, "running": sessions["running"], "cap": sessions["cap"],
+              "claimed_waiting": sessions["waiting"], "claimed_received": sessions["received"]}
+    if sessions["stale"] and not sessions["running"]:
+        report["ok"] = False
+        report["error"] = (f"{sessions['stale']} claimed slot(s) waiting for a worker past the "
+                           "pick-up grace, and no session running")
+    return report
 
 
 def _processes(role: str) -> dict:

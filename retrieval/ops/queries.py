@@ -12,7 +12,9 @@ from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce, Lower, TruncDay
 from django.utils import timezone
 
+from retrieval.dispatcher import claim_hold
 from retrieval.explain import explain
+from retrieval.lost_claims import pickup_grace
 from retrieval.models import GlobalSettings, Heartbeat, HourlyStats, RemoteAccount, UserSettings
 from retrieval.models.account import enabled_account_count, live_claim, live_lease
 from retrieval.models.stats import floor_hour
@@ -76,9 +78,26 @@ def sessions(now=None) -> dict:
         "cap": gs.effective_max_concurrent(enabled_account_count(max_age=30)),
         "per_host": per_host,
         "per_host_limit": gs.max_sessions_per_host,
-        "claimed": RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now)).count(),
+        **claimed(now),
         "service_running": gs.service_running,
     }
+
+
+def claimed(now) -> dict:
+    """Slots of the cap held by queued tasks, not by running sessions: "claimed"
+    in all, "waiting" for a worker to take the task (in the broker),
+    "received" by a worker and not started yet, and "stale": waiting longer
+    than the pick-up grace (retrieval/lost_claims.py), which the next tick
+    releases unless the broker still holds the task."""
+    queued = RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now))
+    counts = queued.aggregate(
+        claimed=Count("pk"),
+        received=Count("pk", filter=~Q(claim__worker="")),
+        stale=Count("pk", filter=Q(claim__worker="",
+                                   claim__until__lte=now - pickup_grace() + claim_hold())),
+    )
+    counts["waiting"] = counts["claimed"] - counts["received"]
+    return counts
 
 
 def queue_depths() -> dict:
