@@ -71,6 +71,9 @@ POPADMIN_METRICS_TOKEN = env.str("POPADMIN_METRICS_TOKEN", default="")
 # Seconds between the heartbeats each worker and beat writes; one that has
 # missed three is shown as silent (and fails /healthz).
 POPADMIN_HEARTBEAT_SECONDS = env.float("POPADMIN_HEARTBEAT_SECONDS", default=20)
+# How many workers should be alive: /healthz fails, the dashboard says so and
+# an alert opens while fewer are. 0: at least one.
+POPADMIN_EXPECTED_WORKERS = env.int("POPADMIN_EXPECTED_WORKERS", default=0)
 # Network reach of restricted (user-created) remote accounts: the DNS servers
 # that resolve their hosts ("addr", "addr:port", "[v6]:port"; empty = the
 # system's), and the only ports they may connect to.

@@ -4,6 +4,7 @@ Says only whether each part works and, if not, in a few words why: no
 secret, no host name of a remote account, no account data.
 """
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
@@ -70,8 +71,12 @@ def _processes(role: str) -> dict:
 
     now = timezone.now()
     alive = Heartbeat.alive(now).filter(role=role).count()
+    expected = settings.POPADMIN_EXPECTED_WORKERS if role == "worker" else 0
+    if expected and alive < expected:
+        return {"ok": False, "alive": alive, "expected": expected,
+                "error": f"only {alive} of {expected} expected workers alive"}
     if alive:
-        return {"ok": True, "alive": alive}
+        return {"ok": True, "alive": alive, **({"expected": expected} if expected else {})}
     last = Heartbeat.objects.filter(role=role).order_by("-last_seen").first()
     if last is None:
         return {"ok": False, "alive": 0, "error": f"no {role} has ever reported"}

@@ -8,6 +8,7 @@ list of accounts is cut at LIMIT rows with its full count beside it.
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce, Lower, TruncDay
 from django.utils import timezone
@@ -108,13 +109,39 @@ def queue_depths() -> dict:
 
 
 def processes(now=None) -> list[dict]:
+    """The workers and beats to list: alive ones, and dead ones not yet replaced.
+
+    A process stopped or silent for a day is history, not news; so is a dead
+    one whose host started a process of the same role after its last beat:
+    its replacement (a restarted container, a worker started again). Two
+    workers of one host that ran side by side are not each other's.
+    """
     now = now or timezone.now()
-    # Stopped or silent for a day: history, not news.
-    recent = Heartbeat.objects.filter(last_seen__gte=now - dt.timedelta(days=1))
+    recent = list(Heartbeat.objects.filter(last_seen__gte=now - dt.timedelta(days=1))
+                  .order_by("role", "-last_seen")[:200])
+    latest = {}
+    for hb in recent:
+        key = (hb.role, machine(hb.hostname))
+        latest[key] = max(latest.get(key, hb.started), hb.started)
+    listed = [hb for hb in recent
+              if hb.is_alive(now) or latest[(hb.role, machine(hb.hostname))] <= hb.last_seen]
     return [
         {"beat": hb, "alive": hb.is_alive(now), "silent_since": hb.silent_since}
-        for hb in recent.order_by("role", "-last_seen")[:50]
+        for hb in listed[:50]
     ]
+
+
+def machine(hostname: str) -> str:
+    """The host a process runs on: a worker's node name is "name@host"."""
+    return hostname.rpartition("@")[2]
+
+
+def workers(now=None) -> dict:
+    """Workers alive against the expected number (POPADMIN_EXPECTED_WORKERS, 0: at least one)."""
+    now = now or timezone.now()
+    alive = Heartbeat.alive(now).filter(role=Heartbeat.Role.WORKER).count()
+    expected = settings.POPADMIN_EXPECTED_WORKERS
+    return {"alive": alive, "expected": expected, "short": alive < max(expected, 1)}
 
 
 # --- accounts that need a look -------------------------------------------------

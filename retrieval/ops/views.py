@@ -47,6 +47,7 @@ def _context(request) -> dict:
         "sessions": queries.sessions(now),
         "queues": queries.queue_depths(),
         "processes": queries.processes(now),
+        "workers": queries.workers(now),
         "attention": queries.attention(now),
         # Open alert episodes (retrieval/alerts.py): what has been sent and not yet cleared.
         "alerts": list(alerts.open_episodes()[:20]),
