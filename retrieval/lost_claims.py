@@ -8,9 +8,10 @@ would then fill the cap until they run out (POPADMIN_CLAIM_HOLD_SECONDS),
 and nothing would start anywhere. So every tick looks at the claims older
 than PICKUP_GRACE and releases:
 
-- a claim whose task a worker received, when that worker's heartbeat is
-  silent or stopped (the task went with it; the broker gives it back only
-  after its visibility timeout, and that late copy is refused as not due);
+- a claim whose task a worker received, when that worker's process is gone
+  (its own lock, retrieval/worker_lock.py, went with it: the next tick
+  knows; the broker gives the task back only after its visibility timeout,
+  and that late copy is refused as not due);
 - a claim whose task no worker received and that the broker no longer
   holds in any queue (a worker drops what it had received when its broker
   connection breaks, and says so: ClaimsStep).
@@ -47,17 +48,17 @@ def pickup_grace() -> dt.timedelta:
 def release(now, claim_hold: dt.timedelta) -> int:
     """Release the claims whose task is lost; returns how many. Call with the
     admission lock held (a dispatcher tick)."""
-    from retrieval.models import AccountClaim, Heartbeat
+    from retrieval import worker_lock
+    from retrieval.models import AccountClaim
 
     # Made before now - grace: until = made + hold.
     old = AccountClaim.objects.filter(until__gt=now, until__lte=now - pickup_grace() + claim_hold)
     rows = list(old.values_list("account_id", "task_id", "worker"))
     if not rows:
         return 0
-    alive = set(Heartbeat.alive(now).filter(role=Heartbeat.Role.WORKER)
-                .values_list("hostname", flat=True))
+    holders = {worker for _pk, _tid, worker in rows if worker}
     released = 0
-    gone = {worker for _pk, _tid, worker in rows if worker and worker not in alive}
+    gone = holders - worker_lock.alive(holders)
     for worker in gone:
         released += old.filter(worker=worker).delete()[0]
     waiting = {tid: pk for pk, tid, worker in rows if not worker}

@@ -17,7 +17,7 @@ from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError as BrokerError
 
 from popadmin.celery import app
-from retrieval import dispatcher, lost_claims, tasks
+from retrieval import dispatcher, lost_claims, tasks, worker_lock
 from retrieval.models import AccountClaim, GlobalSettings, Heartbeat, RemoteAccount
 from tests.factories import make_mailbox
 
@@ -144,10 +144,12 @@ def test_a_task_still_waiting_in_the_broker_keeps_its_claim(
 
 
 def received(account, worker, alive: bool):
+    """A worker received the account's task; it runs still, or was just killed
+    (its heartbeat still fresh: only its lock says it is gone)."""
     AccountClaim.objects.filter(account=account).update(worker=worker)
-    now = timezone.now()
-    seen = now if alive else now - 2 * Heartbeat.silent_after()
-    Heartbeat.objects.create(role="worker", hostname=worker, pid=123, last_seen=seen)
+    Heartbeat.objects.create(role="worker", hostname=worker, pid=123, last_seen=timezone.now())
+    if alive:
+        assert worker_lock.lock_for(worker).acquire()  # released after the test (conftest)
 
 
 def test_a_claim_held_by_a_dead_worker_is_released_one_held_by_a_live_worker_kept(
@@ -158,6 +160,7 @@ def test_a_claim_held_by_a_dead_worker_is_released_one_held_by_a_live_worker_kep
     tick(django_capture_on_commit_callbacks)
     received(killed, "w1@host", alive=False)  # prefetched, then the worker was killed
     received(busy, "w2@host", alive=True)
+    assert worker_lock.alive(["w1@host", "w2@host"]) == {"w2@host"}
 
     age(past_grace())
     assert tick(django_capture_on_commit_callbacks) == [killed.pk]

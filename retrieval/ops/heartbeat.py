@@ -24,7 +24,7 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-_state = {"thread": None, "stop": None, "key": None}
+_state = {"thread": None, "stop": None, "key": None, "lock": None}
 
 
 def version() -> str:
@@ -61,6 +61,8 @@ def _loop(role: str, hostname: str, pid: int, stop: threading.Event):
     while True:
         try:
             beat(role, hostname, pid, started)
+            if role == "worker":
+                _hold_worker_lock(hostname)
         except DatabaseError:
             # The database restarting: the next beat tries again; a silent row meanwhile is true.
             log.warning("heartbeat of %s %s not written", role, hostname, exc_info=True)
@@ -74,6 +76,20 @@ def _loop(role: str, hostname: str, pid: int, stop: threading.Event):
         if stop.wait(settings.POPADMIN_HEARTBEAT_SECONDS):
             break
     connection.close()
+
+
+def _hold_worker_lock(hostname: str):
+    """Take the worker's own lock (retrieval/worker_lock.py), and take it again
+    when its connection dropped (a database restart)."""
+    from retrieval import worker_lock
+
+    lock = _state.get("lock")
+    if lock is not None and lock.alive():
+        return
+    if lock is not None:
+        lock.release()
+    lock = worker_lock.lock_for(hostname)
+    _state["lock"] = lock if lock.acquire() else None
 
 
 def _due(checked) -> bool:
@@ -118,6 +134,9 @@ def stop():
         return
     _state["stop"].set()
     _state["thread"].join(timeout=5)
+    if _state.get("lock") is not None:
+        _state["lock"].release()
+        _state["lock"] = None
     role, hostname, pid = _state["key"]
     try:
         Heartbeat.objects.filter(role=role, hostname=hostname, pid=pid).update(
