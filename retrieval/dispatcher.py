@@ -39,7 +39,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from popadmin.celery import app as celery_app
-from retrieval import due_scan, lost_claims
+from retrieval import due_scan, lost_claims, publishing
 from retrieval.locks import session_lock
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import enabled_account_count, in_flight, live_claim, live_lease
@@ -88,48 +88,17 @@ def enqueue_fetch(pk: int, trigger: str, task_id: str | None = None):
 
 
 def publish(batch, enqueue=None) -> int:
-    """Queue the tasks of claims just committed: [(pk, trigger, task id)]; returns
-    how many were sent.
-
-    A failure to publish (the broker down or restarting) releases the claim
-    of that task and of every task after it, in one statement, and is
-    logged in one line: the accounts are due again at the next tick, and a
-    request keeps its trigger (pending_trigger), so it is served first then.
-    Nothing escapes to the caller: the claims are written and committed
-    already, and a finished session's refill must not fail for it.
-    """
-    for sent, (pk, trigger, task_id) in enumerate(batch):
-        try:
-            if enqueue is None:
-                enqueue_fetch(pk, trigger, task_id)
-            else:
-                enqueue(pk, trigger)
-        except Exception as exc:  # whatever the transport raises: the claims must go
-            unsent = batch[sent:]
-            released = _release_unsent(unsent)
-            log.warning("could not queue %d check(s) (%s: %s); %d claim(s) released, the "
-                        "next dispatcher tick tries again", len(unsent), type(exc).__name__,
-                        exc, released)
-            return sent
-    return len(batch)
+    """Queue the tasks of claims just committed, [(pk, trigger, task id)]
+    (retrieval/publishing.py); `enqueue(pk, trigger)` instead of the Celery
+    send, for the tests and the bench."""
+    if enqueue is None:
+        # Looked up at each call, so that a test may replace enqueue_fetch.
+        return publishing.publish(batch, lambda pk, trigger, tid: enqueue_fetch(pk, trigger, tid))
+    return publishing.publish(batch, lambda pk, trigger, tid: enqueue(pk, trigger))
 
 
-def _release_unsent(unsent) -> int:
-    try:
-        released = 0
-        for start in range(0, len(unsent), _CHUNK):
-            part = unsent[start : start + _CHUNK]
-            released += AccountClaim.objects.filter(
-                account_id__in=[pk for pk, _, _ in part],
-                task_id__in=[tid for _, _, tid in part]).delete()[0]
-        return released
-    except Exception:  # the database gone too: the next tick finds them lost
-        log.warning("could not release the claims of unsent tasks", exc_info=True)
-        return 0
-
-
-def _task_ids(picked) -> dict:
-    return {pk: str(uuid.uuid4()) for pk, _ in picked}
+def _task_ids(pks) -> dict:
+    return {pk: str(uuid.uuid4()) for pk in pks}
 
 
 def dispatch(enqueue=None, refill: bool = False) -> list[int]:
@@ -186,7 +155,7 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
             else:
                 picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
                                 slots - len(picked), busy, limit, pages)
-            ids = _task_ids(picked)
+            ids = _task_ids(pk for pk, _ in picked)
             _claim([pk for pk, _ in picked], now, {}, ids)
             if picked:
                 transaction.on_commit(partial(
@@ -304,7 +273,7 @@ def request_check(account_ids, trigger) -> list[int]:
                 .values_list("pk", flat=True)
             )
         queued = [pk for pk in ids if pk in wanted]
-        task_ids = {pk: str(uuid.uuid4()) for pk in queued}
+        task_ids = _task_ids(queued)
         _claim(queued, now, {"pending_trigger": trigger}, task_ids)
         if queued:
             transaction.on_commit(partial(publish, [(pk, trigger, task_ids[pk])
