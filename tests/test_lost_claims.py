@@ -196,6 +196,8 @@ def test_dashboard_and_healthz_tell_claimed_slots_from_running_ones(
     slots = report["checks"]["slots"]
     assert (slots["running"], slots["claimed_waiting"], slots["claimed_received"]) == (0, 3, 0)
     assert "3 claimed slot(s) waiting for a worker" in slots["error"]
+    metrics = admin_client.get(reverse("metrics")).content.decode()
+    assert 'popadmin_slots_claimed{state="waiting"} 3.0' in metrics
 
 
 def test_the_broker_is_read_from_the_configured_queues():
