@@ -168,8 +168,9 @@ CELERY_TASK_QUEUES = (
     Queue("celery", Exchange("celery", type="direct"), routing_key="celery"),
 )
 CELERY_TASK_ROUTES = ("retrieval.tasks.route_task",)
-# How long a queued fetch task holds its account before the dispatcher
-# queues it again (the broker may have lost it, e.g. a Redis restart).
+# The longest a queued fetch task holds its account; a task found lost (a
+# broker restart, a failed publish, a dead worker) frees it at the next tick
+# past the pick-up grace (retrieval/lost_claims.py).
 POPADMIN_CLAIM_HOLD_SECONDS = env.int("POPADMIN_CLAIM_HOLD_SECONDS", default=300)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
