@@ -118,6 +118,7 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     """
     # Counted before taking the lock: session starts wait for the tick.
     enabled = enabled_account_count(max_age=30 if refill else 0, max_age_when_large=30)
+    queued = None if refill else lost_claims.broker_snapshot(timezone.now(), claim_hold())
     with transaction.atomic():
         gs = GlobalSettings.locked()
         if not gs.service_running or (refill and not gs.dispatch_backlog):
@@ -127,7 +128,7 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
             # A killed worker's accounts are free again within one tick, and
             # so are the claims whose task is lost.
             free_dead_leases()
-            lost_claims.release(now, claim_hold())
+            lost_claims.release(now, claim_hold(), queued)
         parts = in_flight(now)
         if refill:
             busy = _HostLoad(parts)

@@ -45,14 +45,41 @@ def pickup_grace() -> dt.timedelta:
     return dt.timedelta(seconds=max(2 * settings.POPADMIN_DISPATCH_SECONDS, 10.0))
 
 
-def release(now, claim_hold: dt.timedelta) -> int:
-    """Release the claims whose task is lost; returns how many. Call with the
-    admission lock held (a dispatcher tick)."""
-    from retrieval import worker_lock
+def _old(now, claim_hold: dt.timedelta):
     from retrieval.models import AccountClaim
 
     # Made before now - grace: until = made + hold.
-    old = AccountClaim.objects.filter(until__gt=now, until__lte=now - pickup_grace() + claim_hold)
+    return AccountClaim.objects.filter(until__gt=now,
+                                       until__lte=now - pickup_grace() + claim_hold)
+
+
+def broker_snapshot(now, claim_hold: dt.timedelta):
+    """The task ids the broker holds, read only when some claim older than the
+    grace waits for a worker; None when there is none or the broker does not
+    answer (then no waiting claim is judged).
+
+    Read before the admission lock is taken: a slow broker must not hold up
+    every session start. A task still queued here is kept whatever happens
+    to it next; one taken from the queue just before this read, whose worker
+    marks it only after the tick reads the claims, is judged lost, and costs
+    a duplicate task that admission refuses.
+    """
+    if not _old(now, claim_hold).filter(worker="").exists():
+        return None
+    try:
+        return queued_task_ids()
+    except BrokerUnavailable as exc:
+        log.warning("could not look for lost tasks (%s); claims kept", exc)
+        return None
+
+
+def release(now, claim_hold: dt.timedelta, queued: set[str] | None) -> int:
+    """Release the claims whose task is lost; returns how many. `queued`: the
+    broker's task ids (broker_snapshot). Call with the admission lock held (a
+    dispatcher tick)."""
+    from retrieval import worker_lock
+
+    old = _old(now, claim_hold)
     rows = list(old.values_list("account_id", "task_id", "worker"))
     if not rows:
         return 0
@@ -62,16 +89,10 @@ def release(now, claim_hold: dt.timedelta) -> int:
     for worker in gone:
         released += old.filter(worker=worker).delete()[0]
     waiting = {tid: pk for pk, tid, worker in rows if not worker}
-    if waiting:
-        try:
-            queued = queued_task_ids()
-        except BrokerUnavailable as exc:
-            log.warning("could not look for lost tasks (%s); claims kept", exc)
-            queued = None
-        if queued is not None:
-            lost = [pk for tid, pk in waiting.items() if not tid or tid not in queued]
-            # Only still unreceived: a worker may have marked one meanwhile.
-            released += old.filter(account_id__in=lost, worker="").delete()[0]
+    if waiting and queued is not None:
+        lost = [pk for tid, pk in waiting.items() if not tid or tid not in queued]
+        # Only still unreceived: a worker may have marked one meanwhile.
+        released += old.filter(account_id__in=lost, worker="").delete()[0]
     if released:
         log.warning("released %d claim(s) whose task was lost (broker restarted, publish "
                     "failed or worker gone); the accounts are dispatched again", released)
@@ -98,7 +119,7 @@ def _task_id(raw) -> str:
 def _redis_ids(names) -> set[str]:
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         with client.pipeline(transaction=False) as pipe:
             for name in names:
