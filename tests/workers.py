@@ -86,6 +86,7 @@ class CeleryProcess:
             self.proc.wait(timeout=30)
         if sig == signal.SIGKILL:
             self._reap_group()
+            running.discard(self)
 
     def stop(self):
         """Stop cleanly, then make sure nothing of the process group is left:

@@ -3,7 +3,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from retrieval import dispatcher, engine
 from retrieval.fetch_many import default_jobs, run_many
@@ -80,7 +80,7 @@ def fetch_one(pk) -> dict:
         return summary(pk, run) if run else refusal(pk, run.reason)
     except LOST as exc:
         # A new connection for the next account, if the database is back.
-        connections.close_all()
+        close_old_connections()
         return {"account": pk, "run": None, "status": "lost",
                 "error": LOST_WORDS.format(first_line(exc))}
 
