@@ -76,6 +76,9 @@ POPADMIN_METRICS_TOKEN = env.str("POPADMIN_METRICS_TOKEN", default="")
 # Seconds between the heartbeats each worker and beat writes; one that has
 # missed three is shown as silent (and fails /healthz).
 POPADMIN_HEARTBEAT_SECONDS = env.float("POPADMIN_HEARTBEAT_SECONDS", default=20)
+# How many workers should be alive: /healthz fails, the dashboard says so and
+# an alert opens while fewer are. 0: at least one.
+POPADMIN_EXPECTED_WORKERS = env.int("POPADMIN_EXPECTED_WORKERS", default=0)
 # Network reach of restricted (user-created) remote accounts: the DNS servers
 # that resolve their hosts ("addr", "addr:port", "[v6]:port"; empty = the
 # system's), and the only ports they may connect to.
@@ -185,8 +188,9 @@ CELERY_TASK_QUEUES = (
     Queue("celery", Exchange("celery", type="direct"), routing_key="celery"),
 )
 CELERY_TASK_ROUTES = ("retrieval.tasks.route_task",)
-# How long a queued fetch task holds its account before the dispatcher
-# queues it again (the broker may have lost it, e.g. a Redis restart).
+# The longest a queued fetch task holds its account; a task found lost (a
+# broker restart, a failed publish, a dead worker) frees it at the next tick
+# past the pick-up grace (retrieval/lost_claims.py).
 POPADMIN_CLAIM_HOLD_SECONDS = env.int("POPADMIN_CLAIM_HOLD_SECONDS", default=300)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

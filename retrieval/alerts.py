@@ -68,6 +68,21 @@ def silent_roles(heartbeats, now=None, after: dt.timedelta = SILENT_AFTER) -> di
             if newest.get(role) is None or now - newest[role] > after}
 
 
+def workers_short(now) -> str:
+    """Why fewer workers are alive than expected (POPADMIN_EXPECTED_WORKERS), or ""."""
+    from django.conf import settings
+
+    from retrieval.models import Heartbeat
+
+    expected = settings.POPADMIN_EXPECTED_WORKERS
+    if not expected:
+        return ""
+    alive = Heartbeat.alive(now).filter(role=Heartbeat.Role.WORKER).count()
+    if alive >= expected:
+        return ""
+    return f"Only {alive} of {expected} expected workers alive."
+
+
 def heartbeat_pairs() -> list:
     """(role, last seen) of every worker and beat process that ever wrote a heartbeat."""
     from retrieval.models import Heartbeat
@@ -90,9 +105,12 @@ def evaluate(now=None, heartbeats=None) -> dict:
              Kind.TARGET_SIGN_IN_EXPIRED.value, Kind.MESSAGES_REFUSED.value, Kind.STORAGE.value]
     if heartbeats is not None:
         kinds.append(Kind.SILENT.value)
-        for role, seen in silent_roles(heartbeats, now).items():
+        silent = silent_roles(heartbeats, now)
+        for role, seen in silent.items():
             when = f"since {seen:%Y-%m-%d %H:%M:%S} UTC" if seen else "ever"
             problems[(Kind.SILENT, role)] = Problem(f"No {role} has been seen {when}.")
+        if "worker" not in silent and (short := workers_short(now)):
+            problems[(Kind.SILENT, "worker")] = Problem(short)
     opened, closed = _record(problems, kinds, now)
     _notify_pending(settings, now)
     return {"opened": opened, "closed": closed}

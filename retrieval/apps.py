@@ -10,6 +10,11 @@ class RetrievalConfig(AppConfig):
 
         heartbeat.connect()
 
+        from popadmin.celery import app
+        from retrieval import lost_claims
+
+        lost_claims.connect(app)
+
         # An IMAP APPEND target signing in with OAuth2 gets its access token from the
         # grants kept here; delivery cannot import retrieval, so it is handed the function.
         from delivery import targets

@@ -18,7 +18,11 @@ broker loses the task the account is simply due again once the claim runs out. T
 twice: here with queued claims, so the queue never holds more than the cap,
 and strictly at session start, from live leases only. Each tick first frees
 the leases whose holder died (its session lock is gone, retrieval/locks.py),
-so a killed worker's accounts and slots are free again within one tick.
+so a killed worker's accounts and slots are free again within one tick, and
+releases the claims whose task is lost (retrieval/lost_claims.py), so a
+broker restart or a killed worker's prefetched tasks stall nothing for
+longer than a tick or two. A task that cannot be published releases its
+claim at once (publish).
 """
 
 import datetime as dt
@@ -35,7 +39,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from popadmin.celery import app as celery_app
-from retrieval import due_scan
+from retrieval import due_scan, lost_claims, publishing
 from retrieval.locks import session_lock
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import enabled_account_count, in_flight, live_claim, live_lease
@@ -78,9 +82,23 @@ def claim_hold() -> dt.timedelta:
     return dt.timedelta(seconds=settings.POPADMIN_CLAIM_HOLD_SECONDS)
 
 
-def enqueue_fetch(pk: int, trigger: str):
+def enqueue_fetch(pk: int, trigger: str, task_id: str | None = None):
     # By name: the tasks call the dispatcher, so it does not import them back.
-    celery_app.send_task(FETCH_TASK, (pk, trigger), queue=queue_for(trigger))
+    celery_app.send_task(FETCH_TASK, (pk, trigger), queue=queue_for(trigger), task_id=task_id)
+
+
+def publish(batch, enqueue=None) -> int:
+    """Queue the tasks of claims just committed, [(pk, trigger, task id)]
+    (retrieval/publishing.py); `enqueue(pk, trigger)` instead of the Celery
+    send, for the tests and the bench."""
+    if enqueue is None:
+        # Looked up at each call, so that a test may replace enqueue_fetch.
+        return publishing.publish(batch, lambda pk, trigger, tid: enqueue_fetch(pk, trigger, tid))
+    return publishing.publish(batch, lambda pk, trigger, tid: enqueue(pk, trigger))
+
+
+def _task_ids(pks) -> dict:
+    return {pk: str(uuid.uuid4()) for pk in pks}
 
 
 def dispatch(enqueue=None, refill: bool = False) -> list[int]:
@@ -98,17 +116,19 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     counts servers' sessions one host at a time, so that it stays cheap while
     holding the lock once per finished session.
     """
-    enqueue = enqueue or enqueue_fetch
     # Counted before taking the lock: session starts wait for the tick.
     enabled = enabled_account_count(max_age=30 if refill else 0, max_age_when_large=30)
+    queued = None if refill else lost_claims.broker_snapshot(timezone.now(), claim_hold())
     with transaction.atomic():
         gs = GlobalSettings.locked()
         if not gs.service_running or (refill and not gs.dispatch_backlog):
             return []
-        if not refill:
-            # A killed worker's accounts are free again within one tick.
-            free_dead_leases()
         now = timezone.now()
+        if not refill:
+            # A killed worker's accounts are free again within one tick, and
+            # so are the claims whose task is lost.
+            free_dead_leases()
+            lost_claims.release(now, claim_hold(), queued)
         parts = in_flight(now)
         if refill:
             busy = _HostLoad(parts)
@@ -136,9 +156,11 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
             else:
                 picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
                                 slots - len(picked), busy, limit, pages)
-            _claim([pk for pk, _ in picked], now, {})
-            for pk, trigger in picked:
-                transaction.on_commit(partial(enqueue, pk, trigger))
+            ids = _task_ids(pk for pk, _ in picked)
+            _claim([pk for pk, _ in picked], now, {}, ids)
+            if picked:
+                transaction.on_commit(partial(
+                    publish, [(pk, trigger, ids[pk]) for pk, trigger in picked], enqueue))
         # Every free slot taken (or none free): more accounts may be waiting.
         backlog = len(picked) >= slots
         if backlog != gs.dispatch_backlog:
@@ -212,10 +234,10 @@ def _take(rows, picked: list, wanted: int, busy: Counter, per_host: int, full: s
         picked.append((pk, pending or Run.Trigger.SCHEDULE))
 
 
-def _claim(pks: list[int], now, extra: dict):
-    """Claim these accounts until the hold runs out; `extra` is written on the
-    accounts themselves (a request's trigger: rare, a few rows)."""
-    AccountClaim.write(pks, now + claim_hold())
+def _claim(pks: list[int], now, extra: dict, task_ids: dict):
+    """Claim these accounts until the hold runs out, each for its task; `extra`
+    is written on the accounts themselves (a request's trigger: rare, a few rows)."""
+    AccountClaim.write(pks, now + claim_hold(), task_ids)
     if extra:
         size = connection.features.max_query_params or len(pks) or 1
         for start in range(0, len(pks), size):
@@ -252,9 +274,11 @@ def request_check(account_ids, trigger) -> list[int]:
                 .values_list("pk", flat=True)
             )
         queued = [pk for pk in ids if pk in wanted]
-        _claim(queued, now, {"pending_trigger": trigger})
-        for pk in queued:
-            transaction.on_commit(partial(enqueue_fetch, pk, trigger))
+        task_ids = _task_ids(queued)
+        _claim(queued, now, {"pending_trigger": trigger}, task_ids)
+        if queued:
+            transaction.on_commit(partial(publish, [(pk, trigger, task_ids[pk])
+                                                    for pk in queued]))
     return queued
 
 

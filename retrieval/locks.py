@@ -119,6 +119,11 @@ class AdvisoryLock:
 
     @staticmethod
     def held(ids: set[int]) -> set[int]:
+        keys = AdvisoryLock.held_keys()
+        return {key & _ID_BITS for key in keys if key & ~_ID_BITS == _NAMESPACE} & ids
+
+    @staticmethod
+    def held_keys() -> set[int]:
         # One look at the server's lock table instead of a probe per account.
         # A bigint key shows as classid (high half) and objid (low half).
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
@@ -128,8 +133,7 @@ class AdvisoryLock:
                      AND database = (SELECT oid FROM pg_database
                                      WHERE datname = current_database())"""
             )
-            keys = {(high << 32) | low for high, low in cursor.fetchall()}
-        return {key & _ID_BITS for key in keys if key & ~_ID_BITS == _NAMESPACE} & ids
+            return {(high << 32) | low for high, low in cursor.fetchall()}
 
 
 class FileLock:

@@ -60,13 +60,15 @@ def finish_run(account, run, knobs, token=None):
     with transaction.atomic():
         # An unattended empty poll's row goes (history.py); its hour and the
         # account's status below still record it.
+        counted = False
         if not history.discard_if_empty(run):
-            run.save()
-        HourlyStats.record(
-            status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
-            failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),
-            empty=run.status == Run.Status.OK and not run.fetched and not run.deleted,
-        )
+            counted = _save_ended(run)
+        if not counted:
+            HourlyStats.record(
+                status=run.status, when=now, messages=run.fetched, delivered=run.delivered,
+                failed=run.failed, bytes=run.bytes, seconds=(now - run.started).total_seconds(),
+                empty=run.status == Run.Status.OK and not run.fetched and not run.deleted,
+            )
         if run.status == Run.Status.ERROR:
             account.refresh_from_db(fields=["consecutive_failures", "failing_since"])
             failures = account.consecutive_failures + 1
@@ -97,6 +99,23 @@ def finish_run(account, run, knobs, token=None):
         )
         if token is not None:
             account.lease_cleared(token)
+
+
+def _save_ended(run) -> bool:
+    """Write the finished run; True if the dead-session cleanup had already ended
+    it (Run.end_dead), and so counted it in its hour's totals.
+
+    The session's own account of how it ended replaces the cleanup's guess
+    (e.g. its lock connection dropped, the worker did not die), but the run
+    counts once. One statement, like save(), while nobody else ended it.
+    """
+    fields = {f.attname: getattr(run, f.attname) for f in Run._meta.concrete_fields
+              if not f.primary_key}
+    if Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(**fields):
+        return False
+    ended_by_cleanup = Run.objects.filter(pk=run.pk).exists()
+    run.save()
+    return ended_by_cleanup
 
 
 def free_dead_leases() -> int:

@@ -4,8 +4,9 @@ import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
-from retrieval import alerts, dispatcher, engine, retention, status
+from retrieval import alerts, dispatcher, engine, lost_connection, retention, status
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,13 @@ def fetch_account(account_id: int, trigger: str = "schedule"):
     # Running twice is safe: the lease admits one session, a scheduled task
     # that is no longer due is refused, and seen-state makes a second session
     # fetch nothing already delivered.
-    run = engine.run_account(account_id, trigger)
+    since = timezone.now()
+    try:
+        run = engine.run_account(account_id, trigger)
+    except TRANSIENT:
+        # The database went away mid-session: its run is not a dead worker's.
+        lost_connection.explain_later(account_id, since)
+        raise
     if not run:
         return None  # refused (dispatcher.admit): the account stays in line or is served
     refill()

@@ -61,6 +61,20 @@ def trust_test_ca(request, settings):
         settings.POPADMIN_CA_FILE = str(request.getfixturevalue("dovecot").ca_file)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def leftover_processes():
+    """No Celery worker or beat outlives the tests that started it: one left
+    running consumes the next tests' tasks. Module-wide, so a module's shared
+    worker (tests/browser.py) is stopped by its own fixture first."""
+    yield
+    from tests import workers
+
+    left = list(workers.running)
+    for proc in left:
+        proc.stop()
+    assert not left, f"left running: {[p.cmd[4:6] for p in left]}"
+
+
 @pytest.fixture(autouse=True)
 def own_cache_keys(settings):
     """Each test counts in its own corner of Django's cache (the Test connection limits), so

@@ -92,7 +92,7 @@ def test_it_answers_healthz_to_anyone_without_account_data(client, user, staff):
         assert response.status_code in (200, 503)
         assert b"secret-host" not in response.content and b"bob" not in response.content
         assert set(response.json()["checks"]) == {"database", "broker", "workers", "beat",
-                                                  "storage"}
+                                                  "slots", "storage"}
 
 
 def test_it_lands_staff_on_the_dashboard_after_the_admin_login(client, staff):

@@ -48,7 +48,8 @@ def make_account(**fields) -> RemoteAccount:
 def requests(monkeypatch, django_capture_on_commit_callbacks):
     """dispatcher.request_check with the Celery send recorded."""
     sent = []
-    monkeypatch.setattr(dispatcher, "enqueue_fetch", lambda pk, trigger: sent.append((pk, trigger)))
+    monkeypatch.setattr(dispatcher, "enqueue_fetch",
+                        lambda pk, trigger, task_id=None: sent.append((pk, trigger)))
 
     def request(ids, trigger=Run.Trigger.MANUAL):
         with django_capture_on_commit_callbacks(execute=True):

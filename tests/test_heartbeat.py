@@ -57,7 +57,9 @@ def test_it_says_when_the_lock_connection_dropped(session):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # what a database restart does to it
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                           "WHERE locktype = 'advisory' AND objid = %s", [account.pk])
+                           "WHERE locktype = 'advisory' AND objid = %s AND database = "
+                           "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                           [account.pk])
     else:
         account.session_lock.release()  # a file lock only goes with its process
 

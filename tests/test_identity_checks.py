@@ -98,7 +98,7 @@ def test_the_upgrade_marks_rows_written_by_imports_as_imported():
     account = make_remote()
     SeenMessage.objects.create(account=account, uid="from-fetchids")
     SeenMessage.objects.create(account=account, uid="delivered", message_key="mid:abc")
-    migration = importlib.import_module("retrieval.migrations.0020_seenmessage_identity")
+    migration = importlib.import_module("retrieval.migrations.0023_seenmessage_identity")
 
     migration.mark_imported(apps, None)
 

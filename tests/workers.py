@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# Processes started and not yet stopped (conftest's leftover_processes stops them).
+running: set = set()
 
 
 def process_env(**extra) -> dict:
@@ -56,25 +58,40 @@ class CeleryProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        running.add(self)
         ready_text = ready_text or ("ready." if self.kind == "worker" else "beat: Starting")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if ready_text in self.log():
                 return self
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"celery {self.kind} exited early:\n{self.log()[-3000:]}")
             time.sleep(0.2)
+        # Not ready (a loaded machine): it may become ready later, and would then
+        # consume other tests' tasks; the caller never got it to stop.
+        self.stop()
         raise RuntimeError(f"celery {self.kind} not ready in {timeout}s:\n{self.log()[-3000:]}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
+        """Signal the whole process group (main process and pool children); with
+        SIGKILL, wait until none of them is left."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
             self.proc.wait(timeout=30)
+        if sig == signal.SIGKILL:
+            self._reap_group()
+            running.discard(self)
 
     def stop(self):
+        """Stop cleanly, then make sure nothing of the process group is left:
+        a pool child or a thread's connection outliving its test consumes the
+        next test's tasks (or holds its database)."""
         if self.proc and self.proc.poll() is None:
             # The main process only: it stops its pool children itself; a
             # group-wide TERM kills them first and leaves it waiting.
@@ -82,9 +99,50 @@ class CeleryProcess:
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        if self.proc is not None:
+            self._reap_group()
+        running.discard(self)
         if getattr(self, "_log", None):
             self._log.close()
+
+    def _reap_group(self, timeout: float = 20):
+        # The group keeps the main process's id (start_new_session) after it exits.
+        deadline = time.monotonic() + timeout
+        while group_alive(self.proc.pid):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            if self.proc.poll() is None:
+                try:
+                    self.proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert not group_alive(self.proc.pid), f"celery {self.kind} left processes running"
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of this process group is still running (zombies count as gone)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    # Children of an exited main process are re-parented to init; a zombie
+    # still answers the signal probe until reaped, so look at its state.
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.25, what: str = "condition"):

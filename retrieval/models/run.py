@@ -14,6 +14,13 @@ DIED = (
     "the worker running this session stopped unexpectedly (killed or crashed); "
     "mail not yet delivered is still on the server"
 )
+# Said instead of DIED by the worker itself, once the database answers again
+# (retrieval/lost_connection.py): it is alive, its connection was what died.
+LOST_DATABASE = (
+    "the database connection was lost during this session (the database restarted or "
+    "the connection dropped); the worker is alive and will check the account again; "
+    "mail not yet delivered is still on the server"
+)
 
 # Which failure a run names when it had several: the higher the rank, the more it says.
 _RANK = {"": 0, MAILBOX_FULL: 1, STORAGE_FULL: 2}
@@ -85,11 +92,31 @@ class Run(models.Model):
         return min(self.fetched, self.total) if self.total else self.fetched, self.total
 
     @classmethod
-    def end_dead(cls, runs, now=None) -> int:
-        """End these runs, if still marked running, as their worker's death left them."""
-        return runs.filter(status=cls.Status.RUNNING).update(
-            status=cls.Status.ERROR, finished=now or timezone.now(), error=DIED
-        )
+    def end_dead(cls, runs, now=None, error: str = DIED) -> int:
+        """End these runs, if still marked running, as their worker's death left them.
+
+        Each counts once in its hour's totals (HourlyStats), with what it had
+        done, like a run its session ended: the charts and /metrics add up
+        every run, however it ended. Only the runs this call ends are
+        counted, so a second cleanup (or the session's own late finish,
+        status.finish_run) never counts one again.
+        """
+        from retrieval.models.stats import HourlyStats
+
+        now = now or timezone.now()
+        ended = 0
+        fields = ("pk", "started", "fetched", "delivered", "failed", "bytes")
+        for row in runs.filter(status=cls.Status.RUNNING).values(*fields):
+            if not cls.objects.filter(pk=row["pk"], status=cls.Status.RUNNING).update(
+                    status=cls.Status.ERROR, finished=now, error=error):
+                continue  # ended meanwhile, and counted, by whoever did
+            ended += 1
+            HourlyStats.record(
+                status=cls.Status.ERROR, when=now, messages=row["fetched"],
+                delivered=row["delivered"], failed=row["failed"], bytes=row["bytes"],
+                seconds=max((now - row["started"]).total_seconds(), 0.0),
+            )
+        return ended
 
     def remember_failure(self, text: str):
         """Keep the reason the run will give for mail left undelivered: the first

@@ -4,6 +4,11 @@ Started from Celery's signals (connected in RetrievalConfig.ready): a
 worker's main process when it is ready, beat when it starts. The thread
 dies with the process, so a killed worker goes silent by itself; a clean
 shutdown marks the row stopped.
+
+Each side watches the other: beat evaluates the alerts every ALERT_SECONDS
+(a "no worker seen" alert cannot come from the alert task, which runs on a
+worker), and so does every worker while no beat is alive (the alert task
+is sent by beat: with beat dead, it never runs).
 """
 
 import importlib.metadata
@@ -19,7 +24,7 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-_state = {"thread": None, "stop": None, "key": None}
+_state = {"thread": None, "stop": None, "key": None, "lock": None}
 
 
 def version() -> str:
@@ -45,19 +50,27 @@ def beat(role: str, hostname: str, pid: int, started=None):
         )
 
 
+# How often the heartbeat thread evaluates the alerts (alerts.SILENT_AFTER is a minute).
+ALERT_SECONDS = 60.0
+
+
 def _loop(role: str, hostname: str, pid: int, stop: threading.Event):
     started = timezone.now()
-    checked = None
+    # A worker gives beat a full interval to start before calling it dead.
+    checked = started if role == "worker" else None
     while True:
         try:
             beat(role, hostname, pid, started)
+            if role == "worker":
+                _hold_worker_lock(hostname)
         except DatabaseError:
             # The database restarting: the next beat tries again; a silent row meanwhile is true.
             log.warning("heartbeat of %s %s not written", role, hostname, exc_info=True)
             close_old_connections()
-        if role == "beat" and _due(checked):
+        if _due(checked) and (role == "beat" or not _beat_alive()):
             # The alert task runs on a worker: when every worker is dead it never
-            # runs, so beat itself raises the "no worker seen" alert.
+            # runs, so beat itself raises the "no worker seen" alert. And beat
+            # sends that task: with beat dead, the workers raise "no beat seen".
             checked = timezone.now()
             _evaluate_alerts()
         if stop.wait(settings.POPADMIN_HEARTBEAT_SECONDS):
@@ -65,8 +78,32 @@ def _loop(role: str, hostname: str, pid: int, stop: threading.Event):
     connection.close()
 
 
+def _hold_worker_lock(hostname: str):
+    """Take the worker's own lock (retrieval/worker_lock.py), and take it again
+    when its connection dropped (a database restart)."""
+    from retrieval import worker_lock
+
+    lock = _state.get("lock")
+    if lock is not None and lock.alive():
+        return
+    if lock is not None:
+        lock.release()
+    lock = worker_lock.lock_for(hostname)
+    _state["lock"] = lock if lock.acquire() else None
+
+
 def _due(checked) -> bool:
-    return checked is None or (timezone.now() - checked).total_seconds() >= 60
+    return checked is None or (timezone.now() - checked).total_seconds() >= ALERT_SECONDS
+
+
+def _beat_alive() -> bool:
+    from retrieval.models import Heartbeat
+
+    try:
+        return Heartbeat.alive().filter(role=Heartbeat.Role.BEAT).exists()
+    except DatabaseError:
+        close_old_connections()
+        return True  # nothing known: the next minute asks again
 
 
 def _evaluate_alerts():
@@ -75,7 +112,7 @@ def _evaluate_alerts():
     try:
         alerts.evaluate(heartbeats=alerts.heartbeat_pairs())
     except Exception:  # a failed evaluation is retried next minute; beat goes on
-        log.exception("alert evaluation in beat failed")
+        log.exception("alert evaluation in the heartbeat thread failed")
         close_old_connections()
 
 
@@ -97,6 +134,9 @@ def stop():
         return
     _state["stop"].set()
     _state["thread"].join(timeout=5)
+    if _state.get("lock") is not None:
+        _state["lock"].release()
+        _state["lock"] = None
     role, hostname, pid = _state["key"]
     try:
         Heartbeat.objects.filter(role=role, hostname=hostname, pid=pid).update(

@@ -17,7 +17,7 @@ from prometheus_client.core import (
 
 from retrieval.models import Heartbeat, HourlyStats, RemoteAccount
 from retrieval.models.account import live_lease
-from retrieval.ops import queues
+from retrieval.ops import queries, queues
 
 
 class DatabaseCollector:
@@ -40,6 +40,13 @@ class DatabaseCollector:
         now = timezone.now()
         yield GaugeMetricFamily("popadmin_sessions_running", "Retrieval sessions running now.",
                                 value=RemoteAccount.objects.filter(live_lease(now)).count())
+        claimed = GaugeMetricFamily("popadmin_slots_claimed", "Slots of the cap held by queued "
+                                    "tasks, not running sessions: waiting for a worker, or "
+                                    "received by one and not started.", labels=["state"])
+        counts = queries.claimed(now)
+        for state in ("waiting", "received"):
+            claimed.add_metric([state], counts[state])
+        yield claimed
         yield self._queues()
         yield GaugeMetricFamily("popadmin_workers_alive", "Celery workers with a fresh "
                                 "heartbeat.", value=Heartbeat.alive(now).filter(

@@ -8,11 +8,14 @@ list of accounts is cut at LIMIT rows with its full count beside it.
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce, Lower, TruncDay
 from django.utils import timezone
 
+from retrieval.dispatcher import claim_hold
 from retrieval.explain import explain
+from retrieval.lost_claims import pickup_grace
 from retrieval.models import GlobalSettings, Heartbeat, HourlyStats, RemoteAccount, UserSettings
 from retrieval.models.account import enabled_account_count, live_claim, live_lease
 from retrieval.models.stats import floor_hour
@@ -76,9 +79,26 @@ def sessions(now=None) -> dict:
         "cap": gs.effective_max_concurrent(enabled_account_count(max_age=30)),
         "per_host": per_host,
         "per_host_limit": gs.max_sessions_per_host,
-        "claimed": RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now)).count(),
+        **claimed(now),
         "service_running": gs.service_running,
     }
+
+
+def claimed(now) -> dict:
+    """Slots of the cap held by queued tasks, not by running sessions: "claimed"
+    in all, "waiting" for a worker to take the task (in the broker),
+    "received" by a worker and not started yet, and "stale": waiting longer
+    than the pick-up grace (retrieval/lost_claims.py), which the next tick
+    releases unless the broker still holds the task."""
+    queued = RemoteAccount.objects.filter(live_claim(now)).exclude(live_lease(now))
+    counts = queued.aggregate(
+        claimed=Count("pk"),
+        received=Count("pk", filter=~Q(claim__worker="")),
+        stale=Count("pk", filter=Q(claim__worker="",
+                                   claim__until__lte=now - pickup_grace() + claim_hold())),
+    )
+    counts["waiting"] = counts["claimed"] - counts["received"]
+    return counts
 
 
 def queue_depths() -> dict:
@@ -89,13 +109,39 @@ def queue_depths() -> dict:
 
 
 def processes(now=None) -> list[dict]:
+    """The workers and beats to list: alive ones, and dead ones not yet replaced.
+
+    A process stopped or silent for a day is history, not news; so is a dead
+    one whose host started a process of the same role after its last beat:
+    its replacement (a restarted container, a worker started again). Two
+    workers of one host that ran side by side are not each other's.
+    """
     now = now or timezone.now()
-    # Stopped or silent for a day: history, not news.
-    recent = Heartbeat.objects.filter(last_seen__gte=now - dt.timedelta(days=1))
+    recent = list(Heartbeat.objects.filter(last_seen__gte=now - dt.timedelta(days=1))
+                  .order_by("role", "-last_seen")[:200])
+    latest = {}
+    for hb in recent:
+        key = (hb.role, machine(hb.hostname))
+        latest[key] = max(latest.get(key, hb.started), hb.started)
+    listed = [hb for hb in recent
+              if hb.is_alive(now) or latest[(hb.role, machine(hb.hostname))] <= hb.last_seen]
     return [
         {"beat": hb, "alive": hb.is_alive(now), "silent_since": hb.silent_since}
-        for hb in recent.order_by("role", "-last_seen")[:50]
+        for hb in listed[:50]
     ]
+
+
+def machine(hostname: str) -> str:
+    """The host a process runs on: a worker's node name is "name@host"."""
+    return hostname.rpartition("@")[2]
+
+
+def workers(now=None) -> dict:
+    """Workers alive against the expected number (POPADMIN_EXPECTED_WORKERS, 0: at least one)."""
+    now = now or timezone.now()
+    alive = Heartbeat.alive(now).filter(role=Heartbeat.Role.WORKER).count()
+    expected = settings.POPADMIN_EXPECTED_WORKERS
+    return {"alive": alive, "expected": expected, "short": alive < max(expected, 1)}
 
 
 # --- accounts that need a look -------------------------------------------------

@@ -49,6 +49,7 @@ def _context(request) -> dict:
         "queues": queries.queue_depths(),
         "processes": queries.processes(now),
         "storage": storage.places(),  # free space of MAIL_ROOT and the spool
+        "workers": queries.workers(now),
         "attention": queries.attention(now),
         # Open alert episodes (retrieval/alerts.py): what has been sent and not yet cleared.
         "alerts": list(alerts.open_episodes()[:20]),

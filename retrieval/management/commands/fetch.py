@@ -3,6 +3,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from retrieval import dispatcher, engine
 from retrieval.fetch_many import default_jobs, run_many
@@ -18,6 +19,16 @@ REFUSALS = {
     dispatcher.NOT_DUE: ("not_due", "not due"),
     dispatcher.GONE: ("gone", "account deleted"),
 }
+# The database restarting or a dropped connection, mid-session: the mail is
+# safe (nothing is deleted before it is stored), the run is ended by the next
+# session of the account or the reaper.
+LOST = (OperationalError, InterfaceError)
+LOST_WORDS = ("the database connection was lost ({}); mail not yet delivered is still on "
+              "the server, and the run is ended by the next check of the account")
+
+
+def first_line(exc) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class Command(BaseCommand):
@@ -37,7 +48,14 @@ class Command(BaseCommand):
                  "never more than the per-server limit on one server)",
         )
 
-    def handle(self, *args, ids, every, as_json, jobs=None, **options):
+    def handle(self, *args, **options):
+        try:
+            self.fetch(*args, **options)
+        except DatabaseError as exc:
+            # One line, not a traceback: nothing more is known than that.
+            raise CommandError(f"database unreachable: {first_line(exc)}") from None
+
+    def fetch(self, *args, ids, every, as_json, jobs=None, **options):
         if not ids and not every:
             raise CommandError("give --account ID (repeatable) or --all")
         accounts = RemoteAccount.objects.all()
@@ -49,7 +67,7 @@ class Command(BaseCommand):
         failures = 0
         jobs = default_jobs() if jobs is None else jobs
         for result in run_many(list(dict.fromkeys(ids)), fetch_one, jobs):
-            failures += result["run"] is None or result["status"] == Run.Status.ERROR
+            failures += result["run"] is None or result["status"] in (Run.Status.ERROR, "lost")
             self.stdout.write(json.dumps(result, sort_keys=True) if as_json else human(result))
         if failures:
             raise CommandError(f"{failures} account(s) failed", returncode=1)
@@ -57,8 +75,14 @@ class Command(BaseCommand):
 
 def fetch_one(pk) -> dict:
     """One account's session and what it came to (run in a child by run_many)."""
-    run = engine.run_account(pk, Run.Trigger.COMMAND)
-    return summary(pk, run) if run else refusal(pk, run.reason)
+    try:
+        run = engine.run_account(pk, Run.Trigger.COMMAND)
+        return summary(pk, run) if run else refusal(pk, run.reason)
+    except LOST as exc:
+        # A new connection for the next account, if the database is back.
+        close_old_connections()
+        return {"account": pk, "run": None, "status": "lost",
+                "error": LOST_WORDS.format(first_line(exc))}
 
 
 def refusal(pk, reason):
@@ -78,6 +102,8 @@ def summary(pk, run):
 
 
 def human(result):
+    if result["status"] == "lost":
+        return f"account {result['account']}: {result['error']}"
     if result["run"] is None:
         return f"account {result['account']}: {result['refused']} ({result['error']})"
     counts = ", ".join(f"{k} {result[k]}" for k in Run.COUNTERS)
