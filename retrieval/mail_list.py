@@ -1,0 +1,165 @@
+"""What the mail page lists: the signed-in user's delivered messages, newest
+first, from the Delivery records; for copies in the built-in Maildir, whether
+each is read (the Maildir's Seen flag) and where its file is; for copies
+delivered elsewhere (LMTP, SMTP, IMAP APPEND), the webmail address the
+administrator set on the delivery target. Folders and accounts with their
+unread counts for the side panel.
+
+Everything starts from the user's own Mailbox: nothing here takes a mailbox
+or a path from the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Q
+
+from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
+from delivery.maildir import DeliveryError
+from delivery.models import Delivery, DeliveryTarget
+from delivery.targets import target_for
+
+PER_PAGE = 50
+MAILDIR = "maildir"
+# More unread messages than this: the per-account counts are computed from
+# every delivered token of the mailbox once and kept until new mail arrives.
+IN_QUERY_LIMIT = 1000
+
+
+def folder_key(name: str) -> str:
+    """"" for INBOX; "Work/Reports" for "Work.Reports", "/Work/Reports/", ..."""
+    name = (name or "").strip().strip("/")
+    if name.upper() == "INBOX":
+        return ""
+    return "/".join(p for p in name.replace(".", "/").split("/") if p)
+
+
+@dataclass
+class Row:
+    delivery: Delivery
+    entry: Entry | None  # the Maildir file, when the copy is there
+    folder: str  # where the file is now (an IMAP client may have moved it)
+    webmail_url: str
+
+    @property
+    def in_maildir(self) -> bool:
+        return self.delivery.backend == MAILDIR
+
+    @property
+    def unread(self) -> bool:
+        return self.entry is not None and not self.entry.seen
+
+
+def reader(mailbox) -> MailboxReader | None:
+    try:
+        return MailboxReader(settings.MAIL_ROOT, mailbox.address)
+    except DeliveryError:
+        return None  # an address that cannot name a Maildir: nothing stored there
+
+
+def delivered(mailbox):
+    return Delivery.objects.filter(mailbox=mailbox, result=Delivery.Result.DELIVERED)
+
+
+def filtered(mailbox, folder: str | None = None, account: int | None = None, q: str = ""):
+    rows = delivered(mailbox)
+    if folder is not None:
+        variants = {folder, folder.replace("/", "."), folder + "/"}
+        if folder == "":
+            variants |= {"INBOX", "inbox", "Inbox"}
+        rows = rows.filter(folder__in=variants)
+    if account is not None:
+        rows = rows.filter(run__account_id=account)
+    if q:
+        rows = rows.filter(Q(sender__icontains=q) | Q(subject__icontains=q))
+    return rows.select_related("run__account").order_by("-created", "-id")
+
+
+def page_of(mailbox, number, **filters):
+    return Paginator(filtered(mailbox, **filters), PER_PAGE).get_page(number)
+
+
+def webmail_urls(mailbox, accounts) -> dict:
+    """{(account id or None, backend kind): url} for the targets this mailbox's mail goes to."""
+    default = DeliveryTarget.objects.filter(is_default=True).first()
+    urls = {}
+    for account in [None, *accounts]:
+        target = target_for(mailbox, default, account.delivery_target if account else None)
+        if target is not None and target.webmail_url:
+            urls[(account.pk if account else None, target.kind)] = target.webmail_url
+    return urls
+
+
+def rows_for(mailbox, deliveries, accounts) -> list[Row]:
+    box = reader(mailbox)
+    urls = webmail_urls(mailbox, accounts)
+    folders = [f.name for f in box.folders()] if box else []
+    out = []
+    for d in deliveries:
+        entry, where = None, folder_key(d.folder)
+        if d.backend == MAILDIR and box is not None and d.token:
+            entry = box.locate(where, d.token)
+            if entry is None:  # moved by an IMAP client: the file keeps its name
+                for other in folders:
+                    if other != where and (entry := box.index(other).get(d.token)):
+                        where = other
+                        break
+        url = ""
+        if d.backend != MAILDIR:
+            url = urls.get((d.run.account_id if d.run else None, d.backend)) or next(
+                (u for (_a, kind), u in urls.items() if kind == d.backend), "")
+        out.append(Row(d, entry, where, url))
+    return out
+
+
+def folder_counts(mailbox) -> list[FolderCount]:
+    """The Maildir's folders, and those that copies delivered elsewhere were put in."""
+    box = reader(mailbox)
+    counts = box.folders() if box else [FolderCount("", 0, 0)]
+    known = {c.name for c in counts}
+    elsewhere = (delivered(mailbox).exclude(backend=MAILDIR).values("folder")
+                 .annotate(n=Count("id")))
+    for row in elsewhere:
+        name = folder_key(row["folder"])
+        if name not in known:
+            known.add(name)
+            counts.append(FolderCount(name, row["n"], 0))
+    return counts
+
+
+def account_unread(mailbox) -> dict[int, int]:
+    """account id -> unread messages of it in the Maildir."""
+    box = reader(mailbox)
+    if box is None:
+        return {}
+    unread = set()
+    for folder in box.folders():
+        if folder.unread:
+            unread |= box.unread_tokens(folder.name)
+    if not unread:
+        return {}
+    rows = delivered(mailbox).filter(backend=MAILDIR)
+    if len(unread) <= IN_QUERY_LIMIT:
+        counted = (rows.filter(token__in=unread).values("run__account_id")
+                   .annotate(n=Count("id")))
+        return {r["run__account_id"]: r["n"] for r in counted}
+    stamp = rows.aggregate(last=Max("id"))["last"]
+    key = f"mail-page:tokens:{mailbox.pk}:{stamp}"
+    owners = cache.get(key)
+    if owners is None:
+        owners = dict(rows.exclude(token="").values_list("token", "run__account_id"))
+        cache.set(key, owners, 600)
+    counts: dict[int, int] = {}
+    for token in unread:
+        if (account := owners.get(token)) is not None:
+            counts[account] = counts.get(account, 0) + 1
+    return counts
+
+
+def newer_than(mailbox, after: int, **filters):
+    """For the live list: rows delivered since the page showed `after` (a Delivery id)."""
+    return list(filtered(mailbox, **filters).filter(id__gt=after)[:PER_PAGE])
