@@ -12,11 +12,13 @@ or a path from the request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
 from delivery.maildir import DeliveryError
@@ -52,6 +54,25 @@ class Row:
     @property
     def unread(self) -> bool:
         return self.entry is not None and not self.entry.seen
+
+    @property
+    def moment(self):
+        return timezone.localtime(self.delivery.sent or self.delivery.created)
+
+    @property
+    def when(self) -> str:
+        """As webmail lists it: the time for today's mail, else the date."""
+        moment = self.moment
+        if moment.date() == timezone.localtime().date():
+            return moment.strftime("%H:%M")
+        return moment.strftime("%Y-%m-%d")
+
+    @property
+    def sender_name(self) -> str:
+        """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
+        sender = self.delivery.sender or ""
+        name, address = parseaddr(sender)
+        return (name or address or sender).strip() or "(unknown sender)"
 
 
 def reader(mailbox) -> MailboxReader | None:

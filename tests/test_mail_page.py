@@ -57,7 +57,10 @@ def test_it_lists_the_users_messages_newest_first_with_sender_date_and_account(
     text = page(client, me)
 
     assert subjects(text) == ["Subject 2", "Subject 1", "Subject 0"]
-    assert "Sender 2 &lt;s2@example.test&gt;" in text
+    # The name, the whole address on hover; today's time (older mail: the date).
+    assert 'title="Sender 2 &lt;s2@example.test&gt;">Sender 2</span>' in text
+    assert re.search(r'<time class="date" datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d">'
+                     r"\d\d:\d\d</time>", text)
     assert text.count("Old provider") >= 4  # each row, and the side panel
     assert "Not yours" not in text and "Dropped duplicate" not in text
     assert 'href="/mail/accounts/"' in text  # the accounts view stays one click away

@@ -5,11 +5,9 @@ feed the page's script asks for while mail is being checked."""
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 
 from accounts.policy import allowed
@@ -45,8 +43,12 @@ def inbox(request, pk=None):
            "can_manage": allowed(request.user, "manage_own_accounts"),
            "service_running": GlobalSettings.is_running()}
     if mailbox is None:
+        if pk is not None:
+            raise Http404("no mailbox")
         return render(request, "mail/inbox.html", ctx)
     accounts = list(triggers.user_accounts(request.user).select_related("delivery_target"))
+    if pk is not None:  # first: opening it marks it seen, which the counts then show
+        ctx["message"] = open_message(request, mailbox, accounts, pk)
     page = mail_list.page_of(mailbox, request.GET.get("page"), **filters)
     unread = mail_list.account_unread(mailbox)
     ctx.update({
@@ -57,8 +59,6 @@ def inbox(request, pk=None):
         "latest": mail_list.delivered(mailbox).order_by("-id").values_list("id", flat=True)
         .first() or 0,
     })
-    if pk is not None:
-        ctx["message"] = open_message(request, mailbox, accounts, pk)
     return render(request, "mail/inbox.html", ctx)
 
 
@@ -84,14 +84,14 @@ def feed(request):
 
 def _row(row) -> dict:
     d = row.delivery
-    moment = timezone.localtime(d.sent or d.created)
     return {
         "id": d.pk,
         "url": reverse("mail-message", args=[d.pk]),
-        "sender": d.sender or "(unknown sender)",
+        "sender": row.sender_name,
+        "address": d.sender,
         "subject": d.subject or "(no subject)",
-        "date": date_format(moment, "SHORT_DATETIME_FORMAT"),
-        "datetime": moment.isoformat(),
+        "date": row.when,
+        "datetime": row.moment.isoformat(),
         "account": str(d.run.account) if d.run and d.run.account else "",
         "unread": row.unread,
         "elsewhere": not row.in_maildir,

@@ -35,10 +35,13 @@
     li.dataset.id = m.id;
     var a = document.createElement("a");
     a.href = m.url;
-    a.appendChild(span("from", m.sender));
+    var from = span("from", m.sender);
+    from.title = m.address;
+    a.appendChild(from);
     var when = document.createElement("time");
     when.className = "date";
     when.dateTime = m.datetime;
+    when.title = m.datetime.slice(0, 16).replace("T", " ");
     when.textContent = m.date;
     a.appendChild(when);
     var subject = span("subject", m.subject);
