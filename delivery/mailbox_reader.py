@@ -34,7 +34,7 @@ INFO = ":2,"
 # Listing a folder of 100,000 files costs tens of milliseconds: a listing is
 # kept while the directory's change time stays the same (an IMAP client
 # moving a file changes it), per process.
-_cache: dict[tuple[str, str], tuple[tuple, dict]] = {}
+_cache: dict[tuple[str, str], Listing] = {}
 _cache_lock = threading.Lock()
 _CACHE_FOLDERS = 256
 
@@ -69,6 +69,16 @@ def without_seen(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Listing:
+    stamp: tuple  # new/ and cur/ as they were listed (inode, times)
+    entries: dict[str, Entry]  # token -> file
+    unread: frozenset[str]  # tokens
+
+
+EMPTY = Listing((), {}, frozenset())
+
+
+@dataclass(frozen=True)
 class FolderCount:
     name: str  # "" is INBOX; "Work/Reports" for ".Work.Reports"
     total: int
@@ -91,10 +101,13 @@ class MailboxReader:
 
     def index(self, folder: str, fresh: bool = False) -> dict[str, Entry]:
         """token -> where its file is, for the folder's new/ and cur/."""
+        return self.listing(folder, fresh).entries
+
+    def listing(self, folder: str, fresh: bool = False) -> Listing:
         try:
             base = self._folder_dir(folder)
         except DeliveryError:
-            return {}
+            return EMPTY
         key = (str(self.root), folder or "")
         stamps, fds = [], {}
         try:
@@ -108,8 +121,8 @@ class MailboxReader:
             stamp = tuple(stamps)
             with _cache_lock:
                 cached = _cache.get(key)
-            if cached is not None and cached[0] == stamp and not fresh:
-                return cached[1]
+            if cached is not None and cached.stamp == stamp and not fresh:
+                return cached
             found: dict[str, Entry] = {}
             for sub, fd in fds.items():
                 for name in os.listdir(fd):
@@ -118,11 +131,12 @@ class MailboxReader:
         finally:
             for fd in fds.values():
                 os.close(fd)
+        listed = Listing(stamp, found, frozenset(t for t, e in found.items() if not e.seen))
         with _cache_lock:
             if len(_cache) >= _CACHE_FOLDERS:
                 _cache.clear()
-            _cache[key] = (stamp, found)
-        return found
+            _cache[key] = listed
+        return listed
 
     def folders(self) -> list[FolderCount]:
         """INBOX and every Maildir++ folder (".A.B", not a link), with counts."""
@@ -137,13 +151,12 @@ class MailboxReader:
             return [FolderCount("", 0, 0)]
         counts = []
         for name in sorted(names, key=lambda n: (n != "", n.lower())):
-            entries = self.index(name).values()
-            counts.append(FolderCount(name, len(entries),
-                                      sum(1 for e in entries if not e.seen)))
+            listed = self.listing(name)
+            counts.append(FolderCount(name, len(listed.entries), len(listed.unread)))
         return counts
 
-    def unread_tokens(self, folder: str) -> set[str]:
-        return {token for token, e in self.index(folder).items() if not e.seen}
+    def unread_tokens(self, folder: str) -> frozenset[str]:
+        return self.listing(folder).unread
 
     def locate(self, folder: str, token: str) -> Entry | None:
         if not token:

@@ -17,7 +17,7 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
@@ -28,7 +28,7 @@ from delivery.targets import target_for
 PER_PAGE = 50
 MAILDIR = "maildir"
 # More unread messages than this: the per-account counts are computed from
-# every delivered token of the mailbox once and kept until new mail arrives.
+# every delivered token of the mailbox once and kept (account_unread).
 IN_QUERY_LIMIT = 1000
 
 
@@ -157,10 +157,7 @@ def account_unread(mailbox) -> dict[int, int]:
     box = reader(mailbox)
     if box is None:
         return {}
-    unread = set()
-    for folder in box.folders():
-        if folder.unread:
-            unread |= box.unread_tokens(folder.name)
+    unread = frozenset().union(*(box.unread_tokens(f.name) for f in box.folders() if f.unread))
     if not unread:
         return {}
     rows = delivered(mailbox).filter(backend=MAILDIR)
@@ -168,16 +165,17 @@ def account_unread(mailbox) -> dict[int, int]:
         counted = (rows.filter(token__in=unread).values("run__account_id")
                    .annotate(n=Count("id")))
         return {r["run__account_id"]: r["n"] for r in counted}
-    stamp = rows.aggregate(last=Max("id"))["last"]
-    key = f"mail-page:tokens:{mailbox.pk}:{stamp}"
-    owners = cache.get(key)
-    if owners is None:
-        owners = dict(rows.exclude(token="").values_list("token", "run__account_id"))
-        cache.set(key, owners, 600)
-    counts: dict[int, int] = {}
-    for token in unread:
-        if (account := owners.get(token)) is not None:
-            counts[account] = counts.get(account, 0) + 1
+    # Many unread: counted from every delivered token once, and kept until
+    # the unread set or the newest delivery changes.
+    newest = rows.order_by("-id").values_list("id", flat=True).first()
+    key = f"mail-page:unread:{mailbox.pk}:{newest}:{len(unread)}:{hash(unread)}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = {}
+        for token, account in rows.exclude(token="").values_list("token", "run__account_id"):
+            if token in unread:
+                counts[account] = counts.get(account, 0) + 1
+        cache.set(key, counts, 600)
     return counts
 
 
