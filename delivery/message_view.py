@@ -62,10 +62,10 @@ def read(source, size: int) -> tuple[EmailMessage, bool]:
 
 def _header(message, name: str) -> str:
     try:
-        value = message.get(name)
-    except Exception:  # noqa: BLE001 - a header the parser chokes on is shown raw
-        value = message.get_all(name, [""])[0] if hasattr(message, "get_all") else ""
-    text = str(value or "")
+        value = str(message.get(name) or "")
+    except Exception:  # whatever the parser chokes on in a header, it is shown raw
+        value = next((str(v) for k, v in message.raw_items() if k.lower() == name), "")
+    text = value
     return text[:HEADER_LIMIT].replace("\r", " ").replace("\n", " ")
 
 

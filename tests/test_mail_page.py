@@ -102,6 +102,9 @@ def test_folder_and_account_filters(client, me):
     assert subjects(page(client, me, folder="Work/Reports")) == ["Report"]
     assert subjects(page(client, me, folder="INBOX")) == ["From first"]
     assert subjects(page(client, me, account=first.pk)) == ["From first"]
+    # An id no database holds is no filter, not an error.
+    assert len(subjects(page(client, me, account="9" * 40))) == 2
+    client.get(reverse("mail-feed"), {"after": "9" * 40, "account": "1e9"}).json()
 
 
 def test_pages_of_fifty(client, me):

@@ -94,19 +94,23 @@ def test_attachments_are_listed_and_downloaded_never_rendered(client, me):
     raw = plain("With files", "see attached", attachments=[
         ("report.pdf", "application/pdf", b"%PDF-1.4 fake"),
         ("page.html", "text/html", b"<script>alert(1)</script>"),
+        ("résumé 2026.pdf", "application/pdf", b"%PDF-1.4 cv"),
     ])
     delivery = store(me.mailbox, raw)
 
     pane = opened(client, delivery)
     links = re.findall(r'href="(/mail/\d+/parts/\d+)" download>([^<]+)<', pane)
-    assert [name for _url, name in links] == ["report.pdf", "page.html"]
+    assert [name for _url, name in links] == ["report.pdf", "page.html", "résumé 2026.pdf"]
     pdf = client.get(links[0][0])
     page = client.get(links[1][0])
+    accented = client.get(links[2][0])
 
     assert pdf.content == b"%PDF-1.4 fake" and pdf["Content-Type"] == "application/pdf"
     assert pdf["Content-Disposition"] == 'attachment; filename="report.pdf"'
     assert page["Content-Type"] == "application/octet-stream"
     assert page["Content-Disposition"].startswith("attachment;")
+    assert accented["Content-Disposition"] == (
+        "attachment; filename*=utf-8''r%C3%A9sum%C3%A9_2026.pdf")
     original = client.get(reverse("mail-original", args=[delivery.pk]))
     assert original.content == file_of(me.mailbox, delivery).read_bytes()
 

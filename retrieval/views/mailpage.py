@@ -16,12 +16,16 @@ from retrieval.models import GlobalSettings
 from retrieval.views.reading import open_message
 
 
+def _number(text: str) -> int | None:
+    """A database id from the query string; anything else (or too big for one) is None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 16 else None
+
+
 def _filters(request) -> dict:
     folder = request.GET.get("folder")
-    account = request.GET.get("account", "")
     return {
         "folder": mail_list.folder_key(folder) if folder is not None else None,
-        "account": int(account) if account.isdigit() else None,
+        "account": _number(request.GET.get("account", "")),
         "q": request.GET.get("q", "").strip()[:200],
     }
 
@@ -69,10 +73,9 @@ def feed(request):
     mailbox = getattr(request.user, "mailbox", None)
     if mailbox is None:
         return JsonResponse({"rows": [], "folders": [], "accounts": {}})
-    after = request.GET.get("after", "")
     filters = _filters(request)
     accounts = list(triggers.user_accounts(request.user).select_related("delivery_target"))
-    fresh = mail_list.newer_than(mailbox, int(after) if after.isdigit() else 0, **filters)
+    fresh = mail_list.newer_than(mailbox, _number(request.GET.get("after", "")) or 0, **filters)
     rows = mail_list.rows_for(mailbox, fresh, accounts)
     return JsonResponse({
         "rows": [_row(r) for r in rows],

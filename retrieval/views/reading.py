@@ -12,6 +12,7 @@ asked), and it is shown in a sandboxed iframe.
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -108,8 +109,8 @@ def _download(data: bytes, filename: str, content_type: str) -> HttpResponse:
     response = HttpResponse(data, content_type="application/octet-stream"
                             if content_type.startswith(("text/html", "image/svg"))
                             else content_type)
-    name = get_valid_filename(filename) or "attachment"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, get_valid_filename(filename) or "attachment")
     response["X-Content-Type-Options"] = "nosniff"
     response._csp_config = {"default-src": ["'none'"], "sandbox": True}
     return response
