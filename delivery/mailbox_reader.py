@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,9 @@ class MailboxReader:
                 return None  # a link or something unreadable: never followed
             finally:
                 os.close(dir_fd)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)  # a FIFO or device planted under a message's name: never read
+                return None
             os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
         return None

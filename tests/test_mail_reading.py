@@ -198,7 +198,12 @@ def test_links_planted_in_the_mailbox_are_not_followed(client, me, tmp_path):
     linked.backend = "maildir"
     linked.save()
 
-    for message in (delivery, linked):
+    fifo = store(me.mailbox, plain("A pipe"))
+    pipe = file_of(me.mailbox, fifo)
+    pipe.unlink()
+    os.mkfifo(pipe)  # would hang a reader that opened it blocking
+
+    for message in (delivery, linked, fifo):
         pane = opened(client, message)
         assert "TOP SECRET" not in pane
         assert "no longer in your mailbox" in pane
