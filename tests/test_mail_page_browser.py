@@ -130,6 +130,7 @@ def test_reading_mail_at_1366_and_390(live_server, django_user_model, browser):
         assert page.evaluate("document.documentElement.scrollHeight") <= WIDE["height"]
         save_screenshot(page, "mail-list-1366")
 
+        page.evaluate("window.samePage = 'yes'")
         rows.first.click()
         expect(page).to_have_url(f"{base}/mail/{hostile.pk}/")
         pane = page.locator("article.mail-read")
@@ -139,6 +140,10 @@ def test_reading_mail_at_1366_and_390(live_server, django_user_model, browser):
         expect(body.locator("p").first).to_have_text("Dear reader,")  # the script never ran
         expect(body.get_by_role("link", name="Read the report")).to_be_visible()
         expect(inbox).to_have_text("12")  # opened: seen
+        # Opened in the pane: the list was not loaded again.
+        assert page.evaluate("window.samePage") == "yes"
+        expect(rows.first).not_to_have_class("msg unread")
+        expect(rows.first).to_have_attribute("class", "msg current")
         assert remote == []
         assert file_of(mailbox, hostile).name.endswith(":2,S")
         save_screenshot(page, "mail-message-1366")

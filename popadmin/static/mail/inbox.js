@@ -125,6 +125,41 @@
     schedule();
   }
 
+  // A wide screen opens a message in the reading pane without reloading the
+  // list (its scroll position and live rows stay); a phone shows it on its own.
+  var current = list.querySelector("li.current");
+  if (current) current.scrollIntoView({block: "nearest"});
+  var wide = window.matchMedia("(min-width: 60.01em)");
+  list.addEventListener("click", function (event) {
+    var link = event.target.closest("li.msg a");
+    if (!link || !wide.matches || event.button !== 0 || event.metaKey || event.ctrlKey ||
+        event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    fetch(link.href, {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        document.querySelector("article.mail-read").replaceWith(
+          doc.querySelector("article.mail-read"));
+        var side = document.querySelector(".side-toggle");
+        if (side) side.replaceWith(doc.querySelector(".side-toggle"));  // counts after "seen"
+        list.querySelectorAll("li.current").forEach(function (li) {
+          li.classList.remove("current");
+          li.querySelector("a").removeAttribute("aria-current");
+        });
+        var li = link.closest("li.msg");
+        li.classList.add("current");
+        li.classList.remove("unread");
+        link.setAttribute("aria-current", "true");
+        var mark = li.querySelector(".subject .visually-hidden");
+        if (mark) mark.remove();
+        document.title = doc.title;
+        history.pushState(null, "", link.href);
+      })
+      .catch(function () { window.location.href = link.href; });
+  });
+  window.addEventListener("popstate", function () { window.location.reload(); });
+
   var form = document.getElementById("check-mail");
   if (form) {
     form.addEventListener("submit", function (event) {
