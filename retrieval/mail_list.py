@@ -16,7 +16,6 @@ from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -100,8 +99,48 @@ def filtered(mailbox, folder: str | None = None, account: int | None = None, q: 
     return rows.select_related("run__account").order_by("-created", "-id")
 
 
-def page_of(mailbox, number, **filters):
-    return Paginator(filtered(mailbox, **filters), PER_PAGE).get_page(number)
+@dataclass
+class ListPage:
+    """One page of the list. A search is not counted: counting every match
+    would scan the mailbox's records a second time (bench/mail_page.py)."""
+
+    number: int
+    object_list: list
+    has_next: bool
+    total: int | None  # None for a search
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def num_pages(self) -> int | None:
+        return None if self.total is None else max(1, -(-self.total // PER_PAGE))
+
+
+def page_of(mailbox, number, **filters) -> ListPage:
+    rows = filtered(mailbox, **filters)
+    total = None if filters.get("q") else rows.count()
+    text = str(number or "")
+    wanted = int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 1
+    wanted = max(1, wanted)
+    if total is not None:
+        wanted = min(wanted, max(1, -(-total // PER_PAGE)))
+    start = (wanted - 1) * PER_PAGE
+    found = list(rows[start:start + PER_PAGE + 1])  # one more: is there a next page?
+    return ListPage(wanted, found[:PER_PAGE], len(found) > PER_PAGE, total)
 
 
 def webmail_urls(mailbox, accounts) -> dict:

@@ -120,6 +120,23 @@ def test_pages_of_fifty(client, me):
     assert "Page 2 of 2" in second and 'rel="prev"' in second
 
 
+def test_search_results_page_too(client, me):
+    for n in range(2 * PER_PAGE + 6):  # 53 invoices
+        Delivery.objects.create(mailbox=me.mailbox, message_key=f"k{n}", token=f"{n:032x}",
+                                result="delivered", subject=f"Invoice {n}" if n % 2 else f"Hi {n}",
+                                created=minutes_ago(1000 - n))
+    Delivery.objects.create(mailbox=me.mailbox, message_key="x", result="delivered",
+                            subject="Invoice from someone else", sender="x@y.test")
+
+    first = page(client, me, q="invoice")
+    second = page(client, me, q="invoice", page=2)
+
+    assert len(subjects(first)) == PER_PAGE and 'rel="next"' in first
+    assert "Page 1<" in first and "Page 1 of" not in first  # a search is not counted
+    assert len(subjects(second)) == 54 - PER_PAGE and 'rel="next"' not in second
+    assert "q=invoice&amp;page=1" in second
+
+
 def test_mail_delivered_elsewhere_links_to_the_webmail_the_admin_set(client, me):
     target = DeliveryTarget.objects.create(name="Dovecot", kind="lmtp", host="mx.local.test",
                                            webmail_url="https://webmail.local.test/")
