@@ -105,7 +105,7 @@ def timed(client, url: str, renders: int) -> tuple[float, list[float]]:
 
 def report(label: str, first: float, times: list[float]):
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    print(f"{label:<34} first {first:7.1f} ms   median {statistics.median(times):7.1f} ms   "
+    print(f"{label:<36} first {first:7.1f} ms   median {statistics.median(times):7.1f} ms   "
           f"p95 {p95:7.1f} ms   ({len(times)} requests)")
 
 
@@ -133,6 +133,7 @@ def main():
         ("/mail/ (first page)", "/mail/"),
         (f"/mail/?page={pages // 2} (deep page)", f"/mail/?page={pages // 2}"),
         ("/mail/?q=topic 42 (search)", "/mail/?q=topic+42"),
+        ("/mail/?q=no such words (no match)", "/mail/?q=no+such+words"),
         ("/mail/feed (live list)", f"/mail/feed?after={html.pk}"),
         ("open the 10 MB text message", f"/mail/{text.pk}/"),
         ("open the 10 MB HTML message", f"/mail/{html.pk}/"),
