@@ -158,11 +158,18 @@ def rows_for(mailbox, deliveries, accounts) -> list[Row]:
     box = reader(mailbox)
     urls = webmail_urls(mailbox, accounts)
     folders = [f.name for f in box.folders()] if box else []
+    refreshed: set[str] = set()
     out = []
     for d in deliveries:
         entry, where = None, folder_key(d.folder)
         if d.backend == MAILDIR and box is not None and d.token:
-            entry = box.locate(where, d.token)
+            entry = box.index(where).get(d.token)
+            if entry is None and where not in refreshed:
+                # Listed again once per folder and page, not per row: a file
+                # delivered within the kept listing's clock tick is found, and a
+                # page of deleted messages costs one listing, not fifty.
+                refreshed.add(where)
+                entry = box.index(where, fresh=True).get(d.token)
             if entry is None:  # moved by an IMAP client: the file keeps its name
                 for other in folders:
                     if other != where and (entry := box.index(other).get(d.token)):

@@ -172,3 +172,22 @@ def test_the_old_arrived_mail_address_leads_to_the_mail_page(client, me):
     client.force_login(me)
     response = client.get("/mail/messages/?page=2")
     assert response.status_code == 302 and response["Location"] == "/mail/?page=2"
+
+
+def test_messages_deleted_in_the_mailbox_cost_one_listing_per_folder(client, me, monkeypatch):
+    from delivery import mailbox_reader
+    from tests.mail_helpers import file_of
+
+    gone = [store(me.mailbox, plain(), subject=f"Deleted {n}") for n in range(6)]
+    for delivery in gone:
+        file_of(me.mailbox, delivery).unlink()
+    page(client, me)  # the listing is kept from here
+    listings = []
+    real = mailbox_reader.os.listdir
+    monkeypatch.setattr(mailbox_reader.os, "listdir",
+                        lambda fd: listings.append(fd) or real(fd))
+
+    text = page(client, me)
+
+    assert len(subjects(text)) == 6 and 'class="msg unread"' not in text
+    assert len(listings) <= 2  # INBOX's new/ and cur/ once, not once per row
