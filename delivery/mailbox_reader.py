@@ -198,8 +198,8 @@ class MailboxReader:
             entry = self.locate(folder, token)
             if entry is None:
                 return False
-            if entry.seen == seen and entry.sub == "cur":
-                return True
+            if entry.seen == seen and (entry.sub == "cur" or not seen):
+                return True  # already so (unread in new/ stays there)
             new_name = with_seen(entry.name) if seen else without_seen(entry.name)
             base = self._folder_dir(folder)
             try:

@@ -174,6 +174,7 @@ def test_reading_mail_at_1366_and_390(live_server, django_user_model, browser):
         expect(phone.locator("article.mail-read")).to_be_hidden()
         expect(phone.get_by_text("Folders and accounts")).to_be_visible()
         expect(phone.locator(".side-accounts")).to_be_hidden()  # folded on a phone
+
         assert_fits(phone, 390)
         save_screenshot(phone, "mail-list-390")
 
@@ -185,6 +186,13 @@ def test_reading_mail_at_1366_and_390(live_server, django_user_model, browser):
         phone.get_by_role("link", name="← Back to the list").click()
         expect(phone).to_have_url(base + "/mail/")
         expect(rows.first).to_be_visible()
+
+        phone.fill("#mail-search", "quarterly")
+        phone.get_by_role("button", name="Search").click()
+        expect(rows).to_have_count(1)
+        # A short list: the folded side panel stays one line, not half the screen.
+        assert phone.locator("aside.mail-side").bounding_box()["height"] < 60
+        save_screenshot(phone, "mail-search-390")
 
 
 def test_check_mail_slides_new_messages_into_the_list_without_a_reload(
