@@ -60,7 +60,8 @@ class DeliveryTargetForm(forms.ModelForm):
     class Meta:
         model = DeliveryTarget
         fields = ["name", "kind", "is_default", "host", "port", "socket_path", "security",
-                  "verify_tls", "username", "auth_method", "recipient_form", "timeout_seconds"]
+                  "verify_tls", "username", "auth_method", "recipient_form", "timeout_seconds",
+                  "webmail_url"]
 
     def save(self, commit=True):
         if self.cleaned_data.get("password"):

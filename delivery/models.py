@@ -54,6 +54,8 @@ class Delivery(models.Model):
             models.Index(fields=["mailbox", "message_key", "created"]),
             # Pruning old history walks rows by age (retrieval/retention.py).
             models.Index(fields=["created"], name="delivery_created_idx"),
+            # The mail page lists a mailbox's messages newest first, a page at a time.
+            models.Index(fields=["mailbox", "-created", "-id"], name="delivery_mailbox_list_idx"),
         ]
         verbose_name_plural = "deliveries"
 

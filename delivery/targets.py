@@ -77,6 +77,13 @@ class DeliveryTarget(models.Model):
         max_length=10, choices=RecipientForm.choices, default=RecipientForm.ADDRESS
     )
     timeout_seconds = models.PositiveIntegerField(default=60)
+    # Mail delivered elsewhere than the built-in Maildir is read there; the
+    # mail page links each such message to this address (docs/mail-page.md).
+    webmail_url = models.URLField(
+        "webmail address", max_length=500, blank=True, db_default="",
+        help_text="Where users read the mail delivered here, e.g. https://webmail.example.com/. "
+        "The mail page links these messages to it.",
+    )
 
     class Meta:
         app_label = "delivery"

@@ -117,4 +117,4 @@ def test_it_lands_staff_on_the_dashboard_and_users_on_their_mail_after_the_user_
     assert response["Location"] == reverse("dashboard")
     client.logout()
     response = client.post(reverse("login"), {"username": "alice", "password": "x"})
-    assert response["Location"] == reverse("mail-accounts")
+    assert response["Location"] == reverse("mail-home")

@@ -87,7 +87,7 @@ def test_it_checks_on_web_login_when_the_group_allows(client, everything, reques
 
 def test_it_checks_on_the_login_page(client, everything, requested):
     response = client.post(reverse("login"), {"username": "alice", "password": "login password"})
-    assert response.status_code == 302 and response["Location"] == "/mail/accounts/"
+    assert response.status_code == 302 and response["Location"] == "/mail/"
     assert requested == [(enabled_ids(everything), "login")]
 
 

@@ -134,7 +134,7 @@ def build_everything():
     lmtp = DeliveryTarget(
         name="Dovecot LMTP", kind="lmtp", is_default=True, socket_path="/run/dovecot/lmtp",
         security="tls", verify_tls=False, username="lmtp-user", recipient_form="localpart",
-        timeout_seconds=30,
+        timeout_seconds=30, webmail_url="https://webmail.example.test/",
     )
     lmtp.set_password("lmtp-secret")
     lmtp.save()

@@ -1,7 +1,7 @@
 """The user pages in headless Chromium, at 1366 px and at 390 px (a phone):
 self-service add with a server suggested by a real local DNS server (SRV
 record to the test Dovecot), Test connection, Save, Check now with a real
-worker until the new mail is in the Arrived list; errors with next steps.
+worker until the new mail is in the mail page's list; errors with next steps.
 
 Screenshots go to $POPADMIN_SCREENSHOTS or tests/artifacts/ (gitignored).
 """
@@ -100,6 +100,8 @@ def log_in(page, base):
     page.fill("#id_username", "webuser")
     page.fill("#id_password", LOGIN_PASSWORD)
     page.click("button[type=submit]")
+    expect(page).to_have_url(base + "/mail/")
+    page.get_by_role("link", name="Accounts", exact=True).click()
     expect(page).to_have_url(base + "/mail/accounts/")
 
 
@@ -152,8 +154,8 @@ def test_self_service_add_with_a_suggested_server_then_check_until_the_mail_is_l
         expect(card.locator(".next-check")).to_contain_text("(in ")
         shot(page, "selfservice-3-checked-1366")
 
-        page.get_by_role("link", name="Arrived mail").click()
-        rows = page.locator("table.messages-list tbody tr")
+        page.get_by_role("link", name="Mail", exact=True).click()
+        rows = page.locator("#message-list li.msg")
         expect(rows).to_have_count(2)
         expect(rows.first).to_contain_text("test message 2 of 2")
         expect(rows.first).to_contain_text("sender@example.test")
@@ -210,8 +212,8 @@ def test_errors_with_next_steps_and_the_phone_layout(
         assert_fits(page, viewport["width"])
         shot(page, f"account-form-{name}")
 
-        page.get_by_role("link", name="Arrived mail").click()
-        expect(page.locator("table.messages-list tbody tr")).to_have_count(3)
+        page.get_by_role("link", name="Mail", exact=True).click()
+        expect(page.locator("#message-list li.msg")).to_have_count(3)
         assert_fits(page, viewport["width"])
         shot(page, f"arrived-{name}")
         page.context.close()

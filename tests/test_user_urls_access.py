@@ -59,7 +59,7 @@ ACCOUNT_URLS = [
 ]
 OWN_URLS = [
     ("mail-accounts", "get", 200),
-    ("mail-messages", "get", 200),
+    ("mail-home", "get", 200),
     ("mail-account-add", "get", 200),
     ("mail-check-all", "post", 302),
 ]
@@ -113,7 +113,7 @@ def test_delete_by_another_user_leaves_the_account(client, people):
 
 
 @pytest.mark.parametrize("who,where", [
-    ("anonymous", "/mail/accounts/"), ("owner", "/mail/accounts/"), ("staff", "/dashboard/"),
+    ("anonymous", "/mail/"), ("owner", "/mail/"), ("staff", "/dashboard/"),
 ])
 def test_home_sends_each_to_their_page(client, people, who, where):
     response = call(client, people[who], "home", "get")

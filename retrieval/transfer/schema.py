@@ -282,6 +282,7 @@ TARGET_FIELDS = {
     "auth_method": _choice(DeliveryTarget.AuthMethod),
     "recipient_form": _choice(DeliveryTarget.RecipientForm),
     "timeout_seconds": _integer(0),
+    "webmail_url": _text,
     "oauth": _oauth,
 }
 

@@ -1,31 +1,13 @@
-"""What arrived: the messages fetched for the user, and each account's recent checks."""
+"""Each account's recent checks (the messages themselves are on the mail page)."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import render
 
-from delivery.models import Delivery
 from retrieval import explain
 from retrieval.oauth.permissions import may_connect
 from retrieval.views.access import own_account
 
-MESSAGES_PER_PAGE = 25
 RECENT_RUNS = 20
-
-
-@login_required
-def messages_page(request):
-    mailbox = getattr(request.user, "mailbox", None)
-    rows = Delivery.objects.none()
-    if mailbox is not None:
-        rows = (
-            Delivery.objects.filter(mailbox=mailbox, result=Delivery.Result.DELIVERED)
-            .select_related("run__account")
-            .order_by("-created", "-pk")
-        )
-    page = Paginator(rows, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "mail/messages.html", {"page": page, "mailbox": mailbox,
-                                                  "nav": "messages"})
 
 
 @login_required

@@ -23,7 +23,7 @@ def home(request):
     """`/`: users to their page, staff to the dashboard."""
     if request.user.is_authenticated and request.user.is_staff:
         return redirect("dashboard")
-    return redirect("mail-accounts")
+    return redirect("mail-home")
 
 
 def run_progress(run: Run | None) -> dict:

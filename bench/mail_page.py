@@ -1,0 +1,146 @@
+"""The mail page with 100,000 messages in PostgreSQL and in the Maildir
+(targets: a page of the list in under 200 ms; a 10 MB message opens in under
+a second).
+
+Fills a scratch database with one user's 100,000 Delivery rows
+(generate_series) and writes the matching 100,000 files into their Maildir
+(half unread in new/, half read in cur/), plus a 10 MB text message and a
+10 MB HTML one; then times through the Django test client: the first page,
+a deep page, a search, the live feed, opening each 10 MB message and its
+HTML frame. "first" is the first request after start (the Maildir listing
+and the per-account counts not yet kept); the median and p95 are of the
+requests after it.
+
+    .venv/bin/python bench/mail_page.py [--messages 100000] [--renders 20]
+    (DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench_mail)
+"""
+
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_mail")
+
+from _setup import scratch  # noqa: E402
+from dispatcher_tick import setup_django  # noqa: E402
+
+ADDRESS = "reader@bench.test"
+MB = 1024 * 1024
+
+
+def token(n: int) -> str:
+    return hashlib.md5(str(n).encode()).hexdigest()  # noqa: S324 - what PostgreSQL's md5() gives
+
+
+def populate(messages: int, mail_root: Path):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from accounts.models import Mailbox
+    from delivery.models import Delivery
+    from retrieval.models import RemoteAccount, Run
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-reader")
+    mailbox, _ = Mailbox.objects.get_or_create(address=ADDRESS, defaults={"user": user})
+    accounts = []
+    for name in ("Work", "Old provider", "Newsletters"):
+        account, _ = RemoteAccount.objects.get_or_create(
+            owner=mailbox, host="pop.bench.test", username=name, name=name)
+        accounts.append(account)
+    runs = [Run.objects.create(account=a, trigger="schedule", status="ok") for a in accounts]
+    if Delivery.objects.filter(mailbox=mailbox).count() != messages:
+        Delivery.objects.filter(mailbox=mailbox).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO delivery_delivery (mailbox_id, run_id, message_key, content_digest,
+                    message_id, sender, subject, sent, folder, backend, result, detail, size,
+                    recipient, token, remote_uid, created)
+                SELECT %s, (ARRAY[%s, %s, %s])[1 + g %% 3], md5(g::text), '', '',
+                       'Sender ' || (g %% 500) || ' <s' || (g %% 500) || '@example.test>',
+                       'Message number ' || g || ' about topic ' || (g %% 97), now(),
+                       '', 'maildir', 'delivered', '', 300, '', md5(g::text), '',
+                       now() - (%s - g) * interval '1 minute'
+                FROM generate_series(1, %s) AS g
+                """,
+                [mailbox.pk, *[r.pk for r in runs], messages, messages],
+            )
+            cursor.execute("VACUUM ANALYZE delivery_delivery")
+    home = mail_root / "bench.test" / "reader"
+    for sub in ("new", "cur", "tmp"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    body = b"From: s@example.test\nSubject: bench\n\nA short message.\n"
+    for n in range(1, messages + 1):
+        name = f"{n}.M0P0Q{n}R{token(n)}.bench,S={len(body)}"
+        path = home / "new" / name if n % 2 else home / "cur" / (name + ":2,S")
+        path.write_bytes(body)
+    return user, mailbox, runs[0]
+
+
+def big_messages(mailbox, run):
+    from tests.mail_helpers import plain, store
+
+    line = "The quick brown fox jumps over the lazy dog, again and again. " * 2 + "\n"
+    text = plain("10 MB of text", line * (10 * MB // len(line)))
+    html = plain("10 MB of HTML", "see the HTML part",
+                 html="<p>" + "<b>word</b> <a href='https://example.test/'>link</a> "
+                 * (10 * MB // 60) + "</p>")
+    return store(mailbox, text, run=run), store(mailbox, html, run=run)
+
+
+def timed(client, url: str, renders: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(renders + 1):
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return times[0], sorted(times[1:])
+
+
+def report(label: str, first: float, times: list[float]):
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    print(f"{label:<36} first {first:7.1f} ms   median {statistics.median(times):7.1f} ms   "
+          f"p95 {p95:7.1f} ms   ({len(times)} requests)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--renders", type=int, default=20)
+    args = parser.parse_args()
+    mail_root = scratch("popadmin-bench-mail-")
+    os.environ["MAIL_ROOT"] = str(mail_root)
+    setup_django()
+    from django.conf import settings
+    from django.test import Client
+
+    settings.ALLOWED_HOSTS = ["*"]
+    started = time.perf_counter()
+    user, mailbox, run = populate(args.messages, mail_root)
+    text, html = big_messages(mailbox, run)
+    print(f"{args.messages:,} messages in PostgreSQL and the Maildir, ready in "
+          f"{time.perf_counter() - started:.1f} s")
+    client = Client()
+    client.force_login(user)
+    pages = max(1, args.messages // 50)
+    for label, url in (
+        ("/mail/ (first page)", "/mail/"),
+        (f"/mail/?page={pages // 2} (deep page)", f"/mail/?page={pages // 2}"),
+        ("/mail/?q=topic 42 (search)", "/mail/?q=topic+42"),
+        ("/mail/?q=no such words (no match)", "/mail/?q=no+such+words"),
+        ("/mail/feed (live list)", f"/mail/feed?after={html.pk}"),
+        ("open the 10 MB text message", f"/mail/{text.pk}/"),
+        ("open the 10 MB HTML message", f"/mail/{html.pk}/"),
+        ("its HTML frame (sanitised)", f"/mail/{html.pk}/body"),
+    ):
+        report(label, *timed(client, url, args.renders))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""What the mail page lists: the signed-in user's delivered messages, newest
+first, from the Delivery records; for copies in the built-in Maildir, whether
+each is read (the Maildir's Seen flag) and where its file is; for copies
+delivered elsewhere (LMTP, SMTP, IMAP APPEND), the webmail address the
+administrator set on the delivery target. Folders and accounts with their
+unread counts for the side panel.
+
+Everything starts from the user's own Mailbox: nothing here takes a mailbox
+or a path from the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
+from delivery.maildir import DeliveryError
+from delivery.models import Delivery, DeliveryTarget
+from delivery.targets import target_for
+
+PER_PAGE = 50
+MAILDIR = "maildir"
+# More unread messages than this: the per-account counts are computed from
+# every delivered token of the mailbox once and kept (account_unread).
+IN_QUERY_LIMIT = 1000
+
+
+def folder_key(name: str) -> str:
+    """"" for INBOX; "Work/Reports" for "Work.Reports", "/Work/Reports/", ..."""
+    name = (name or "").strip().strip("/")
+    if name.upper() == "INBOX":
+        return ""
+    return "/".join(p for p in name.replace(".", "/").split("/") if p)
+
+
+@dataclass
+class Row:
+    delivery: Delivery
+    entry: Entry | None  # the Maildir file, when the copy is there
+    folder: str  # where the file is now (an IMAP client may have moved it)
+    webmail_url: str
+
+    @property
+    def in_maildir(self) -> bool:
+        return self.delivery.backend == MAILDIR
+
+    @property
+    def unread(self) -> bool:
+        return self.entry is not None and not self.entry.seen
+
+    @property
+    def moment(self):
+        return timezone.localtime(self.delivery.sent or self.delivery.created)
+
+    @property
+    def when(self) -> str:
+        """As webmail lists it: the time for today's mail, else the date."""
+        moment = self.moment
+        if moment.date() == timezone.localtime().date():
+            return moment.strftime("%H:%M")
+        return moment.strftime("%Y-%m-%d")
+
+    @property
+    def sender_name(self) -> str:
+        """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
+        sender = self.delivery.sender or ""
+        name, address = parseaddr(sender)
+        return (name or address or sender).strip() or "(unknown sender)"
+
+
+def reader(mailbox) -> MailboxReader | None:
+    try:
+        return MailboxReader(settings.MAIL_ROOT, mailbox.address)
+    except DeliveryError:
+        return None  # an address that cannot name a Maildir: nothing stored there
+
+
+def delivered(mailbox):
+    return Delivery.objects.filter(mailbox=mailbox, result=Delivery.Result.DELIVERED)
+
+
+def filtered(mailbox, folder: str | None = None, account: int | None = None, q: str = ""):
+    rows = delivered(mailbox)
+    if folder is not None:
+        variants = {folder, folder.replace("/", "."), folder + "/"}
+        if folder == "":
+            variants |= {"INBOX", "inbox", "Inbox"}
+        rows = rows.filter(folder__in=variants)
+    if account is not None:
+        rows = rows.filter(run__account_id=account)
+    if q:
+        rows = rows.filter(Q(sender__icontains=q) | Q(subject__icontains=q))
+    return rows.select_related("run__account").order_by("-created", "-id")
+
+
+@dataclass
+class ListPage:
+    """One page of the list. A search is not counted: counting every match
+    would scan the mailbox's records a second time (bench/mail_page.py)."""
+
+    number: int
+    object_list: list
+    has_next: bool
+    total: int | None  # None for a search
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def num_pages(self) -> int | None:
+        return None if self.total is None else max(1, -(-self.total // PER_PAGE))
+
+
+def page_of(mailbox, number, **filters) -> ListPage:
+    rows = filtered(mailbox, **filters)
+    total = None if filters.get("q") else rows.count()
+    text = str(number or "")
+    wanted = int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 1
+    wanted = max(1, wanted)
+    if total is not None:
+        wanted = min(wanted, max(1, -(-total // PER_PAGE)))
+    start = (wanted - 1) * PER_PAGE
+    found = list(rows[start:start + PER_PAGE + 1])  # one more: is there a next page?
+    return ListPage(wanted, found[:PER_PAGE], len(found) > PER_PAGE, total)
+
+
+def webmail_urls(mailbox, accounts) -> dict:
+    """{(account id or None, backend kind): url} for the targets this mailbox's mail goes to."""
+    default = DeliveryTarget.objects.filter(is_default=True).first()
+    urls = {}
+    for account in [None, *accounts]:
+        target = target_for(mailbox, default, account.delivery_target if account else None)
+        if target is not None and target.webmail_url:
+            urls[(account.pk if account else None, target.kind)] = target.webmail_url
+    return urls
+
+
+def rows_for(mailbox, deliveries, accounts) -> list[Row]:
+    box = reader(mailbox)
+    urls = webmail_urls(mailbox, accounts)
+    folders = [f.name for f in box.folders()] if box else []
+    refreshed: set[str] = set()
+    out = []
+    for d in deliveries:
+        entry, where = None, folder_key(d.folder)
+        if d.backend == MAILDIR and box is not None and d.token:
+            entry = box.index(where).get(d.token)
+            if entry is None and where not in refreshed:
+                # Listed again once per folder and page, not per row: a file
+                # delivered within the kept listing's clock tick is found, and a
+                # page of deleted messages costs one listing, not fifty.
+                refreshed.add(where)
+                entry = box.index(where, fresh=True).get(d.token)
+            if entry is None:  # moved by an IMAP client: the file keeps its name
+                for other in folders:
+                    if other != where and (entry := box.index(other).get(d.token)):
+                        where = other
+                        break
+        url = ""
+        if d.backend != MAILDIR:
+            url = urls.get((d.run.account_id if d.run else None, d.backend)) or next(
+                (u for (_a, kind), u in urls.items() if kind == d.backend), "")
+        out.append(Row(d, entry, where, url))
+    return out
+
+
+def folder_counts(mailbox) -> list[FolderCount]:
+    """The Maildir's folders, and those that copies delivered elsewhere were put in."""
+    box = reader(mailbox)
+    counts = box.folders() if box else [FolderCount("", 0, 0)]
+    known = {c.name for c in counts}
+    elsewhere = (delivered(mailbox).exclude(backend=MAILDIR).values("folder")
+                 .annotate(n=Count("id")))
+    for row in elsewhere:
+        name = folder_key(row["folder"])
+        if name not in known:
+            known.add(name)
+            counts.append(FolderCount(name, row["n"], 0))
+    return counts
+
+
+def account_unread(mailbox) -> dict[int, int]:
+    """account id -> unread messages of it in the Maildir."""
+    box = reader(mailbox)
+    if box is None:
+        return {}
+    unread = frozenset().union(*(box.unread_tokens(f.name) for f in box.folders() if f.unread))
+    if not unread:
+        return {}
+    rows = delivered(mailbox).filter(backend=MAILDIR)
+    if len(unread) <= IN_QUERY_LIMIT:
+        counted = (rows.filter(token__in=unread).values("run__account_id")
+                   .annotate(n=Count("id")))
+        return {r["run__account_id"]: r["n"] for r in counted}
+    # Many unread: counted from every delivered token once, and kept until
+    # the unread set or the newest delivery changes.
+    newest = rows.order_by("-id").values_list("id", flat=True).first()
+    key = f"mail-page:unread:{mailbox.pk}:{newest}:{len(unread)}:{hash(unread)}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = {}
+        for token, account in rows.exclude(token="").values_list("token", "run__account_id"):
+            if token in unread:
+                counts[account] = counts.get(account, 0) + 1
+        cache.set(key, counts, 600)
+    return counts
+
+
+def newer_than(mailbox, after: int, **filters):
+    """For the live list: rows delivered since the page showed `after` (a Delivery id)."""
+    return list(filtered(mailbox, **filters).filter(id__gt=after)[:PER_PAGE])
