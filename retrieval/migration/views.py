@@ -1,9 +1,10 @@
 """The admin's Import page: fetchmail/getmail files, previewed, then confirmed.
 
 Upload -> preview (a dry run: what the command's --dry-run shows) -> confirm
-(the same files, held server-side by pending.py) -> result with links to the
-accounts. Staff with the add permission on remote accounts only; updating
-existing accounts or the global settings needs those change permissions too.
+(the same files, held server-side by pending.py; a rewrite the preview marks
+"Check first" needs its box ticked) -> result with links to the accounts.
+Staff with the add permission on remote accounts only; updating existing
+accounts or the global settings needs those change permissions too.
 """
 
 from functools import wraps
@@ -86,7 +87,8 @@ def import_confirm(request):
             "upload the files again."], **_forms())
     try:
         with transaction.atomic():
-            report = pending.run(job, dry_run=False)
+            confirmed = request.POST.get("confirm_rewrites") == "1"
+            report = pending.run(job, dry_run=False, confirmed=confirmed)
             # Checked again on what is written now: the accounts may have changed since.
             missing = _missing_permissions(request.user, report)
             if missing:
