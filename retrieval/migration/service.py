@@ -58,7 +58,8 @@ class Report:
         seen = sum(r.seen_new for r in self.rows)
         head = "dry run, nothing written: " if self.dry_run else ""
         confirm = self.needs_confirmation()
-        confirm = f"; {confirm} rewrite(s) to confirm" if confirm else ""
+        confirm = (f"; {confirm} rewrite(s) to confirm" if self.dry_run
+                   else f"; {confirm} confirmed rewrite(s)") if confirm else ""
         return (f"{head}accounts: {self.count('create')} created, {self.count('update')} "
                 f"updated, {self.count('unchanged')} unchanged, {self.count('refused')} "
                 f"not importable; {seen} already-taken message(s) recorded{confirm}")
