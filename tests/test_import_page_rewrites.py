@@ -73,3 +73,16 @@ def test_an_import_without_such_rewrites_has_no_box(client, alices_account):
 
     assert "keep</span>: <span class=\"popadmin-import-old\">keep</span> → " in page
     assert "confirm_rewrites" not in page
+
+
+def test_the_box_confirms_only_what_the_preview_showed(client, alices_account):
+    token = token_of(preview(client, RC, None))
+    # Between the preview and the Import, the account is changed again.
+    RemoteAccount.objects.filter(pk=alices_account.pk).update(port=1995)
+
+    response = confirm(client, token, confirm_rewrites="1")
+
+    page = response.content.decode()
+    assert "Nothing was imported" in page and "POP3 on port 1995 → IMAP on port 143" in page
+    alices_account.refresh_from_db()
+    assert (alices_account.protocol, alices_account.port) == ("pop3", 1995)

@@ -87,7 +87,10 @@ def take(session, user, token):
 
 
 def run(job, dry_run, confirmed=False):
-    """The job's Report; raises MigrationError with nothing imported."""
+    """The job's Report; raises MigrationError with nothing imported.
+
+    `confirmed`: the rewrites the person confirmed (service.migrate).
+    """
     if job["kind"] == "fetchmail":
         name, text = job["rc"]
         return import_fetchmailrc(text, name, job["state"], job["owner"], dry_run,

@@ -68,6 +68,10 @@ class Report:
         """How many entries rewrite an account in a way a person must confirm first."""
         return sum(bool(r.warnings) for r in self.rows)
 
+    def to_confirm(self):
+        """Each such rewrite as a line: what a confirmation confirms."""
+        return [f"{r.source}: {r.label}: {w}" for r in self.rows for w in r.warnings]
+
     def lines(self):
         """The report as text lines, one per entry plus its notes."""
         out = [self.summary()]
@@ -90,8 +94,10 @@ def migrate(candidates, unused_state=(), default_owner=None, dry_run=False, prob
             confirmed=False):
     """Import the candidates; returns a Report, raises MigrationError with nothing written.
 
-    Unless `confirmed`, an import that rewrites an account its user set up, or
-    makes one connect another way (changes.py), writes nothing.
+    An import that rewrites an account its user set up, or makes one connect
+    another way (changes.py), writes nothing unless `confirmed` is True or
+    holds each such rewrite as Report.to_confirm() words it (what the person
+    saw in the preview).
     """
     accepted, rows, keys = [], [], {}
     for c in candidates:
@@ -130,9 +136,10 @@ def migrate(candidates, unused_state=(), default_owner=None, dry_run=False, prob
                         disabled=_disabled(c, result)))
     rows.sort(key=lambda r: _source_order(r.source))
     report = Report(rows, settings_gain.get("added", {}), list(unused_state), dry_run)
-    if not dry_run and report.needs_confirmation() and not confirmed:
-        raise MigrationError([*(f"{r.source}: {r.label}: {w}" for r in rows for w in r.warnings),
-                              CONFIRM])
+    unconfirmed = [] if confirmed is True else [
+        line for line in report.to_confirm() if line not in set(confirmed or ())]
+    if not dry_run and unconfirmed:
+        raise MigrationError([*unconfirmed, CONFIRM])
     if not dry_run:
         _write(document, accepted, rows)
     return report

@@ -66,6 +66,8 @@ def _preview(request, job, form):
     except MigrationError as e:
         return _render(request, "upload", errors=e.errors, **_forms(job["kind"], form))
     missing = _missing_permissions(request.user, report)
+    # The rewrites this preview marks "Check first": the box confirms these, no others.
+    job = {**job, "to_confirm": report.to_confirm()}
     try:
         token = pending.hold(request.session, request.user, job) if not missing else ""
     except pending.TooLarge:
@@ -87,7 +89,8 @@ def import_confirm(request):
             "upload the files again."], **_forms())
     try:
         with transaction.atomic():
-            confirmed = request.POST.get("confirm_rewrites") == "1"
+            ticked = request.POST.get("confirm_rewrites") == "1"
+            confirmed = job.get("to_confirm", []) if ticked else []
             report = pending.run(job, dry_run=False, confirmed=confirmed)
             # Checked again on what is written now: the accounts may have changed since.
             missing = _missing_permissions(request.user, report)
