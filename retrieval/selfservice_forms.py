@@ -39,6 +39,9 @@ class UserAccountForm(RemoteAccountForm):
         # Users never exempt their own accounts from the reach guard.
         self.instance.network_restricted = True
         self.instance.verify_tls = True
+        if self.instance.pk is None:
+            # Recorded so that an import about to rewrite it says so first.
+            self.instance.created_by_user = True
         if not self.is_bound:
             self.initial["folders"] = ", ".join(self.instance.folders or [])
         # The password belongs with the username, not after the schedule.

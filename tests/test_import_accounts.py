@@ -95,11 +95,11 @@ def document(**changes):
     return doc
 
 
-def run_import(tmp_path, doc, name="in.json"):
+def run_import(tmp_path, doc, name="in.json", *options):
     path = tmp_path / name
     path.write_text(json.dumps(doc))
     out = io.StringIO()
-    call_command("import_accounts", str(path), stdout=out)
+    call_command("import_accounts", str(path), *options, stdout=out)
     return out.getvalue()
 
 
@@ -189,7 +189,8 @@ def test_it_updates_existing_entries(tmp_path):
     account.update(host="POP.remote.test", port=2110, keep="keep", poll_minutes=30)
     del account["password"]
 
-    out = run_import(tmp_path, doc)
+    # Another port: the preview's "connects another way" needs a confirmation.
+    out = run_import(tmp_path, doc, "in.json", "--confirm-rewrites")
 
     assert "mailboxes: 0 created, 2 updated; accounts: 0 created, 3 updated" in out
     bob = Mailbox.objects.get(address="bob@example.com")

@@ -173,6 +173,7 @@ def build_everything():
             target_folder=f"Remote/{i}", folder_map={"INBOX": "Old ISP", "Spam": "Junk"},
             delivery_target=[lmtp, gmail, None][i % 3], poll_minutes=5 + i,
             max_message_mb=i, enabled=i != 2, network_restricted=i in (1, 4),
+            created_by_user=i == 4,
         )
         if method == "password":
             account.set_password(f"remote-secret-{i}")

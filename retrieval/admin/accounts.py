@@ -38,7 +38,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner"]
     actions = ["check_now"]
     readonly_fields = ["next_check", "last_check", "last_status", "last_error",
-                       "consecutive_failures", "failing_since", "lease_expires", "history_link"]
+                       "consecutive_failures", "failing_since", "lease_expires", "history_link",
+                       "created_by_user"]
     fieldsets = [
         (None, {"fields": ["owner", "name", "enabled", "network_restricted"]}),
         ("Server", {"fields": ["protocol", "security", "host", "port", "verify_tls",

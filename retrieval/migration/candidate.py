@@ -27,6 +27,7 @@ class Candidate:
     max_message_mb: int = 0
     poll_minutes: int | None = None
     enabled: bool = True
+    disabled_why: str = ""  # why an entry is imported disabled, for the preview
     target_folder: str = ""
     accepted_domains: list = field(default_factory=list)  # global settings to add
     header_fields: list = field(default_factory=list)

@@ -14,3 +14,11 @@ def read_text(path):
 def report(stdout, result):
     for line in result.lines():
         stdout.write(line)
+
+
+def add_confirm_argument(parser):
+    parser.add_argument(
+        "--confirm-rewrites", action="store_true",
+        help="Rewrite accounts their users set up, or that would connect another way (another "
+        "protocol or port): without it such an import writes nothing. --dry-run lists them.",
+    )

@@ -43,6 +43,8 @@ def _candidate(user, settings, filename):
     c.username = o.get("user", "")
     c.password = o.get("password")
     c.enabled = not user.skip
+    if user.skip:
+        c.disabled_why = "skip in the fetchmailrc: fetchmail does not poll it"
     if not c.username:
         c.refuse("no remote user name (fetchmail would use the login running it)")
     if c.password is None:

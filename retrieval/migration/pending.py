@@ -86,11 +86,14 @@ def take(session, user, token):
         return None
 
 
-def run(job, dry_run):
-    """The job's Report; raises MigrationError with nothing imported."""
+def run(job, dry_run, confirmed=False):
+    """The job's Report; raises MigrationError with nothing imported.
+
+    `confirmed`: the rewrites the person confirmed (service.migrate).
+    """
     if job["kind"] == "fetchmail":
         name, text = job["rc"]
         return import_fetchmailrc(text, name, job["state"], job["owner"], dry_run,
-                                  job["seen_from_server"])
+                                  job["seen_from_server"], confirmed)
     return import_getmailrcs([tuple(f) for f in job["files"]],
-                             [tuple(s) for s in job["states"]], job["owner"], dry_run)
+                             [tuple(s) for s in job["states"]], job["owner"], dry_run, confirmed)

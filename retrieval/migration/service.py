@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from retrieval.models import GlobalSettings, RemoteAccount, SeenMessage
-from retrieval.transfer import TransferError, import_data
-from retrieval.transfer.planner import ImportPlan, changed
+from retrieval.transfer import TransferError, changes, import_data
+from retrieval.transfer.planner import ImportPlan
 
 from . import placement
+
+CONFIRM = ("these rewrites need a confirmation: check them in the preview (--dry-run), then "
+           "confirm them (--confirm-rewrites, or the box under the Import page's preview)")
 
 
 class MigrationError(Exception):
@@ -36,6 +39,9 @@ class Row:
     notes: list = field(default_factory=list)
     seen_new: int = 0
     account_id: int | None = None
+    changes: list = field(default_factory=list)  # changes.Change of an update, old -> new
+    warnings: list = field(default_factory=list)  # rewrites a person must confirm
+    disabled: str = ""  # "created disabled" or "disabled by this import", with why
 
 
 @dataclass
@@ -51,18 +57,31 @@ class Report:
     def summary(self):
         seen = sum(r.seen_new for r in self.rows)
         head = "dry run, nothing written: " if self.dry_run else ""
+        confirm = self.needs_confirmation()
+        confirm = (f"; {confirm} rewrite(s) to confirm" if self.dry_run
+                   else f"; {confirm} confirmed rewrite(s)") if confirm else ""
         return (f"{head}accounts: {self.count('create')} created, {self.count('update')} "
                 f"updated, {self.count('unchanged')} unchanged, {self.count('refused')} "
-                f"not importable; {seen} already-taken message(s) recorded")
+                f"not importable; {seen} already-taken message(s) recorded{confirm}")
+
+    def needs_confirmation(self):
+        """How many entries rewrite an account in a way a person must confirm first."""
+        return sum(bool(r.warnings) for r in self.rows)
+
+    def to_confirm(self):
+        """Each such rewrite as a line: what a confirmation confirms."""
+        return [f"{r.source}: {r.label}: {w}" for r in self.rows for w in r.warnings]
 
     def lines(self):
         """The report as text lines, one per entry plus its notes."""
         out = [self.summary()]
         for r in self.rows:
             detail = f" -> {r.owner}" if r.owner else ""
-            reason = f": {r.reason}" if r.reason else ""
+            reason = f": {r.reason or r.disabled}" if r.reason or r.disabled else ""
             seen = f" ({r.seen_new} taken before)" if r.seen_new else ""
             out.append(f"{r.source}: {r.action} {r.label}{detail}{seen}{reason}")
+            out.extend(f"    {c}" for c in r.changes)
+            out.extend(f"    warning: {w}" for w in r.warnings)
             out.extend(f"    note: {n}" for n in r.notes)
         for key, values in self.settings.items():
             out.append(f"global settings: {key} gains {', '.join(values)}")
@@ -71,8 +90,15 @@ class Report:
         return out
 
 
-def migrate(candidates, unused_state=(), default_owner=None, dry_run=False, probe_timeout=10.0):
-    """Import the candidates; returns a Report, raises MigrationError with nothing written."""
+def migrate(candidates, unused_state=(), default_owner=None, dry_run=False, probe_timeout=10.0,
+            confirmed=False):
+    """Import the candidates; returns a Report, raises MigrationError with nothing written.
+
+    An import that rewrites an account its user set up, or makes one connect
+    another way (changes.py), writes nothing unless `confirmed` is True or
+    holds each such rewrite as Report.to_confirm() words it (what the person
+    saw in the preview).
+    """
     accepted, rows, keys = [], [], {}
     for c in candidates:
         if not c.refused:
@@ -98,18 +124,22 @@ def migrate(candidates, unused_state=(), default_owner=None, dry_run=False, prob
     planned = {id(c): entry for c, entry in zip(accepted, plan.accounts, strict=True)}
     for c in accepted:
         entry = planned[id(c)]
-        action = "create" if entry.created else (
-            "update" if changed(entry.account, entry.before) or _password_changes(entry)
-            else "unchanged")
+        result = changes.of_entry(entry)
         known = set()
         if not entry.created:
             known = set(SeenMessage.objects.filter(account=entry.account, uid__in=c.seen)
                         .values_list("uid", flat=True))
         c.new_seen = [uid for uid in c.seen if uid not in known]
-        rows.append(Row(c.source, c.label, action, c.owner.address, notes=c.notes,
-                        seen_new=len(c.new_seen), account_id=entry.account.pk))
+        rows.append(Row(c.source, c.label, result.action, c.owner.address, notes=c.notes,
+                        seen_new=len(c.new_seen), account_id=entry.account.pk,
+                        changes=result.changes, warnings=result.warnings,
+                        disabled=_disabled(c, result)))
     rows.sort(key=lambda r: _source_order(r.source))
     report = Report(rows, settings_gain.get("added", {}), list(unused_state), dry_run)
+    unconfirmed = [] if confirmed is True else [
+        line for line in report.to_confirm() if line not in set(confirmed or ())]
+    if not dry_run and unconfirmed:
+        raise MigrationError([*unconfirmed, CONFIRM])
     if not dry_run:
         _write(document, accepted, rows)
     return report
@@ -136,13 +166,11 @@ def _write(document, accepted, rows):
         raise MigrationError(e.errors)
 
 
-def _password_changes(entry):
-    if entry.password is None:
-        return False
-    try:
-        return entry.account.get_password() != entry.password
-    except Exception:  # an unreadable stored password is replaced
-        return True
+def _disabled(c, result):
+    if not result.disabled:
+        return ""
+    why = c.disabled_why or "disabled in the file"
+    return f"{'created disabled' if result.created else 'disabled by this import'} ({why})"
 
 
 def _account_entry(c):

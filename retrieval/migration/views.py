@@ -1,9 +1,10 @@
 """The admin's Import page: fetchmail/getmail files, previewed, then confirmed.
 
 Upload -> preview (a dry run: what the command's --dry-run shows) -> confirm
-(the same files, held server-side by pending.py) -> result with links to the
-accounts. Staff with the add permission on remote accounts only; updating
-existing accounts or the global settings needs those change permissions too.
+(the same files, held server-side by pending.py; a rewrite the preview marks
+"Check first" needs its box ticked) -> result with links to the accounts.
+Staff with the add permission on remote accounts only; updating existing
+accounts or the global settings needs those change permissions too.
 """
 
 from functools import wraps
@@ -65,6 +66,8 @@ def _preview(request, job, form):
     except MigrationError as e:
         return _render(request, "upload", errors=e.errors, **_forms(job["kind"], form))
     missing = _missing_permissions(request.user, report)
+    # The rewrites this preview marks "Check first": the box confirms these, no others.
+    job = {**job, "to_confirm": report.to_confirm()}
     try:
         token = pending.hold(request.session, request.user, job) if not missing else ""
     except pending.TooLarge:
@@ -86,7 +89,9 @@ def import_confirm(request):
             "upload the files again."], **_forms())
     try:
         with transaction.atomic():
-            report = pending.run(job, dry_run=False)
+            ticked = request.POST.get("confirm_rewrites") == "1"
+            confirmed = job.get("to_confirm", []) if ticked else []
+            report = pending.run(job, dry_run=False, confirmed=confirmed)
             # Checked again on what is written now: the accounts may have changed since.
             missing = _missing_permissions(request.user, report)
             if missing:

@@ -169,6 +169,13 @@ class RemoteAccount(models.Model):
         "and networks allowed in the global settings. Set for accounts users create.",
     )
 
+    # Set when the owner added the account on the user pages (self-service), so an
+    # import that would rewrite it warns and asks to confirm first (docs/transfer.md).
+    created_by_user = models.BooleanField(
+        "set up by its user", default=False, editable=False,
+        help_text="Added by the mailbox's user on their own pages, not by staff or an import.",
+    )
+
     last_check = models.DateTimeField(null=True, blank=True, editable=False)
     last_status = models.CharField(max_length=16, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)

@@ -12,7 +12,7 @@ exporter.py reads the setup back out.
 """
 
 from .exporter import export_data
-from .importer import import_data, summary
+from .importer import import_data, import_with_report, summary
 from .schema import TransferError
 
-__all__ = ["TransferError", "export_data", "import_data", "summary"]
+__all__ = ["TransferError", "export_data", "import_data", "import_with_report", "summary"]

@@ -38,7 +38,7 @@ def write_grant(subject, oauth, providers):
     provider = providers[name].record if name in providers else OAuthProvider.objects.get(
         name=name)
     grant = OAuthGrant.objects.filter(**lookup).first()
-    if grant is not None and _same(grant, provider, oauth):
+    if grant is not None and same_grant(grant, provider, oauth):
         return
     grant = grant or OAuthGrant(**lookup)
     connected_at = oauth.get("connected_at") or timezone.now()
@@ -58,7 +58,7 @@ def write_grant(subject, oauth, providers):
     grant.save()
 
 
-def _same(grant, provider, oauth):
+def same_grant(grant, provider, oauth):
     try:
         if grant.refresh_token() != oauth["refresh_token"]:
             return False

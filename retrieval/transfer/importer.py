@@ -11,6 +11,7 @@ from popadmin.secrets import SecretError
 from .grants import write_grant
 from .named import prepare_secret
 from .planner import KEEP, ImportPlan, changed
+from .report import CONFIRM, account_rows, needing_confirmation
 from .schema import TransferError
 
 CHANGED_MEANWHILE = "the database changed while the file was imported; run the import again"
@@ -21,6 +22,15 @@ def import_data(data, dry_run=False):
 
     Raises TransferError listing every problem, having written nothing.
     """
+    return import_with_report(data, dry_run, confirmed=True)[0]
+
+
+def import_with_report(data, dry_run=False, confirmed=False):
+    """import_data's counts, and a report.AccountRow per account it creates or changes.
+
+    Unless `confirmed`, an import that would rewrite an account its user set up,
+    or make one connect another way, raises TransferError and writes nothing.
+    """
     # Checking and hashing run outside any transaction. On SQLite a transaction
     # is a write lock on the whole database (IMMEDIATE mode), and hashing is
     # slow by design: held across both, it locked the web console out for as
@@ -28,8 +38,12 @@ def import_data(data, dry_run=False):
     plan = ImportPlan(data)
     if plan.errors:
         raise TransferError(plan.errors)
+    rows = account_rows(plan)
+    unconfirmed = needing_confirmation(rows)
     if dry_run:
-        return plan.counts()
+        return plan.counts(), rows
+    if unconfirmed and not confirmed:
+        raise TransferError([*unconfirmed, CONFIRM])
     _prepare_secrets(plan)
     try:
         with transaction.atomic():
@@ -42,7 +56,7 @@ def import_data(data, dry_run=False):
     except (IntegrityError, ObjectDoesNotExist):
         # A record the file creates was created meanwhile, or an owner deleted.
         raise TransferError([CHANGED_MEANWHILE])
-    return plan.counts()
+    return plan.counts(), rows
 
 
 def _prepare_secrets(plan):

@@ -321,6 +321,7 @@ ACCOUNT_FIELDS = {
     "max_message_mb": _integer(0),
     "enabled": _boolean,
     "network_restricted": _boolean,
+    "created_by_user": _boolean,
 }
 
 

@@ -24,8 +24,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Check the file and report what would change, then roll everything back.",
         )
+        parser.add_argument(
+            "--confirm-rewrites",
+            action="store_true",
+            help="Rewrite accounts their users set up, or that would connect another way "
+            "(another protocol or port): without it such an import writes nothing.",
+        )
 
-    def handle(self, *args, file, dry_run, **options):
+    def handle(self, *args, file, dry_run, confirm_rewrites, **options):
         try:
             if file == "-":
                 text = (options.get("stdin") or sys.stdin).read()
@@ -40,9 +46,12 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {e.errors[0]}")
 
         try:
-            counts = transfer.import_data(data, dry_run=dry_run)
+            counts, rows = transfer.import_with_report(data, dry_run, confirm_rewrites)
         except transfer.TransferError as e:
             listing = "\n".join(f"  {error}" for error in e.errors)
             raise CommandError(f"nothing imported, {len(e.errors)} error(s):\n{listing}")
         prefix = "dry run, nothing written: " if dry_run else ""
         self.stdout.write(prefix + transfer.summary(counts))
+        for row in rows:
+            for line in row.lines():
+                self.stdout.write(line)

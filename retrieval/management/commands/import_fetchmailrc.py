@@ -4,7 +4,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval.migration.commands import read_text, report
+from retrieval.migration.commands import add_confirm_argument, read_text, report
 from retrieval.migration.service import MigrationError
 from retrieval.migration.sources import import_fetchmailrc
 
@@ -28,12 +28,15 @@ class Command(BaseCommand):
                             "the messages flagged \\Seen as already taken (fetchmail keeps "
                             "no IMAP state of its own); they are never deleted by popadmin. "
                             "On by default.")
+        add_confirm_argument(parser)
 
-    def handle(self, *args, file, dry_run, state, owner, seen_from_server, **options):
+    def handle(self, *args, file, dry_run, state, owner, seen_from_server, confirm_rewrites,
+               **options):
         text = read_text(file)
         state_text = read_text(state) if state else None
         try:
-            result = import_fetchmailrc(text, file, state_text, owner, dry_run, seen_from_server)
+            result = import_fetchmailrc(text, file, state_text, owner, dry_run, seen_from_server,
+                                        confirm_rewrites)
         except MigrationError as e:
             raise CommandError("\n".join(["nothing imported:", *e.errors]))
         report(self.stdout, result)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval.migration.commands import read_text, report
+from retrieval.migration.commands import add_confirm_argument, read_text, report
 from retrieval.migration.service import MigrationError
 from retrieval.migration.sources import import_getmailrcs
 
@@ -20,12 +20,13 @@ class Command(BaseCommand):
                             help="A getmail oldmail-* file (repeat for several).")
         parser.add_argument("--owner", required=True,
                             help="Mailbox (address or login name) the accounts deliver to.")
+        add_confirm_argument(parser)
 
-    def handle(self, *args, files, dry_run, state, owner, **options):
+    def handle(self, *args, files, dry_run, state, owner, confirm_rewrites, **options):
         rcs = [(name, read_text(name)) for name in files]
         states = [(name, read_text(name)) for name in state]
         try:
-            result = import_getmailrcs(rcs, states, owner, dry_run)
+            result = import_getmailrcs(rcs, states, owner, dry_run, confirm_rewrites)
         except MigrationError as e:
             raise CommandError("\n".join(["nothing imported:", *e.errors]))
         report(self.stdout, result)
