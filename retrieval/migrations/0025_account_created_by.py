@@ -22,7 +22,7 @@ def from_audit_trail(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("retrieval", "0023_seenmessage_identity"),
+        ("retrieval", "0024_claim_task"),
         ("auditlog", "__latest__"),
         ("contenttypes", "__latest__"),
     ]
