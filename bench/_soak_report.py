@@ -93,7 +93,7 @@ def fault_block(r: dict, tick: float) -> str:
         lines.append(f"   in the stall, {after:.0f} s after the fault ended: "
                      f"{_operator(health and health[1:], view and view[1])}")
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(r["statuses"].items()))
-    lines.append(f"   runs recorded (an empty poll keeps none): {statuses or 'none'}")
+    lines.append(f"   runs kept (an empty poll keeps none): {statuses or 'none'}")
     for error, n in r["errors"].most_common(3):
         lines.append(f"     {n} x {error}")
     for t, name, line in r["exits"]:

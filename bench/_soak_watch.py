@@ -245,15 +245,16 @@ def operator_view() -> dict:
 
 
 def run_errors(since: float, until: float) -> tuple[Counter, Counter]:
-    """(statuses, errors) of the runs started in [since, until]; errors cut to 90 characters."""
+    """(statuses, errors) of the runs that began or ended in [since, until]
+    (those the fault cut short began before it); errors cut to 90 characters."""
     import datetime as dt
+
+    from django.db.models import Q
 
     from retrieval.models import Run
 
-    def when(t):
-        return dt.datetime.fromtimestamp(t, dt.UTC)
-
-    runs = Run.objects.filter(started__gte=when(since), started__lte=when(until))
+    span = [dt.datetime.fromtimestamp(t, dt.UTC) for t in (since, until)]
+    runs = Run.objects.filter(Q(started__range=span) | Q(finished__range=span))
     statuses = Counter(runs.values_list("status", flat=True))
     errors = Counter(e[:90] for e in runs.exclude(error="").values_list("error", flat=True))
     return statuses, errors
