@@ -12,7 +12,8 @@ def header(soak) -> str:
     return (f"fault soak: {a.accounts} accounts (POP3S, every 4th IMAPS) checked every minute, "
             f"{a.messages} messages to start, {a.rate:g} new a second, {a.size} B each; "
             f"2 workers x {a.concurrency}, beat, dispatcher tick {a.tick:g} s, "
-            f"account timeout {a.timeout} s, claim hold {a.claim_hold} s; "
+            f"account timeout {a.timeout} s, claim hold {a.claim_hold} s, "
+            f"heartbeat {a.heartbeat:g} s; "
             f"PostgreSQL :{soak.pg.port}, Redis :{soak.redis.port}, "
             f"mail root on a {a.disk_mb} MB tmpfs ({os.cpu_count()} CPUs, "
             f"load {os.getloadavg()[0]:.1f})")
@@ -52,6 +53,8 @@ def fault_figures(soak, key, label, began, back, end, result) -> dict:
         "account": account, "wait": wait, "first": first_after(times, back),
         "claim": max(claims, default=(0.0, 0)), "delivered": sum(back <= t <= end for t in times),
         "health": Counter(f"{code} {said}" for _, code, said in health),
+        "alerts": sorted({a for t, view in watch.views if began <= t <= end
+                          for a in view["alerts"]}),
         "peak": soak.peak, "stalled": worst and (
             worst - back, _nearest(health, worst, lambda h: h[0]),
             _nearest(watch.views, worst, lambda v: v[0])),
@@ -92,6 +95,7 @@ def fault_block(r: dict, tick: float) -> str:
         after, health, view = r["stalled"]
         lines.append(f"   in the stall, {after:.0f} s after the fault ended: "
                      f"{_operator(health and health[1:], view and view[1])}")
+    lines.append(f"   alerts open at some point in the window: {', '.join(r['alerts']) or 'none'}")
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(r["statuses"].items()))
     lines.append(f"   runs kept (an empty poll keeps none): {statuses or 'none'}")
     for error, n in r["errors"].most_common(3):
@@ -124,8 +128,7 @@ def table(results: list[dict], final: dict, tick: float, seconds: float) -> str:
         stall, wait = r["stall"], r["wait"] or NO_STALL
         first = "-" if r["first"] is None else f"{r['first']:.1f}"
         codes = "/".join(sorted({what.split(" ", 1)[0] for what in r["health"]})) or "-"
-        view = r["peak"] and r["peak"][1]
-        alerts = len(view["alerts"]) if view else "?"
+        alerts = len(r["alerts"])
         more = "+" if stall.ongoing else ""
         rows.append(f"{r['label']:30} {r['lost']:>4} {r['duplicates']:>4} "
                     f"{stall.seconds:>7.1f}{more or ' '} {stall.seconds / tick:>6.1f} "

@@ -246,7 +246,7 @@ def operator_view() -> dict:
 
 def run_errors(since: float, until: float) -> tuple[Counter, Counter]:
     """(statuses, errors) of the runs that began or ended in [since, until]
-    (those the fault cut short began before it); errors cut to 90 characters."""
+    (those the fault cut short began before it)."""
     import datetime as dt
 
     from django.db.models import Q
@@ -256,5 +256,12 @@ def run_errors(since: float, until: float) -> tuple[Counter, Counter]:
     span = [dt.datetime.fromtimestamp(t, dt.UTC) for t in (since, until)]
     runs = Run.objects.filter(Q(started__range=span) | Q(finished__range=span))
     statuses = Counter(runs.values_list("status", flat=True))
-    errors = Counter(e[:90] for e in runs.exclude(error="").values_list("error", flat=True))
+    errors = Counter(_shape(e) for e in runs.exclude(error="").values_list("error", flat=True))
     return statuses, errors
+
+
+def _shape(error: str) -> str:
+    """The error with its numbers and message ids as #, and paths as /…, so the
+    same error on different messages counts as one; cut to 160 characters."""
+    error = re.sub(r"/[^\s:;,']+", "/…", error)
+    return re.sub(r"\b[0-9a-f]*[0-9][0-9a-f]*\b", "#", error)[:160]

@@ -55,11 +55,11 @@ from bench._soak_watch import Health, Ledger, Seeder, Watch, db  # noqa: E402
 
 PASSWORD = "soakpassword"
 FULL = dict(accounts=40, messages=400, rate=1.0, size=4096, tick=5.0, timeout=10,
-            min_window=60, max_window=330, broker_down=8, worker_down=10, beat_down=30,
-            disk_seconds=30, warmup=120, drain=120, disk_mb=256, claim_hold=300)
-QUICK = dict(accounts=12, messages=60, rate=1.0, size=4096, tick=2.0, timeout=3,
-             min_window=8, max_window=16, broker_down=6, worker_down=3, beat_down=6,
-             disk_seconds=6, warmup=30, drain=30, disk_mb=64, claim_hold=30)
+            min_window=60, max_window=330, broker_down=8, worker_down=90, beat_down=90,
+            disk_seconds=30, warmup=120, drain=120, disk_mb=256, claim_hold=300, heartbeat=20)
+QUICK = dict(accounts=12, messages=60, rate=3.0, size=4096, tick=2.0, timeout=3,
+             min_window=8, max_window=16, broker_down=6, worker_down=8, beat_down=8,
+             disk_seconds=6, warmup=30, drain=30, disk_mb=64, claim_hold=30, heartbeat=2)
 
 
 class Soak:
@@ -90,6 +90,7 @@ class Soak:
             "POPADMIN_CA_FILE": str(self.dovecot.ca_file), "POPADMIN_NO_BOOTSTRAP": "1",
             "POPADMIN_DISPATCH_SECONDS": str(self.args.tick),
             "POPADMIN_CLAIM_HOLD_SECONDS": str(self.args.claim_hold),
+            "POPADMIN_HEARTBEAT_SECONDS": str(self.args.heartbeat),
             "DJANGO_SETTINGS_MODULE": "popadmin.settings",
         }
         os.environ.update(env)
@@ -170,10 +171,12 @@ class Soak:
 
     # -- faults: each returns once the faulty part is back -------------------
 
-    # Each calls height() at the fault's worst: what the operator sees then.
+    # Each makes every account due once the fault is on (mail meets the
+    # fault), and calls height() at its worst: what the operator sees then.
 
     def broker(self):
         self.redis.stop()
+        self.make_due(wait=False)
         time.sleep(self.args.broker_down)
         self.height()
         self.redis.start()
@@ -190,12 +193,14 @@ class Soak:
 
     def server_stall(self):
         self.dovecot_signal(signal.SIGSTOP)
+        self.make_due(wait=False)
         time.sleep(2 * self.args.timeout)
         self.height()
         self.dovecot_signal(signal.SIGCONT)
 
     def disk_full(self):
         self.disk.fill()
+        self.make_due(wait=False)
         time.sleep(self.args.disk_seconds)
         self.height()
         self.disk.free()
@@ -209,6 +214,7 @@ class Soak:
     def restart_killed(self, name: str, down: float):
         self.down.add(name)
         self.processes[name].kill()
+        self.make_due(wait=False)
         time.sleep(down)
         self.height()
         try:
