@@ -177,8 +177,8 @@ def describe(body: bytes) -> str:
 
 
 class Watch:
-    def __init__(self, ledger: Ledger, seeder: Seeder, health: Health, interval: float):
-        self.ledger, self.seeder, self.health, self.interval = ledger, seeder, health, interval
+    def __init__(self, ledger: Ledger, health: Health, interval: float):
+        self.ledger, self.health, self.interval = ledger, health, interval
         self.samples: list[Sample] = []
         self.deliveries: list[tuple[float, int]] = []
         self.claims: list[tuple[float, float, int]] = []  # (t, oldest claim's age, live claims)
@@ -262,6 +262,7 @@ def run_errors(since: float, until: float) -> tuple[Counter, Counter]:
 
 def _shape(error: str) -> str:
     """The error with its numbers and message ids as #, and paths as /…, so the
-    same error on different messages counts as one; cut to 160 characters."""
+    same error on different messages counts as one; cut to 200 characters."""
     error = re.sub(r"/[^\s:;,']+", "/…", error)
-    return re.sub(r"\b[0-9a-f]*[0-9][0-9a-f]*\b", "#", error)[:160]
+    error = re.sub(r"\b[0-9a-f]*[0-9][0-9a-f]*\b", "#", error)
+    return re.sub(r"\d+", "#", error)[:200]

@@ -114,7 +114,7 @@ class Soak:
             process.start()
         self.health = Health(f"http://127.0.0.1:{web_port}/healthz", every=1.0)
         self.health.start()
-        self.watch = Watch(Ledger(self.dovecot, accounts), self.seeder, self.health,
+        self.watch = Watch(Ledger(self.dovecot, accounts), self.health,
                            interval=0.5 if self.args.quick else 1.0)
         self.watch.supervisors.append(self.supervise)
 
