@@ -88,6 +88,8 @@ class Soak:
             "DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url, "SECRET_KEY": "soak",
             "POPADMIN_DATA_DIR": str(self.work / "data"), "MAIL_ROOT": str(self.disk.path),
             "POPADMIN_CA_FILE": str(self.dovecot.ca_file), "POPADMIN_NO_BOOTSTRAP": "1",
+            # The mail root is a small tmpfs: healthy until the disk fault fills it.
+            "POPADMIN_MIN_FREE_MB": "8",
             "POPADMIN_DISPATCH_SECONDS": str(self.args.tick),
             "POPADMIN_CLAIM_HOLD_SECONDS": str(self.args.claim_hold),
             "POPADMIN_HEARTBEAT_SECONDS": str(self.args.heartbeat),
