@@ -147,7 +147,7 @@ def test_self_service_add_with_a_suggested_server_then_check_until_the_mail_is_l
         expect(card.locator(".last-result")).to_have_text("never checked")
         card.get_by_role("button", name=f"Check now: {account}").click()
         expect(card.locator(".progress")).to_have_text(
-            "checked a moment ago: OK, 2 new messages", timeout=45_000)
+            "checked just now: OK, 2 new messages", timeout=45_000)
         # The card itself carries the new status, without a reload.
         expect(card.locator(".last-result")).to_have_text("OK")
         expect(card.locator(".last-check")).to_contain_text("(just now)")

@@ -32,6 +32,14 @@
     section.dataset.phase = card.phase;
     if (card.run_id !== null) section.dataset.runId = card.run_id;
     show(section, card.line, card.phase === "done" ? card.run_status : card.phase);
+    var refused = section.querySelector("[data-show=refused]");
+    var list = field(section, "refused");
+    list.replaceChildren.apply(list, card.refused.map(function (text) {
+      var item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
+    refused.hidden = !card.refused.length;
   }
 
   function setBusy(section, busy) {
@@ -78,7 +86,7 @@
       })
       .then(function () {
         // Whether queued or not, the card says what is happening (queued,
-        // running, paused by the administrator, or checked a moment ago).
+        // running, paused by the administrator, or checked just now).
         sections.forEach(function (s) { setBusy(s, false); watch(s); });
       })
       .catch(function (err) {
@@ -96,8 +104,7 @@
       press(form, one ? [one] : all);
     });
   });
-  // Something already under way when the page loads is followed at once.
-  ["queued", "starting", "retrying", "running"].forEach(function (phase) {
-    document.querySelectorAll("section.account[data-phase=" + phase + "]").forEach(watch);
-  });
+  // Something already under way when the page loads (a first check still to
+  // come, a check queued or running) is followed at once.
+  document.querySelectorAll("section.account[data-active]").forEach(watch);
 })();
