@@ -40,6 +40,8 @@
       return item;
     }));
     refused.hidden = !card.refused.length;
+    // A first check still to come may be asked for at once; a queued or running one not.
+    setBusy(section, card.active && card.phase !== "due");
   }
 
   function setBusy(section, busy) {
@@ -50,7 +52,7 @@
   function watch(section) {
     if (section.dataset.watching) return;
     section.dataset.watching = "1";
-    setBusy(section, true);
+    setBusy(section, section.dataset.phase !== "due");
     var since = Date.now();
 
     function stop() { delete section.dataset.watching; setBusy(section, false); }
