@@ -217,9 +217,9 @@ def test_messages_the_server_would_not_send_show_in_the_live_refresh(
             expect(card.locator(".progress")).to_contain_text("queued")
             tasks.fetch_account(account.pk, Run.Trigger.MANUAL)
 
+            expect(refused).to_be_visible()
             expect(card.locator(".progress")).to_have_text(
                 "checked just now: 2 delivered, 1 not delivered")
-            expect(refused).to_be_visible()
             expect(refused.locator("li")).to_have_count(1)
             expect(refused.locator("li")).to_contain_text(
                 "message uid-2 (")
