@@ -132,8 +132,8 @@ def _progress(account, run, running: bool, now) -> tuple[str, str]:
         return "disabled", "the account is disabled: it is not checked"
     if account.last_check is None and run is None:
         if account.next_check is None or account.next_check <= now:
-            # Just added: the dispatcher's next tick queues it (within a minute).
-            return "due", "waiting for its first check, which starts within a minute"
+            # Just added: the dispatcher queues it at a tick with a free slot.
+            return "due", "first check due now: waiting for the scheduler to start it"
         return "idle", ""
     return "done", _finished(account, run, now)
 

@@ -194,7 +194,7 @@ def test_a_new_account_is_followed_until_its_first_check(owner):
     card = account_card(account)
 
     assert (card["phase"], card["active"], card["result"]) == ("due", True, "never checked")
-    assert card["line"] == "waiting for its first check, which starts within a minute"
+    assert card["line"] == "first check due now: waiting for the scheduler to start it"
 
 
 def test_the_progress_line_and_the_last_check_describe_the_same_check(owner):

@@ -92,7 +92,7 @@ def test_a_new_account_follows_its_first_check_live_and_keeps_what_it_collected(
         card = page.locator(f"#account-{account.pk}")
         expect(card.locator(".last-result")).to_have_text("never checked")
         progress = card.locator(".progress")
-        expect(progress).to_have_text("waiting for its first check, which starts within a minute")
+        expect(progress).to_have_text("first check due now: waiting for the scheduler to start it")
         save_screenshot(page, "account-cards-first-check-due-1366")
 
         # The dispatcher's tick queues it (what beat would do) ...
