@@ -42,9 +42,10 @@ MINUTE = dt.timedelta(seconds=60)
 
 
 def ago(moment, now) -> str:
-    """"just now" under a minute, else "3 minutes ago"; the future as "in 3 minutes"."""
+    """"just now" under a minute, else "3 minutes ago"; the future as "in 3 minutes"
+    ("in under a minute")."""
     if abs(now - moment) < MINUTE:
-        return "just now"
+        return "just now" if moment <= now else "in under a minute"
     if moment <= now:
         return f"{timesince(moment, now)} ago"
     return f"in {timeuntil(moment, now)}"

@@ -224,3 +224,11 @@ def test_under_a_minute_is_just_now_never_0_minutes(owner):
     later = account_card(account, now=now + dt.timedelta(seconds=30))
     assert later["line"] == "checked 1\xa0minute ago: OK, 2 new messages"
     assert "0\xa0minutes" not in later["last_check"]
+
+
+def test_a_next_check_under_a_minute_ahead_is_in_under_a_minute(owner):
+    now = timezone.now()
+    account = remote(owner, last_check=now - dt.timedelta(minutes=9), last_status="ok",
+                     next_check=now + dt.timedelta(seconds=20))
+
+    assert account_card(account, now=now)["next_check"].endswith("(in under a minute)")
