@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.humanize.templatetags.humanize import ordinal
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
@@ -186,11 +187,13 @@ def _ahead(account, claimed_until, now) -> int:
     """Checks queued before this one and not yet started, by when they were queued:
     claims run out in the order their tasks were queued, even within one batch
     (AccountClaim.write)."""
-    ahead = AccountClaim.objects.filter(until__gt=now, until__lt=claimed_until)
+    live = AccountClaim.objects.filter(until__gt=now).exclude(account_id=account.pk)
+    asked_for = ~Q(account__pending_trigger="")
     if account.pending_trigger:
         # A check someone asked for has its own queue: scheduled work is not ahead.
-        ahead = ahead.exclude(account__pending_trigger="")
-    return ahead.exclude(account_id=account.pk).count()
+        return live.filter(asked_for, until__lt=claimed_until).count()
+    # Scheduled work waits behind every check someone asked for, even a later one.
+    return live.filter(Q(until__lt=claimed_until) | asked_for).count()
 
 
 def _place_words(ahead: int) -> str:

@@ -232,3 +232,18 @@ def test_a_next_check_under_a_minute_ahead_is_in_under_a_minute(owner):
                      next_check=now + dt.timedelta(seconds=20))
 
     assert account_card(account, now=now)["next_check"].endswith("(in under a minute)")
+
+
+def test_a_scheduled_check_counts_every_asked_for_check_ahead(
+        owner, django_capture_on_commit_callbacks):
+    scheduled, asked = remote(owner, "scheduled"), remote(owner, "asked")
+    with django_capture_on_commit_callbacks():
+        assert dispatcher.dispatch(enqueue=lambda pk, trigger: None) == [scheduled.pk, asked.pk]
+        # Its scheduled task is gone; then someone asks for it: asked for after
+        # the scheduled one was queued, it goes first all the same.
+        AccountClaim.objects.filter(account=asked).delete()
+        assert dispatcher.request_check([asked.pk], "manual") == [asked.pk]
+
+    assert account_card(asked)["line"] == "queued: 1st in line, waiting for a worker"
+    assert account_card(scheduled)["line"] == (
+        "queued: 2nd in line (1 check ahead), waiting for a worker")
