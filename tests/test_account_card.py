@@ -1,6 +1,8 @@
-"""The card and its progress line say what is really happening: queued (and how
-many ahead), paused by the administrator, connection attempt n of m, n of m
-messages; and after a check, the card itself carries the new status."""
+"""The card and its progress line say what is really happening: a first check
+due, queued (and its place in line), paused by the administrator, connection
+attempt n of m, n of m messages; after a check, the card itself carries the
+new status, in the same words as its last-check line, with the messages the
+server would not send."""
 
 import datetime as dt
 import socket
@@ -13,7 +15,7 @@ from django.utils import timezone
 from accounts.models import GroupPolicy
 from retrieval import dispatcher, engine
 from retrieval.account_card import account_card
-from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
+from retrieval.models import AccountClaim, GlobalSettings, RefusedMessage, RemoteAccount, Run
 from tests.factories import make_account, make_mailbox
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +249,20 @@ def test_a_scheduled_check_counts_every_asked_for_check_ahead(
     assert account_card(asked)["line"] == "queued: 1st in line, waiting for a worker"
     assert account_card(scheduled)["line"] == (
         "queued: 2nd in line (1 check ahead), waiting for a worker")
+
+
+def test_the_progress_card_lists_refused_messages_to_the_owner_only(client, owner,
+                                                                    django_user_model):
+    account = remote(owner, last_check=timezone.now(), last_status="partial")
+    RefusedMessage.objects.create(account=account, uid="uid-7", size=10, attempts=1,
+                                  reason="server refused to send message 7")
+    url = reverse("mail-progress", args=[account.pk])
+
+    [line] = progress(client, owner, account)["refused"]
+    assert line.startswith("message uid-7 (10 bytes): failed 1 of 3 attempts")
+
+    client.force_login(django_user_model.objects.create_user("someone", password="x"))
+    assert client.get(url).status_code == 404
+    client.logout()
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
