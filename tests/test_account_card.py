@@ -266,3 +266,15 @@ def test_the_progress_card_lists_refused_messages_to_the_owner_only(client, owne
     client.logout()
     response = client.get(url)
     assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_the_line_takes_the_colour_of_the_last_check(owner):
+    now = timezone.now()
+    account = remote(owner, last_check=now, last_status="ok")
+    # An earlier check failed in part; the last one (an empty poll) was fine.
+    Run.objects.create(account=account, trigger="manual", status="partial", delivered=1,
+                       failed=1, finished=now - dt.timedelta(minutes=5))
+
+    card = account_card(account, now=now)
+
+    assert (card["line"], card["state"]) == ("checked just now: OK, no new messages", "ok")

@@ -24,14 +24,14 @@
     ["last_check", "result", "next_check", "failing", "error_summary", "next_step", "error"]
       .forEach(function (name) { setText(section, name, card[name]); });
     setText(section, "who", WHO[card.admin_only]);
-    field(section, "result").dataset.state = card.run_status || "";
+    field(section, "result").dataset.state = card.last_status;
     var failing = !!card.failing;
     field(section, "failing").hidden = !failing;
     section.querySelector("dt.if-failing").hidden = !failing;
     section.querySelector("[data-show=error]").hidden = !card.error;
     section.dataset.phase = card.phase;
     if (card.run_id !== null) section.dataset.runId = card.run_id;
-    show(section, card.line, card.phase === "done" ? card.run_status : card.phase);
+    show(section, card.line, card.state);
     var refused = section.querySelector("[data-show=refused]");
     var list = field(section, "refused");
     list.replaceChildren.apply(list, card.refused.map(function (text) {
