@@ -2,20 +2,31 @@
 
 The page renders it and the progress endpoint returns it as JSON, so after
 Check now the script swaps in exactly what a reload would show: last check,
-result, error with its next step, next check, and a progress line that says
-what is really happening (queued and how many ahead, paused by the
-administrator, connection attempt n of m, n of m messages).
+result, error with its next step, next check, messages the server would not
+send, and a progress line that says what is really happening (waiting for
+the first check, queued and its place in line, paused by the administrator,
+connection attempt n of m, n of m messages, then what the last check did).
+
+The last-check line and the progress line describe the same check: both
+read the account's last_check, and the latest run's counts are quoted only
+when that run is the last check (an automatic check that found nothing
+keeps no run of its own, retrieval/history.py). Relative times are worded by
+`ago` alone: "just now" under a minute, never "0 minutes ago".
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.contrib.humanize.templatetags.humanize import ordinal
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
 from retrieval import explain
-from retrieval.dispatcher import COOLDOWN
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import live_lease
+from retrieval.refusals import held_messages
 
 RESULT_WORDS = {
     Run.Status.OK: "OK",
@@ -24,18 +35,28 @@ RESULT_WORDS = {
     Run.Status.RUNNING: "running",
 }
 # Phases during which the page keeps asking for news.
-ACTIVE = ("queued", "starting", "retrying", "running")
+ACTIVE = ("due", "queued", "starting", "retrying", "running")
+# A run that ended this close to the account's last check is that check
+# (the session writes both as it ends, retrieval/status.py).
+SAME_CHECK = dt.timedelta(seconds=5)
+MINUTE = dt.timedelta(seconds=60)
+
+
+def ago(moment, now) -> str:
+    """"just now" under a minute, else "3 minutes ago"; the future as "in 3 minutes"
+    ("in under a minute")."""
+    if abs(now - moment) < MINUTE:
+        return "just now" if moment <= now else "in under a minute"
+    if moment <= now:
+        return f"{timesince(moment, now)} ago"
+    return f"in {timeuntil(moment, now)}"
 
 
 def when(moment, now) -> str:
     if moment is None:
         return ""
     local = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
-    if abs(now - moment).total_seconds() < 60:
-        return f"{local} (just now)"
-    if moment <= now:
-        return f"{local} ({timesince(moment, now)} ago)"
-    return f"{local} (in {timeuntil(moment, now)})"
+    return f"{local} ({ago(moment, now)})"
 
 
 def latest_run(account: RemoteAccount) -> Run | None:
@@ -43,9 +64,10 @@ def latest_run(account: RemoteAccount) -> Run | None:
 
 
 def card(account: RemoteAccount, run: Run | None, running: bool, now=None,
-         may_reconnect: bool = True) -> dict:
+         may_reconnect: bool = True, refused=()) -> dict:
     """The card's texts; `running` is the service switch (GlobalSettings.service_running),
-    `may_reconnect` whether the reader may sign the account in again (retrieval/explain.py)."""
+    `may_reconnect` whether the reader may sign the account in again (retrieval/explain.py),
+    `refused` the account's RefusedMessage records (retrieval/refusals.held_messages)."""
     now = now or timezone.now()
     status = account.last_status
     why = explain.explain(account.last_error, account.host, may_reconnect)
@@ -62,6 +84,9 @@ def card(account: RemoteAccount, run: Run | None, running: bool, now=None,
         "next_check": _next_check(account, running, now),
         "enabled": account.enabled,
         "phase": phase,
+        # What the progress line's colour follows: the last check's result once done.
+        "state": (status or "") if phase == "done" else phase,
+        "last_status": status or "",
         "active": phase in ACTIVE,
         "line": line,
         "run_id": run.pk if run else None,
@@ -69,12 +94,15 @@ def card(account: RemoteAccount, run: Run | None, running: bool, now=None,
         "done": run.progress[0] if run else 0,
         "total": run.total if run else 0,
         "delivered": run.delivered if run else 0,
+        "refused": [r.summary() for r in refused],
     }
 
 
 def account_card(account: RemoteAccount, now=None, may_reconnect: bool = True) -> dict:
     account.refresh_from_db()
-    return card(account, latest_run(account), GlobalSettings.is_running(), now, may_reconnect)
+    refused = held_messages([account]).get(account.pk, [])
+    return card(account, latest_run(account), GlobalSettings.is_running(), now, may_reconnect,
+                refused)
 
 
 def _next_check(account, running: bool, now) -> str:
@@ -98,16 +126,21 @@ def _progress(account, run, running: bool, now) -> tuple[str, str]:
                           "checks start again when it is switched back on")
     claimed_until = _claimed_until(account)
     if claimed_until and claimed_until > now:
+        if account.claim.worker:
+            return "queued", "queued: a worker has taken it and starts it when it has a slot"
         ahead = _ahead(account, claimed_until, now)
-        return "queued", f"queued: {_ahead_words(ahead)}"
+        return "queued", f"queued: {_place_words(ahead)}"
     if account.pending_trigger:
         busy = RemoteAccount.objects.filter(live_lease(now)).count()
         return "queued", f"queued: waiting for a free slot ({busy} checks running)"
     if not account.enabled:
         return "disabled", "the account is disabled: it is not checked"
-    if run is None:
+    if account.last_check is None and run is None:
+        if account.next_check is None or account.next_check <= now:
+            # Just added: the dispatcher queues it at a tick with a free slot.
+            return "due", "first check due now: waiting for the scheduler to start it"
         return "idle", ""
-    return "done", _finished(run, now)
+    return "done", _finished(account, run, now)
 
 
 def _running(run: Run, now) -> tuple[str, str]:
@@ -121,15 +154,27 @@ def _running(run: Run, now) -> tuple[str, str]:
     return "running", "checking the server…"
 
 
-def _finished(run: Run, now) -> str:
-    ago = timesince(run.finished, now) if run.finished else ""
-    moment = "a moment ago" if run.finished and now - run.finished < COOLDOWN else f"{ago} ago"
+def _finished(account, run: Run | None, now) -> str:
+    """What the last check did, said of the account's last check (its time and result)."""
+    checked = account.last_check or (run.finished if run else None)
+    moment = ago(checked, now) if checked else "at an unknown time"
+    if run is None or not _is_last_check(run, account.last_check):
+        # The last check kept no run: an automatic check that found nothing.
+        if account.last_status in ("", Run.Status.OK):
+            return f"checked {moment}: OK, no new messages"
+        return f"checked {moment}: {RESULT_WORDS.get(account.last_status, account.last_status)}"
     if run.status == Run.Status.OK:
         got = f"{run.delivered} new message{'' if run.delivered == 1 else 's'}"
         return f"checked {moment}: OK, {got}"
     if run.status == Run.Status.PARTIAL:
         return f"checked {moment}: {run.delivered} delivered, {run.failed} not delivered"
     return f"checked {moment}: failed"
+
+
+def _is_last_check(run: Run, last_check) -> bool:
+    if last_check is None or run.finished is None:
+        return True
+    return run.finished >= last_check - SAME_CHECK
 
 
 def _claimed_until(account):
@@ -142,15 +187,20 @@ def _claimed_until(account):
 
 
 def _ahead(account, claimed_until, now) -> int:
-    """Checks queued before this one, by when they were queued (claims run out in order)."""
-    ahead = AccountClaim.objects.filter(until__gt=now, until__lt=claimed_until)
+    """Checks queued before this one and not yet started, by when they were queued:
+    claims run out in the order their tasks were queued, even within one batch
+    (AccountClaim.write)."""
+    live = AccountClaim.objects.filter(until__gt=now).exclude(account_id=account.pk)
+    asked_for = ~Q(account__pending_trigger="")
     if account.pending_trigger:
         # A check someone asked for has its own queue: scheduled work is not ahead.
-        ahead = ahead.exclude(account__pending_trigger="")
-    return ahead.exclude(account_id=account.pk).count()
+        return live.filter(asked_for, until__lt=claimed_until).count()
+    # Scheduled work waits behind every check someone asked for, even a later one.
+    return live.filter(Q(until__lt=claimed_until) | asked_for).count()
 
 
-def _ahead_words(ahead: int) -> str:
+def _place_words(ahead: int) -> str:
     if ahead == 0:
-        return "next in line, waiting for a worker"
-    return f"{ahead} check{'' if ahead == 1 else 's'} ahead, waiting for a worker"
+        return "1st in line, waiting for a worker"
+    return (f"{ordinal(ahead + 1)} in line ({ahead} check{'' if ahead == 1 else 's'} ahead), "
+            "waiting for a worker")

@@ -1,6 +1,8 @@
-"""The card and its progress line say what is really happening: queued (and how
-many ahead), paused by the administrator, connection attempt n of m, n of m
-messages; and after a check, the card itself carries the new status."""
+"""The card and its progress line say what is really happening: a first check
+due, queued (and its place in line), paused by the administrator, connection
+attempt n of m, n of m messages; after a check, the card itself carries the
+new status, in the same words as its last-check line, with the messages the
+server would not send."""
 
 import datetime as dt
 import socket
@@ -13,7 +15,7 @@ from django.utils import timezone
 from accounts.models import GroupPolicy
 from retrieval import dispatcher, engine
 from retrieval.account_card import account_card
-from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
+from retrieval.models import AccountClaim, GlobalSettings, RefusedMessage, RemoteAccount, Run
 from tests.factories import make_account, make_mailbox
 
 pytestmark = pytest.mark.django_db
@@ -57,10 +59,10 @@ def test_it_counts_the_checks_queued_ahead(owner, django_capture_on_commit_callb
             AccountClaim.objects.filter(account=account).update(
                 until=timezone.now() + dt.timedelta(minutes=5, seconds=account.pk))
 
-    assert account_card(first)["line"] == "queued: next in line, waiting for a worker"
+    assert account_card(first)["line"] == "queued: 1st in line, waiting for a worker"
     card = account_card(third)
     assert (card["phase"], card["active"]) == ("queued", True)
-    assert card["line"] == "queued: 2 checks ahead, waiting for a worker"
+    assert card["line"] == "queued: 3rd in line (2 checks ahead), waiting for a worker"
 
 
 def test_it_says_paused_when_the_service_is_stopped(client, owner):
@@ -75,7 +77,7 @@ def test_it_says_paused_when_the_service_is_stopped(client, owner):
     assert answer == {"queued": []}
     assert card["phase"] == "paused"
     assert card["line"].startswith("paused by the administrator")
-    assert "checked a moment ago" not in card["line"]
+    assert "checked just now" not in card["line"]
     assert card["next_check"] == "paused: the administrator has stopped mail collection"
 
 
@@ -88,7 +90,7 @@ def test_it_says_paused_without_script_too(client, owner):
 
     text = response.content.decode()
     assert "the administrator has stopped mail collection" in text
-    assert "checked a moment ago" not in text
+    assert "checked just now" not in text
     assert "Mail collection is paused by the administrator" in text
 
 
@@ -144,7 +146,7 @@ def test_the_card_carries_the_new_status_after_a_check(client, owner):
 
     card = progress(client, owner, account)
 
-    assert card["line"] == "checked a moment ago: OK, 3 new messages"
+    assert card["line"] == "checked just now: OK, 3 new messages"
     assert card["phase"] == "done" and not card["active"]
     assert card["result"] == "OK"
     assert card["last_check"].startswith(timezone.localtime(now).strftime("%Y-%m-%d %H:%M"))
@@ -169,3 +171,110 @@ def test_it_explains_an_error_and_says_who_can_fix_it(client, owner):
     text = client.get(reverse("mail-accounts")).content.decode()
     assert "What you can do:" in text
     assert "Only an administrator can fix this. Ask them:" in text
+
+
+def test_check_all_gives_each_card_its_own_place_in_line(owner,
+                                                         django_capture_on_commit_callbacks):
+    accounts = [remote(owner, f"user{n}") for n in range(3)]
+    with django_capture_on_commit_callbacks():  # queued, but no broker needed
+        queued = dispatcher.request_check([a.pk for a in accounts], "manual")
+
+    assert queued == [a.pk for a in accounts]
+    assert [account_card(a)["line"] for a in accounts] == [
+        "queued: 1st in line, waiting for a worker",
+        "queued: 2nd in line (1 check ahead), waiting for a worker",
+        "queued: 3rd in line (2 checks ahead), waiting for a worker",
+    ]
+    AccountClaim.objects.filter(account=accounts[1]).update(worker="celery@host")
+    assert account_card(accounts[1])["line"] == (
+        "queued: a worker has taken it and starts it when it has a slot")
+
+
+def test_a_new_account_is_followed_until_its_first_check(owner):
+    account = remote(owner, next_check=timezone.now())
+
+    card = account_card(account)
+
+    assert (card["phase"], card["active"], card["result"]) == ("due", True, "never checked")
+    assert card["line"] == "first check due now: waiting for the scheduler to start it"
+
+
+def test_the_progress_line_and_the_last_check_describe_the_same_check(owner):
+    now = timezone.now()
+    account = remote(owner, last_check=now - dt.timedelta(seconds=10), last_status="ok")
+    # The run with mail was two minutes ago; the last check found nothing (and kept no run).
+    Run.objects.create(account=account, trigger="schedule", status="ok", delivered=20,
+                       fetched=20, total=20, finished=now - dt.timedelta(minutes=2))
+
+    card = account_card(account, now=now)
+
+    assert card["last_check"].endswith("(just now)")
+    assert card["line"] == "checked just now: OK, no new messages"
+
+
+def test_under_a_minute_is_just_now_never_0_minutes(owner):
+    now = timezone.now()
+    finished = now - dt.timedelta(seconds=45)
+    account = remote(owner, last_check=finished, last_status="ok")
+    Run.objects.create(account=account, trigger="manual", status="ok", delivered=2,
+                       fetched=2, total=2, finished=finished)
+
+    card = account_card(account, now=now)
+
+    assert card["line"] == "checked just now: OK, 2 new messages"
+    assert card["last_check"].endswith("(just now)")
+    later = account_card(account, now=now + dt.timedelta(seconds=30))
+    assert later["line"] == "checked 1\xa0minute ago: OK, 2 new messages"
+    assert "0\xa0minutes" not in later["last_check"]
+
+
+def test_a_next_check_under_a_minute_ahead_is_in_under_a_minute(owner):
+    now = timezone.now()
+    account = remote(owner, last_check=now - dt.timedelta(minutes=9), last_status="ok",
+                     next_check=now + dt.timedelta(seconds=20))
+
+    assert account_card(account, now=now)["next_check"].endswith("(in under a minute)")
+
+
+def test_a_scheduled_check_counts_every_asked_for_check_ahead(
+        owner, django_capture_on_commit_callbacks):
+    scheduled, asked = remote(owner, "scheduled"), remote(owner, "asked")
+    with django_capture_on_commit_callbacks():
+        assert dispatcher.dispatch(enqueue=lambda pk, trigger: None) == [scheduled.pk, asked.pk]
+        # Its scheduled task is gone; then someone asks for it: asked for after
+        # the scheduled one was queued, it goes first all the same.
+        AccountClaim.objects.filter(account=asked).delete()
+        assert dispatcher.request_check([asked.pk], "manual") == [asked.pk]
+
+    assert account_card(asked)["line"] == "queued: 1st in line, waiting for a worker"
+    assert account_card(scheduled)["line"] == (
+        "queued: 2nd in line (1 check ahead), waiting for a worker")
+
+
+def test_the_progress_card_lists_refused_messages_to_the_owner_only(client, owner,
+                                                                    django_user_model):
+    account = remote(owner, last_check=timezone.now(), last_status="partial")
+    RefusedMessage.objects.create(account=account, uid="uid-7", size=10, attempts=1,
+                                  reason="server refused to send message 7")
+    url = reverse("mail-progress", args=[account.pk])
+
+    [line] = progress(client, owner, account)["refused"]
+    assert line.startswith("message uid-7 (10 bytes): failed 1 of 3 attempts")
+
+    client.force_login(django_user_model.objects.create_user("someone", password="x"))
+    assert client.get(url).status_code == 404
+    client.logout()
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_the_line_takes_the_colour_of_the_last_check(owner):
+    now = timezone.now()
+    account = remote(owner, last_check=now, last_status="ok")
+    # An earlier check failed in part; the last one (an empty poll) was fine.
+    Run.objects.create(account=account, trigger="manual", status="partial", delivered=1,
+                       failed=1, finished=now - dt.timedelta(minutes=5))
+
+    card = account_card(account, now=now)
+
+    assert (card["line"], card["state"]) == ("checked just now: OK, no new messages", "ok")

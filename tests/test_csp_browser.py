@@ -115,7 +115,7 @@ def test_the_user_page_works_under_the_policy(live_server, account, browser_page
     section = page.locator(f"#account-{account.pk}")
     section.get_by_role("button", name="Check now").click()
     expect(section.locator(".progress")).to_contain_text(
-        "queued: next in line, waiting for a worker")
+        "queued: 1st in line, waiting for a worker")
     assert page.url == base + "/mail/accounts/"  # the script posted it, no page load
 
     assert violations(reported) == [], reported

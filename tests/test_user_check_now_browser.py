@@ -71,7 +71,7 @@ def test_it_shows_check_now_progress_until_the_mail_is_in(
         # The line moves through "queued"/"running: n of 3" to the result,
         # without a reload.
         expect(section.locator(".progress")).to_have_text(
-            "checked a moment ago: OK, 3 new messages", timeout=30_000)
+            "checked just now: OK, 3 new messages", timeout=30_000)
         assert page.url == base + "/mail/accounts/"
 
     assert len(local_messages(mailbox)) == 3

@@ -145,9 +145,12 @@ def test_self_service_add_with_a_suggested_server_then_check_until_the_mail_is_l
         assert account.network_restricted
         card = page.locator(f"#account-{account.pk}")
         expect(card.locator(".last-result")).to_have_text("never checked")
+        # No beat here: the card says the first check is due, and may be asked for at once.
+        expect(card.locator(".progress")).to_have_text(
+            "first check due now: waiting for the scheduler to start it")
         card.get_by_role("button", name=f"Check now: {account}").click()
         expect(card.locator(".progress")).to_have_text(
-            "checked a moment ago: OK, 2 new messages", timeout=45_000)
+            "checked just now: OK, 2 new messages", timeout=45_000)
         # The card itself carries the new status, without a reload.
         expect(card.locator(".last-result")).to_have_text("OK")
         expect(card.locator(".last-check")).to_contain_text("(just now)")

@@ -17,13 +17,18 @@ delete it; an expired row left behind means nothing and is overwritten by
 the next claim.
 """
 
+import datetime as dt
+
 from django.db import connection, models
 
 # The ids go as one array: building a model and a placeholder per row
 # (bulk_create) took longer than the insert itself, 70 of 105 ms for 3,600.
+# Each claim runs out one microsecond after the one queued before it, so that
+# the claims of one batch keep the order their tasks were queued in.
 _WRITE_PG = """
 INSERT INTO {table} (account_id, task_id, worker, until)
-SELECT unnest(%s::bigint[]), unnest(%s::varchar[]), '', %s
+SELECT claimed.pk, claimed.tid, '', %s + (claimed.n - 1) * interval '1 microsecond'
+FROM unnest(%s::bigint[], %s::varchar[]) WITH ORDINALITY AS claimed(pk, tid, n)
 ON CONFLICT (account_id) DO UPDATE
 SET until = EXCLUDED.until, task_id = EXCLUDED.task_id, worker = ''
 """
@@ -36,7 +41,8 @@ class AccountClaim(models.Model):
         primary_key=True,
         related_name="claim",
     )
-    # Also the line: claims run out in the order they were made (account_card._ahead).
+    # Also the line: claims run out in the order their tasks were queued, one
+    # microsecond apart within a batch (write; account_card._ahead).
     until = models.DateTimeField(db_index=True)
     # The Celery task queued for it (the worker that receives it marks the claim).
     task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -51,7 +57,9 @@ class AccountClaim(models.Model):
     def write(cls, pks: list[int], until, task_ids: dict | None = None):
         """Claim these accounts until `until`, over any claim they had (an expired
         one: a live claim keeps an account from being picked); `task_ids`:
-        {account id: the id of the task about to be queued for it}."""
+        {account id: the id of the task about to be queued for it}. `pks` in the
+        order their tasks are queued: the n-th claim runs out n-1 microseconds
+        after `until`, which is the line the account cards show."""
         if not pks:
             return
         task_ids = task_ids or {}
@@ -59,12 +67,12 @@ class AccountClaim(models.Model):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 table = connection.ops.quote_name(cls._meta.db_table)
-                cursor.execute(_WRITE_PG.format(table=table), [pks, ids, until])
+                cursor.execute(_WRITE_PG.format(table=table), [until, pks, ids])
             return
         # bulk_create splits the statement into batches under SQLite's parameter limit.
         cls.objects.bulk_create(
-            [cls(account_id=pk, until=until, task_id=tid) for pk, tid in zip(pks, ids,
-                                                                               strict=True)],
+            [cls(account_id=pk, until=until + dt.timedelta(microseconds=n), task_id=tid)
+             for n, (pk, tid) in enumerate(zip(pks, ids, strict=True))],
             update_conflicts=True,
             unique_fields=["account"],
             update_fields=["until", "task_id", "worker"],

@@ -6,6 +6,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -14,6 +15,7 @@ from popadmin import audit
 from retrieval import triggers
 from retrieval.account_card import account_card, card
 from retrieval.models import GlobalSettings, Run
+from retrieval.models.refused import MAX_ATTEMPTS
 from retrieval.oauth.permissions import may_connect
 from retrieval.refusals import held_messages
 from retrieval.views.access import own_account, require_manual_check
@@ -53,10 +55,9 @@ def accounts_page(request):
     )
     runs = Run.objects.in_bulk([a.latest_run_id for a in accounts if a.latest_run_id])
     refused = held_messages(accounts)
-    for account in accounts:
-        account.refused_list = refused.get(account.pk, [])
     running, now = GlobalSettings.is_running(), timezone.now()
-    cards = [(a, card(a, runs.get(a.latest_run_id), running, now, may_connect(request.user, a)))
+    cards = [(a, card(a, runs.get(a.latest_run_id), running, now, may_connect(request.user, a),
+                      refused.get(a.pk, [])))
              for a in accounts]
     ctx = {
         "cards": cards,
@@ -64,6 +65,7 @@ def accounts_page(request):
         "can_check": allowed(request.user, "manual_check"),
         "can_manage": allowed(request.user, "manage_own_accounts"),
         "service_running": running,
+        "max_attempts": MAX_ATTEMPTS,
         "nav": "accounts",
     }
     return render(request, "mail/accounts.html", ctx)
@@ -88,7 +90,8 @@ def _checked(request, accounts):
     queued = triggers.check_now(accounts)
     audit.record_check_now(accounts, queued, via="user page")
     # The page's script asks for JSON and then follows the progress itself;
-    # without script the form posts normally and comes back to the page.
+    # without script the form posts normally and comes back to the page it
+    # was on (its `next` field: the mail page or the accounts page).
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"queued": queued})
     if queued:
@@ -99,6 +102,10 @@ def _checked(request, accounts):
     else:
         messages.info(request, "Nothing to start: the account is being checked or was "
                                "checked a moment ago.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return redirect(back)
     return redirect("mail-accounts")
 
 

@@ -24,14 +24,24 @@
     ["last_check", "result", "next_check", "failing", "error_summary", "next_step", "error"]
       .forEach(function (name) { setText(section, name, card[name]); });
     setText(section, "who", WHO[card.admin_only]);
-    field(section, "result").dataset.state = card.run_status || "";
+    field(section, "result").dataset.state = card.last_status;
     var failing = !!card.failing;
     field(section, "failing").hidden = !failing;
     section.querySelector("dt.if-failing").hidden = !failing;
     section.querySelector("[data-show=error]").hidden = !card.error;
     section.dataset.phase = card.phase;
     if (card.run_id !== null) section.dataset.runId = card.run_id;
-    show(section, card.line, card.phase === "done" ? card.run_status : card.phase);
+    show(section, card.line, card.state);
+    var refused = section.querySelector("[data-show=refused]");
+    var list = field(section, "refused");
+    list.replaceChildren.apply(list, card.refused.map(function (text) {
+      var item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
+    refused.hidden = !card.refused.length;
+    // A first check still to come may be asked for at once; a queued or running one not.
+    setBusy(section, card.active && card.phase !== "due");
   }
 
   function setBusy(section, busy) {
@@ -42,7 +52,7 @@
   function watch(section) {
     if (section.dataset.watching) return;
     section.dataset.watching = "1";
-    setBusy(section, true);
+    setBusy(section, section.dataset.phase !== "due");
     var since = Date.now();
 
     function stop() { delete section.dataset.watching; setBusy(section, false); }
@@ -78,7 +88,7 @@
       })
       .then(function () {
         // Whether queued or not, the card says what is happening (queued,
-        // running, paused by the administrator, or checked a moment ago).
+        // running, paused by the administrator, or checked just now).
         sections.forEach(function (s) { setBusy(s, false); watch(s); });
       })
       .catch(function (err) {
@@ -96,8 +106,7 @@
       press(form, one ? [one] : all);
     });
   });
-  // Something already under way when the page loads is followed at once.
-  ["queued", "starting", "retrying", "running"].forEach(function (phase) {
-    document.querySelectorAll("section.account[data-phase=" + phase + "]").forEach(watch);
-  });
+  // Something already under way when the page loads (a first check still to
+  // come, a check queued or running) is followed at once.
+  document.querySelectorAll("section.account[data-active]").forEach(watch);
 })();
