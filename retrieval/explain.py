@@ -127,7 +127,8 @@ _RULES = [
         "The server's TLS certificate is not trusted.",
         "If the server uses an internal or self-signed certificate, an administrator can "
         "add its CA as the extra trusted CA file in the global settings, or (less safe) "
-        "turn off \"Verify TLS certificate\" for this account. Otherwise check the host name: the certificate must name it.",
+        "turn off \"Verify TLS certificate\" for this account. Otherwise check the host name: the "
+        "certificate must name it.",
         ADMIN)),
     (r"does not offer (stls|starttls)|refusing to send the password unencrypted|"
      r"refusing to send the password over an unencrypted", _edit(_fixed(

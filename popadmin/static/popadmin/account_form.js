@@ -37,7 +37,7 @@
 // password included, stay where they are. Save tests first when the connection
 // settings changed; a failing test stops the save and offers "Save anyway"
 // (the server tests too, for a page without script).
-(function () {
+document.addEventListener("DOMContentLoaded", function () {
   var button = document.getElementById("popadmin-test");
   var box = document.getElementById("popadmin-trial-result");
   var form = document.getElementById("remoteaccount_form");
@@ -117,10 +117,10 @@
       if (anyway) { anyway.hidden = false; }
     });
   });
-})();
+});
 
 // Server settings from an address (the lookup self-service uses), on the add page.
-(function () {
+document.addEventListener("DOMContentLoaded", function () {
   var section = document.querySelector(".popadmin-lookup");
   var button = document.getElementById("popadmin-lookup-button");
   var input = document.getElementById("popadmin-lookup-address");
@@ -181,4 +181,4 @@
   }
   button.addEventListener("click", lookup);
   input.addEventListener("keydown", function (event) { if (event.key === "Enter") { lookup(event); } });
-})();
+});
