@@ -35,7 +35,7 @@ class GlobalSettingsForm(forms.ModelForm):
         model = GlobalSettings
         # The admin's fieldsets name the rest.
         fields = ["header_fields", "accepted_domains", "allowed_internal_networks",
-                  "allowed_ports"]
+                  "allowed_ports", "ca_file"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
