@@ -145,3 +145,18 @@ def test_it_shows_no_editable_internal_fields(admin_client):
     assert "Test connection" in body and "Check now" in body
     # No JSON text box: the folder list is one name per line.
     assert ">[]<" not in body
+
+
+def test_a_changed_account_is_checked_at_once_even_just_after_a_check(admin_client):
+    account = make_remote(host="host.invalid", keep_policy="keep", last_check=timezone.now())
+
+    response = admin_client.post(
+        reverse("admin:retrieval_remoteaccount_change", args=[account.pk]),
+        form_data(account.owner, host="other.invalid", password="typed again"))
+
+    assert "A check with these settings has started" in " ".join(texts(response))
+    account.refresh_from_db()
+    assert account.pending_trigger == "admin"
+    # Check now pressed next finds it, and says the save started it.
+    check = admin_client.post(reverse("admin:retrieval_remoteaccount_check", args=[account.pk]))
+    assert "saving a change starts one" in texts(check)[-1]

@@ -244,14 +244,14 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     def queue_first_check(self, request, obj):
         """A new or reconfigured account is checked at once, and the page says so (a Check
         now pressed next would otherwise find this check and start nothing)."""
-        queued = dispatcher.request_check([obj.pk], Run.Trigger.ADMIN)
+        queued = dispatcher.request_check([obj.pk], Run.Trigger.ADMIN, cooldown=False)
         audit.record_check_now([obj], queued, via="admin save")
         if queued:
             self.message_user(request, "A check with these settings has started: its result "
                                        "shows on the account's page.")
         elif GlobalSettings.load().service_running:
-            self.message_user(request, "A check with these settings is due now: the "
-                                       "dispatcher starts it within a minute.")
+            self.message_user(request, "A check of this account was already queued or "
+                                       "running; the next one, due now, uses these settings.")
 
     # --- an OAuth2 account goes on to its sign-in once saved ---
 
