@@ -53,16 +53,17 @@ def explain(error: str, host: str = "", may_reconnect: bool = True) -> Explanati
     )
 
 
-EDITS_BY_ADMIN = "Only an administrator can change this account's settings; ask them to: "
+# The step for a reader who may not change the account: the pages frame it as
+# "Only an administrator can fix this. Ask them:".
+CHANGED_LOGIN_BY_ADMIN = ("The password may have changed at the provider: the new one (or an "
+                         "app password) must be entered in the account's settings.")
 
 
 def _by_admin(why: Explanation, build) -> Explanation:
     if build is _login:
-        return Explanation(why.summary, "Only an administrator can change this account's "
-                           "settings: if the password changed at the provider, ask an "
-                           "administrator to enter the new one (or an app password).", ADMIN)
-    step = why.next_step[0].lower() + why.next_step[1:]
-    return Explanation(why.summary, EDITS_BY_ADMIN + step, ADMIN)
+        return Explanation(why.summary, CHANGED_LOGIN_BY_ADMIN, ADMIN)
+    # The same step, as the administrator's: the reader cannot take it.
+    return Explanation(why.summary, why.next_step, ADMIN)
 
 
 def _login(host: str) -> Explanation:

@@ -161,7 +161,8 @@ def test_it_explains_an_error_and_says_who_can_fix_it(client, owner):
     # administrator's step, and the card says so.
     card = progress(client, owner, refused)
     assert card["error_summary"] == "The server refused the username or password."
-    assert card["next_step"].startswith("Only an administrator can change this account")
+    assert card["next_step"].startswith("The password may have changed at the provider: "
+                                        "the new one")
     assert card["admin_only"] is True
 
     card = progress(client, owner, untrusted)

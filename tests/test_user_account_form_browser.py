@@ -115,8 +115,8 @@ def test_a_user_who_may_not_edit_is_told_an_administrator_must(live_server, page
         log_in(page, base)
         card = page.locator(".account").first
         expect(card).to_contain_text("Only an administrator can fix this. Ask them:")
-        expect(card).to_contain_text("Only an administrator can change this account's "
-                                     "settings")
+        expect(card).to_contain_text("must be entered in the account's settings")
+        expect(card).not_to_contain_text("Enter the password again")
         expect(card).not_to_contain_text("press Test connection")
         shots(page, "no-self-service-error")
 
