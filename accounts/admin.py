@@ -12,6 +12,12 @@ from popadmin.listfield import ListField
 
 class MailboxForm(forms.ModelForm):
     aliases = ListField(lower=True, help_text="Other addresses delivered to this mailbox.")
+    quota_mb = forms.IntegerField(
+        label="Quota (MB), empty or 0 = no limit", required=False, min_value=0,
+        help_text="Mail that does not fit stays on the remote server until there is room.")
+
+    def clean_quota_mb(self):
+        return self.cleaned_data.get("quota_mb") or 0
 
     class Meta:
         model = Mailbox
@@ -21,12 +27,16 @@ class MailboxForm(forms.ModelForm):
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
     form = MailboxForm
-    list_display = ["address", "user", "quota_mb", "is_postmaster", "delivery_target"]
+    list_display = ["address", "user", "quota", "is_postmaster", "delivery_target"]
     list_filter = ["is_postmaster"]
     search_fields = ["address", "user__username"]
     autocomplete_fields = ["user"]
     # retrieval/admin/settings.py adds the per-user retrieval settings as an inline.
     inlines = []
+
+    @admin.display(description="quota", ordering="quota_mb")
+    def quota(self, obj):
+        return f"{obj.quota_mb} MB" if obj.quota_mb else "no limit"
 
 
 class GroupPolicyInline(admin.StackedInline):

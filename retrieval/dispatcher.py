@@ -244,12 +244,14 @@ def _claim(pks: list[int], now, extra: dict, task_ids: dict):
             RemoteAccount.objects.filter(pk__in=pks[start : start + size]).update(**extra)
 
 
-def request_check(account_ids, trigger) -> list[int]:
+def request_check(account_ids, trigger, cooldown: bool = True) -> list[int]:
     """Queue a check of these accounts now, ahead of scheduled work; returns the ids queued.
 
     Coalesced, not queued: unknown or disabled accounts, accounts whose check
     is already queued, waiting for a slot or running, accounts checked less
-    than COOLDOWN ago, and everything while the service is stopped. A queued
+    than COOLDOWN ago (unless `cooldown` is False: an admin's save that changed
+    the account wants its new settings tried at once), and everything while the
+    service is stopped. A queued
     check that finds no free slot when it starts waits at the head of the
     dispatcher's line (admit).
     """
@@ -264,13 +266,14 @@ def request_check(account_ids, trigger) -> list[int]:
             return []
         now = timezone.now()
         wanted = set()
+        recent = Q(last_check__gt=now - COOLDOWN) if cooldown else Q(pk__in=[])
         for start in range(0, len(ids), _CHUNK):
             wanted.update(
                 RemoteAccount.objects.filter(pk__in=ids[start : start + _CHUNK], enabled=True)
                 .exclude(live_lease(now))
                 .exclude(live_claim(now))
                 .exclude(pending_trigger__gt="")
-                .exclude(last_check__gt=now - COOLDOWN)
+                .exclude(recent)
                 .values_list("pk", flat=True)
             )
         queued = [pk for pk in ids if pk in wanted]

@@ -30,8 +30,9 @@ class Explanation:
 def explain(error: str, host: str = "", may_reconnect: bool = True) -> Explanation | None:
     """The explanation of an account's last error; None when there is no error.
 
-    `may_reconnect`: whether the reader may sign the account in again (staff who may
-    change accounts, an owner with self-service); others are told an administrator must.
+    `may_reconnect`: whether the reader may change the account and sign it in again
+    (staff who may change accounts, an owner with self-service). A step that changes
+    the account is, for anyone else, an administrator's: it says so and who to ask.
     """
     if not error:
         return None
@@ -40,13 +41,29 @@ def explain(error: str, host: str = "", may_reconnect: bool = True) -> Explanati
         if re.search(pattern, text):
             if build is _sign_in and not may_reconnect:
                 return SIGN_IN_BY_ADMIN
-            return build(host.lower())
+            why = build(host.lower())
+            if not may_reconnect and why.who == USER and build in _EDITS:
+                return _by_admin(why, build)
+            return why
     return Explanation(
         "The last check failed.",
         "Check the server settings with Test connection; if it keeps failing, send the "
         "error below to your administrator.",
         ADMIN,
     )
+
+
+# The step for a reader who may not change the account: the pages frame it as
+# "Only an administrator can fix this. Ask them:".
+CHANGED_LOGIN_BY_ADMIN = ("The password may have changed at the provider: the new one (or an "
+                         "app password) must be entered in the account's settings.")
+
+
+def _by_admin(why: Explanation, build) -> Explanation:
+    if build is _login:
+        return Explanation(why.summary, CHANGED_LOGIN_BY_ADMIN, ADMIN)
+    # The same step, as the administrator's: the reader cannot take it.
+    return Explanation(why.summary, why.next_step, ADMIN)
 
 
 def _login(host: str) -> Explanation:
@@ -83,6 +100,16 @@ def _fixed(summary: str, next_step: str, who: str = USER):
     return lambda host: Explanation(summary, next_step, who)
 
 
+# Builders whose USER step means changing the account (its settings or password);
+# filled in below, after the rules.
+_EDITS: set = set()
+
+
+def _edit(build):
+    _EDITS.add(build)
+    return build
+
+
 _RULES = [
     # First: the rest of the text quotes a mailbox path, which may contain any word.
     (r"^local disk (full|quota exceeded|read-only)|^local mail root not writable", _fixed(
@@ -100,36 +127,37 @@ _RULES = [
     (r"certificate .* is not trusted|certificate verify failed", _fixed(
         "The server's TLS certificate is not trusted.",
         "If the server uses an internal or self-signed certificate, an administrator can "
-        "add its CA to POPADMIN_CA_FILE, or (less safe) turn off \"Verify TLS certificate\" "
-        "for this account. Otherwise check the host name: the certificate must name it.",
+        "add its CA as the extra trusted CA file in the global settings, or (less safe) "
+        "turn off \"Verify TLS certificate\" for this account. Otherwise check the host name: the "
+        "certificate must name it.",
         ADMIN)),
     (r"does not offer (stls|starttls)|refusing to send the password unencrypted|"
-     r"refusing to send the password over an unencrypted", _fixed(
+     r"refusing to send the password over an unencrypted", _edit(_fixed(
         "The server does not offer an encrypted connection on this port.",
         "Choose Security \"TLS\" with the TLS port (995 for POP3, 993 for IMAP), or ask the "
-        "provider for the right settings.")),
-    (r"tls handshake|cannot load the ca file", _fixed(
+        "provider for the right settings."))),
+    (r"tls handshake|cannot load the ca file", _edit(_fixed(
         "An encrypted connection could not be set up.",
         "Check the port and Security setting: TLS wants the TLS port (995/993), STARTTLS the "
-        "plain one (110/143).")),
+        "plain one (110/143)."))),
     # Before the login rule: an OAuth2 refusal quotes the server's [AUTH...] too.
     (r"sign-in expired|sign-in refused|no oauth2 access token", _sign_in),
     (r"could not reach the sign-in provider|sign-in provider failed", _fixed(
         "The sign-in provider (Google, Microsoft, ...) did not answer.",
         "Nothing to do: popadmin tries again at the next check. If it lasts, an "
         "administrator checks the OAuth2 provider's endpoints.", ADMIN)),
-    (r"login refused|authentication failed|\[auth", _login),
-    (r"host not found|dns lookup", _fixed(
+    (r"login refused|authentication failed|\[auth", _edit(_login)),
+    (r"host not found|dns lookup", _edit(_fixed(
         "The server name was not found.",
-        "Check the spelling of the server name (for example pop.example.com).")),
-    (r"connection refused", _fixed(
+        "Check the spelling of the server name (for example pop.example.com)."))),
+    (r"connection refused", _edit(_fixed(
         "The server refused the connection on this port.",
         "Check the port and protocol; the server may also be down, and popadmin will try "
-        "again at the next check.")),
-    (r"timed out", _fixed(
+        "again at the next check."))),
+    (r"timed out", _edit(_fixed(
         "The server did not answer in time.",
         "The server may be down or blocked by a firewall; popadmin keeps trying. If it "
-        "lasts, check the host and port.")),
+        "lasts, check the host and port."))),
     (r"may only reach public|refused to connect to", _fixed(
         "This server is on an internal network that your account may not reach.",
         "Ask an administrator to allow this host in the global settings.", ADMIN)),
@@ -139,9 +167,9 @@ _RULES = [
     (r"service stopped|service is stopped", _fixed(
         "The administrator has paused mail collection.",
         "Nothing to do: mail is collected again when the service is started.", ADMIN)),
-    (r"password .* cannot be decrypted|cannot decrypt|encryption key", _fixed(
+    (r"password .* cannot be decrypted|cannot decrypt|encryption key", _edit(_fixed(
         "The stored password cannot be read (the encryption key changed).",
-        "Enter the password again.", USER)),
+        "Enter the password again.", USER))),
     (r"line too long|response too (big|long)|over the size limit|limit", _fixed(
         "The server sent something too large or malformed.",
         "popadmin left the affected mail on the server; send the error to an administrator.",

@@ -17,7 +17,7 @@ FORM_DNS_SECONDS = 5.0
 def policy(global_settings=None) -> ReachPolicy:
     gs = global_settings or GlobalSettings.load()
     return policy_from(
-        settings.POPADMIN_ALLOWED_PORTS,
+        gs.effective_allowed_ports(),
         gs.allowed_internal_networks or [],
         settings.POPADMIN_DNS_SERVERS,
     )

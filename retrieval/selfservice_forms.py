@@ -2,11 +2,14 @@
 
 The account form reuses the admin's validation (write-only password, POP3
 line lengths, the network-reach check) with fewer fields: no owner, no TLS
-switch-off, no reach exemption. The account is always network-restricted.
+switch-off, no reach exemption. An account a user adds is network-restricted
+and checks certificates; editing one an administrator set up keeps what the
+administrator chose there (the page shows it read-only, `admin_choices`).
 """
 
 from django import forms
 
+from retrieval import credential_reuse
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import RemoteAccount
 
@@ -36,10 +39,12 @@ class UserAccountForm(RemoteAccountForm):
     def __init__(self, *args, min_poll_minutes: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         self.min_poll_minutes = min_poll_minutes
-        # Users never exempt their own accounts from the reach guard.
-        self.instance.network_restricted = True
-        self.instance.verify_tls = True
         if self.instance.pk is None:
+            # Users never exempt their own accounts from the reach guard. An existing
+            # account keeps what an administrator chose: editing changes only what the
+            # user touched (admin_choices says so on the page).
+            self.instance.network_restricted = True
+            self.instance.verify_tls = True
             # Recorded so that an import about to rewrite it says so first.
             self.instance.created_by_user = True
         if not self.is_bound:
@@ -64,6 +69,34 @@ class UserAccountForm(RemoteAccountForm):
             ("oauthbearer", "OAuth2 sign-in (OAUTHBEARER)"),
         ]
 
+    def admin_choices(self) -> list[str]:
+        """Settings of this account that only an administrator can change, in words:
+        shown read-only on the form, and never changed by saving it."""
+        account = self.instance
+        if account.pk is None:
+            return []
+        chosen = []
+        if account.tls_unverified:
+            chosen.append("Certificate checking is off: the server's TLS certificate is not "
+                          "verified.")
+        if not account.network_restricted:
+            chosen.append("Network reach is not restricted: this account may reach internal "
+                          "servers.")
+        if account.mode == RemoteAccount.Mode.CATCHALL:
+            chosen.append("Catch-all: mail is distributed by its recipient headers.")
+        if account.delivery_target_id:
+            chosen.append(f"Mail is delivered to {account.delivery_target}.")
+        if account.folder_map:
+            pairs = ", ".join(f"{k} → {v}" for k, v in account.folder_map.items())
+            chosen.append(f"Folder mapping: {pairs}.")
+        if account.max_message_mb:
+            chosen.append(f"Messages over {account.max_message_mb} MB stay on the server.")
+        return chosen
+
+    ADMIN_CHOICES_NOTE = ("Only an administrator can change these. They apply to this server: "
+                          "pointing the account at another server checks certificates and "
+                          "restricts its reach again.")
+
     def clean_folders(self):
         text = self.cleaned_data.get("folders") or ""
         return [name.strip() for name in text.split(",") if name.strip()]
@@ -76,7 +109,22 @@ class UserAccountForm(RemoteAccountForm):
             )
         return minutes
 
+    # Set by clean(): the user pointed an account an administrator exempted (certificate
+    # checks off, unrestricted reach) at another server; the exemptions stay behind.
+    exemptions_dropped = False
+
     def clean(self):
+        account = self.instance
+        if account.pk and (account.tls_unverified or not account.network_restricted):
+            fields = ("protocol", "security", "host", "port")
+            edited = RemoteAccount(verify_tls=account.verify_tls,
+                                   **{f: self.cleaned_data.get(f, getattr(account, f))
+                                      for f in fields})
+            if credential_reuse.server_of(edited) != credential_reuse.server_of(account):
+                # An administrator's exemption was chosen for that server, not any other.
+                account.network_restricted = True
+                account.verify_tls = True
+                self.exemptions_dropped = True
         data = super().clean()
         host, username = data.get("host"), data.get("username")
         if host and username:

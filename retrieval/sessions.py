@@ -1,13 +1,13 @@
 """Build the right MailSession for an account, without the engine knowing which."""
 
-from django.conf import settings
-
 from popadmin.net.errors import ProtocolError
+from retrieval.models import GlobalSettings
 from retrieval.network_reach import reach_for
 from retrieval.protocols.base import ConnectionParams, MailSession, SignInRefused
 
 
 def params_for(account, timeout: float, global_settings=None) -> ConnectionParams:
+    gs = global_settings or GlobalSettings.load()
     oauth = account.auth_method != "password"
     if oauth:
         from retrieval.oauth.tokens import access_token_for
@@ -24,10 +24,11 @@ def params_for(account, timeout: float, global_settings=None) -> ConnectionParam
         bearer=bearer if oauth else "",
         verify_tls=account.verify_tls,
         timeout=float(timeout),
-        ca_file=settings.POPADMIN_CA_FILE,
+        # The global settings' CA file, else the environment's.
+        ca_file=gs.effective_ca_file(),
         folders=tuple(account.effective_folders),
         # Checked at every connect, not only at save: DNS and the allow-list change.
-        reach=reach_for(account, global_settings),
+        reach=reach_for(account, gs),
     )
 
 

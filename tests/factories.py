@@ -29,6 +29,9 @@ def make_account(dovecot, username, password, owner=None, **fields) -> RemoteAcc
         ("imap", "none"): dovecot.imap_port,
     }
     fields.setdefault("port", ports[(protocol, security)])
+    # The tests of retrieval mostly check that mail leaves the server after it is
+    # stored; new accounts leave a copy by default (tests/test_keep_by_default.py).
+    fields.setdefault("keep_policy", RemoteAccount.Keep.DELETE)
     account = RemoteAccount(
         owner=owner,
         protocol=protocol,

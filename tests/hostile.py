@@ -177,6 +177,7 @@ PROTOCOLS = {"pop3": Pop3(), "imap": Imap()}
 
 
 def account_on(protocol, server: FakeServer, **fields) -> RemoteAccount:
+    fields.setdefault("keep_policy", RemoteAccount.Keep.DELETE)  # as the contract checks
     account = RemoteAccount(
         owner=make_mailbox(), protocol=protocol.name, security="none", host="127.0.0.1",
         port=server.port, username="alice", **fields,

@@ -159,17 +159,20 @@ def test_it_explains_an_error_and_says_who_can_fix_it(client, owner):
     untrusted = remote(owner, "untrusted", last_status="error",
                        last_error="TLS handshake failed: certificate verify failed")
 
+    # This owner may not edit accounts (no self-service): changing the password is an
+    # administrator's step, and the card says so.
     card = progress(client, owner, refused)
     assert card["error_summary"] == "The server refused the username or password."
-    assert card["next_step"].startswith("Enter the password again")
-    assert card["admin_only"] is False
+    assert card["next_step"].startswith("The password may have changed at the provider: "
+                                        "the new one")
+    assert card["admin_only"] is True
 
     card = progress(client, owner, untrusted)
     assert card["error_summary"] == "The server's TLS certificate is not trusted."
-    assert "POPADMIN_CA_FILE" in card["next_step"] and card["admin_only"] is True
+    assert "extra trusted CA file" in card["next_step"] and card["admin_only"] is True
 
     text = client.get(reverse("mail-accounts")).content.decode()
-    assert "What you can do:" in text
+    assert "What you can do:" not in text
     assert "Only an administrator can fix this. Ask them:" in text
 
 

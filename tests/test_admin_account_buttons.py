@@ -66,7 +66,7 @@ def test_it_explains_a_refused_login(admin_client, dovecot, mail_user, settings)
     [said] = texts(admin_client.post(button_url(account, "test")))
 
     assert said.startswith("Test connection failed: The server refused the username or "
-                           "password. Enter the password again")
+                           "password. Next step: Enter the password again")
     assert "wrong password" not in said
 
 

@@ -1,5 +1,6 @@
-"""Saving an account in the admin: the connection is tested (a warning, never a refusal),
-a changed account leaves its back-off, and fields that do not apply are ignored."""
+"""Saving an account in the admin: the connection is tested first (a failing test keeps the
+form open, with "Save anyway"), a changed account leaves its back-off, and fields that do
+not apply are ignored."""
 
 import datetime as dt
 
@@ -25,7 +26,8 @@ def form_data(owner, **overrides) -> dict:
         "owner": owner.pk, "name": "", "enabled": "on", "protocol": "pop3", "security": "tls",
         "host": "localhost", "port": "", "verify_tls": "on", "username": "alice",
         "password": "", "folders": "", "mode": "single", "target_folder": "",
-        "keep_policy": "delete", "keep_days": "7", "max_message_mb": "0", "poll_minutes": "",
+        "keep_policy": "keep", "keep_days": "7", "max_message_mb": "0", "poll_minutes": "",
+        "save_anyway": "1",
     }
     data.update(overrides)
     return data
@@ -35,29 +37,40 @@ def texts(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def test_it_saves_a_wrong_password_with_a_warning_that_explains(admin_client, dovecot,
-                                                                mail_user, settings):
+def test_a_failing_test_keeps_the_form_open_with_save_anyway(admin_client, dovecot,
+                                                            mail_user, settings):
     settings.POPADMIN_CA_FILE = dovecot.ca_file
     username, _ = mail_user
     owner = make_mailbox()
+    data = form_data(owner, username=username, port=str(dovecot.pop3s_port),
+                     password="not it", save_anyway="")
 
-    response = admin_client.post(reverse("admin:retrieval_remoteaccount_add"), form_data(
-        owner, username=username, port=str(dovecot.pop3s_port), password="not it"))
+    response = admin_client.post(reverse("admin:retrieval_remoteaccount_add"), data)
+
+    assert response.status_code == 200
+    assert not RemoteAccount.objects.filter(owner=owner).exists()
+    body = response.content.decode()
+    assert "Not saved: Test connection failed. The server refused the username or password." \
+        in body
+    assert 'name="save_anyway"' in body and 'id="popadmin-save-anyway"' in body
+    assert 'id="popadmin-save-anyway" hidden' not in body
+    assert "not it" not in body
+
+    response = admin_client.post(reverse("admin:retrieval_remoteaccount_add"),
+                                 {**data, "save_anyway": "1"})
 
     assert response.status_code == 302
     account = RemoteAccount.objects.get(owner=owner)
-    said = texts(response)
-    assert said[0].startswith("Saved, but Test connection failed: The server refused the "
-                              "username or password.")
-    assert any("was added successfully" in s for s in said)
     assert account.get_password() == "not it"
+    assert any(s.startswith("Saved without a passing Test connection") for s in texts(response))
 
 
 def test_it_reports_a_working_connection_on_save(admin_client, dovecot, mail_user, settings):
     settings.POPADMIN_CA_FILE = dovecot.ca_file
     username, password = mail_user
     response = admin_client.post(reverse("admin:retrieval_remoteaccount_add"), form_data(
-        make_mailbox(), username=username, port=str(dovecot.pop3s_port), password=password))
+        make_mailbox(), username=username, port=str(dovecot.pop3s_port), password=password,
+        save_anyway=""))
 
     assert texts(response)[0].startswith("Test connection OK: connected and logged in")
 
@@ -132,3 +145,18 @@ def test_it_shows_no_editable_internal_fields(admin_client):
     assert "Test connection" in body and "Check now" in body
     # No JSON text box: the folder list is one name per line.
     assert ">[]<" not in body
+
+
+def test_a_changed_account_is_checked_at_once_even_just_after_a_check(admin_client):
+    account = make_remote(host="host.invalid", keep_policy="keep", last_check=timezone.now())
+
+    response = admin_client.post(
+        reverse("admin:retrieval_remoteaccount_change", args=[account.pk]),
+        form_data(account.owner, host="other.invalid", password="typed again"))
+
+    assert "A check with these settings has started" in " ".join(texts(response))
+    account.refresh_from_db()
+    assert account.pending_trigger == "admin"
+    # Check now pressed next finds it, and says the save started it.
+    check = admin_client.post(reverse("admin:retrieval_remoteaccount_check", args=[account.pk]))
+    assert "saving a change starts one" in texts(check)[-1]

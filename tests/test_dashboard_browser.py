@@ -105,6 +105,8 @@ def test_it_shows_the_operator_what_happens_live(
             shoot(page, "worker-silent")
 
             page.click("button.dash-stop")
+            save_screenshot(page, "dashboard-confirm-stop-1366")
+            page.click("#popadmin-confirm-stop-button")
             expect(page.locator("#dash-service")).to_contain_text("Stopped")
             expect(page.locator("#dash-service")).to_contain_text("stopped by root")
             assert not GlobalSettings.load().service_running

@@ -147,7 +147,7 @@ def test_it_lists_the_accounts_that_need_a_look_with_links(admin_client):
 def test_it_says_who_stopped_and_started_the_service(client, django_user_model):
     boss = django_user_model.objects.create_superuser("boss", "b@x.test", "x")
     client.force_login(boss)
-    client.post(reverse("dashboard-service"), {"running": "0"})
+    client.post(reverse("dashboard-service"), {"running": "0", "confirm": "1"})
     html = client.get(reverse("dashboard")).content.decode()
     assert "Stopped" in html and "stopped by boss" in html and "Start service" in html
     client.post(reverse("dashboard-service"), {"running": "1"})

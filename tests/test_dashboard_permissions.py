@@ -53,7 +53,7 @@ def test_it_lets_only_staff_with_the_change_permission_switch_the_service(client
     assert b"Stop service" not in client.get(reverse("dashboard")).content
 
     staff.user_permissions.add(Permission.objects.get(codename="change_globalsettings"))
-    response = client.post(url, {"running": "0"})
+    response = client.post(url, {"running": "0", "confirm": "1"})
     assert response.status_code == 302 and response["Location"] == reverse("dashboard")
     assert not GlobalSettings.load().service_running
 

@@ -177,11 +177,14 @@ def test_it_backs_off_after_repeated_failures(dovecot, mail_user):
     assert (second.next_check - second.last_check) == 2 * (first.next_check - first.last_check)
 
 
-def test_it_names_an_unverified_account_with_a_warning_everywhere(dovecot, mail_user):
-    account = make_account(dovecot, *mail_user, verify_tls=False)
-    run = Run.objects.create(account=account, trigger="manual")
+def test_an_unverified_account_is_marked_by_a_badge_not_in_its_name(dovecot, mail_user):
+    from retrieval.admin.display import TLS_WARNING, kind_label
 
-    assert "TLS certificate not verified" in str(account)
-    assert "TLS certificate not verified" in str(Run.objects.get(pk=run.pk).account)
-    account.verify_tls = True
+    account = make_account(dovecot, *mail_user, verify_tls=False)
+    Run.objects.create(account=account, trigger="manual")
+
+    # The name stays the name wherever it is used; lists mark the account with a badge.
     assert "not verified" not in str(account)
+    assert TLS_WARNING in kind_label(account) and "popadmin-badge" in kind_label(account)
+    account.verify_tls = True
+    assert TLS_WARNING not in kind_label(account)

@@ -7,7 +7,7 @@ from retrieval.explain import ADMIN, USER, explain
 
 @pytest.mark.parametrize("error, host, words, who", [
     ("TLS certificate of pop.example.test is not trusted: self-signed certificate", "",
-     "POPADMIN_CA_FILE", ADMIN),
+     "extra trusted CA file", ADMIN),
     ("login refused by server: -ERR [AUTH] Authentication failed.", "pop.example.test",
      "password again", USER),
     ("login refused by server: NO [AUTHENTICATIONFAILED]", "imap.gmail.com", "OAuth2", USER),

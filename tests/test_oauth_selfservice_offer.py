@@ -61,7 +61,8 @@ def test_it_offers_nothing_without_a_provider_of_that_kind(client, me):
 
     page = add_page(client, "someone@gmail.com")
 
-    assert b"Sign in with" not in page.content and b"oauth_provider" not in page.content
+    assert b"Save and sign in with" not in page.content
+    assert b"oauth_provider" not in page.content
     assert page.context["form"].initial["auth_method"] == "password"  # as before
 
 

@@ -111,7 +111,7 @@ def build_everything():
         "reroute_unknown": True, "max_recipients": 9, "service_running": False,
         "restrict_all_accounts": True, "allowed_internal_networks": ["10.1.2.0/24"],
         "history_days": 45, "alert_after_minutes": 30, "alert_owners": False,
-        "alert_admins": False,
+        "alert_admins": False, "allowed_ports": [995, 4995], "ca_file": "/etc/popadmin/ca.pem",
     }.items():
         setattr(gs, name, setting)
     gs.save()

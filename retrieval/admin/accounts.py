@@ -2,36 +2,36 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
-from retrieval import credential_reuse, dispatcher, imported_state, probe_limits, status
-from retrieval.admin import display
+from retrieval import autoconfig, credential_reuse, dispatcher, imported_state, status
+from retrieval.admin import account_test, display
+from retrieval.admin.account_form import CONNECTION_FIELDS, AdminAccountForm
 from retrieval.explain import explain
-from retrieval.forms import RemoteAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run
+from retrieval.models.account import live_claim
 from retrieval.oauth.permissions import may_connect
 from retrieval.oauth.tokens import has_grant, needs_sign_in
-from retrieval.probe import probe_account
 
 TLS_WARNING = display.TLS_WARNING
-# A save that changes any of these tests the connection again.
-CONNECTION_FIELDS = {"protocol", "security", "host", "port", "verify_tls", "username",
-                     "auth_method", "password", "folders", "network_restricted"}
 
 
 @admin.register(RemoteAccount)
 class RemoteAccountAdmin(admin.ModelAdmin):
-    form = RemoteAccountForm
+    form = AdminAccountForm
     change_form_template = "admin/retrieval/remoteaccount/change_form.html"
     # Failing since sits under the badge: one column fewer keeps the list on a 1366 px screen.
-    list_display = ["server", "owner", "username", "kind", "checked", "status_badge",
+    list_display = ["remote_login", "owner", "kind", "checked", "status_badge",
                     "last_error_display"]
-    list_display_links = ["server"]
+    list_display_links = ["remote_login"]
     list_filter = ["last_status", "enabled", "protocol", "security", "verify_tls", "mode"]
     search_fields = ["host", "username", "owner__address", "name"]
     list_select_related = ["owner"]
@@ -40,14 +40,18 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     readonly_fields = ["next_check", "last_check", "last_status", "last_error",
                        "consecutive_failures", "failing_since", "lease_expires", "history_link",
                        "created_by_user"]
+    # What most accounts need first; the rest behind a disclosure ("Advanced").
     fieldsets = [
-        (None, {"fields": ["owner", "name", "enabled", "network_restricted"]}),
-        ("Server", {"fields": ["protocol", "security", "host", "port", "verify_tls",
-                               "username", "auth_method", "password", "folders"]}),
-        ("Delivery", {"fields": ["mode", "delivery_target", "target_folder", "folder_map",
-                                 "keep_policy", "keep_days", "max_message_mb", "poll_minutes"]}),
+        (None, {"fields": ["owner", "name", "enabled"]}),
+        ("Server", {"fields": ["protocol", "security", "host", "port", "username",
+                               "auth_method", "password", "folders"]}),
+        ("Delivery", {"fields": ["target_folder", "keep_policy", "keep_days"]}),
+        ("Advanced", {"classes": ["collapse"],
+                      "fields": ["verify_tls", "network_restricted", "mode", "delivery_target",
+                                 "folder_map", "max_message_mb", "poll_minutes"]}),
         ("Status", {"classes": ["collapse"], "fields": readonly_fields}),
     ]
+
 
     class Media:
         css = {"all": ["popadmin/admin.css"]}
@@ -55,11 +59,11 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     # --- the list: which accounts are broken, and why ---
 
-    @admin.display(description="server", ordering="host")
-    def server(self, obj):
-        if obj.name:
-            return format_html('{}<span class="popadmin-sub">{}</span>', obj.host, obj.name)
-        return obj.host
+    @admin.display(description="account", ordering="username")
+    def remote_login(self, obj):
+        # The login tells rows on one server apart; the host and label sit under it.
+        sub = f"{obj.host} · {obj.name}" if obj.name else obj.host
+        return format_html('{}<span class="popadmin-sub">{}</span>', obj.username, sub)
 
     @admin.display(description="type", ordering="protocol")
     def kind(self, obj):
@@ -91,6 +95,10 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         own = [
+            path("add/test-connection/", self.admin_site.admin_view(self.test_connection_view),
+                 name="retrieval_remoteaccount_test_new"),
+            path("lookup/", self.admin_site.admin_view(self.lookup_view),
+                 name="retrieval_remoteaccount_lookup"),
             path("<path:object_id>/test-connection/",
                  self.admin_site.admin_view(self.test_connection_view),
                  name="retrieval_remoteaccount_test"),
@@ -108,11 +116,24 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             why = explain(obj.last_error, obj.host)
             extra_context = {**(extra_context or {}), "account": obj,
                              "badge": display.badge(obj), "why": why,
+                             "before_change": display.edited_since_error(obj),
+                             "check_pending": dispatcher_busy(obj),
                              "refused": list(obj.refused_messages.all()),
                              "may_act": self.has_change_permission(request, obj)}
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # Save tests the connection first (AdminAccountForm); a fresh class per request.
+        form.tester = staticmethod(lambda account: account_test.probe_words(request.user,
+                                                                            account))
+        return form
+
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["lookup_url"] = reverse("admin:retrieval_remoteaccount_lookup")
+        context["test_url"] = (
+            reverse("admin:retrieval_remoteaccount_test", args=[obj.pk]) if obj is not None
+            else reverse("admin:retrieval_remoteaccount_test_new"))
         if obj is not None and obj.tls_unverified:
             messages.warning(request, f"{obj}: {TLS_WARNING}; anyone on the network path "
                                       "can read this account's mail and password.")
@@ -141,10 +162,36 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         return self._back(account)
 
     @method_decorator(require_POST)
-    def test_connection_view(self, request, object_id):
-        account = self._acted_on(request, object_id)
-        self.report_probe(request, account)
-        return self._back(account)
+    def test_connection_view(self, request, object_id=None):
+        """Test what the form shows (JSON, nothing saved); a bare POST tests the saved
+        account and comes back to its page."""
+        if object_id is None:
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+            account = RemoteAccount()
+        else:
+            account = self._acted_on(request, object_id)
+        if "host" not in request.POST:
+            if account.pk is None:
+                return JsonResponse({"ok": False, "errors": {"host": ["Required."]}}, status=400)
+            self.report_probe(request, account)
+            return self._back(account)
+        form_class = self.get_form(request, account if account.pk else None,
+                                   change=account.pk is not None)
+        form_class.tester = None  # built to test, not to save
+        answer, code = account_test.test_on_screen(request.user, form_class(
+            request.POST, request.FILES, instance=account))
+        return JsonResponse(answer, status=code)
+
+    def lookup_view(self, request):
+        """Server settings suggested for an address (the self-service lookup), as JSON."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        address = request.GET.get("address", "")
+        found = autoconfig.suggest(address) if "@" in address else []
+        return JsonResponse({"suggestions": [
+            {"protocol": s.protocol, "security": s.security, "host": s.host, "port": s.port,
+             "label": s.label, "source": s.source, "oauth": s.oauth} for s in found]})
 
     @method_decorator(require_POST)
     def check_now_view(self, request, object_id):
@@ -158,22 +205,17 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             messages.warning(request, f"Not started: {not_started_reason(account)}")
         return self._back(account)
 
-    def report_probe(self, request, account, saved=False):
-        refused = probe_limits.refusal(request.user, account, staff=True)
-        if refused:
+    def report_probe(self, request, account):
+        self.report_outcome(request, account_test.probe_words(request.user, account))
+
+    def report_outcome(self, request, outcome, saved=False):
+        if outcome["limited"]:
             lead = "Saved, but Test connection was not run" if saved else "Not tested"
-            messages.warning(request, f"{lead}. {refused}")
-            return
-        result = probe_account(account)
-        if result.ok:
-            caps = ", ".join(result.capabilities[:12]) or "none listed"
-            self.message_user(request, f"Test connection OK: {result.summary()} "
-                              f"({result.seconds:.1f} s). Server capabilities: {caps}.")
-            return
-        why = explain(result.error, account.host)
-        lead = "Saved, but Test connection failed" if saved else "Test connection failed"
-        messages.warning(request, f"{lead}: {why.summary} {why.next_step} "
-                                  f"(Server said: {result.error})")
+            messages.warning(request, f"{lead}. {outcome['text']}")
+        elif outcome["ok"]:
+            self.message_user(request, outcome["text"])
+        else:
+            messages.warning(request, f"Test connection failed: {outcome['text']}")
 
     def save_model(self, request, obj, form, change):
         dropped = (form.server_changed and obj.auth_method != RemoteAccount.AuthMethod.PASSWORD
@@ -192,10 +234,25 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             # switched to OAuth2, goes on to it (response_add/_change).
             obj.go_sign_in = not change or dropped or "auth_method" in form.changed_data
             return
+        if form.test_outcome is not None:
+            self.report_outcome(request, form.test_outcome, saved=True)
+        elif form.saved_anyway:
+            messages.warning(request, "Saved without a passing Test connection: the account "
+                                      "is checked, and its error shown, until it works.")
         if obj.enabled and (not change or CONNECTION_FIELDS & set(form.changed_data)):
-            # A warning, not a refusal: the server may be down for a moment,
-            # and the admin may be setting up an account ahead of its server.
-            self.report_probe(request, obj, saved=True)
+            self.queue_first_check(request, obj)
+
+    def queue_first_check(self, request, obj):
+        """A new or reconfigured account is checked at once, and the page says so (a Check
+        now pressed next would otherwise find this check and start nothing)."""
+        queued = dispatcher.request_check([obj.pk], Run.Trigger.ADMIN, cooldown=False)
+        audit.record_check_now([obj], queued, via="admin save")
+        if queued:
+            self.message_user(request, "A check with these settings has started: its result "
+                                       "shows on the account's page.")
+        elif GlobalSettings.load().service_running:
+            self.message_user(request, "A check of this account was already queued or "
+                                       "running; the next one, due now, uses these settings.")
 
     # --- an OAuth2 account goes on to its sign-in once saved ---
 
@@ -230,11 +287,22 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         self.message_user(request, message)
 
 
+def dispatcher_busy(account) -> bool:
+    """A check of the account is queued or running (a save or Check now started it)."""
+    now = timezone.now()
+    return bool(account.pending_trigger) or RemoteAccount.objects.filter(
+        live_claim(now) | Q(pk=account.pk, lease_token__isnull=False, lease_expires__gt=now),
+        pk=account.pk).exists()
+
+
 def not_started_reason(account) -> str:
     if not GlobalSettings.load().service_running:
         return "mail collection is stopped. Start it in the global retrieval settings."
     account.refresh_from_db()
     if not account.enabled:
         return "the account is disabled. Tick Enabled and save first."
+    if dispatcher_busy(account):
+        return ("a check of this account is already queued or running (saving a change "
+                "starts one): its result shows here when it is done.")
     return ("a check of this account is already queued or running, or it was checked "
             "moments ago. Wait a moment and look at the status again.")

@@ -53,7 +53,7 @@ def kind_label(account):
         return format_html('{} · <span class="popadmin-danger">⚠ plain text</span>', protocol)
     label = f"{protocol} · {SECURITY_SHORT.get(account.security, '?')}"
     if account.tls_unverified:
-        return format_html('{} <span class="popadmin-danger popadmin-sub">{}</span>',
+        return format_html('{} <span class="popadmin-badge popadmin-badge--bad">{}</span>',
                            label, TLS_WARNING)
     return label
 

@@ -1,4 +1,8 @@
+import os
+import ssl
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -22,10 +26,45 @@ class GlobalSettingsForm(forms.ModelForm):
         help_text="Networks and host names, e.g. 10.1.2.0/24 or mail.internal.example. "
         "Cloud metadata addresses stay unreachable.")
 
+    allowed_ports = ListField(
+        label="Ports restricted accounts may reach", required=False,
+        help_text="E.g. 995. Empty: the environment's POPADMIN_ALLOWED_PORTS "
+        "(now {}).")
+
     class Meta:
         model = GlobalSettings
         # The admin's fieldsets name the rest.
-        fields = ["header_fields", "accepted_domains", "allowed_internal_networks"]
+        fields = ["header_fields", "accepted_domains", "allowed_internal_networks",
+                  "allowed_ports", "ca_file"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ports = ", ".join(str(p) for p in settings.POPADMIN_ALLOWED_PORTS)
+        self.fields["allowed_ports"].help_text = self.fields["allowed_ports"].help_text.format(
+            ports)
+        if "ca_file" in self.fields:
+            self.fields["ca_file"].help_text += (
+                f" (now {settings.POPADMIN_CA_FILE or 'none: the system store only'}).")
+
+    def clean_allowed_ports(self):
+        ports = []
+        for entry in self.cleaned_data.get("allowed_ports") or []:
+            if not str(entry).isdigit() or not 1 <= int(entry) <= 65535:
+                raise forms.ValidationError(f"{entry} is not a port number (1 to 65535).")
+            ports.append(int(entry))
+        return sorted(set(ports))
+
+    def clean_ca_file(self):
+        path = (self.cleaned_data.get("ca_file") or "").strip()
+        if path and not os.path.isfile(path):
+            raise forms.ValidationError(f"No readable file at {path}.")
+        if path:
+            try:
+                ssl.create_default_context(cafile=path)
+            except (OSError, ssl.SSLError) as exc:
+                raise forms.ValidationError(
+                    f"{path} is not a PEM file of CA certificates ({exc}).") from exc
+        return path
 
 
 @admin.register(GlobalSettings)
@@ -56,7 +95,8 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         ),
         (
             "Network reach of restricted accounts",
-            {"fields": ["restrict_all_accounts", "allowed_internal_networks"]},
+            {"fields": ["restrict_all_accounts", "allowed_internal_networks", "allowed_ports",
+                        "ca_file"]},
         ),
         (
             "History and alerts",

@@ -119,7 +119,8 @@ class RemoteAccount(models.Model):
         default=True,
         help_text="Turning this off allows anyone on the network path to read the mail.",
     )
-    keep_policy = models.CharField(max_length=10, choices=Keep.choices, default=Keep.DELETE)
+    # Leaving a copy is the safe default: a first test or a wrong setting loses no mail.
+    keep_policy = models.CharField(max_length=10, choices=Keep.choices, default=Keep.KEEP)
     keep_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
     folders = models.JSONField(
         default=list, blank=True, help_text='IMAP folders to read; empty means ["INBOX"].'
@@ -232,11 +233,9 @@ class RemoteAccount(models.Model):
     session_lock = None
 
     def __str__(self):
-        label = self.name or f"{self.username}@{self.host} ({self.get_protocol_display()})"
-        # Every list, history row and picker that names the account carries this.
-        if self.tls_unverified:
-            label += " ⚠ TLS certificate not verified"
-        return label
+        # The name only: pages that list accounts mark an unverified certificate with a
+        # badge of its own (retrieval/admin/display.py), not glued onto every name.
+        return self.name or f"{self.username}@{self.host} ({self.get_protocol_display()})"
 
     @property
     def tls_unverified(self) -> bool:

@@ -3,6 +3,7 @@
 import math
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
@@ -116,6 +117,21 @@ class GlobalSettings(RetrievalKnobs):
         help_text='Networks and host names, e.g. ["10.1.2.0/24", "mail.internal.example"]. '
         "Cloud metadata addresses stay unreachable.",
     )
+    # Empty: the environment's POPADMIN_ALLOWED_PORTS / POPADMIN_CA_FILE (the defaults).
+    allowed_ports = models.JSONField(
+        "ports restricted accounts may reach",
+        default=list,
+        blank=True,
+        help_text="Empty: the environment's POPADMIN_ALLOWED_PORTS (110, 995, 143, 993 unless "
+        "set there).",
+    )
+    ca_file = models.CharField(
+        "extra trusted CA file",
+        max_length=500,
+        blank=True,
+        help_text="A PEM file of CA certificates trusted for remote servers besides the "
+        "system's, e.g. an internal CA. Empty: the environment's POPADMIN_CA_FILE.",
+    )
     history_days = models.PositiveIntegerField(
         "keep retrieval history (days)",
         default=90,
@@ -158,6 +174,12 @@ class GlobalSettings(RetrievalKnobs):
             str(e).strip().rstrip(".").lower() for e in self.allowed_internal_networks or []
         ]
         super().save(*args, **kwargs)
+
+    def effective_allowed_ports(self) -> list[int]:
+        return list(self.allowed_ports or settings.POPADMIN_ALLOWED_PORTS)
+
+    def effective_ca_file(self) -> str | None:
+        return self.ca_file or settings.POPADMIN_CA_FILE
 
     @classmethod
     def load(cls) -> "GlobalSettings":

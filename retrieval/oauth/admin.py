@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import flows
 from retrieval.oauth.tokens import grant_status
+from retrieval.oauth.views import redirect_uri
 
 
 class OAuthProviderForm(forms.ModelForm):
@@ -67,6 +68,14 @@ class OAuthProviderAdmin(admin.ModelAdmin):
         ]}),
         ("Expiry", {"fields": ["refresh_token_days", "warn_days"]}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        # The redirect URI the provider must know, where the client id is typed.
+        first, *rest = super().get_fieldsets(request, obj)
+        uri = format_html("Register this redirect URI with the provider (Google Cloud console "
+                          "or Microsoft Entra app registration): <code id=\"redirect-uri\">{}"
+                          "</code>", redirect_uri(request))
+        return [(first[0], {**first[1], "description": uri}), *rest]
 
     @admin.display(boolean=True, description="client secret")
     def has_secret(self, obj):

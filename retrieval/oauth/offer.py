@@ -55,3 +55,31 @@ def from_post(value) -> Offer | None:
         return None
     provider = OAuthProvider.objects.filter(pk=int(value)).first()
     return Offer(provider, BRANDS.get(provider.preset, provider.name)) if provider else None
+
+
+# Said on the add page, before anything is typed, when the address belongs to a provider
+# that refuses the account password over POP3/IMAP and no OAuth2 provider is set up here.
+WITHOUT_SIGN_IN = {
+    OAuthProvider.Preset.GOOGLE: (
+        "Google does not accept your Google password here.",
+        "Use an app password instead: create one in your Google account's security settings "
+        "(it needs 2-Step Verification) and type it below as the password. Where Google "
+        "allows no app passwords (many work and school accounts), ask your administrator to "
+        "turn on Sign in with Google.",
+    ),
+    OAuthProvider.Preset.MICROSOFT: (
+        "Microsoft does not accept your password here.",
+        "Outlook.com and Microsoft 365 mailboxes are read with Sign in with Microsoft, which "
+        "is not set up on this server: ask your administrator to turn it on. Typing your "
+        "password below will not work.",
+    ),
+}
+
+
+def missing_sign_in(suggestions) -> tuple[str, str] | None:
+    """(what, what to do) when the suggestions name a provider that wants OAuth2 sign-in
+    and none is configured; None otherwise."""
+    preset = next((s.oauth for s in suggestions if s.oauth), "")
+    if preset not in WITHOUT_SIGN_IN or offer_for(suggestions):
+        return None
+    return WITHOUT_SIGN_IN[preset]

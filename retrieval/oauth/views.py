@@ -60,7 +60,8 @@ def _back(request, account) -> str:
     return reverse("mail-accounts")
 
 
-def _redirect_uri(request) -> str:
+def redirect_uri(request) -> str:
+    """The redirect URI to register with the provider (the provider form shows it)."""
     # Must be exactly the redirect URI registered with the provider.
     return settings.POPADMIN_OAUTH_REDIRECT_URL or request.build_absolute_uri(
         reverse("oauth-callback")
@@ -91,7 +92,7 @@ def connect(request, pk, kind="account"):
             back = urlencode({"next": _back(request, account)})
             return redirect(_url("device", account, device["key"]) + "?" + back)
         url = flows.start_authorization(
-            request.session, account, provider, _redirect_uri(request)
+            request.session, account, provider, redirect_uri(request)
         )
     except flows.FlowError as exc:
         messages.error(request, str(exc))

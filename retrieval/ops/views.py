@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from retrieval import alerts
 from retrieval import local_storage as storage
+from retrieval.models.account import enabled_account_count
 from retrieval.ops import charts, health, metrics, queries, service
 
 SWITCH_PERMISSION = "retrieval.change_globalsettings"
@@ -78,7 +79,13 @@ def live(request):
 def switch(request):
     if not request.user.has_perm(SWITCH_PERMISSION):
         raise PermissionDenied("You may not start or stop the service.")
-    service.set_running(request.POST.get("running") == "1")
+    running = request.POST.get("running") == "1"
+    if not running and request.POST.get("confirm") != "1":
+        # Stopping halts every account's checks: asked once more, with what it means.
+        return render(request, "dashboard/confirm_stop.html",
+                      {**admin.site.each_context(request), "title": "Stop mail collection?",
+                       "enabled": enabled_account_count()})
+    service.set_running(running)
     return redirect("dashboard")
 
 

@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from accounts.models import GroupPolicy, Mailbox
 from accounts.policy import DEFAULT_GROUP
-from retrieval.models import GlobalSettings, RemoteAccount
+from retrieval.models import GlobalSettings, OAuthProvider, RemoteAccount
+from retrieval.oauth.views import redirect_uri
 
 register = template.Library()
 
@@ -24,8 +25,9 @@ def service_banner(context):
     }
 
 
-def setup_steps() -> list[dict]:
-    """What a new install still lacks, in the order an admin sets it up."""
+def setup_steps(request=None) -> list[dict]:
+    """What a new install still lacks, in the order an admin sets it up. An optional step
+    is offered while the others are to do, and never keeps the panel up on its own."""
     triggers = GroupPolicy.objects.filter(allow_manual_check=True).first()
     gs = GlobalSettings.objects.filter(pk=1).first()
     return [
@@ -41,6 +43,14 @@ def setup_steps() -> list[dict]:
          "text": f"new users join the group “{DEFAULT_GROUP}”, which lets them press Check now "
                  "and checks their accounts when they log in. Tighten it, or allow self-service "
                  "(users adding their own accounts), on the group's page."},
+        {"done": OAuthProvider.objects.exists(), "optional": True,
+         "url": reverse("admin:retrieval_oauthprovider_add"),
+         "link": "Sign in with Google or Microsoft",
+         "text": "Gmail, Google Workspace, Outlook.com and Microsoft 365 mailboxes refuse "
+                 "plain passwords over POP3/IMAP: they need an OAuth2 provider here. Register "
+                 "this server at Google or Microsoft with the redirect URI "
+                 f"{redirect_uri(request) if request else '(shown on the provider form)'}, "
+                 "then add the provider. Optional if nobody collects from them."},
         {"done": gs is None or gs.service_running,
          "url": reverse("admin:retrieval_globalsettings_changelist"),
          "link": "Mail collection", "text": "is running." if gs is None or gs.service_running
@@ -54,5 +64,5 @@ def getting_started(context):
     if request is None or not request.user.is_superuser:
         # Only someone who can do every step gets the list of steps.
         return {"steps": []}
-    steps = setup_steps()
-    return {"steps": [] if all(s["done"] for s in steps) else steps}
+    steps = setup_steps(request)
+    return {"steps": [] if all(s["done"] for s in steps if not s.get("optional")) else steps}

@@ -225,6 +225,8 @@ SETTINGS_FIELDS = {
     "service_running": _boolean,
     "restrict_all_accounts": _boolean,
     "allowed_internal_networks": _list_of(_required_text),
+    "allowed_ports": _list_of(_integer(1, 65535)),
+    "ca_file": _text,
     "history_days": _integer(31),
     "alert_after_minutes": _integer(1),
     "alert_owners": _boolean,

@@ -25,7 +25,9 @@ from retrieval.probe import probe_account
 from retrieval.selfservice_forms import AddressForm, UserAccountForm
 from retrieval.views.access import own_account, require_self_service
 
-# Written beside the form's own fields when a user saves an account.
+# Written beside the form's own fields when a user saves an account. Certificate
+# checks and network reach keep an administrator's choice unless the user points
+# the account at another server (UserAccountForm.clean).
 SAVED_WITH_FORM = ("password_encrypted", "network_restricted", "verify_tls", "next_check",
                    "consecutive_failures", "failing_since")
 
@@ -53,7 +55,8 @@ def add_account(request):
                            min_poll_minutes=min_poll_minutes(request.user))
     return _render(request, "mail/account_form.html",
                    {"form": form, "address": address, "suggestions": found, "adding": True,
-                    "oauth_offer": sign_in})
+                    "oauth_offer": sign_in,
+                    "no_sign_in": None if sign_in else offer.missing_sign_in(found)})
 
 
 def _chosen_first(found: list, pick: str) -> list:
@@ -106,6 +109,10 @@ def _account_form(request, instance, template):
         return _render(request, template, ctx, status=400)
     _save(form, account, adding)
     _tell_imported(request, form, account)
+    if form.exemptions_dropped:
+        messages.warning(request, "The account now points at another server: certificate "
+                                  "checks and the network restriction an administrator had "
+                                  "turned off for the old server apply again.")
     verb = "added" if adding else "saved"
     messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
     return redirect("mail-accounts")

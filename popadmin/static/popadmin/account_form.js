@@ -32,3 +32,153 @@
     apply();
   });
 })();
+
+// Test connection of what the form shows, answered in place: the typed values,
+// password included, stay where they are. Save tests first when the connection
+// settings changed; a failing test stops the save and offers "Save anyway"
+// (the server tests too, for a page without script).
+document.addEventListener("DOMContentLoaded", function () {
+  var button = document.getElementById("popadmin-test");
+  var box = document.getElementById("popadmin-trial-result");
+  var form = document.getElementById("remoteaccount_form");
+  var anyway = document.getElementById("popadmin-save-anyway");
+  if (!button || !box || !form) { return; }
+  button.hidden = false;
+  var CONNECTION = ["protocol", "security", "host", "port", "verify_tls", "username",
+                    "auth_method", "password", "folders", "network_restricted"];
+  function snapshot() {
+    var data = new FormData(form);
+    return CONNECTION.map(function (name) { return data.getAll(name).join("\n"); }).join("\0");
+  }
+  var initial = snapshot();
+  var adding = !document.querySelector(".popadmin-status");
+
+  function line(tag, text, cls) {
+    var el = document.createElement(tag);
+    el.textContent = text;
+    if (cls) { el.className = cls; }
+    return el;
+  }
+  function render(result) {
+    box.replaceChildren();
+    box.hidden = false;
+    box.classList.toggle("ok", !!result.ok);
+    box.classList.toggle("failed", !result.ok);
+    if (result.ok) {
+      box.appendChild(line("p", "Test connection OK: " + result.line, "popadmin-why"));
+    } else if (result.errors) {
+      box.appendChild(line("p", "Correct these first:", "popadmin-why"));
+      Object.keys(result.errors).forEach(function (name) {
+        var label = form.querySelector("label[for=id_" + name + "]");
+        result.errors[name].forEach(function (message) {
+          box.appendChild(line("p", (label ? label.textContent.replace(/:$/, "") + ": " : "") + message));
+        });
+      });
+    } else {
+      box.appendChild(line("p", result.summary, "popadmin-why"));
+      if (result.next_step) {
+        box.appendChild(line("p", (result.who || "Next step") + ": " + result.next_step, "popadmin-next"));
+      }
+      if (result.line) { box.appendChild(line("p", "Server said: " + result.line, "popadmin-raw")); }
+    }
+  }
+  function test() {
+    var body = new FormData(form);
+    button.disabled = true;
+    var label = button.textContent;
+    button.textContent = "Testing…";
+    return fetch(button.dataset.url, {method: "POST", body: body, credentials: "same-origin",
+                                      headers: {Accept: "application/json"}})
+      .then(function (r) { return r.json(); })
+      .catch(function () {
+        return {ok: false, summary: "The test could not be run.", next_step: "Reload the page and try again."};
+      })
+      .then(function (result) { render(result); return result; })
+      .finally(function () { button.disabled = false; button.textContent = label; });
+  }
+  button.addEventListener("click", function (event) { event.preventDefault(); test(); });
+
+  var tested = false;
+  form.addEventListener("submit", function (event) {
+    var submitter = event.submitter;
+    var saving = submitter && /^_(save|continue|addanother)$/.test(submitter.name);
+    var enabled = document.getElementById("id_enabled");
+    var box2 = document.getElementById("id_save_anyway");
+    if (!saving || tested || (box2 && box2.checked) || (enabled && !enabled.checked)) { return; }
+    if (!adding && snapshot() === initial) { return; }
+    event.preventDefault();
+    test().then(function (result) {
+      if (result.ok || result.errors || result.limited || !result.line) {
+        tested = true;
+        form.requestSubmit(submitter);
+        return;
+      }
+      box.insertBefore(line("p", "Not saved: Test connection failed.", "popadmin-why"), box.firstChild);
+      if (anyway) { anyway.hidden = false; }
+    });
+  });
+});
+
+// Server settings from an address (the lookup self-service uses), on the add page.
+document.addEventListener("DOMContentLoaded", function () {
+  var section = document.querySelector(".popadmin-lookup");
+  var button = document.getElementById("popadmin-lookup-button");
+  var input = document.getElementById("popadmin-lookup-address");
+  var out = document.getElementById("popadmin-lookup-result");
+  if (!section || !button || !input || !out) { return; }
+  section.hidden = false;
+  function set(id, value) {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    el.value = value;
+    el.dispatchEvent(new Event("change", {bubbles: true}));
+  }
+  function use(s) {
+    set("id_protocol", s.protocol);
+    set("id_security", s.security);
+    set("id_host", s.host);
+    set("id_port", String(s.port));
+    var user = document.getElementById("id_username");
+    if (user && !user.value) { set("id_username", input.value.trim()); }
+    var name = document.getElementById("id_name");
+    if (name && !name.value) { set("id_name", input.value.trim()); }
+  }
+  function lookup(event) {
+    event.preventDefault();
+    out.replaceChildren();
+    var p = document.createElement("p");
+    p.textContent = "Looking up…";
+    out.appendChild(p);
+    fetch(button.dataset.url + "?address=" + encodeURIComponent(input.value.trim()),
+          {credentials: "same-origin", headers: {Accept: "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        out.replaceChildren();
+        var found = data.suggestions || [];
+        if (!found.length) {
+          p.textContent = "No settings found for this address: fill in the server below.";
+          out.appendChild(p);
+          return;
+        }
+        use(found[0]);
+        p.textContent = "Filled in: " + found[0].label + " (from the " + found[0].source + ").";
+        out.appendChild(p);
+        if (found[0].oauth) {
+          var note = document.createElement("p");
+          note.textContent = "This provider refuses plain passwords over POP3/IMAP: choose an " +
+            "OAuth2 sign-in method (it needs an OAuth2 provider set up here) or use an app password.";
+          out.appendChild(note);
+        }
+        found.slice(1).forEach(function (s) {
+          var other = document.createElement("button");
+          other.type = "button";
+          other.className = "button";
+          other.textContent = "Use " + s.label;
+          other.addEventListener("click", function () { use(s); });
+          out.appendChild(other);
+        });
+      });
+  }
+  button.addEventListener("click", lookup);
+  input.addEventListener("keydown", function (event) { if (event.key === "Enter") { lookup(event); } });
+});
