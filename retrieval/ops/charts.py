@@ -92,6 +92,8 @@ def describe(buckets, fields, *, label, fmt=number, noun, unit, empty="") -> str
     if not any(totals):
         return f"{empty or 'No ' + noun} in these {len(buckets)} {unit}s: no data yet."
     peak = max(range(len(totals)), key=totals.__getitem__)
+    if sum(totals) == 1 and noun.endswith("s"):
+        noun = noun[:-1]  # "1 run", "1 message"
     return (f"{fmt(sum(totals))} {noun} in {len(buckets)} {unit}s; the busiest {unit}: "
             f"{label(buckets[peak])}, {fmt(totals[peak])}.")
 
