@@ -81,6 +81,8 @@ def test_the_run_is_named_by_its_account_and_summarised_once(page, live_server, 
     page.goto(f"{live_server.url}/history/runs/{run.pk}/")
     expect(page.locator("h1")).to_have_text(f"Run {run.pk}: Shop orders mailbox")
     expect(page.locator(".breadcrumbs")).to_contain_text("Retrieval history")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"the run page is {width} px wide"
     save_screenshot(page, f"run-page-{page.popadmin_size}")
 
 
