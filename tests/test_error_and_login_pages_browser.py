@@ -100,6 +100,21 @@ def test_the_login_pages_match_and_logging_out_says_so(page, live_server, django
     shot(page, "logged-out")
 
 
+def test_logging_out_of_the_administration_says_so(page, live_server, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
+    page.goto(live_server.url + "/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.locator("#logout-form button").click()
+    expect(page.locator("h1")).to_have_text("You have logged out")
+    expect(page.locator("#content")).to_contain_text("popadmin administration")
+    expect(page.get_by_role("link", name="Log in to your mail")).to_be_visible()
+    shot(page, "logged-out-admin")
+    page.get_by_role("link", name="Log in to the administration again").click()
+    expect(page.locator("#id_username")).to_be_visible()
+
+
 def test_the_site_has_an_icon(page, live_server):
     seen = []
     page.on("response", lambda r: seen.append((r.status, r.url)))
