@@ -14,7 +14,8 @@ def main():
     if os.environ.get("POPADMIN_NO_BOOTSTRAP") != "1":
         bootstrap = _load_bootstrap()
         bootstrap.ensure_virtualenv(sys.argv)
-        bootstrap.ensure_env_file()
+        if not bootstrap.only_asks(sys.argv):
+            bootstrap.ensure_env_file()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
     from django.core.management import execute_from_command_line
 

@@ -3,17 +3,22 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from delivery.models import Delivery, DeliveryTarget
 from popadmin.history_admin import HistoryAdmin
 from popadmin.secrets import validate_credential
+from popadmin.templatetags.dates import when_text
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(HistoryAdmin):
     """Where did message X go? Searchable by Message-ID, subject, sender and recipient."""
 
-    list_display = ["created", "sender", "subject_display", "sent", "size_display", "mailbox",
+    # Fits 1366 px: long senders and subjects are cut (the row's page has them whole),
+    # the message's own Date header is on that page too, and run and account are
+    # named, not numbered.
+    list_display = ["created", "sender_display", "subject_display", "size_display", "mailbox",
                     "folder", "result", "run_link", "account_link"]
     list_filter = ["result", "backend"]
     search_fields = ["message_id", "subject", "sender", "recipient", "mailbox__address"]
@@ -23,20 +28,24 @@ class DeliveryAdmin(HistoryAdmin):
               "recipient", "folder", "backend", "remote_uid", "result", "detail", "run_link",
               "account_link"]
 
+    @admin.display(description="from", ordering="sender")
+    def sender_display(self, obj):
+        return Truncator(obj.sender).chars(40)
+
     @admin.display(description="subject", ordering="subject")
     def subject_display(self, obj):
-        return obj.subject or "(no subject)"
+        return Truncator(obj.subject).chars(60) if obj.subject else "(no subject)"
 
     @admin.display(description="size", ordering="size")
     def size_display(self, obj):
         return filesizeformat(obj.size)
 
-    @admin.display(description="run")
+    @admin.display(description="run started")
     def run_link(self, obj):
         if obj.run_id is None:
             return "-"
         url = reverse("admin:retrieval_run_change", args=[obj.run_id])
-        return format_html('<a href="{}">run {}</a>', url, obj.run_id)
+        return format_html('<a href="{}">{}</a>', url, when_text(obj.run.started))
 
     # Names only the admin URL, not retrieval's models: delivery stays below retrieval.
     @admin.display(description="remote account")
@@ -44,7 +53,8 @@ class DeliveryAdmin(HistoryAdmin):
         if obj.run is None:
             return "-"
         url = reverse("admin:retrieval_remoteaccount_change", args=[obj.run.account_id])
-        return format_html('<a href="{}">account {}</a>', url, obj.run.account_id)
+        name = obj.run.account_label or f"account {obj.run.account_id}"
+        return format_html('<a href="{}">{}</a>', url, Truncator(name).chars(40))
 
 
 class DeliveryTargetForm(forms.ModelForm):

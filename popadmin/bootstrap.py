@@ -46,6 +46,15 @@ def find_python():
     sys.exit("popadmin needs Python 3.12 or newer (Django 6); none was found on this machine.")
 
 
+# Asking for the version needs no settings: it generates no keys and creates no data folder.
+# (Help on the project's commands reads the settings, so it keeps the first-run setup.)
+VERSION_ONLY = ({"--version"}, {"version"})
+
+
+def only_asks(argv) -> bool:
+    return set(argv[1:]) in VERSION_ONLY
+
+
 def ensure_env_file():
     """First run on the embedded default: generate and keep the secret keys.
 

@@ -220,6 +220,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format on every page, the admin's included (popadmin/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["popadmin.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

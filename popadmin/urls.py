@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from retrieval.migration import views as migration_views
-from retrieval.ops.login import UserLoginView
+from retrieval.ops.login import UserLoginView, UserLogoutView
 from retrieval.views import pages
 
 urlpatterns = [
@@ -20,7 +21,9 @@ urlpatterns = [
         UserLoginView.as_view(),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("accounts/logout/", UserLogoutView.as_view(next_page="login"), name="logout"),
+    # Some clients ask for /favicon.ico whatever a page names: no 404 in the log for it.
+    path("favicon.ico", RedirectView.as_view(url=static("popadmin/favicon.svg"), permanent=True)),
     path("", include("retrieval.urls")),
     path("oauth/", include("retrieval.oauth.urls")),
     path("", pages.home, name="home"),

@@ -20,6 +20,11 @@ class RunAdmin(HistoryAdmin):
         run = self.get_object(request, object_id)
         extra = run_summary(run) if run is not None else {}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+    def get_fieldsets(self, request, obj=None):
+        # The summary above says it all in words; the stored fields stay one click away.
+        return [("Stored record", {"classes": ["collapse"],
+                                   "fields": self.get_fields(request, obj)})]
+
     date_hierarchy = "started"
     list_select_related = ["account", "account__owner"]
 

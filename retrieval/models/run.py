@@ -77,7 +77,8 @@ class Run(models.Model):
         indexes = [models.Index(fields=["account", "-started"])]
 
     def __str__(self):
-        return f"Run {self.pk} of {self.account_id} ({self.status})"
+        # Named by the account as history keeps it, not by its number.
+        return f"Run {self.pk}: {self.account_label or f'account {self.account_id}'}"
 
     @property
     def duration(self):

@@ -2,10 +2,18 @@
 
 Colours come from classes styled in static/dashboard/dashboard.css, so the
 charts obey the site's strict Content-Security-Policy (no style attributes).
-Each bar carries a <title>: hovering it shows the exact figure.
+Each bar carries a <title>: hovering it shows the exact figure, and links
+to the runs of its hour or day (the Run list filtered by start time). Each
+chart comes with a sentence saying what it shows, for readers who cannot see
+it; a chart with nothing to draw says "No data yet" instead of an empty frame.
 """
 
+import datetime as dt
+from urllib.parse import urlencode
+
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -21,9 +29,10 @@ def size(value) -> str:
     return filesizeformat(value).replace("\xa0", " ")
 
 
-def bar_chart(buckets, series, *, label, fmt=number, title="") -> str:
+def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str:
     """Stacked bars, one per bucket. `series`: [(field, css class, legend)];
-    `label(bucket)` names a bucket; `fmt` formats a value."""
+    `label(bucket)` names a bucket; `fmt` formats a value; `link(bucket)`, the
+    address a bar leads to."""
     n = len(buckets) or 1
     totals = [sum(b.values[f] for f, _, _ in series) for b in buckets]
     peak = max(totals, default=0) or 1
@@ -43,6 +52,9 @@ def bar_chart(buckets, series, *, label, fmt=number, title="") -> str:
         tip = f"{label(bucket)}: " + ", ".join(
             f"{legend} {fmt(bucket.values[f])}" for f, _, legend in series
         )
+        href = link(bucket) if link and total else ""
+        if href:
+            parts.append(f'<a href="{escape(href)}">')
         parts.append(f"<g><title>{escape(tip)}</title>")
         if not total:
             # An empty slot still answers the hover.
@@ -55,7 +67,11 @@ def bar_chart(buckets, series, *, label, fmt=number, title="") -> str:
             y -= h
             parts.append(f'<rect class="bar {css}" x="{x:.1f}" y="{y:.1f}" '
                          f'width="{bar_w:.1f}" height="{h:.1f}"/>')
-        parts.append("</g>")
+        parts.append("</g></a>" if href else "</g>")
+    if not any(totals):
+        middle = (TOP + HEIGHT - BOTTOM) / 2
+        parts.append(f'<text class="empty" x="{WIDTH / 2:.0f}" y="{middle:.0f}" '
+                     f'text-anchor="middle">No data yet</text>')
     for i in (0, n // 2, n - 1):
         if i < len(buckets):
             x = LEFT + i * slot + slot / 2
@@ -70,6 +86,26 @@ RUN_SERIES = [("runs_ok", "ok", "ok"), ("runs_partial", "partial", "partial"),
               ("runs_error", "error", "error")]
 
 
+def describe(buckets, fields, *, label, fmt=number, noun, unit, empty="") -> str:
+    """The chart in one sentence: the total, and the busiest bucket."""
+    totals = [sum(b.values[f] for f in fields) for b in buckets]
+    if not any(totals):
+        return f"{empty or 'No ' + noun} in these {len(buckets)} {unit}s: no data yet."
+    peak = max(range(len(totals)), key=totals.__getitem__)
+    if sum(totals) == 1 and noun.endswith("s"):
+        noun = noun[:-1]  # "1 run", "1 message"
+    return (f"{fmt(sum(totals))} {noun} in {len(buckets)} {unit}s; the busiest {unit}: "
+            f"{label(buckets[peak])}, {fmt(totals[peak])}.")
+
+
+def runs_url(start, length) -> str:
+    """The Run list of the runs started in [start, start + length)."""
+    def stamp(moment):
+        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+    query = urlencode({"started__gte": stamp(start), "started__lt": stamp(start + length)})
+    return f"{reverse('admin:retrieval_run_changelist')}?{query}"
+
+
 def charts(hourly, daily) -> dict:
     def hour_label(b):
         return f"{b.start:%H}:00"
@@ -78,12 +114,27 @@ def charts(hourly, daily) -> dict:
         return f"{b.start:%b %d}"
 
     out = {}
-    for key, buckets, label in (("hour", hourly, hour_label), ("day", daily, day_label)):
+    for key, buckets, label, unit, length in (
+        ("hour", hourly, hour_label, "hour", dt.timedelta(hours=1)),
+        ("day", daily, day_label, "day", dt.timedelta(days=1)),
+    ):
+        def link(b, length=length):
+            return runs_url(b.start, length)
         out[key] = {
-            "messages": bar_chart(buckets, [("messages", "messages", "messages")],
-                                  label=label, title="Messages fetched"),
-            "bytes": bar_chart(buckets, [("bytes", "bytes", "fetched")], label=label,
-                               fmt=size, title="Bytes fetched"),
-            "runs": bar_chart(buckets, RUN_SERIES, label=label, title="Runs by result"),
+            "messages": {
+                "svg": bar_chart(buckets, [("messages", "messages", "messages")],
+                                 label=label, title="Messages fetched", link=link),
+                "text": describe(buckets, ["messages"], label=label, noun="messages",
+                                 unit=unit)},
+            "bytes": {
+                "svg": bar_chart(buckets, [("bytes", "bytes", "fetched")], label=label,
+                                 fmt=size, title="Bytes fetched", link=link),
+                "text": describe(buckets, ["bytes"], label=label, fmt=size, noun="fetched",
+                                 unit=unit, empty="Nothing fetched")},
+            "runs": {
+                "svg": bar_chart(buckets, RUN_SERIES, label=label, title="Runs by result",
+                                 link=link),
+                "text": describe(buckets, [f for f, _, _ in RUN_SERIES], label=label,
+                                 noun="runs", unit=unit)},
         }
     return out

@@ -1,7 +1,7 @@
 """Staff land on the dashboard after signing in, unless they asked for another page."""
 
-from django.contrib import admin
-from django.contrib.auth.views import LoginView
+from django.contrib import admin, messages
+from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import reverse
 
 
@@ -28,3 +28,14 @@ class UserLoginView(LoginView):
         if self.request.user.is_staff:
             return reverse("dashboard")
         return super().get_default_redirect_url()
+
+
+class UserLogoutView(LogoutView):
+    """Logging out says so on the login page it lands on."""
+
+    def post(self, request, *args, **kwargs):
+        was = request.user.get_username() if request.user.is_authenticated else ""
+        response = super().post(request, *args, **kwargs)
+        if was:
+            messages.info(request, f"You have logged out ({was}). Log in again below.")
+        return response

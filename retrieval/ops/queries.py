@@ -125,10 +125,17 @@ def processes(now=None) -> list[dict]:
         latest[key] = max(latest.get(key, hb.started), hb.started)
     listed = [hb for hb in recent
               if hb.is_alive(now) or latest[(hb.role, machine(hb.hostname))] <= hb.last_seen]
-    return [
-        {"beat": hb, "alive": hb.is_alive(now), "silent_since": hb.silent_since}
-        for hb in listed[:50]
-    ]
+    return [{"beat": hb, "state": state(hb, now), "alive": hb.is_alive(now),
+             "silent_since": hb.silent_since} for hb in listed[:50]]
+
+
+def state(hb, now) -> str:
+    """"running"; "stopped" when it shut down cleanly and said so (a restart, a
+    deploy: shown faded); "silent" when it stopped beating without a word (killed,
+    crashed, hung: shown red)."""
+    if hb.is_alive(now):
+        return "running"
+    return "stopped" if hb.stopped is not None else "silent"
 
 
 def machine(hostname: str) -> str:
@@ -207,3 +214,25 @@ def mailbox_full() -> dict:
 def attention(now=None) -> dict:
     return {"failing": failing(), "overdue": overdue(now), "mailbox_full": mailbox_full(),
             "insecure": insecure(), "disabled": disabled()}
+
+
+def failing_outlook(now=None) -> dict:
+    """How many enabled accounts fail, and when the first one not yet past its
+    alert threshold (GlobalSettings.alert_after_minutes, or its owner's) opens an
+    alert (retrieval/alerts.py): so "No open alert" never reads as "all is well"."""
+    now = now or timezone.now()
+    gs = GlobalSettings.load()
+    failing = RemoteAccount.objects.filter(enabled=True, failing_since__isnull=False)
+    count = failing.count()
+    out = {"count": count, "minutes": gs.alert_after_minutes, "due": 0, "next_at": None}
+    if not count:
+        return out
+    overrides = dict(UserSettings.objects.filter(alert_after_minutes__isnull=False)
+                     .values_list("mailbox_id", "alert_after_minutes"))
+    for owner_id, since in failing.order_by().values_list("owner_id", "failing_since")[:1000]:
+        at = since + dt.timedelta(minutes=overrides.get(owner_id, gs.alert_after_minutes))
+        if at <= now:
+            out["due"] += 1
+        elif out["next_at"] is None or at < out["next_at"]:
+            out["next_at"] = at
+    return out

@@ -36,13 +36,28 @@ def staff_required(view):
     return wrapper
 
 
+# The day chart's ranges (the dashboard's range picker, ?days=).
+DAY_RANGES = (7, 30, 90)
+
+
+def _days(request) -> int:
+    try:
+        days = int(request.GET.get("days", 30))
+    except ValueError:
+        return 30
+    return days if days in DAY_RANGES else 30
+
+
 def _context(request) -> dict:
     now = timezone.now()
-    hourly, daily = queries.hourly(now), queries.daily(now)
+    days = _days(request)
+    hourly, daily = queries.hourly(now), queries.daily(now, days)
     return {
         # The admin's header, branding and user tools: the dashboard is part of the console.
         **admin.site.each_context(request),
         "now": now,
+        "days": days,
+        "day_ranges": DAY_RANGES,
         "charts": charts.charts(hourly, daily),
         "day": queries.summary(hourly),
         "month": queries.summary(daily),
@@ -54,6 +69,7 @@ def _context(request) -> dict:
         "attention": queries.attention(now),
         # Open alert episodes (retrieval/alerts.py): what has been sent and not yet cleared.
         "alerts": list(alerts.open_episodes()[:20]),
+        "outlook": queries.failing_outlook(now),
         "switch": service.last_switch(),
         "can_switch": request.user.has_perm(SWITCH_PERMISSION),
     }

@@ -18,14 +18,29 @@ from retrieval.models import GlobalSettings
 def web_command(python: str, bind: str) -> list[str]:
     # The access log hides the OAuth2 callback's query (its authorization code).
     return [python, "-m", "gunicorn", "popadmin.wsgi", "--bind", bind, "--workers", "2",
-            "--access-logfile", "-", "--logger-class", "popadmin.access_log.AccessLogger"]
+            "--access-logfile", "-", "--logger-class", "popadmin.access_log.AccessLogger",
+            *control_socket()]
+
+
+# A Unix socket's path holds at most 107 bytes.
+SOCKET_PATH_MAX = 100
+
+
+def control_socket() -> list[str]:
+    """Gunicorn's control socket in the data folder, not in the home directory;
+    none when the data folder's path is too long for a socket."""
+    path = settings.DATA_DIR / "gunicorn.ctl"
+    if len(str(path).encode()) > SOCKET_PATH_MAX:
+        return ["--no-control-socket"]
+    return ["--control-socket", str(path)]
 
 
 class Command(BaseCommand):
     help = "Migrate, create the first admin login, and run web + worker + beat."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000", help="web address (host:port)")
+        parser.add_argument("--bind", default="127.0.0.1:8000",
+                            help="web address (host:port), e.g. 127.0.0.1:8080 for port 8080")
         parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
         parser.add_argument("--setup-only", action="store_true", help="set up, then exit")
 
