@@ -90,6 +90,8 @@ class Soak:
             "POPADMIN_CA_FILE": str(self.dovecot.ca_file), "POPADMIN_NO_BOOTSTRAP": "1",
             # The mail root is a small tmpfs: healthy until the disk fault fills it.
             "POPADMIN_MIN_FREE_MB": "8",
+            # Two workers run: one killed must show on /healthz and open an alert.
+            "POPADMIN_EXPECTED_WORKERS": "2",
             "POPADMIN_DISPATCH_SECONDS": str(self.args.tick),
             "POPADMIN_CLAIM_HOLD_SECONDS": str(self.args.claim_hold),
             "POPADMIN_HEARTBEAT_SECONDS": str(self.args.heartbeat),
