@@ -283,3 +283,36 @@ def test_imported_fetchids_never_delete(dovecot, mail_user, tmp_path):
     removed += [m for m in after if m not in dovecot.messages(user)]
     assert (again.fetched, again.deleted, len(removed)) == (0, 1, 1)
     assert_nothing_lost(account, removed)
+
+
+# -- IMAP: the folder renumbered (UIDVALIDITY changed) --------------------------------
+
+
+@pytest.mark.parametrize("policy", [KEEP_DAYS, DELETE])
+def test_imap_a_renumbered_folder_deletes_only_what_is_stored(policy):
+    """New UIDVALIDITY, UIDs handed out afresh: mail taken before is recognised by
+    its content and not delivered again; the new message is fetched first; what
+    is deleted is stored."""
+    old, new = message("old"), message("arrived-after", pad=7)
+    box = LoggedImap({"INBOX": [old]})
+    with FakeServer(box) as server:
+        account = account_on(PROTOCOLS["imap"], server, keep_policy=KEEP)
+        assert run(account).delivered == 1
+        box.uidvalidity = 8
+        box.folders["INBOX"] = [{"uid": 1, "data": new, "flags": set()},
+                                {"uid": 2, "data": old, "flags": set()}]
+        age_seen(account)
+        set_policy(account, policy)
+
+        again = run(account)
+        third = run(account)  # the renumbered old copy, now known under its new UID
+
+    assert again.status == Run.Status.OK, reason(again)
+    assert sorted(delivered(account)) == sorted([lf(old), lf(new)]), "no copy twice"
+    assert third.delivered == 0
+    remote = [m["data"] for m in box.folders["INBOX"]]
+    if policy == DELETE:
+        assert remote == []
+    else:
+        assert new in remote  # taken just now: kept for its days
+    assert_nothing_lost(account, box.removed())
