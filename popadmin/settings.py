@@ -204,6 +204,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # check around each task, as Django does around each request.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker is retried every second, not after a growing back-off (popadmin/worker_consumer.py).
+CELERY_WORKER_CONSUMER = "popadmin.worker_consumer:Consumer"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Seconds between dispatcher ticks of Celery beat; tests shorten it.
 POPADMIN_DISPATCH_SECONDS = env.float("POPADMIN_DISPATCH_SECONDS", default=5)
