@@ -305,7 +305,9 @@ def test_it_starts_a_check_for_the_selected_accounts(
         )
 
     assert response.status_code == 302
-    assert len(callbacks) == 2
+    # One publication after the commit, carrying a task for each picked account.
+    (publish,) = callbacks
+    assert sorted(pk for pk, _trigger, _task in publish.args[0]) == [a.pk for a in picked]
     shown = [str(m) for m in get_messages(response.wsgi_request)]
     assert shown == ["Check started for 2 account(s)."]
     # Nothing ran in the web process: the worker writes the runs.
