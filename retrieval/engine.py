@@ -48,6 +48,7 @@ def run_account(account_id: int, trigger: str) -> Run | Admission:
     (dispatcher.admit).
     """
     account = (RemoteAccount.objects.select_related("owner", "owner__retrieval_settings")
+               .annotate(has_refused=Refusals.any_recorded())  # no query of its own per poll
                .filter(pk=account_id).first())
     if account is None:
         return Admission(None, dispatcher.GONE)

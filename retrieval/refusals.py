@@ -13,6 +13,7 @@ when it is no longer on the server, or when an administrator deletes it to
 have it tried again (docs/no-loss/refused-messages.md).
 """
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from popadmin.net.errors import ProtocolError
@@ -34,9 +35,17 @@ class Refusals:
         self.known: dict[str, RefusedMessage] = {}  # records of messages still listed
         self.drops = 0
 
+    @staticmethod
+    def any_recorded():
+        """An annotation for the account's own query: whether it has any record,
+        so a poll of an account without one costs no query here."""
+        return Exists(RefusedMessage.objects.filter(account=OuterRef("pk")))
+
     def start(self, listing) -> set[str]:
         """At the run's first listing: forget the records of messages no longer
         on the server; the uids to leave alone, each noted in the run."""
+        if not getattr(self.account, "has_refused", True):
+            return set()
         rows = {r.uid: r for r in RefusedMessage.objects.filter(account=self.account)}
         if not rows:
             return set()
