@@ -17,6 +17,7 @@ from tests.workers import CeleryProcess, process_env, wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 MESSAGES = 60
+APP_NAME = "popadmin-db-restart-test"
 MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)$", re.MULTILINE | re.IGNORECASE)
 
 
@@ -30,8 +31,10 @@ def test_a_run_cut_by_a_database_restart_says_so_not_killed(dovecot, mail_user, 
         timeout_seconds=5, connection_retries=1, retry_seconds=0)
     dovecot.deliver_many(mail_user[0], MESSAGES, size=20_000)
     account = make_account(dovecot, *mail_user)
+    # Named, so that only the worker's and beat's connections are cut: the test
+    # process's others (a browser test's live server) are not this test's to break.
     env = process_env(POPADMIN_CA_FILE=dovecot.ca_file, POPADMIN_DISPATCH_SECONDS=1,
-                      POPADMIN_LEASE_SECONDS=30)
+                      POPADMIN_LEASE_SECONDS=30, PGAPPNAME=APP_NAME)
     procs = [CeleryProcess("worker", tmp_path, env=env, concurrency=1),
              CeleryProcess("beat", tmp_path, env=env)]
     try:
@@ -40,9 +43,11 @@ def test_a_run_cut_by_a_database_restart_says_so_not_killed(dovecot, mail_user, 
         cut = wait_for(lambda: Run.objects.filter(account=account, status=Run.Status.RUNNING,
                                                   fetched__gt=0).first(),
                        timeout=60, interval=0.01, what="a session delivering")
-        with connection.cursor() as cursor:  # every other connection to this database
+        with connection.cursor() as cursor:  # every connection of the worker and beat
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                           "WHERE datname = current_database() AND application_name = %s",
+                           [APP_NAME])
+            assert cursor.fetchall(), "no connection of the worker to cut"
         wait_for(lambda: Run.objects.filter(pk=cut.pk).exclude(status="running").exists()
                  and "database connection" in Run.objects.get(pk=cut.pk).error,
                  timeout=60, interval=0.2, what="the cut run explained")
