@@ -38,5 +38,6 @@ def test_it_shows_the_last_20_checks_with_errors_explained(client, django_user_m
     text = response.content.decode()
     assert len(response.context["rows"]) == 20
     assert "The server refused the connection on this port." in text
-    assert "What you can do:" in text
+    # This person may not change the account: the next step says whose it is.
+    assert "Only an administrator can fix this. Ask them:" in text
     assert ">24 delivered<" in text and ">5 delivered<" not in text
