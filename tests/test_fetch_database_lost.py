@@ -51,6 +51,9 @@ def test_a_database_unreachable_from_the_start_is_one_line(db, monkeypatch):
                                  "port 5432 failed: Connection refused")
 
 
+APP_NAME = "popadmin-fetch-lost-test"
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(180)
 @pytest.mark.django_db(transaction=True)
@@ -60,7 +63,10 @@ def test_the_command_survives_its_backend_terminated_mid_run(dovecot, mail_user)
     dovecot.deliver_many(mail_user[0], 300, size=20_000)
     account = make_account(dovecot, *mail_user)
     command = [sys.executable, "manage.py", "fetch", "--account", str(account.pk)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=process_env(POPADMIN_CA_FILE=dovecot.ca_file),
+    # Named, so that only the command's connections are cut, never the test
+    # process's others (a browser test's live server).
+    env = process_env(POPADMIN_CA_FILE=dovecot.ca_file, PGAPPNAME=APP_NAME)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: Run.objects.filter(account=account, status=Run.Status.RUNNING,
@@ -68,7 +74,9 @@ def test_the_command_survives_its_backend_terminated_mid_run(dovecot, mail_user)
                  timeout=60, interval=0.05, what="the session under way")
         with connection.cursor() as cursor:  # every connection of the command, lock one too
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                           "WHERE datname = current_database() AND application_name = %s",
+                           [APP_NAME])
+            assert cursor.fetchall(), "no connection of the command to cut"
         out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
