@@ -73,6 +73,9 @@ POPADMIN_TRIGGER_TOKEN = env.str("POPADMIN_TRIGGER_TOKEN", default="")
 # Bearer token Prometheus sends to GET /metrics ("Authorization: Bearer <token>").
 # Empty: /metrics answers signed-in staff only.
 POPADMIN_METRICS_TOKEN = env.str("POPADMIN_METRICS_TOKEN", default="")
+# Address of a published copy of the documentation site (mkdocs.yml). Empty: the
+# getting-started panel and `up --help` name the Markdown files under docs/.
+POPADMIN_DOCS_URL = env.str("POPADMIN_DOCS_URL", default="")
 # Seconds between the heartbeats each worker and beat writes; one that has
 # missed three is shown as silent (and fails /healthz).
 POPADMIN_HEARTBEAT_SECONDS = env.float("POPADMIN_HEARTBEAT_SECONDS", default=20)

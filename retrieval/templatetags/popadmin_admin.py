@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from accounts.models import GroupPolicy, Mailbox
 from accounts.policy import DEFAULT_GROUP
+from popadmin.docs_links import docs_link
 from retrieval.models import GlobalSettings, OAuthProvider, RemoteAccount
 from retrieval.oauth.views import redirect_uri
 
@@ -65,4 +66,6 @@ def getting_started(context):
         # Only someone who can do every step gets the list of steps.
         return {"steps": []}
     steps = setup_steps(request)
-    return {"steps": [] if all(s["done"] for s in steps if not s.get("optional")) else steps}
+    if all(s["done"] for s in steps if not s.get("optional")):
+        return {"steps": []}
+    return {"steps": steps, "guide": docs_link("getting-started/first-account.md")}

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from popadmin.docs_links import docs_link
 from retrieval.models import GlobalSettings
 
 
@@ -37,6 +38,14 @@ def control_socket() -> list[str]:
 
 class Command(BaseCommand):
     help = "Migrate, create the first admin login, and run web + worker + beat."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("epilog", (
+            f"Install and run: {docs_link('getting-started/install.md')}. "
+            f"The first account: {docs_link('getting-started/first-account.md')}. "
+            f"Production: {docs_link('operators/production.md')}. "
+            f"Every setting: {docs_link('reference/settings.md')}."))
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000",
