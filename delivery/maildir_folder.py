@@ -202,7 +202,7 @@ def sync_copies(staged: list[Staged]) -> None:
     allocations of the whole chunk, and the fsyncs after it find them already
     committed. fsync'ing each copy as it was written cost one journal commit
     per copy: on ext4 here the group way writes 2.6x the files per second for
-    half the CPU (README, "Maildir durability").
+    half the CPU (docs/architecture/performance.md, "Maildir durability").
     Still an fsync per file: unlike sync "filesystem", nobody else's writes
     are flushed with ours."""
     for start in range(0, len(staged), SYNC_CHUNK):

@@ -78,7 +78,7 @@ class DeliveryTarget(models.Model):
     )
     timeout_seconds = models.PositiveIntegerField(default=60)
     # Mail delivered elsewhere than the built-in Maildir is read there; the
-    # mail page links each such message to this address (docs/mail-page.md).
+    # mail page links each such message to this address (docs/users/mail-page.md).
     webmail_url = models.URLField(
         "webmail address", max_length=500, blank=True, db_default="",
         help_text="Where users read the mail delivered here, e.g. https://webmail.example.com/. "

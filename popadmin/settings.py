@@ -1,6 +1,6 @@
 """Settings, read from the environment (django-environ).
 
-Every variable is listed in the README. With nothing set, popadmin runs on its
+Every variable is listed in docs/reference/settings.md. With nothing set, popadmin runs on its
 embedded default: SQLite and a filesystem Celery broker, all under ./var.
 """
 
@@ -40,14 +40,14 @@ SPOOL_DIR = DATA_DIR / "spool"
 POPADMIN_MAILDIR_MODE = filemodes.parse_dir_mode(env.str("POPADMIN_MAILDIR_MODE", default="0700"))
 # How a group of Maildir copies is made durable before it is recorded:
 # "file" (an fsync per copy) or "filesystem" (syncfs, twice per group; for
-# a MAIL_ROOT on a filesystem of its own: README "Maildir durability").
+# a MAIL_ROOT on a filesystem of its own: docs/architecture/performance.md).
 POPADMIN_MAILDIR_SYNC = env.str("POPADMIN_MAILDIR_SYNC", default="file")
 if POPADMIN_MAILDIR_SYNC not in ("filesystem", "file"):
     raise ImproperlyConfigured(
         f"POPADMIN_MAILDIR_SYNC must be 'filesystem' or 'file', not {POPADMIN_MAILDIR_SYNC!r}")
 # Local storage (MAIL_ROOT and SPOOL_DIR) is "low" below either minimum: free
 # megabytes, or percent of its space or file entries free. /healthz fails and
-# an alert opens (docs/operations/storage.md); 0 turns a minimum off.
+# an alert opens (docs/operators/storage.md); 0 turns a minimum off.
 POPADMIN_MIN_FREE_MB = env.int("POPADMIN_MIN_FREE_MB", default=100)
 POPADMIN_MIN_FREE_PERCENT = env.float("POPADMIN_MIN_FREE_PERCENT", default=1.0)
 # Extra CA certificates to trust for remote servers (an internal CA); the
@@ -176,7 +176,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(DATA_DIR / "cache"), "TIMEOUT": 3600}}
 # Test connection: at most (tests, seconds) per person, per staff member in the admin, and
-# per remote login (host + username) whoever tests it. docs/security.md
+# per remote login (host + username) whoever tests it. docs/security/secrets-and-privileges.md
 POPADMIN_PROBE_LIMIT_USER = (env.int("POPADMIN_PROBE_LIMIT_USER", default=5), 60)
 POPADMIN_PROBE_LIMIT_STAFF = (env.int("POPADMIN_PROBE_LIMIT_STAFF", default=30), 60)
 POPADMIN_PROBE_LIMIT_LOGIN = (env.int("POPADMIN_PROBE_LIMIT_LOGIN", default=10), 600)

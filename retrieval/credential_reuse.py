@@ -6,7 +6,7 @@ user editing a shared mailbox an administrator set up, staff who may change
 accounts but not see secrets. Changing where the account connects to (host,
 port, protocol, security, or switching certificate checks off) must not send
 the stored credential there: the password is typed again, the OAuth2 grant is
-signed in again. docs/security.md states the rule.
+signed in again. docs/security/secrets-and-privileges.md states the rule.
 """
 
 from __future__ import annotations

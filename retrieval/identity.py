@@ -5,7 +5,7 @@ hand a UIDL out again once its message is gone (some number them by
 position), and a few IMAP servers reuse a UID under the same UIDVALIDITY.
 So each seen-state row (SeenMessage) keeps what else identifies its message,
 and the engine asks this module before it deletes anything it did not fetch
-in the same session (docs/no-loss/identities.md):
+in the same session (docs/architecture/no-loss/identities.md):
 
 - `size`, as the server listed it when the message was taken. A server lists
   the same message with the same size every time, so a message listed under
@@ -21,7 +21,7 @@ in the same session (docs/no-loss/identities.md):
   leaves the size as the only check.
 - `origin`: a row an import wrote (another retriever's memory, the server's
   \\Seen flags) was never downloaded here. It stops a redelivery but never
-  allows a deletion (docs/no-loss/imported-state.md).
+  allows a deletion (docs/architecture/no-loss/imported-state.md).
 
 A row without a size (written before sizes were kept) cannot be matched:
 when its keep policy would delete the message, the message is fetched first;

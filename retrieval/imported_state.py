@@ -3,7 +3,7 @@
 Another retriever's memory (fetchmail's .fetchids, getmail's oldmail files)
 or the server's \\Seen flags say a message was taken, not that popadmin ever
 stored it: such a row stops a redelivery and never allows a deletion
-(retrieval/identity.py, docs/no-loss/imported-state.md). An operator who
+(retrieval/identity.py, docs/architecture/no-loss/imported-state.md). An operator who
 switches such an account to a keep policy that deletes is told so.
 """
 

@@ -1,5 +1,5 @@
 """Free space of the local storage the service writes to, for /healthz, the
-dashboard and the storage alert (docs/operations/storage.md).
+dashboard and the storage alert (docs/operators/storage.md).
 
 Two places: MAIL_ROOT (the Maildirs) and SPOOL_DIR (a large message between
 its download and its delivery). A place is low when its file system has less

@@ -7,7 +7,7 @@ remote login (host + username), whoever asks, in windows that open at the
 first test, in Django's cache: Redis on the production stack, so every web
 process counts together. Staff testing from the admin get a higher limit of
 their own, never none. The numbers are settings (POPADMIN_PROBE_LIMIT_*);
-docs/security.md lists them.
+docs/security/secrets-and-privileges.md lists them.
 """
 
 from __future__ import annotations

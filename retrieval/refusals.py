@@ -10,7 +10,7 @@ RefusedMessage; after MAX_ATTEMPTS the message is left alone on later runs
 (not even asked for), and the account page, every run's notes and an alert
 (retrieval/alerts.py) name it. Its record goes when it is fetched after all,
 when it is no longer on the server, or when an administrator deletes it to
-have it tried again (docs/no-loss/refused-messages.md).
+have it tried again (docs/architecture/no-loss/refused-messages.md).
 """
 
 from django.db.models import Exists, OuterRef

@@ -1,4 +1,4 @@
-"""The README's promise in a real browser: an administrator logs in, adds a
+"""The getting-started promise in a real browser: an administrator logs in, adds a
 mailbox and a POP3 account (Save tests it and starts its first check), and a
 real Celery worker collects the mail from a real Dovecot into the local
 Maildir; "Check now" on the list then says the check is already under way.

@@ -4,7 +4,8 @@ whatever was deleted at the source is, byte for byte, in the local Maildir.
 Each case: a server lists a message under a uid seen-state already knows
 (a repeated UIDL, a UIDL or IMAP UID handed out again, state imported from
 another retriever), and the keep policy would delete what that uid named.
-The rules are in docs/no-loss/identities.md and docs/no-loss/imported-state.md.
+The rules are in docs/architecture/no-loss/identities.md and
+docs/architecture/no-loss/imported-state.md.
 """
 
 import datetime as dt

@@ -1,6 +1,6 @@
 """What each fetchmailrc user means in popadmin's terms.
 
-Choices where fetchmail and popadmin differ (the README lists them):
+Choices where fetchmail and popadmin differ (docs/admin/migration.md lists them):
 - no `ssl`: fetchmail 6.4+ upgrades with STARTTLS and checks the certificate,
   so the account uses STARTTLS; `sslproto ''` (an empty string) turns TLS off.
 - `skip` entries are imported disabled; `keep` and `nokeep` map to the keep

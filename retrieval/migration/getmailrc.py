@@ -2,7 +2,7 @@
 
 Read the way getmail reads them (RawConfigParser; tuples are Python literals,
 read here with ast.literal_eval, never eval). Choices where getmail and
-popadmin differ (the README lists them):
+popadmin differ (docs/admin/migration.md lists them):
 - `delete` false (getmail's default) keeps mail; `delete_after N` keeps it N days.
 - `read_all`, `max_messages_per_session` are not per account in popadmin:
   each message is taken once, and the batch size is a global setting.

@@ -171,7 +171,8 @@ class RemoteAccount(models.Model):
     )
 
     # Set when the owner added the account on the user pages (self-service), so an
-    # import that would rewrite it warns and asks to confirm first (docs/transfer.md).
+    # import that would rewrite it warns and asks to confirm first
+    # (docs/reference/import-format.md).
     created_by_user = models.BooleanField(
         "set up by its user", default=False, editable=False,
         help_text="Added by the mailbox's user on their own pages, not by staff or an import.",
@@ -362,7 +363,7 @@ class SeenMessage(models.Model):
     UIDL, "<folder>/<uidvalidity>/<uid>" for IMAP, or "sha256:<hex>" when the
     server has no UIDL. A uid alone never allows a deletion: the listed size
     and the header digest must still match (retrieval/identity.py),
-    and an imported row never allows one (docs/no-loss/imported-state.md).
+    and an imported row never allows one (docs/architecture/no-loss/imported-state.md).
     """
 
     class Origin(models.TextChoices):

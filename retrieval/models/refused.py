@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 # Failed fetches of one message (in as many runs) after which it is left on
-# the server and not asked for again (docs/no-loss/refused-messages.md).
+# the server and not asked for again (docs/architecture/no-loss/refused-messages.md).
 MAX_ATTEMPTS = 3
 
 

@@ -4,7 +4,7 @@ The framing alone cannot tell: a server that announces a short IMAP literal,
 or ends a POP3 RETR early with a proper ".", sends a well-formed answer. So
 the size the listing gave (RFC822.SIZE, LIST) is the other witness, and a
 message that falls short of it is a failed fetch: left on the server,
-never delivered as if complete (docs/no-loss/sizes.md).
+never delivered as if complete (docs/architecture/no-loss/sizes.md).
 
 IMAP: RFC822.SIZE is the exact number of octets BODY[] returns (RFC 3501
 §6.4.5 and §7.4.2), so the literal must be exactly that long, and it must be

@@ -2,7 +2,7 @@
 
 Each changed field is listed as `field: old → new` under its key in the import
 format; a secret only as `password: changed`. Two kinds of rewrite need a
-person's confirmation before they are written (docs/transfer.md): an account
+person's confirmation before they are written (docs/reference/import-format.md): an account
 its user set up on their own pages, and an account that would connect another
 way (another protocol or port). An import matches an account by owner, server
 and login, because the same login on the same server is one remote mailbox
