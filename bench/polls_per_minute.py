@@ -166,7 +166,7 @@ def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
             worker.start()
         started = timezone.now()
         beat.start()
-        # Empty scheduled polls keep no Run row (README "What a run keeps"):
+        # Empty scheduled polls keep no Run row (docs/operators/history.md):
         # the account's last_check is what every poll leaves behind.
         polled = RemoteAccount.objects.filter(last_check__isnull=False)
         wait_for(lambda: polled.count() >= n, timeout=1800, interval=1,
