@@ -1,0 +1,98 @@
+"""What every API view shares: bearer tokens, scopes, the rate limit and the audit trail.
+
+A token without the whole-installation scope acts as its user on the user pages would:
+their own mailbox and accounts, under their group's policy. A staff member's token with
+that scope acts as they would in the admin, with their admin permissions.
+"""
+
+from auditlog.context import set_extra_data
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from rest_framework import permissions, throttling
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.views import APIView
+
+from api.models import ApiToken
+from popadmin.client_ip import client_ip
+
+READ_ONLY = "This token is read-only: make a read-write token to change anything."
+STAFF_ONLY = ("Only a staff member's token for the whole installation may do this.")
+
+
+def installation(request) -> bool:
+    """The request acts on the whole installation: a staff token of a staff member."""
+    token = request.auth
+    return isinstance(token, ApiToken) and token.staff and request.user.is_staff
+
+
+def require_perm(request, *codenames: str):
+    """A whole-installation request whose user has one of the admin permissions
+    `codenames` ("app.action_model")."""
+    if not installation(request):
+        raise PermissionDenied(STAFF_ONLY)
+    if not any(request.user.has_perm(codename) for codename in codenames):
+        raise PermissionDenied(f"Your admin permissions do not include {codenames[0]}.")
+
+
+class TokenScope(permissions.BasePermission):
+    """A live token (api/authentication.py); writes only with a read-write one."""
+
+    message = READ_ONLY
+
+    def has_permission(self, request, view):
+        if not isinstance(request.auth, ApiToken):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.auth.writes
+
+
+class TokenRateThrottle(throttling.SimpleRateThrottle):
+    """So many requests per token per period (POPADMIN_API_RATE), counted in Django's cache:
+    Redis on the production stack, so every web process counts together."""
+
+    scope = "token"
+
+    def get_rate(self):
+        return settings.POPADMIN_API_RATE
+
+    def get_cache_key(self, request, view):
+        if not isinstance(request.auth, ApiToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class ApiMixin:
+    """Bearer tokens, scopes, the rate limit, and the token's user as the audit trail's actor."""
+
+    permission_classes = [TokenScope]
+    throttle_classes = [TokenRateThrottle]
+
+    def dispatch(self, request, *args, **kwargs):
+        # The audit middleware looks for a signed-in user before the view runs; a token is
+        # only read inside it. The trail's actor is filled in once the token is known.
+        self.audit = {"actor": None, "remote_addr": client_ip(request), "remote_port": None}
+        with set_extra_data(context_data=self.audit):
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            self.audit["actor"] = request.user
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DjangoPermissionDenied):
+            # The shared access checks raise Django's, with the reason in words: keep it.
+            exc = PermissionDenied(str(exc) or None)
+        return super().handle_exception(exc)
+
+
+class ApiView(ApiMixin, APIView):
+    pass
+
+
+class ApiListView(ApiMixin, GenericAPIView):
+    """A paginated list: ?page=N, ?page_size=N (api/pagination.py)."""
+
+    def list_response(self, rows, serializer_class):
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
