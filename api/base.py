@@ -95,4 +95,5 @@ class ApiListView(ApiMixin, GenericAPIView):
 
     def list_response(self, rows, serializer_class):
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(serializer_class(page, many=True).data)
+        rows = serializer_class(page, many=True, context={"request": self.request}).data
+        return self.get_paginated_response(rows)

@@ -28,15 +28,22 @@ def fill(form_class, instance, body, **form_kwargs):
             continue
         value = body[name] if name in body else (
             None if name in SECRET_FIELDS else blank[name].value())
-        data[name] = _as_form_value(field, value)
+        data[name] = _as_form_value(name, field, value)
     return form_class(data, instance=instance, **form_kwargs)
 
 
-def _as_form_value(field, value):
+def _as_form_value(name, field, value):
     if isinstance(value, dict):
         return json.dumps(value)  # a mapping field reads JSON text (the folder mapping)
     if isinstance(value, list) and type(field) is forms.CharField:
         return ", ".join(str(item) for item in value)  # a comma-separated list as text
+    if isinstance(value, list):
+        # A list field reads text (ports as typed on the page); numbers arrive as numbers.
+        items = [str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+                 for item in value]
+        if not all(isinstance(item, str) for item in items):
+            raise ValidationError({name: ["Give a list of text or numbers."]})
+        return items
     if value is None:
         return ""
     return value

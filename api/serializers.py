@@ -8,6 +8,7 @@ from api.models import ApiToken
 from delivery.models import Delivery
 from retrieval import explain
 from retrieval.models import AlertEpisode, GlobalSettings, RemoteAccount, Run
+from retrieval.oauth.permissions import may_connect
 
 ACCOUNT_FIELDS = [
     "name", "protocol", "security", "host", "port", "username", "auth_method", "folders",
@@ -45,7 +46,11 @@ class AccountSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_status(self, account) -> AccountStatusSerializer:
-        why = explain.explain(account.last_error, account.host)
+        # The next step is worded for the reader: "ask an administrator" when they may
+        # not change the account themselves, as on the pages.
+        request = self.context.get("request")
+        may_reconnect = request is not None and may_connect(request.user, account)
+        why = explain.explain(account.last_error, account.host, may_reconnect)
         return {
             "result": account.last_status or "",
             "last_check": account.last_check,

@@ -50,7 +50,8 @@ class AccountList(ApiListView):
                    responses={201: AccountSerializer})
     def post(self, request):
         account = account_writes.save(request, RemoteAccount(), request.data)
-        return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
+        return Response(AccountSerializer(account, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class AccountDetail(ApiView):
@@ -58,13 +59,13 @@ class AccountDetail(ApiView):
 
     @extend_schema(summary="Read a remote account, with its status")
     def get(self, request, pk):
-        return Response(AccountSerializer(one(request, pk)).data)
+        return Response(AccountSerializer(one(request, pk), context={"request": request}).data)
 
     @extend_schema(summary="Change a remote account (omitted fields keep their value)",
                    request=AccountWriteSerializer, responses=AccountSerializer)
     def patch(self, request, pk):
         account = account_writes.save(request, one(request, pk), request.data)
-        return Response(AccountSerializer(account).data)
+        return Response(AccountSerializer(account, context={"request": request}).data)
 
     @extend_schema(summary="Delete a remote account (mail already collected stays)",
                    responses={204: None})
