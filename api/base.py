@@ -61,8 +61,9 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
+# No docstrings on the view bases: the schema would give theirs to every operation.
 class ApiMixin:
-    """Bearer tokens, scopes, the rate limit, and the token's user as the audit trail's actor."""
+    # Bearer tokens, scopes, the rate limit, and the token's user as the audit trail's actor.
 
     permission_classes = [TokenScope]
     throttle_classes = [TokenRateThrottle]
@@ -91,7 +92,7 @@ class ApiView(ApiMixin, APIView):
 
 
 class ApiListView(ApiMixin, GenericAPIView):
-    """A paginated list: ?page=N, ?page_size=N (api/pagination.py)."""
+    # A paginated list: ?page=N, ?page_size=N (api/pagination.py).
 
     def list_response(self, rows, serializer_class):
         page = self.paginate_queryset(rows)
