@@ -16,6 +16,7 @@ urlpatterns = [
          name="popadmin_import_confirm"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    path("", include("api.page_urls")),
     # The users' own login (the admin keeps its own at /admin/login/).
     path(
         "accounts/login/",
