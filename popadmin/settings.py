@@ -210,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "api.schema.drop_backend_bounds"],
 }
 # Two queues (retrieval/dispatcher.py): "interactive" for checks a person
 # asked for and the dispatcher's ticks, "celery" for scheduled checks. A
