@@ -8,6 +8,7 @@ that scope acts as they would in the admin, with their admin permissions.
 from auditlog.context import set_extra_data
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.utils.cache import add_never_cache_headers
 from rest_framework import permissions, throttling
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
@@ -79,6 +80,13 @@ class ApiMixin:
         super().initial(request, *args, **kwargs)
         if request.user.is_authenticated:
             self.audit["actor"] = request.user
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Answers hold addresses, servers and errors: never kept by a browser or a proxy
+        # (the pages get this from NoStoreForSignedInMiddleware, which sees no token).
+        add_never_cache_headers(response)
+        return response
 
     def handle_exception(self, exc):
         if isinstance(exc, DjangoPermissionDenied):

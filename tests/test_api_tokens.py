@@ -102,3 +102,8 @@ def test_a_malformed_header_is_refused(client):
     response = client.get(ME, HTTP_AUTHORIZATION="Bearer two words")
     assert response.status_code == 401
     assert "Bearer <token>" in response.json()["detail"]
+
+
+def test_answers_are_never_cached(client, django_user_model):
+    response = call(client, "get", "/api/v1/accounts/", token(member(django_user_model, "o")))
+    assert "no-store" in response["Cache-Control"]
