@@ -5,7 +5,6 @@ their own mailbox and accounts, under their group's policy. A staff member's tok
 that scope acts as they would in the admin, with their admin permissions.
 """
 
-from auditlog.context import set_extra_data
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.utils.cache import add_never_cache_headers
@@ -15,7 +14,6 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.views import APIView
 
 from api.models import ApiToken
-from popadmin.client_ip import client_ip
 
 READ_ONLY = "This token is read-only: make a read-write token to change anything."
 STAFF_ONLY = ("Only a staff member's token for the whole installation may do this.")
@@ -64,22 +62,11 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
 
 # No docstrings on the view bases: the schema would give theirs to every operation.
 class ApiMixin:
-    # Bearer tokens, scopes, the rate limit, and the token's user as the audit trail's actor.
+    # Bearer tokens, scopes and the rate limit. The audit trail finds the token's user
+    # itself (popadmin.middleware.AuditMiddleware reads request.user when it writes).
 
     permission_classes = [TokenScope]
     throttle_classes = [TokenRateThrottle]
-
-    def dispatch(self, request, *args, **kwargs):
-        # The audit middleware looks for a signed-in user before the view runs; a token is
-        # only read inside it. The trail's actor is filled in once the token is known.
-        self.audit = {"actor": None, "remote_addr": client_ip(request), "remote_port": None}
-        with set_extra_data(context_data=self.audit):
-            return super().dispatch(request, *args, **kwargs)
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.user.is_authenticated:
-            self.audit["actor"] = request.user
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -56,3 +56,17 @@ def test_making_and_revoking_a_token_on_the_page_is_recorded(client, django_user
     assert [(e.action, e.actor) for e in entries] == [
         (LogEntry.Action.CREATE, owner), (LogEntry.Action.UPDATE, owner)]
     assert "digest" not in json.dumps([e.changes for e in entries])
+
+
+def test_api_requests_leave_no_audit_receivers_behind(client, django_user_model):
+    from django.db.models.signals import pre_save
+
+    owner = member(django_user_model, "owner")
+    account, value = remote(owner), token(owner)
+    call(client, "patch", f"/api/v1/accounts/{account.pk}", value, body={"name": "a"})
+    before = len(pre_save.receivers)
+
+    for name in ("b", "c", "d"):
+        call(client, "patch", f"/api/v1/accounts/{account.pk}", value, body={"name": name})
+
+    assert len(pre_save.receivers) == before
