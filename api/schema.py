@@ -35,3 +35,34 @@ def _drop(node):
     elif isinstance(node, list):
         for value in node:
             _drop(value)
+
+
+ERRORS = {
+    "400": "The form's messages per field, as on the pages: {\"field\": [\"message\"]}.",
+    "401": "No token, or an unknown, revoked or expired one: {\"detail\": \"why\"}.",
+    "403": "The token's scope or its user's permissions do not allow this: "
+           "{\"detail\": \"why\"}.",
+    "404": "No such record, or not one this token may see.",
+    "429": "Over the token's rate limit; the Retry-After header says when to try again.",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular post-processing hook: the answers every operation may give besides
+    its own, so a client's author sees them in the docs."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = {
+        "type": "object", "properties": {"detail": {"type": "string"}},
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            codes = ["401", "403", "429"]
+            if method in ("post", "patch", "put"):
+                codes.insert(0, "400")
+            if "{id}" in path:
+                codes.append("404")
+            for code in codes:
+                operation["responses"].setdefault(code, {"description": ERRORS[code],
+                                                         "content": error})
+    return result

@@ -211,7 +211,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "api.schema.drop_backend_bounds"],
+                             "api.schema.drop_backend_bounds",
+                             "api.schema.add_error_responses"],
 }
 # Two queues (retrieval/dispatcher.py): "interactive" for checks a person
 # asked for and the dispatcher's ticks, "celery" for scheduled checks. A
