@@ -3,6 +3,7 @@ signed-in pages."""
 
 from auditlog.middleware import AuditlogMiddleware
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import SimpleLazyObject
 
 from popadmin.client_ip import client_ip
 
@@ -18,6 +19,13 @@ class AuditMiddleware(AuditlogMiddleware):
     @staticmethod
     def _get_remote_port(request):
         return None
+
+    @staticmethod
+    def _get_actor(request):
+        # Read when an entry is written, not when the request starts: the API knows its
+        # user only once the view has checked the bearer token (Django REST framework
+        # then sets request.user). An anonymous visitor is no actor.
+        return SimpleLazyObject(lambda: request.user)
 
 
 class NoStoreForSignedInMiddleware:

@@ -99,6 +99,10 @@ INSTALLED_APPS = [
     "accounts",
     "retrieval",
     "delivery",
+    "api",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +184,39 @@ else:
 POPADMIN_PROBE_LIMIT_USER = (env.int("POPADMIN_PROBE_LIMIT_USER", default=5), 60)
 POPADMIN_PROBE_LIMIT_STAFF = (env.int("POPADMIN_PROBE_LIMIT_STAFF", default=30), 60)
 POPADMIN_PROBE_LIMIT_LOGIN = (env.int("POPADMIN_PROBE_LIMIT_LOGIN", default=10), 600)
+# The REST API (/api/v1/, docs/api.md): bearer tokens only, no session cookies, so a
+# script never needs a CSRF token and a browser session never acts through the API.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Requests per API token (counted in the cache above: Redis on the production stack).
+POPADMIN_API_RATE = env.str("POPADMIN_API_RATE", default="300/minute")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "popadmin API",
+    "DESCRIPTION": "Mailboxes, remote accounts, Check now, runs, deliveries, alerts and "
+                   "settings. Authenticate with `Authorization: Bearer <token>` (a token "
+                   "made on the API tokens page).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page describe the API; they hold no data of anyone's.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI from this site's own static files (drf-spectacular-sidecar), not a CDN:
+    # the Content-Security-Policy allows scripts from this site only.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "api.schema.drop_backend_bounds",
+                             "api.schema.add_error_responses"],
+}
 # Two queues (retrieval/dispatcher.py): "interactive" for checks a person
 # asked for and the dispatcher's ticks, "celery" for scheduled checks. A
 # worker started without -Q consumes every queue listed here; explicit

@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/import/confirm/", migration_views.import_confirm,
          name="popadmin_import_confirm"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+    path("", include("api.page_urls")),
     # The users' own login (the admin keeps its own at /admin/login/).
     path(
         "accounts/login/",

@@ -107,7 +107,7 @@ def _account_form(request, instance, template):
     if not result.ok and not request.POST.get("save_anyway"):
         ctx["offer_save_anyway"] = True
         return _render(request, template, ctx, status=400)
-    _save(form, account, adding)
+    save_account(form, account, adding)
     _tell_imported(request, form, account)
     if form.exemptions_dropped:
         messages.warning(request, "The account now points at another server: certificate "
@@ -125,7 +125,8 @@ def _render(request, template, ctx, status=200):
     return response
 
 
-def _save(form, account, adding):
+def save_account(form, account, adding):
+    """Save what the self-service form validated (the pages and the API)."""
     # Changed settings deserve a fresh try: no back-off from the old ones.
     account.next_check = timezone.now()
     account.consecutive_failures = 0
@@ -152,7 +153,7 @@ def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
         if wants_json:
             return JsonResponse(ctx["test"])
         return _render(request, "mail/account_form.html", ctx)
-    _save(form, account, adding)
+    save_account(form, account, adding)
     _tell_imported(request, form, account)
     messages.success(request, f"Account {account} {'added' if adding else 'saved'}. "
                               "Sign in at the provider to let popadmin read it.")

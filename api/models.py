@@ -1,0 +1,50 @@
+"""Personal API tokens: what a script presents as `Authorization: Bearer <token>`.
+
+Only a SHA-256 digest of the token is stored; the token itself is shown once, when it
+is made. Its first characters (the prefix) are kept in the clear so that the owner can
+tell their tokens apart on the token page and in the audit trail.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ApiToken(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. the "
+                            "script or host that uses it.")
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, "
+                              "shown to tell tokens apart.")
+    digest = models.CharField(max_length=64, unique=True)
+    writes = models.BooleanField("read-write", default=False,
+                                 help_text="Off: the token can only read.")
+    staff = models.BooleanField("whole installation", default=False,
+                                help_text="A staff member's token that acts with their admin "
+                                          "permissions on every account, not just their own.")
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def scope(self) -> str:
+        access = "read-write" if self.writes else "read-only"
+        return f"{access}, whole installation" if self.staff else access
+
+    def state(self, now=None) -> str:
+        """"active", "revoked" or "expired"."""
+        now = now or timezone.now()
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and self.expires <= now:
+            return "expired"
+        return "active"
