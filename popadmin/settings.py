@@ -184,7 +184,7 @@ else:
 POPADMIN_PROBE_LIMIT_USER = (env.int("POPADMIN_PROBE_LIMIT_USER", default=5), 60)
 POPADMIN_PROBE_LIMIT_STAFF = (env.int("POPADMIN_PROBE_LIMIT_STAFF", default=30), 60)
 POPADMIN_PROBE_LIMIT_LOGIN = (env.int("POPADMIN_PROBE_LIMIT_LOGIN", default=10), 600)
-# The REST API (/api/v1/, docs/api.md): bearer tokens only, no session cookies, so a
+# The REST API (/api/v1/, docs/reference/api.md): bearer tokens only, no session cookies, so a
 # script never needs a CSRF token and a browser session never acts through the API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
