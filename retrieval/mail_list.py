@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import cached_property
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -51,11 +52,11 @@ class Row:
     def unread(self) -> bool:
         return self.entry is not None and not self.entry.seen
 
-    @property
+    @cached_property
     def moment(self):
         return timezone.localtime(self.delivery.sent or self.delivery.created)
 
-    @property
+    @cached_property
     def when(self) -> str:
         """As webmail lists it: the time for today's mail, else the date."""
         moment = self.moment
@@ -63,7 +64,7 @@ class Row:
             return moment.strftime("%H:%M")
         return moment.strftime("%Y-%m-%d")
 
-    @property
+    @cached_property
     def sender_name(self) -> str:
         """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
         sender = self.delivery.sender or ""
@@ -123,22 +124,31 @@ def webmail_urls(mailbox, accounts) -> dict:
 def rows_for(mailbox, deliveries, accounts) -> list[Row]:
     box = reader(mailbox)
     urls = webmail_urls(mailbox, accounts)
-    folders = [f.name for f in box.folders()] if box else []
+    folders = None
+    indexes: dict[str, dict] = {}  # each folder's listing looked at once per page
+
+    def index(name: str, fresh: bool = False) -> dict:
+        if fresh or name not in indexes:
+            indexes[name] = box.index(name, fresh=fresh)
+        return indexes[name]
+
     refreshed: set[str] = set()
     out = []
     for d in deliveries:
         entry, where = None, folder_key(d.folder)
         if d.backend == MAILDIR and box is not None and d.token:
-            entry = box.index(where).get(d.token)
+            entry = index(where).get(d.token)
             if entry is None and where not in refreshed:
                 # Listed again once per folder and page, not per row: a file
                 # delivered within the kept listing's clock tick is found, and a
                 # page of deleted messages costs one listing, not fifty.
                 refreshed.add(where)
-                entry = box.index(where, fresh=True).get(d.token)
+                entry = index(where, fresh=True).get(d.token)
             if entry is None:  # moved by an IMAP client: the file keeps its name
+                if folders is None:
+                    folders = [f.name for f in box.folders()]
                 for other in folders:
-                    if other != where and (entry := box.index(other).get(d.token)):
+                    if other != where and (entry := index(other).get(d.token)):
                         where = other
                         break
         url = ""
@@ -164,13 +174,14 @@ def folder_counts(mailbox) -> list[FolderCount]:
     return counts
 
 
-def account_unread(mailbox, known: tuple | None = None) -> dict[int, int]:
-    """account id -> unread messages of it in the Maildir."""
+def account_unread(mailbox, top: int | None = None) -> dict[int, int]:
+    """account id -> unread messages of it in the Maildir (`top`: the newest
+    delivered record's id, when the caller has it)."""
     box = reader(mailbox)
     if box is None:
         return {}
-    unread = frozenset().union(*(box.unread_tokens(f.name) for f in box.folders() if f.unread))
-    return unread_by_account.counts(mailbox.pk, delivered(mailbox), unread, known)
+    unread = tuple(box.unread_tokens(f.name) for f in box.folders() if f.unread)
+    return unread_by_account.counts(mailbox.pk, delivered(mailbox), unread, top)
 
 
 def newer_than(mailbox, after: int, folder=None, account=None, q=""):

@@ -7,31 +7,42 @@ delivered file came from (its token). The counts join the two:
 
 - up to IN_QUERY_LIMIT unread messages: one query for their tokens;
 - more: each process keeps, per mailbox, the map token -> account of the
-  mailbox's delivered records. A request checks the map against the records
-  with one index-only aggregate (how many, the newest id), reads only the
-  records added since when more were added, and builds the map again only
-  when records went away (history pruning). The counts are then a lookup per
-  unread token, kept until the unread set changes.
+  mailbox's delivered records, and the counts until the Maildir's unread
+  sets change. Records are only ever added, except by history pruning
+  (retrieval/retention.py), which bumps a generation in the shared cache
+  after each batch it deletes. A request asks for the newest record id (one
+  index lookup) and the generation: new records are read and added to the
+  map; a new generation (or none in the cache: it was lost) builds the map
+  again. Every CHECK_SECONDS a kept map is also checked against the records
+  with an index-only count, so rows removed some other way are caught too.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max
+from django.core.cache import cache
+from django.db.models import Count
 
 IN_QUERY_LIMIT = 1000
+CHECK_SECONDS = 60
 MAILDIR = "maildir"
+GENERATION_KEY = "mail-page:deliveries-pruned"
 _KEPT_MAILBOXES = 8  # a map of 100,000 tokens is about 15 MB
 
 
 @dataclass
 class _Map:
-    signature: tuple  # (records, newest id) of the mailbox's delivered records
+    generation: str
+    top: int  # the newest record id read into the map
+    records: int  # delivered records up to `top`, all destinations
+    checked: float  # time.monotonic() of the last count check (or build)
     accounts: dict[str, int | None] = field(default_factory=dict)  # token -> account id
-    unread: frozenset = frozenset()
+    unread: tuple = ()  # the unread sets the counts are of
     counts: dict = field(default_factory=dict)
 
 
@@ -39,10 +50,21 @@ _maps: OrderedDict[int, _Map] = OrderedDict()
 _lock = threading.Lock()
 
 
-def signature(delivered) -> tuple[int, int]:
-    """(how many, newest id) of the delivered records: one index-only scan."""
-    found = delivered.aggregate(n=Count("id"), top=Max("id"))
-    return found["n"], found["top"] or 0
+def records_pruned():
+    """Called after deleting delivery records: every kept map is built again."""
+    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _generation() -> str:
+    found = cache.get(GENERATION_KEY)
+    if found is None:  # never set, or the cache lost it: a new one, so maps are rebuilt
+        cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        found = cache.get(GENERATION_KEY) or ""
+    return found
+
+
+def newest(delivered) -> int:
+    return delivered.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _pairs(delivered):
@@ -50,28 +72,46 @@ def _pairs(delivered):
             .values_list("token", "run__account_id"))
 
 
-def counts(mailbox_pk: int, delivered, unread: frozenset, known: tuple | None = None) -> dict:
+def counts(mailbox_pk: int, delivered, unread: tuple[frozenset, ...],
+           top: int | None = None) -> dict:
     """account id -> unread messages collected from it. `delivered`: the
-    mailbox's delivered records; `known`: their signature() when the caller
-    already has it."""
-    if not unread:
+    mailbox's delivered records; `unread`: the unread tokens of each folder
+    (the Maildir listing's own sets, the same objects while a folder is
+    unchanged); `top`: newest(delivered) when the caller has it."""
+    total = sum(len(s) for s in unread)
+    if not total:
         return {}
-    if len(unread) <= IN_QUERY_LIMIT:
-        counted = (delivered.filter(backend=MAILDIR, token__in=unread)
+    if total <= IN_QUERY_LIMIT:
+        tokens = frozenset().union(*unread)
+        counted = (delivered.filter(backend=MAILDIR, token__in=tokens)
                    .values("run__account_id").annotate(n=Count("id")))
         return {r["run__account_id"]: r["n"] for r in counted}
-    now = known or signature(delivered)
+    top = newest(delivered) if top is None else top
+    generation = _generation()
     with _lock:
         kept = _maps.get(mailbox_pk)
-    if kept is None or kept.signature != now:
-        kept = _refreshed(kept, delivered, now)
-    if kept.unread is not unread and kept.unread != unread:
+    if kept is not None and kept.generation == generation and kept.top <= top:
+        if time.monotonic() - kept.checked > CHECK_SECONDS:
+            kept = _checked(kept, delivered)
+        if kept is not None and kept.top < top:
+            since = delivered.filter(id__gt=kept.top, id__lte=top)
+            accounts = dict(kept.accounts)
+            accounts.update(_pairs(since))
+            kept = _Map(generation, top, kept.records + since.count(), kept.checked, accounts)
+    else:
+        kept = None
+    if kept is None:
+        upto = delivered.filter(id__lte=top)
+        kept = _Map(generation, top, upto.count(), time.monotonic(), dict(_pairs(upto)))
+    if len(kept.unread) != len(unread) or any(
+            a is not b for a, b in zip(kept.unread, unread, strict=True)):
         tally: dict = {}
         accounts = kept.accounts
-        for token in unread:
-            if token in accounts:
-                account = accounts[token]
-                tally[account] = tally.get(account, 0) + 1
+        for tokens in unread:
+            for token in tokens:
+                if token in accounts:
+                    account = accounts[token]
+                    tally[account] = tally.get(account, 0) + 1
         kept.unread, kept.counts = unread, tally
     with _lock:
         _maps[mailbox_pk] = kept
@@ -81,12 +121,9 @@ def counts(mailbox_pk: int, delivered, unread: frozenset, known: tuple | None = 
     return dict(kept.counts)
 
 
-def _refreshed(kept: _Map | None, delivered, now: tuple) -> _Map:
-    if kept is not None and kept.signature[1] <= now[1]:
-        since = delivered.filter(id__gt=kept.signature[1], id__lte=now[1])
-        # Only additions since: the records now are the kept ones plus these.
-        if kept.signature[0] + since.count() == now[0]:
-            accounts = dict(kept.accounts)
-            accounts.update(_pairs(since))
-            return _Map(now, accounts)
-    return _Map(now, dict(_pairs(delivered.filter(id__lte=now[1]))))
+def _checked(kept: _Map, delivered) -> _Map | None:
+    """The kept map if the records up to its newest are all still there."""
+    if delivered.filter(id__lte=kept.top).count() != kept.records:  # index-only
+        return None
+    kept.checked = time.monotonic()
+    return kept

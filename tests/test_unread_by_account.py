@@ -2,11 +2,14 @@
 token -> account map): after a message is opened, one arrives, an IMAP client
 marks one read, and history pruning deletes records."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from delivery.models import Delivery
-from retrieval import mail_list, unread_by_account
+from retrieval import mail_list, retention, unread_by_account
 from retrieval.models import Run
 from tests.factories import make_mailbox
 from tests.mail_helpers import file_of, fresh_mail_root, own_account, plain, store
@@ -57,6 +60,24 @@ def test_counts_follow_reading_arrivals_imap_clients_and_pruning(client, django_
     path.rename(path.parent.parent / "cur" / (path.name + ":2,S"))
     assert counts() == {first.pk: 3, second.pk: 2}
 
-    # Pruning deletes old records: their files are no longer counted.
-    Delivery.objects.filter(pk__in=[mine[1].pk, mine[4].pk]).delete()
+    # History pruning deletes old records: their files are no longer counted.
+    Delivery.objects.filter(pk__in=[mine[1].pk, mine[4].pk]).update(
+        created=timezone.now() - dt.timedelta(days=400))
+    assert retention.prune_history()["deliveries"] == 2
     assert counts() == {first.pk: 2, second.pk: 1}
+
+
+def test_records_removed_another_way_are_caught_by_the_periodic_check(django_user_model,
+                                                                      monkeypatch):
+    monkeypatch.setattr(unread_by_account, "IN_QUERY_LIMIT", 1)
+    monkeypatch.setattr(unread_by_account, "_maps", type(unread_by_account._maps)())
+    mailbox = make_mailbox("me@local.test", user=django_user_model.objects.create_user("me"))
+    account = own_account(mailbox)
+    run = Run.objects.create(account=account, trigger="manual", status="ok")
+    mine = [store(mailbox, plain(), run=run) for _ in range(4)]
+    assert mail_list.account_unread(mailbox) == {account.pk: 4}
+
+    Delivery.objects.filter(pk=mine[0].pk).delete()  # not through pruning: no new generation
+    monkeypatch.setattr(unread_by_account, "CHECK_SECONDS", -1)
+
+    assert mail_list.account_unread(mailbox) == {account.pk: 3}

@@ -56,15 +56,15 @@ def inbox(request, pk=None):
         ctx["message"] = open_message(request, mailbox, accounts, pk)
     page = mail_list.page_of(mailbox, older=request.GET.get("older"),
                              newer=request.GET.get("newer"), **filters)
-    known = unread_by_account.signature(mail_list.delivered(mailbox))
-    unread = mail_list.account_unread(mailbox, known)
+    latest = unread_by_account.newest(mail_list.delivered(mailbox))
+    unread = mail_list.account_unread(mailbox, latest)
     ctx.update({
         "page": page,
         "here": _here(filters, page),
         "rows": mail_list.rows_for(mailbox, page.object_list, accounts),
         "folders": mail_list.folder_counts(mailbox),
         "accounts": [(a, unread.get(a.pk, 0)) for a in accounts],
-        "latest": known[1],
+        "latest": latest,
     })
     return render(request, "mail/inbox.html", ctx)
 
