@@ -64,6 +64,36 @@ class Row:
             return moment.strftime("%H:%M")
         return moment.strftime("%Y-%m-%d")
 
+    # What the list shows of it, as plain attributes: a page renders fifty.
+    current: bool = False  # open in the reading pane
+    href: str = ""
+
+    @property
+    def pk(self) -> int:
+        return self.delivery.pk
+
+    @property
+    def sender(self) -> str:
+        return self.delivery.sender
+
+    @property
+    def subject(self) -> str:
+        return self.delivery.subject or "(no subject)"
+
+    @property
+    def stamp(self) -> str:
+        return self.moment.isoformat()
+
+    @property
+    def full_date(self) -> str:
+        return self.moment.strftime("%Y-%m-%d %H:%M")
+
+    @property
+    def via(self) -> str:
+        run = self.delivery.run
+        account = str(run.account) if run is not None and run.account is not None else ""
+        return account + ("" if self.in_maildir else " · delivered elsewhere")
+
     @cached_property
     def sender_name(self) -> str:
         """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""

@@ -58,10 +58,17 @@ def inbox(request, pk=None):
                              newer=request.GET.get("newer"), **filters)
     latest = unread_by_account.newest(mail_list.delivered(mailbox))
     unread = mail_list.account_unread(mailbox, latest)
+    here = _here(filters, page)
+    rows = mail_list.rows_for(mailbox, page.object_list, accounts)
+    link = reverse("mail-message", args=[0])[:-2]  # "/mail/": one reverse() for the page
+    current = ctx["message"]["d"].pk if "message" in ctx else None
+    for r in rows:
+        r.href = f"{link}{r.pk}/" + (f"?{here}" if here else "")
+        r.current = r.pk == current
     ctx.update({
         "page": page,
-        "here": _here(filters, page),
-        "rows": mail_list.rows_for(mailbox, page.object_list, accounts),
+        "here": here,
+        "rows": rows,
         "folders": mail_list.folder_counts(mailbox),
         "accounts": [(a, unread.get(a.pk, 0)) for a in accounts],
         "latest": latest,
