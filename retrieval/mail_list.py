@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parseaddr
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -27,6 +27,9 @@ from retrieval import mail_paging, unread_by_account
 
 PER_PAGE = mail_paging.PER_PAGE
 MAILDIR = "maildir"
+LISTED = ("mailbox_id", "created", "sent", "sender", "subject", "folder", "backend", "token",
+          "size", "run__account__name", "run__account__username", "run__account__host",
+          "run__account__protocol")
 
 
 def folder_key(name: str) -> str:
@@ -94,12 +97,16 @@ class Row:
         account = str(run.account) if run is not None and run.account is not None else ""
         return account + ("" if self.in_maildir else " · delivered elsewhere")
 
-    @cached_property
+    @property
     def sender_name(self) -> str:
-        """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
-        sender = self.delivery.sender or ""
-        name, address = parseaddr(sender)
-        return (name or address or sender).strip() or "(unknown sender)"
+        return display_name(self.delivery.sender or "")
+
+
+@lru_cache(maxsize=4096)  # a mailbox's senders repeat: parsed once each
+def display_name(sender: str) -> str:
+    """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
+    name, address = parseaddr(sender)
+    return (name or address or sender).strip() or "(unknown sender)"
 
 
 def reader(mailbox) -> MailboxReader | None:
@@ -123,7 +130,9 @@ def filtered(mailbox, folder: str | None = None, account: int | None = None):
         rows = rows.filter(folder__in=variants)
     if account is not None:
         rows = rows.filter(run__account_id=account)
-    return rows.select_related("run__account")
+    # Only what a row shows: an account's settings (JSON, secrets) are not
+    # decoded fifty times a page.
+    return rows.select_related("run__account").only(*LISTED)
 
 
 def searched(rows, q: str = ""):
