@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 PER_PAGE = 50
-SEARCH_WINDOW = 20_000
+SLICES = (1_000, 5_000, 14_000)
+SEARCH_WINDOW = sum(SLICES)
 _CURSOR = re.compile(r"([0-9]{1,17})_([0-9]{1,18})")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -99,23 +100,33 @@ class ListPage:
 
 def _run(rows, searched, cursor: Cursor | None, downwards: bool):
     """Up to PER_PAGE + 1 rows past the cursor, in walking order, and where a
-    windowed search stopped (None when it saw every row that way)."""
+    search stopped (None when it saw every row that way or filled the page)."""
     if downwards:
-        order, beyond, within = ("-created", "-id"), older_than, newer_than
+        order, beyond = ("-created", "-id"), older_than
     else:
-        order, beyond, within = ("created", "id"), newer_than, older_than
-    if cursor is not None:
-        rows, searched = rows.filter(beyond(cursor)), searched.filter(beyond(cursor))
-    edge = None
-    if searched is not rows:  # a search: bounded to the next SEARCH_WINDOW messages
-        last = (rows.order_by(*order).values_list("created", "id")
-                [SEARCH_WINDOW - 1:SEARCH_WINDOW])
-        if last:
-            edge = Cursor(*last[0])
-            # The edge row itself is in the window: "within" it, or it.
-            searched = searched.filter(within(edge) | Q(id=edge.id))
-        rows = searched
-    return list(rows.order_by(*order)[:PER_PAGE + 1]), edge
+        order, beyond = ("created", "id"), newer_than
+    if searched is rows:
+        rows = rows.filter(beyond(cursor)) if cursor is not None else rows
+        return list(rows.order_by(*order)[:PER_PAGE + 1]), None
+    # A search reads the window in growing slices, each bounded by its last
+    # row: a common word fills the page from the first slice, a rare one
+    # costs SEARCH_WINDOW rows at most. (One query over the whole window is
+    # planned as "filter all of it, then sort": the cost of a rare word always.)
+    found: list = []
+    start = cursor
+    for size in SLICES:
+        part = rows.filter(beyond(start)) if start is not None else rows
+        hits = searched.filter(beyond(start)) if start is not None else searched
+        last = part.order_by(*order).values_list("created", "id")[size - 1:size]
+        edge = Cursor(*last[0]) if last else None
+        if edge is not None:  # up to the slice's last row, that row included
+            hits = hits.filter(older_than(edge.just_above()) if not downwards
+                               else newer_than(edge.just_below()))
+        found += hits.order_by(*order)[:PER_PAGE + 1 - len(found)]
+        if edge is None or len(found) > PER_PAGE:
+            return found, None
+        start = edge
+    return found, start
 
 
 def page_of(rows, searched, *, older: Cursor | None = None, newer: Cursor | None = None,

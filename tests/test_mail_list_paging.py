@@ -176,3 +176,25 @@ def test_a_page_costs_the_same_few_queries_however_many_rows(
             get(client, **query)
     with django_assert_max_num_queries(12):
         client.get(reverse("mail-feed"), {"after": 0})
+
+
+def test_a_search_looks_through_a_bounded_window_and_older_searches_on(client, me, monkeypatch):
+    from retrieval import mail_paging
+
+    monkeypatch.setattr(mail_paging, "SLICES", (4, 6))  # a window of ten messages
+    made = records(me.mailbox, 40)
+    rare = {d.pk for i, d in enumerate(made) if i in (2, 15, 16, 17, 39)}
+    Delivery.objects.filter(pk__in=rare).update(subject="Rare invoice")
+    client.force_login(me)
+
+    first = get(client, q="rare")
+    assert ids(first) == [made[2].pk]  # only the first ten were looked through
+    assert "Looked through the messages as far as" in first
+    found, query = [], {"q": "rare"}
+    while query is not None:
+        text = get(client, **query)
+        found += ids(text)
+        query = link(text, "next")
+        assert len(found) < 10
+    assert found == [d.pk for d in made if d.pk in rare]  # each once, newest first
+    assert "Looked through" not in text  # the last window reached the oldest message
