@@ -246,7 +246,7 @@ def test_older_newer_oldest_and_newest_links_at_1366_and_390(
     run = Run.objects.create(account=account, trigger="schedule", status="ok")
     same_minute = minutes_ago(500)
     for n in range(120):  # ten at a time arrive in the same microsecond
-        store(mailbox, plain(f"Note {n}"), run=run, subject=f"Note {n:03d}",
+        store(mailbox, plain(f"Note {n:03d}"), run=run, subject=f"Note {n:03d}",
               created=same_minute + dt.timedelta(minutes=n // 10), seen=n % 2 == 0)
     base = live_server.url
 
@@ -264,7 +264,10 @@ def test_older_newer_oldest_and_newest_links_at_1366_and_390(
             expect(rows.first).to_contain_text("Note 069")
             expect(rows.last).to_contain_text("Note 020")
             assert_fits(page, width)
+            pager.scroll_into_view_if_needed()
+            assert pager.bounding_box()["width"] <= width
             save_screenshot(page, f"mail-pager-older-{width}")
+            pager.screenshot(path=str(SCREENSHOTS / f"mail-pager-links-{width}.png"))
 
             # A message opened from this page comes back to this page.
             second_page = page.url
@@ -280,6 +283,7 @@ def test_older_newer_oldest_and_newest_links_at_1366_and_390(
             expect(rows.first).to_contain_text("Note 049")
             expect(rows.last).to_contain_text("Note 000")
             expect(pager.get_by_role("link", name="Older →")).to_have_count(0)
+            pager.scroll_into_view_if_needed()
             save_screenshot(page, f"mail-pager-oldest-{width}")
             pager.get_by_role("link", name="← Newer").click()
             expect(rows.first).to_contain_text("Note 099")
