@@ -198,3 +198,21 @@ def test_a_search_looks_through_a_bounded_window_and_older_searches_on(client, m
         assert len(found) < 10
     assert found == [d.pk for d in made if d.pk in rare]  # each once, newest first
     assert "Looked through" not in text  # the last window reached the oldest message
+
+
+def test_a_deep_page_skips_nothing_it_reads_from_its_cursor(client, me):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    records(me.mailbox, MESSAGES)
+    client.force_login(me)
+    deep = link(get(client, **link(get(client), "next")), "next")
+
+    with CaptureQueriesContext(connection) as queries:
+        text = get(client, **deep)
+
+    listed = [q["sql"] for q in queries.captured_queries
+              if 'FROM "delivery_delivery"' in q["sql"] and "ORDER BY" in q["sql"]
+              and '"subject"' in q["sql"]]
+    assert len(ids(text)) == 37 and len(listed) == 1
+    assert "OFFSET" not in listed[0].upper() and "LIMIT 51" in listed[0].upper()
