@@ -5,11 +5,15 @@ a second).
 Fills a scratch database with one user's 100,000 Delivery rows
 (generate_series) and writes the matching 100,000 files into their Maildir
 (half unread in new/, half read in cur/), plus a 10 MB text message and a
-10 MB HTML one; then times through the Django test client: the first page,
-a deep page, a search, the live feed, opening each 10 MB message and its
-HTML frame. "first" is the first request after start (the Maildir listing
-and the per-account counts not yet kept); the median and p95 are of the
-requests after it.
+10 MB HTML one; then times through the Django test client: the first,
+middle and last pages, searches, an account and folders, the live feed,
+opening each 10 MB message and its HTML frame. "first" is the first request
+after start (the Maildir listing and the per-account counts not yet kept);
+the median and p95 are of the requests after it; "CPU here" is the median
+processor time of this process (Django, the template, the Maildir), which a
+busy machine does not inflate as much as the wall-clock times. Pages are
+addressed as the page's links do (keyset cursors, retrieval/mail_paging.py);
+every 100th message is in a folder "Lists" to time a small folder's pages.
 
     .venv/bin/python bench/mail_page.py [--messages 100000] [--renders 20]
     (DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/bench_mail)
@@ -64,7 +68,8 @@ def populate(messages: int, mail_root: Path):
                 SELECT %s, (ARRAY[%s, %s, %s])[1 + g %% 3], md5(g::text), '', '',
                        'Sender ' || (g %% 500) || ' <s' || (g %% 500) || '@example.test>',
                        'Message number ' || g || ' about topic ' || (g %% 97), now(),
-                       '', 'maildir', 'delivered', '', 300, '', md5(g::text), '',
+                       CASE WHEN g %% 100 = 0 THEN 'Lists' ELSE '' END,
+                       'maildir', 'delivered', '', 300, '', md5(g::text), '',
                        now() - (%s - g) * interval '1 minute'
                 FROM generate_series(1, %s) AS g
                 """,
@@ -72,12 +77,14 @@ def populate(messages: int, mail_root: Path):
             )
             cursor.execute("VACUUM ANALYZE delivery_delivery")
     home = mail_root / "bench.test" / "reader"
-    for sub in ("new", "cur", "tmp"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
+    for folder in (home, home / ".Lists"):
+        for sub in ("new", "cur", "tmp"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
     body = b"From: s@example.test\nSubject: bench\n\nA short message.\n"
     for n in range(1, messages + 1):
         name = f"{n}.M0P0Q{n}R{token(n)}.bench,S={len(body)}"
-        path = home / "new" / name if n % 2 else home / "cur" / (name + ":2,S")
+        folder = home / ".Lists" if n % 100 == 0 else home
+        path = folder / "new" / name if n % 2 else folder / "cur" / (name + ":2,S")
         path.write_bytes(body)
     return user, mailbox, runs[0]
 
@@ -93,20 +100,36 @@ def big_messages(mailbox, run):
     return store(mailbox, text, run=run), store(mailbox, html, run=run)
 
 
-def timed(client, url: str, renders: int) -> tuple[float, list[float]]:
-    times = []
+def timed(client, url: str, renders: int) -> tuple[float, list[float], list[float], int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times, cpu = [], []
     for _ in range(renders + 1):
-        start = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - start) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            response = client.get(url)
+            times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
         assert response.status_code == 200, (url, response.status_code)
-    return times[0], sorted(times[1:])
+    return times[0], sorted(times[1:]), sorted(cpu[1:]), len(queries)
 
 
-def report(label: str, first: float, times: list[float]):
+def report(label: str, first: float, times: list[float], cpu: list[float], queries: int):
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    print(f"{label:<36} first {first:7.1f} ms   median {statistics.median(times):7.1f} ms   "
-          f"p95 {p95:7.1f} ms   ({len(times)} requests)")
+    print(f"{label:<44} first {first:7.1f} ms   median {statistics.median(times):6.1f} ms   "
+          f"p95 {p95:6.1f} ms   (CPU here {statistics.median(cpu):5.1f} ms)   "
+          f"{queries:2d} queries   ({len(times)} requests)", flush=True)
+
+
+def cursor_at(mailbox, position: int, **filters) -> str:
+    """The "older" cursor that starts the list `position` messages down."""
+    from retrieval import mail_list
+    from retrieval.mail_paging import Cursor
+
+    rows = mail_list.filtered(mailbox, **filters).order_by("-created", "-id")
+    created, pk = rows.values_list("created", "id")[position - 1]
+    return str(Cursor(created, pk))
 
 
 def main():
@@ -125,15 +148,29 @@ def main():
     user, mailbox, run = populate(args.messages, mail_root)
     text, html = big_messages(mailbox, run)
     print(f"{args.messages:,} messages in PostgreSQL and the Maildir, ready in "
-          f"{time.perf_counter() - started:.1f} s")
+          f"{time.perf_counter() - started:.1f} s; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     client = Client()
     client.force_login(user)
-    pages = max(1, args.messages // 50)
+    middle = cursor_at(mailbox, args.messages // 2)
+    last_full = cursor_at(mailbox, args.messages - 50)
+    account_middle = cursor_at(mailbox, args.messages // 6, account=run.account_id)
     for label, url in (
         ("/mail/ (first page)", "/mail/"),
-        (f"/mail/?page={pages // 2} (deep page)", f"/mail/?page={pages // 2}"),
-        ("/mail/?q=topic 42 (search)", "/mail/?q=topic+42"),
+        ("/mail/?older= (middle page, 50,000 down)", f"/mail/?older={middle}"),
+        ("/mail/?older= (last page by Older)", f"/mail/?older={last_full}"),
+        ("/mail/?newer=0_0 (oldest page)", "/mail/?newer=0_0"),
+        ("/mail/?newer= (Newer from the middle)", f"/mail/?newer={middle}"),
+        ("/mail/?q=topic 42 (search, 1% match)", "/mail/?q=topic+42"),
+        ("/mail/?q=topic 42&older= (search, middle)", f"/mail/?q=topic+42&older={middle}"),
+        ("/mail/?q=Sender 7 (search, sender)", "/mail/?q=Sender+7"),
         ("/mail/?q=no such words (no match)", "/mail/?q=no+such+words"),
+        ("/mail/?account= (account filter)", f"/mail/?account={run.account_id}"),
+        ("/mail/?account=&older= (account, middle)",
+         f"/mail/?account={run.account_id}&older={account_middle}"),
+        ("/mail/?folder=Lists (1% folder)", "/mail/?folder=Lists"),
+        ("/mail/?folder=Lists&newer=0_0 (its oldest)", "/mail/?folder=Lists&newer=0_0"),
+        ("/mail/?folder=INBOX (99% folder)", "/mail/?folder=INBOX"),
         ("/mail/feed (live list)", f"/mail/feed?after={html.pk}"),
         ("open the 10 MB text message", f"/mail/{text.pk}/"),
         ("open the 10 MB HTML message", f"/mail/{html.pk}/"),

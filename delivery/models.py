@@ -54,8 +54,18 @@ class Delivery(models.Model):
             models.Index(fields=["mailbox", "message_key", "created"]),
             # Pruning old history walks rows by age (retrieval/retention.py).
             models.Index(fields=["created"], name="delivery_created_idx"),
-            # The mail page lists a mailbox's messages newest first, a page at a time.
-            models.Index(fields=["mailbox", "-created", "-id"], name="delivery_mailbox_list_idx"),
+            # The mail page (retrieval/mail_paging.py) walks a mailbox's delivered
+            # messages by (arrival, id) from a cursor, whole or one folder.
+            models.Index(fields=["mailbox", "-created", "-id"], name="delivery_mail_list_idx",
+                         condition=models.Q(result="delivered")),
+            models.Index(fields=["mailbox", "folder", "-created", "-id"],
+                         name="delivery_mail_folder_idx", condition=models.Q(result="delivered")),
+            # How many delivered, the newest id, what arrived since an id: index-only.
+            models.Index(fields=["mailbox", "id"], name="delivery_mail_ids_idx",
+                         condition=models.Q(result="delivered")),
+            # The folders of copies delivered elsewhere, for the side panel.
+            models.Index(fields=["mailbox", "folder"], name="delivery_mail_elsewhere_idx",
+                         condition=models.Q(result="delivered") & ~models.Q(backend="maildir")),
         ]
         verbose_name_plural = "deliveries"
 

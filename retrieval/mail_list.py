@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import cached_property, lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -23,12 +23,13 @@ from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
 from delivery.maildir import DeliveryError
 from delivery.models import Delivery, DeliveryTarget
 from delivery.targets import target_for
+from retrieval import mail_paging, unread_by_account
 
-PER_PAGE = 50
+PER_PAGE = mail_paging.PER_PAGE
 MAILDIR = "maildir"
-# More unread messages than this: the per-account counts are computed from
-# every delivered token of the mailbox once and kept (account_unread).
-IN_QUERY_LIMIT = 1000
+LISTED = ("mailbox_id", "created", "sent", "sender", "subject", "folder", "backend", "token",
+          "size", "run__account__name", "run__account__username", "run__account__host",
+          "run__account__protocol")
 
 
 def folder_key(name: str) -> str:
@@ -54,11 +55,11 @@ class Row:
     def unread(self) -> bool:
         return self.entry is not None and not self.entry.seen
 
-    @property
+    @cached_property
     def moment(self):
         return timezone.localtime(self.delivery.sent or self.delivery.created)
 
-    @property
+    @cached_property
     def when(self) -> str:
         """As webmail lists it: the time for today's mail, else the date."""
         moment = self.moment
@@ -66,12 +67,46 @@ class Row:
             return moment.strftime("%H:%M")
         return moment.strftime("%Y-%m-%d")
 
+    # What the list shows of it, as plain attributes: a page renders fifty.
+    current: bool = False  # open in the reading pane
+    href: str = ""
+
+    @property
+    def pk(self) -> int:
+        return self.delivery.pk
+
+    @property
+    def sender(self) -> str:
+        return self.delivery.sender
+
+    @property
+    def subject(self) -> str:
+        return self.delivery.subject or "(no subject)"
+
+    @property
+    def stamp(self) -> str:
+        return self.moment.isoformat()
+
+    @property
+    def full_date(self) -> str:
+        return self.moment.strftime("%Y-%m-%d %H:%M")
+
+    @property
+    def via(self) -> str:
+        run = self.delivery.run
+        account = str(run.account) if run is not None and run.account is not None else ""
+        return account + ("" if self.in_maildir else " · delivered elsewhere")
+
     @property
     def sender_name(self) -> str:
-        """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
-        sender = self.delivery.sender or ""
-        name, address = parseaddr(sender)
-        return (name or address or sender).strip() or "(unknown sender)"
+        return display_name(self.delivery.sender or "")
+
+
+@lru_cache(maxsize=4096)  # a mailbox's senders repeat: parsed once each
+def display_name(sender: str) -> str:
+    """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
+    name, address = parseaddr(sender)
+    return (name or address or sender).strip() or "(unknown sender)"
 
 
 def reader(mailbox) -> MailboxReader | None:
@@ -85,7 +120,8 @@ def delivered(mailbox):
     return Delivery.objects.filter(mailbox=mailbox, result=Delivery.Result.DELIVERED)
 
 
-def filtered(mailbox, folder: str | None = None, account: int | None = None, q: str = ""):
+def filtered(mailbox, folder: str | None = None, account: int | None = None):
+    """The list under the folder and account filters, before any search."""
     rows = delivered(mailbox)
     if folder is not None:
         variants = {folder, folder.replace("/", "."), folder + "/"}
@@ -94,53 +130,23 @@ def filtered(mailbox, folder: str | None = None, account: int | None = None, q: 
         rows = rows.filter(folder__in=variants)
     if account is not None:
         rows = rows.filter(run__account_id=account)
-    if q:
-        rows = rows.filter(Q(sender__icontains=q) | Q(subject__icontains=q))
-    return rows.select_related("run__account").order_by("-created", "-id")
+    # Only what a row shows: an account's settings (JSON, secrets) are not
+    # decoded fifty times a page.
+    return rows.select_related("run__account").only(*LISTED)
 
 
-@dataclass
-class ListPage:
-    """One page of the list. A search is not counted: counting every match
-    would scan the mailbox's records a second time (bench/mail_page.py)."""
-
-    number: int
-    object_list: list
-    has_next: bool
-    total: int | None  # None for a search
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_other_pages(self) -> bool:
-        return self.has_previous or self.has_next
-
-    @property
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    @property
-    def next_page_number(self) -> int:
-        return self.number + 1
-
-    @property
-    def num_pages(self) -> int | None:
-        return None if self.total is None else max(1, -(-self.total // PER_PAGE))
+def searched(rows, q: str = ""):
+    """Sender or subject containing q (case-insensitive); `rows` itself without one."""
+    if not q:
+        return rows
+    return rows.filter(Q(sender__icontains=q) | Q(subject__icontains=q))
 
 
-def page_of(mailbox, number, **filters) -> ListPage:
-    rows = filtered(mailbox, **filters)
-    total = None if filters.get("q") else rows.count()
-    text = str(number or "")
-    wanted = int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 1
-    wanted = max(1, wanted)
-    if total is not None:
-        wanted = min(wanted, max(1, -(-total // PER_PAGE)))
-    start = (wanted - 1) * PER_PAGE
-    found = list(rows[start:start + PER_PAGE + 1])  # one more: is there a next page?
-    return ListPage(wanted, found[:PER_PAGE], len(found) > PER_PAGE, total)
+def page_of(mailbox, *, older=None, newer=None, folder=None, account=None, q=""):
+    """One page of the list (retrieval/mail_paging.py)."""
+    rows = filtered(mailbox, folder, account)
+    return mail_paging.page_of(rows, searched(rows, q), older=mail_paging.Cursor.parse(older),
+                               newer=mail_paging.Cursor.parse(newer))
 
 
 def webmail_urls(mailbox, accounts) -> dict:
@@ -157,22 +163,31 @@ def webmail_urls(mailbox, accounts) -> dict:
 def rows_for(mailbox, deliveries, accounts) -> list[Row]:
     box = reader(mailbox)
     urls = webmail_urls(mailbox, accounts)
-    folders = [f.name for f in box.folders()] if box else []
+    folders = None
+    indexes: dict[str, dict] = {}  # each folder's listing looked at once per page
+
+    def index(name: str, fresh: bool = False) -> dict:
+        if fresh or name not in indexes:
+            indexes[name] = box.index(name, fresh=fresh)
+        return indexes[name]
+
     refreshed: set[str] = set()
     out = []
     for d in deliveries:
         entry, where = None, folder_key(d.folder)
         if d.backend == MAILDIR and box is not None and d.token:
-            entry = box.index(where).get(d.token)
+            entry = index(where).get(d.token)
             if entry is None and where not in refreshed:
                 # Listed again once per folder and page, not per row: a file
                 # delivered within the kept listing's clock tick is found, and a
                 # page of deleted messages costs one listing, not fifty.
                 refreshed.add(where)
-                entry = box.index(where, fresh=True).get(d.token)
+                entry = index(where, fresh=True).get(d.token)
             if entry is None:  # moved by an IMAP client: the file keeps its name
+                if folders is None:
+                    folders = [f.name for f in box.folders()]
                 for other in folders:
-                    if other != where and (entry := box.index(other).get(d.token)):
+                    if other != where and (entry := index(other).get(d.token)):
                         where = other
                         break
         url = ""
@@ -198,33 +213,17 @@ def folder_counts(mailbox) -> list[FolderCount]:
     return counts
 
 
-def account_unread(mailbox) -> dict[int, int]:
-    """account id -> unread messages of it in the Maildir."""
+def account_unread(mailbox, top: int | None = None) -> dict[int, int]:
+    """account id -> unread messages of it in the Maildir (`top`: the newest
+    delivered record's id, when the caller has it)."""
     box = reader(mailbox)
     if box is None:
         return {}
-    unread = frozenset().union(*(box.unread_tokens(f.name) for f in box.folders() if f.unread))
-    if not unread:
-        return {}
-    rows = delivered(mailbox).filter(backend=MAILDIR)
-    if len(unread) <= IN_QUERY_LIMIT:
-        counted = (rows.filter(token__in=unread).values("run__account_id")
-                   .annotate(n=Count("id")))
-        return {r["run__account_id"]: r["n"] for r in counted}
-    # Many unread: counted from every delivered token once, and kept until
-    # the unread set or the newest delivery changes.
-    newest = rows.order_by("-id").values_list("id", flat=True).first()
-    key = f"mail-page:unread:{mailbox.pk}:{newest}:{len(unread)}:{hash(unread)}"
-    counts = cache.get(key)
-    if counts is None:
-        counts = {}
-        for token, account in rows.exclude(token="").values_list("token", "run__account_id"):
-            if token in unread:
-                counts[account] = counts.get(account, 0) + 1
-        cache.set(key, counts, 600)
-    return counts
+    unread = tuple(box.unread_tokens(f.name) for f in box.folders() if f.unread)
+    return unread_by_account.counts(mailbox.pk, delivered(mailbox), unread, top)
 
 
-def newer_than(mailbox, after: int, **filters):
+def newer_than(mailbox, after: int, folder=None, account=None, q=""):
     """For the live list: rows delivered since the page showed `after` (a Delivery id)."""
-    return list(filtered(mailbox, **filters).filter(id__gt=after)[:PER_PAGE])
+    rows = searched(filtered(mailbox, folder, account), q).filter(id__gt=after)
+    return list(rows.order_by("-created", "-id")[:PER_PAGE])

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from delivery.dedupe import RECENT
 from delivery.models import Delivery
+from retrieval import unread_by_account
 from retrieval.models import GlobalSettings, Run
 
 BATCH = 1000
@@ -39,6 +40,8 @@ def prune_history(now=None, batch: int = BATCH, max_seconds: float = 240) -> dic
                 break
             counts[name] += rows.model.objects.filter(pk__in=ids).delete()[1].get(
                 rows.model._meta.label, 0)
+            if name == "deliveries":
+                unread_by_account.records_pruned()  # the mail page's kept maps are stale
     return counts
 
 

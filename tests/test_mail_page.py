@@ -107,17 +107,26 @@ def test_folder_and_account_filters(client, me):
     client.get(reverse("mail-feed"), {"after": "9" * 40, "account": "1e9"}).json()
 
 
+def link(text, rel):
+    """The query string of the pager's link with this rel ("next": Older, "prev": Newer)."""
+    found = re.search(rf'href="\?([^"]*)" rel="{rel}"', text)
+    return found and dict(p.split("=", 1) for p in found.group(1).split("&amp;"))
+
+
 def test_pages_of_fifty(client, me):
     for n in range(PER_PAGE + 3):
         Delivery.objects.create(mailbox=me.mailbox, message_key=f"k{n}", token=f"{n:032x}",
                                 result="delivered", subject=f"Message {n}",
                                 created=minutes_ago(1000 - n))
 
-    first, second = page(client, me), page(client, me, page=2)
+    first = page(client, me)
+    second = page(client, me, **link(first, "next"))
 
     assert len(subjects(first)) == PER_PAGE and subjects(first)[0] == f"Message {PER_PAGE + 2}"
+    assert link(first, "prev") is None
     assert subjects(second) == ["Message 2", "Message 1", "Message 0"]
-    assert "Page 2 of 2" in second and 'rel="prev"' in second
+    assert link(second, "next") is None and subjects(page(client, me, **link(second, "prev"))) \
+        == subjects(first)
 
 
 def test_search_results_page_too(client, me):
@@ -129,12 +138,12 @@ def test_search_results_page_too(client, me):
                             subject="Invoice from someone else", sender="x@y.test")
 
     first = page(client, me, q="invoice")
-    second = page(client, me, q="invoice", page=2)
+    older = link(first, "next")
+    second = page(client, me, **older)
 
-    assert len(subjects(first)) == PER_PAGE and 'rel="next"' in first
-    assert "Page 1<" in first and "Page 1 of" not in first  # a search is not counted
-    assert len(subjects(second)) == 54 - PER_PAGE and 'rel="next"' not in second
-    assert "q=invoice&amp;page=1" in second
+    assert len(subjects(first)) == PER_PAGE and older["q"] == "invoice"
+    assert len(subjects(second)) == 54 - PER_PAGE and link(second, "next") is None
+    assert link(second, "prev")["q"] == "invoice"
 
 
 def test_mail_delivered_elsewhere_links_to_the_webmail_the_admin_set(client, me):

@@ -1,12 +1,16 @@
 """The mail page in headless Chromium at 1366 px and 390 px: side panel, list,
 reading pane; a hostile HTML message shown without its script or its remote
-images until asked; list → message on a phone; and Check mail against a real
-Dovecot, the new messages sliding into the list without a reload.
+images until asked; list → message on a phone; the Older, Newer, Oldest and
+Newest links; and Check mail against a real Dovecot, the new messages sliding
+into the list without a reload.
 
 The check runs without a Celery worker: the page queues it as usual, and the
 test runs the queued task itself (what a worker would do) while the browser
 watches. Screenshots go to $POPADMIN_SCREENSHOTS or tests/artifacts/.
 """
+
+import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth.models import Group
@@ -233,3 +237,58 @@ def test_check_mail_slides_new_messages_into_the_list_without_a_reload(
         save_screenshot(page, "mail-check-live-1366")
     app.control.purge()  # the task the page queued: already done above
     assert queued == 0 and dovecot.messages(username) == []
+
+
+def test_older_newer_oldest_and_newest_links_at_1366_and_390(
+        live_server, django_user_model, browser):
+    user, mailbox = member(django_user_model, "pager@local.test")
+    account = own_account(mailbox, "Work mailbox")
+    run = Run.objects.create(account=account, trigger="schedule", status="ok")
+    same_minute = minutes_ago(500)
+    for n in range(120):  # ten at a time arrive in the same microsecond
+        store(mailbox, plain(f"Note {n:03d}"), run=run, subject=f"Note {n:03d}",
+              created=same_minute + dt.timedelta(minutes=n // 10), seen=n % 2 == 0)
+    base = live_server.url
+
+    for viewport, width in ((WIDE, 1366), (PHONE, 390)):
+        page = tab(browser, viewport, [])
+        with screenshot_on_failure(page, SCREENSHOTS):
+            log_in(page, base)
+            rows, pager = page.locator("#message-list li.msg"), page.locator("nav.pager")
+            expect(rows).to_have_count(50)
+            expect(rows.first).to_contain_text("Note 119")
+            expect(pager.get_by_role("link", name="← Newer")).to_have_count(0)
+            pager.get_by_role("link", name="Older →").click()
+            expect(page).to_have_url(re.compile(r"/mail/\?older=\d+_\d+$"))
+            expect(rows).to_have_count(50)
+            expect(rows.first).to_contain_text("Note 069")
+            expect(rows.last).to_contain_text("Note 020")
+            assert_fits(page, width)
+            pager.scroll_into_view_if_needed()
+            assert pager.bounding_box()["width"] <= width
+            save_screenshot(page, f"mail-pager-older-{width}")
+            pager.screenshot(path=str(SCREENSHOTS / f"mail-pager-links-{width}.png"))
+
+            # A message opened from this page comes back to this page.
+            second_page = page.url
+            rows.nth(3).click()
+            expect(page.locator("article.mail-read .read-subject")).to_have_text("Note 066")
+            page.reload()
+            expect(rows.first).to_contain_text("Note 069")
+            expect(page.locator("article.mail-read .read-subject")).to_have_text("Note 066")
+            page.goto(second_page)
+
+            pager.get_by_role("link", name="Oldest »").click()
+            expect(rows).to_have_count(50)
+            expect(rows.first).to_contain_text("Note 049")
+            expect(rows.last).to_contain_text("Note 000")
+            expect(pager.get_by_role("link", name="Older →")).to_have_count(0)
+            pager.scroll_into_view_if_needed()
+            save_screenshot(page, f"mail-pager-oldest-{width}")
+            pager.get_by_role("link", name="← Newer").click()
+            expect(rows.first).to_contain_text("Note 099")
+            expect(rows.last).to_contain_text("Note 050")
+            pager.get_by_role("link", name="« Newest").click()
+            expect(page).to_have_url(base + "/mail/")
+            expect(rows.first).to_contain_text("Note 119")
+        page.context.close()

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from accounts.policy import allowed
-from retrieval import mail_list, triggers
+from retrieval import mail_list, triggers, unread_by_account
+from retrieval.mail_paging import Cursor
 from retrieval.models import GlobalSettings
 from retrieval.views.reading import open_message
 
@@ -53,17 +54,37 @@ def inbox(request, pk=None):
     accounts = list(triggers.user_accounts(request.user).select_related("delivery_target"))
     if pk is not None:  # first: opening it marks it seen, which the counts then show
         ctx["message"] = open_message(request, mailbox, accounts, pk)
-    page = mail_list.page_of(mailbox, request.GET.get("page"), **filters)
-    unread = mail_list.account_unread(mailbox)
+    page = mail_list.page_of(mailbox, older=request.GET.get("older"),
+                             newer=request.GET.get("newer"), **filters)
+    latest = unread_by_account.newest(mail_list.delivered(mailbox))
+    unread = mail_list.account_unread(mailbox, latest)
+    here = _here(filters, page)
+    rows = mail_list.rows_for(mailbox, page.object_list, accounts)
+    link = reverse("mail-message", args=[0])[:-2]  # "/mail/": one reverse() for the page
+    current = ctx["message"]["d"].pk if "message" in ctx else None
+    for r in rows:
+        r.href = f"{link}{r.pk}/" + (f"?{here}" if here else "")
+        r.current = r.pk == current
     ctx.update({
         "page": page,
-        "rows": mail_list.rows_for(mailbox, page.object_list, accounts),
+        "here": here,
+        "rows": rows,
         "folders": mail_list.folder_counts(mailbox),
         "accounts": [(a, unread.get(a.pk, 0)) for a in accounts],
-        "latest": mail_list.delivered(mailbox).order_by("-id").values_list("id", flat=True)
-        .first() or 0,
+        "latest": latest,
     })
     return render(request, "mail/inbox.html", ctx)
+
+
+def _here(filters, page) -> str:
+    """The list's own address (filters and position), carried by the links to
+    its messages so that the list beside a message stays where it was."""
+    query = _query(filters)
+    if page.is_first:
+        return query
+    at = (urlencode({"older": Cursor.of(page.object_list[0]).just_above()})
+          if page.object_list else "")
+    return "&".join(p for p in (query, at) if p)
 
 
 @never_cache

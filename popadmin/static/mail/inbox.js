@@ -12,7 +12,7 @@
   var latest = parseInt(app.dataset.latest || "0", 10);
   var checking = false, timer = null;
   // Only the first page lists the newest messages; later pages stay as they are.
-  var live = app.dataset.page === "1";
+  var live = app.dataset.first === "yes";
 
   var side = document.querySelector(".side-toggle");
   if (side && window.matchMedia("(max-width: 40em)").matches) side.open = false;
