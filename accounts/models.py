@@ -62,6 +62,15 @@ class Mailbox(models.Model):
         related_name="mailboxes",
         help_text="Empty: the default delivery target (Maildir if none is set).",
     )
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        # No choices here: a language added to settings.LANGUAGES needs no migration.
+        # The forms offer settings.LANGUAGES (accounts/language.py).
+        help_text="The language of the owner's pages and e-mails, e.g. \"de\". "
+        "Empty: the browser's.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,6 +19,7 @@ from retrieval.models.refused import MAX_ATTEMPTS
 from retrieval.oauth.permissions import may_connect
 from retrieval.refusals import held_messages
 from retrieval.views.access import own_account, require_manual_check
+from retrieval.views.language import language_form
 
 
 def home(request):
@@ -59,9 +60,11 @@ def accounts_page(request):
     cards = [(a, card(a, runs.get(a.latest_run_id), running, now, may_connect(request.user, a),
                       refused.get(a.pk, [])))
              for a in accounts]
+    mailbox = getattr(request.user, "mailbox", None)
     ctx = {
         "cards": cards,
-        "mailbox": getattr(request.user, "mailbox", None),
+        "mailbox": mailbox,
+        "language_form": language_form(mailbox),
         "can_check": allowed(request.user, "manual_check"),
         "can_manage": allowed(request.user, "manage_own_accounts"),
         "service_running": running,
