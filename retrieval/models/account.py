@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import ngettext
 
 from delivery.backends import MAILBOX_FULL, STORAGE_FULL
 from delivery.maildir import folder_problem
@@ -289,8 +291,10 @@ class RemoteAccount(models.Model):
             return ""
         since = "?"
         if self.failing_since:
-            since = timezone.localtime(self.failing_since).strftime("%Y-%m-%d %H:%M")
-        return f"failing since {since}, {attempts} attempt{'' if attempts == 1 else 's'}"
+            since = date_format(timezone.localtime(self.failing_since), "SHORT_DATETIME_FORMAT")
+        return ngettext("failing since %(since)s, %(count)s attempt",
+                        "failing since %(since)s, %(count)s attempts",
+                        attempts) % {"since": since, "count": attempts}
 
     failure_summary.fget.short_description = "failing"
 

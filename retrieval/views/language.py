@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 
-
 class LanguageForm(forms.Form):
     language = forms.ChoiceField(
         label=gettext_lazy("Language"),
