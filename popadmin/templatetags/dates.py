@@ -30,5 +30,6 @@ def when(value, empty=""):
     if not value:
         return empty
     local = timezone.localtime(value) if timezone.is_aware(value) else value
-    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
-                       date_format(local, get_format("SHORT_DATETIME_FORMAT") + ":s T"), when_text(value))
+    exact = date_format(local, get_format("SHORT_DATETIME_FORMAT") + ":s T")
+    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(), exact,
+                       when_text(value))
