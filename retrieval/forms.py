@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from popadmin.listfield import ListField
 from popadmin.net.errors import ProtocolError
@@ -21,13 +22,13 @@ class RemoteAccountForm(forms.ModelForm):
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         validators=[validate_credential],
-        help_text="Stored encrypted. Leave empty to keep the current password.",
+        help_text=_("Stored encrypted. Leave empty to keep the current password."),
     )
 
-    folders = ListField(commas=False, label="IMAP folders",
-                        help_text="Folders to read; empty means INBOX.")
-    keep_days = forms.IntegerField(min_value=1, required=False, label="Keep days",
-                                   help_text="Days a copy stays on the server.")
+    folders = ListField(commas=False, label=_("IMAP folders"),
+                        help_text=_("Folders to read; empty means INBOX."))
+    keep_days = forms.IntegerField(min_value=1, required=False, label=_("Keep days"),
+                                   help_text=_("Days a copy stays on the server."))
 
     class Meta:
         model = RemoteAccount

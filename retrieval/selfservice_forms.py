@@ -8,6 +8,7 @@ administrator chose there (the page shows it read-only, `admin_choices`).
 """
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from retrieval import credential_reuse
 from retrieval.forms import RemoteAccountForm
@@ -16,7 +17,7 @@ from retrieval.models import RemoteAccount
 
 class AddressForm(forms.Form):
     address = forms.EmailField(
-        label="Email address of the account to collect from",
+        label=_("Email address of the account to collect from"),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True,
                                        "placeholder": "you@example.com"}),
     )
@@ -24,9 +25,9 @@ class AddressForm(forms.Form):
 
 class UserAccountForm(RemoteAccountForm):
     folders = forms.CharField(
-        label="IMAP folders",
+        label=_("IMAP folders"),
         required=False,
-        help_text="Comma-separated, e.g. INBOX, Archive. Empty: INBOX.",
+        help_text=_("Comma-separated, e.g. INBOX, Archive. Empty: INBOX."),
     )
 
     class Meta(RemoteAccountForm.Meta):

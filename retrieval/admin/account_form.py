@@ -12,6 +12,7 @@ import json
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from retrieval.forms import RemoteAccountForm
 from retrieval.oauth.tokens import needs_sign_in
@@ -98,10 +99,10 @@ class FolderMapField(forms.Field):
 
 class AdminAccountForm(RemoteAccountForm):
     folder_map = FolderMapField(
-        label="Folder mapping", required=False,
-        help_text="Remote folder → destination folder, e.g. Spam → Junk. Folders not listed "
+        label=_("Folder mapping"), required=False,
+        help_text=_("Remote folder → destination folder, e.g. Spam → Junk. Folders not listed "
                   "go to the destination folder above. Missing folders are created. Empty a "
-                  "row to remove it.")
+                  "row to remove it."))
 
     # Set by the admin for a save: account -> test words (account_test.words); None
     # means no test (Test connection builds the form to test, not to save).

@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
@@ -59,32 +60,32 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     # --- the list: which accounts are broken, and why ---
 
-    @admin.display(description="account", ordering="username")
+    @admin.display(description=_("account"), ordering="username")
     def remote_login(self, obj):
         # The login tells rows on one server apart; the host and label sit under it.
         sub = f"{obj.host} · {obj.name}" if obj.name else obj.host
         return format_html('{}<span class="popadmin-sub">{}</span>', obj.username, sub)
 
-    @admin.display(description="type", ordering="protocol")
+    @admin.display(description=_("type"), ordering="protocol")
     def kind(self, obj):
         return display.kind_label(obj)
 
-    @admin.display(description="last check", ordering="last_check")
+    @admin.display(description=_("last check"), ordering="last_check")
     def checked(self, obj):
         return display.when(obj.last_check)
 
-    @admin.display(description="status", ordering="last_status")
+    @admin.display(description=_("status"), ordering="last_status")
     def status_badge(self, obj):
         if not obj.failure_summary:
             return display.badge(obj)
         return format_html('{}<span class="popadmin-sub">{}</span>', display.badge(obj),
                            obj.failure_summary)
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def last_error_display(self, obj):
         return display.problem(obj) or "-"
 
-    @admin.display(description="retrieval history")
+    @admin.display(description=_("retrieval history"))
     def history_link(self, obj):
         if not obj.pk:
             return "-"
@@ -155,7 +156,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         check asks the server for them again (retrieval/refusals.py)."""
         account = self._acted_on(request, object_id)
         uids = list(account.refused_messages.values_list("uid", flat=True))
-        count, _ = account.refused_messages.filter(uid__in=uids).delete()
+        count, _deleted = account.refused_messages.filter(uid__in=uids).delete()
         audit.record(account, "retry refused messages", uids=uids)
         messages.success(request, f"{account}: {count} message(s) will be tried again at the "
                                   "next check.")
@@ -274,7 +275,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         return redirect(reverse("oauth-connect", args=[obj.pk]) + "?" + urlencode({"next": back}))
 
     # Starting a retrieval acts on the account: a view-only staff user may not.
-    @admin.action(description="Check now", permissions=["change"])
+    @admin.action(description=_("Check now"), permissions=["change"])
     def check_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         queued = dispatcher.request_check(ids, Run.Trigger.ADMIN)

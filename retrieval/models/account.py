@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from delivery.backends import MAILBOX_FULL, STORAGE_FULL
@@ -61,32 +62,32 @@ def folder_map_problem(mapping) -> str | None:
 
 class RemoteAccount(models.Model):
     class ErrorKind(models.TextChoices):
-        OTHER = "", "Other"
-        MAILBOX_FULL = MAILBOX_FULL, "Local mailbox over its quota"
-        STORAGE_FULL = STORAGE_FULL, "Local storage full or not writable"
+        OTHER = "", _("Other")
+        MAILBOX_FULL = MAILBOX_FULL, _("Local mailbox over its quota")
+        STORAGE_FULL = STORAGE_FULL, _("Local storage full or not writable")
 
     class Protocol(models.TextChoices):
-        POP3 = "pop3", "POP3"
-        IMAP = "imap", "IMAP"
+        POP3 = "pop3", _("POP3")
+        IMAP = "imap", _("IMAP")
 
     class Security(models.TextChoices):
-        TLS = "tls", "TLS (implicit, e.g. POP3S 995 / IMAPS 993)"
-        STARTTLS = "starttls", "STARTTLS (STLS)"
-        NONE = "none", "None: plain text (password visible on the network)"
+        TLS = "tls", _("TLS (implicit, e.g. POP3S 995 / IMAPS 993)")
+        STARTTLS = "starttls", _("STARTTLS (STLS)")
+        NONE = "none", _("None: plain text (password visible on the network)")
 
     class Keep(models.TextChoices):
-        DELETE = "delete", "Delete after download"
-        KEEP = "keep", "Leave a copy on the server"
-        KEEP_DAYS = "keep_days", "Leave a copy for N days"
+        DELETE = "delete", _("Delete after download")
+        KEEP = "keep", _("Leave a copy on the server")
+        KEEP_DAYS = "keep_days", _("Leave a copy for N days")
 
     class AuthMethod(models.TextChoices):
-        PASSWORD = "password", "Password"
-        XOAUTH2 = "xoauth2", "OAuth2 sign-in (XOAUTH2: Gmail, Microsoft 365)"
-        OAUTHBEARER = "oauthbearer", "OAuth2 sign-in (OAUTHBEARER, RFC 7628)"
+        PASSWORD = "password", _("Password")
+        XOAUTH2 = "xoauth2", _("OAuth2 sign-in (XOAUTH2: Gmail, Microsoft 365)")
+        OAUTHBEARER = "oauthbearer", _("OAuth2 sign-in (OAUTHBEARER, RFC 7628)")
 
     class Mode(models.TextChoices):
-        SINGLE = "single", "Single user"
-        CATCHALL = "catchall", "Catch-all (distribute by recipient headers)"
+        SINGLE = "single", _("Single user")
+        CATCHALL = "catchall", _("Catch-all (distribute by recipient headers)")
 
     DEFAULT_PORTS = {
         ("pop3", "tls"): 995,
@@ -100,7 +101,7 @@ class RemoteAccount(models.Model):
     owner = models.ForeignKey(
         "accounts.Mailbox", on_delete=models.CASCADE, related_name="remote_accounts"
     )
-    name = models.CharField(max_length=100, blank=True, help_text="Optional label.")
+    name = models.CharField(max_length=100, blank=True, help_text=_("Optional label."))
     protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.POP3)
     security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
     host = models.CharField(max_length=253)
@@ -108,75 +109,75 @@ class RemoteAccount(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
-        help_text="Empty: 110/995 for POP3, 143/993 for IMAP.",
+        help_text=_("Empty: 110/995 for POP3, 143/993 for IMAP."),
     )
     username = models.CharField(max_length=255, validators=[validate_credential])
     password_encrypted = models.TextField(blank=True, editable=False)
     # OAuth2 methods log in with the account's grant (OAuthGrant, account.oauth_grant).
     auth_method = models.CharField(
-        "sign-in method", max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
+        _("sign-in method"), max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
     )
     verify_tls = models.BooleanField(
-        "verify TLS certificate",
+        _("verify TLS certificate"),
         default=True,
-        help_text="Turning this off allows anyone on the network path to read the mail.",
+        help_text=_("Turning this off allows anyone on the network path to read the mail."),
     )
     # Leaving a copy is the safe default: a first test or a wrong setting loses no mail.
     keep_policy = models.CharField(max_length=10, choices=Keep.choices, default=Keep.KEEP)
     keep_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
     folders = models.JSONField(
-        default=list, blank=True, help_text='IMAP folders to read; empty means ["INBOX"].'
+        default=list, blank=True, help_text=_('IMAP folders to read; empty means ["INBOX"].')
     )
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SINGLE)
     target_folder = models.CharField(
-        "destination folder",
+        _("destination folder"),
         max_length=200,
         blank=True,
-        help_text="Folder in the local mailbox, e.g. Gmail or Work/Archive. Empty: INBOX.",
+        help_text=_("Folder in the local mailbox, e.g. Gmail or Work/Archive. Empty: INBOX."),
     )
     # Remote folder -> destination folder, e.g. {"INBOX": "Old ISP", "Spam": "Junk"};
     # a folder not named here goes to target_folder.
     folder_map = models.JSONField(
         "folder mapping", default=dict, blank=True,
-        help_text='Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
+        help_text=_('Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
         '"Spam": "Junk"}. Folders not listed go to the destination folder above. '
-        "Missing folders are created.",
+        "Missing folders are created."),
     )
     # Before the mailbox's own target and the default (delivery.targets.target_for).
     delivery_target = models.ForeignKey(
         "delivery.DeliveryTarget", on_delete=models.PROTECT, null=True, blank=True,
         related_name="remote_accounts",
-        help_text="Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
-        "Empty: the mailbox's target, else the default.",
+        help_text=_("Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
+        "Empty: the mailbox's target, else the default."),
     )
     poll_minutes = models.PositiveIntegerField(
-        "poll frequency (minutes)",
+        _("poll frequency (minutes)"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Empty: the owner's or the global default.",
+        help_text=_("Empty: the owner's or the global default."),
     )
     max_message_mb = models.PositiveIntegerField(
-        "maximum message size (MB)",
+        _("maximum message size (MB)"),
         default=0,
-        help_text="Bigger messages stay on the server and are listed in the run. 0 = no limit.",
+        help_text=_("Bigger messages stay on the server and are listed in the run. 0 = no limit."),
     )
     enabled = models.BooleanField(default=True)
     # Accounts users set up themselves may reach public addresses only (the
     # server side request forgery guard, retrieval/network_reach.py); staff
     # accounts are unrestricted unless the global settings restrict all.
     network_restricted = models.BooleanField(
-        "restricted network reach",
+        _("restricted network reach"),
         default=False,
-        help_text="Public addresses and the allowed ports only, plus the internal hosts "
-        "and networks allowed in the global settings. Set for accounts users create.",
+        help_text=_("Public addresses and the allowed ports only, plus the internal hosts "
+        "and networks allowed in the global settings. Set for accounts users create."),
     )
 
     # Set when the owner added the account on the user pages (self-service), so an
     # import that would rewrite it warns and asks to confirm first (docs/transfer.md).
     created_by_user = models.BooleanField(
-        "set up by its user", default=False, editable=False,
-        help_text="Added by the mailbox's user on their own pages, not by staff or an import.",
+        _("set up by its user"), default=False, editable=False,
+        help_text=_("Added by the mailbox's user on their own pages, not by staff or an import."),
     )
 
     last_check = models.DateTimeField(null=True, blank=True, editable=False)
@@ -296,7 +297,7 @@ class RemoteAccount(models.Model):
                         "failing since %(since)s, %(count)s attempts",
                         attempts) % {"since": since, "count": attempts}
 
-    failure_summary.fget.short_description = "failing"
+    failure_summary.fget.short_description = _("failing")
 
     # --- lease primitives (invariant "One session per account"): the UPDATEs
     # that write the lease row. Who may take it is decided by the dispatcher
@@ -370,8 +371,8 @@ class SeenMessage(models.Model):
     """
 
     class Origin(models.TextChoices):
-        TAKEN = "taken", "Delivered here"
-        IMPORTED = "imported", "Imported (another retriever's state or the server's \\Seen flag)"
+        TAKEN = "taken", _("Delivered here")
+        IMPORTED = "imported", _("Imported (another retriever's state or the server's \\Seen flag)")
 
     account = models.ForeignKey(RemoteAccount, on_delete=models.CASCADE, related_name="seen")
     uid = models.CharField(max_length=512)
