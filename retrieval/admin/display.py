@@ -3,6 +3,7 @@ last error in plain words (retrieval/explain.py)."""
 
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from retrieval.explain import explain
 from retrieval.models import RemoteAccount, Run
@@ -20,7 +21,7 @@ SECURITY_SHORT = {
     RemoteAccount.Security.NONE: "plain text",
 }
 SHORT_ERROR = 90
-TLS_WARNING = "⚠ TLS certificate NOT verified"
+TLS_WARNING = _("⚠ TLS certificate NOT verified")
 
 
 def state(account) -> tuple[str, str]:

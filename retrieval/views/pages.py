@@ -7,6 +7,8 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -98,13 +100,16 @@ def _checked(request, accounts):
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"queued": queued})
     if queued:
-        messages.success(request, f"Check started for {len(queued)} account(s).")
+        # English keeps "account(s)"; a language with plural forms uses them.
+        messages.success(request, ngettext("Check started for %(count)s account(s).",
+                                           "Check started for %(count)s account(s).",
+                                           len(queued)) % {"count": len(queued)})
     elif not GlobalSettings.is_running():
-        messages.warning(request, "Nothing started: the administrator has stopped mail "
-                                  "collection. Checks start again when it is switched on.")
+        messages.warning(request, _("Nothing started: the administrator has stopped mail "
+                                    "collection. Checks start again when it is switched on."))
     else:
-        messages.info(request, "Nothing to start: the account is being checked or was "
-                               "checked a moment ago.")
+        messages.info(request, _("Nothing to start: the account is being checked or was "
+                                 "checked a moment ago."))
     back = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
                                        require_https=request.is_secure()):
