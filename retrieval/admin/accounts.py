@@ -140,7 +140,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         if obj is not None and obj.tls_unverified:
             messages.warning(request, gettext(
                 "%(account)s: %(warning)s; anyone on the network path can read this account's "
-                "mail and password.") % {"account": obj, "warning": TLS_WARNING})
+                "mail and password.") % {"account": obj, "warning": gettext(TLS_WARNING)})
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def _acted_on(self, request, object_id):

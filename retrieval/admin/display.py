@@ -3,7 +3,7 @@ last error in plain words (retrieval/explain.py)."""
 
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_noop
 
 from retrieval.explain import explain
 from retrieval.models import RemoteAccount, Run
@@ -21,7 +21,8 @@ SECURITY_SHORT = {
     RemoteAccount.Security.NONE: "plain text",
 }
 SHORT_ERROR = 90
-TLS_WARNING = _("⚠ TLS certificate NOT verified")
+# Marked for translation, translated where shown: tests and callers compare the English.
+TLS_WARNING = gettext_noop("⚠ TLS certificate NOT verified")
 
 
 def state(account) -> tuple[str, str]:
@@ -55,7 +56,7 @@ def kind_label(account):
     label = f"{protocol} · {SECURITY_SHORT.get(account.security, '?')}"
     if account.tls_unverified:
         return format_html('{} <span class="popadmin-badge popadmin-badge--bad">{}</span>',
-                           label, TLS_WARNING)
+                           label, gettext(TLS_WARNING))
     return label
 
 
