@@ -107,13 +107,13 @@ class OAuthGrantAdmin(admin.ModelAdmin):
     @admin.display(description=_("state"))
     def state(self, obj):
         status = grant_status(obj.subject)
-        return status.warning or "connected"
+        return status.warning or _("connected")
 
-    @admin.display(description=_(""))
+    @admin.display(description="")
     def reconnect(self, obj):
         url = (reverse("oauth-connect", args=[obj.account_id]) if obj.account_id
                else reverse("oauth-target-connect", args=[obj.target_id]))
-        return format_html('<a class="button" href="{}">Reconnect</a>', url)
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Reconnect"))
 
     def delete_model(self, request, obj):
         flows.disconnect(obj.subject)
