@@ -98,7 +98,7 @@ def fresh(tmp_path_factory):
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
         ".venv", ".git", "tests", "bench", "docs", "var", "__pycache__", "*.mo", "node_modules"))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "popadmin.settings", "PYTHONPATH": str(copy)}
-    for domain, args in MAKEMESSAGES.items():
+    for args in MAKEMESSAGES.values():
         for language in LANGUAGES:
             subprocess.run([sys.executable, "-m", "django", *args, "-l", language], cwd=copy,
                            env=env, check=True, capture_output=True, timeout=300)
