@@ -22,10 +22,10 @@ from django.conf import settings
 ROOT = Path(settings.BASE_DIR)
 # The exact commands docs/translations.md gives for refreshing the catalogs.
 MAKEMESSAGES = {
-    "django": ["makemessages", "--no-location", "--no-obsolete", "--ignore=.venv", "--ignore=tests",
-               "--ignore=bench", "--ignore=docs"],
-    "djangojs": ["makemessages", "-d", "djangojs", "--no-location", "--no-obsolete", "--ignore=.venv",
-                 "--ignore=tests", "--ignore=bench", "--ignore=*/admin/js/*"],
+    "django": ["makemessages", "--no-location", "--no-obsolete", "--ignore=.venv",
+               "--ignore=tests", "--ignore=bench", "--ignore=docs"],
+    "djangojs": ["makemessages", "-d", "djangojs", "--no-location", "--no-obsolete",
+                 "--ignore=.venv", "--ignore=tests", "--ignore=bench", "--ignore=*/admin/js/*"],
 }
 LANGUAGES = [code for code, _name in settings.LANGUAGES if code != "en"]
 DOMAINS = list(MAKEMESSAGES)
