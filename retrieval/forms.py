@@ -39,13 +39,6 @@ class RemoteAccountForm(forms.ModelForm):
             "keep_policy", "keep_days", "max_message_mb", "poll_minutes", "delivery_target",
             "folder_map",
         ]
-        # The fields whose model names no label of its own, in words that translate.
-        labels = {
-            "owner": _("Owner"), "name": _("Name"), "enabled": _("Enabled"),
-            "protocol": _("Protocol"), "security": _("Security"), "host": _("Host"),
-            "port": _("Port"), "username": _("Username"), "mode": _("Mode"),
-            "keep_policy": _("Keep policy"),
-        }
 
     # Set by clean(): the form points the account at another server than the one its
     # stored credential was entered for (retrieval/credential_reuse.py).

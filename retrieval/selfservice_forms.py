@@ -36,7 +36,7 @@ class UserAccountForm(RemoteAccountForm):
             "name", "protocol", "security", "host", "port", "username", "auth_method", "folders",
             "target_folder", "keep_policy", "keep_days", "poll_minutes", "enabled",
         ]
-        labels = {**RemoteAccountForm.Meta.labels, "host": _("Server"), "name": _("Label")}
+        labels = {"host": _("Server"), "name": _("Label")}
 
     def __init__(self, *args, min_poll_minutes: int = 1, **kwargs):
         super().__init__(*args, **kwargs)

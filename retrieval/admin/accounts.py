@@ -92,7 +92,9 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "-"
         url = reverse("admin:retrieval_run_changelist") + f"?account__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} runs</a>', url, obj.runs.count())
+        count = obj.runs.count()
+        return format_html('<a href="{}">{}</a>', url, ngettext(
+            "%(count)s runs", "%(count)s runs", count) % {"count": count})
 
     # --- the account page: status, Test connection and Check now on top ---
 

@@ -99,19 +99,22 @@ class RemoteAccount(models.Model):
     }
 
     owner = models.ForeignKey(
-        "accounts.Mailbox", on_delete=models.CASCADE, related_name="remote_accounts"
+        "accounts.Mailbox", verbose_name=_("owner"), on_delete=models.CASCADE,
+        related_name="remote_accounts",
     )
-    name = models.CharField(max_length=100, blank=True, help_text=_("Optional label."))
-    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.POP3)
-    security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
-    host = models.CharField(max_length=253)
-    port = models.PositiveIntegerField(
+    name = models.CharField(_("name"), max_length=100, blank=True, help_text=_("Optional label."))
+    protocol = models.CharField(_("protocol"), max_length=8, choices=Protocol.choices,
+                                default=Protocol.POP3)
+    security = models.CharField(_("security"), max_length=10, choices=Security.choices,
+                                default=Security.TLS)
+    host = models.CharField(_("host"), max_length=253)
+    port = models.PositiveIntegerField(_("port"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
         help_text=_("Empty: 110/995 for POP3, 143/993 for IMAP."),
     )
-    username = models.CharField(max_length=255, validators=[validate_credential])
+    username = models.CharField(_("username"), max_length=255, validators=[validate_credential])
     password_encrypted = models.TextField(blank=True, editable=False)
     # OAuth2 methods log in with the account's grant (OAuthGrant, account.oauth_grant).
     auth_method = models.CharField(
@@ -123,12 +126,14 @@ class RemoteAccount(models.Model):
         help_text=_("Turning this off allows anyone on the network path to read the mail."),
     )
     # Leaving a copy is the safe default: a first test or a wrong setting loses no mail.
-    keep_policy = models.CharField(max_length=10, choices=Keep.choices, default=Keep.KEEP)
-    keep_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
-    folders = models.JSONField(
+    keep_policy = models.CharField(_("keep policy"), max_length=10, choices=Keep.choices,
+                                   default=Keep.KEEP)
+    keep_days = models.PositiveIntegerField(_("keep days"), default=7,
+                                            validators=[MinValueValidator(1)])
+    folders = models.JSONField(_("folders"),
         default=list, blank=True, help_text=_('IMAP folders to read; empty means ["INBOX"].')
     )
-    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SINGLE)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.SINGLE)
     target_folder = models.CharField(
         _("destination folder"),
         max_length=200,
@@ -145,7 +150,8 @@ class RemoteAccount(models.Model):
     )
     # Before the mailbox's own target and the default (delivery.targets.target_for).
     delivery_target = models.ForeignKey(
-        "delivery.DeliveryTarget", on_delete=models.PROTECT, null=True, blank=True,
+        "delivery.DeliveryTarget", verbose_name=_("delivery target"), on_delete=models.PROTECT,
+        null=True, blank=True,
         related_name="remote_accounts",
         help_text=_("Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
         "Empty: the mailbox's target, else the default."),
@@ -162,7 +168,7 @@ class RemoteAccount(models.Model):
         default=0,
         help_text=_("Bigger messages stay on the server and are listed in the run. 0 = no limit."),
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     # Accounts users set up themselves may reach public addresses only (the
     # server side request forgery guard, retrieval/network_reach.py); staff
     # accounts are unrestricted unless the global settings restrict all.
@@ -180,20 +186,22 @@ class RemoteAccount(models.Model):
         help_text=_("Added by the mailbox's user on their own pages, not by staff or an import."),
     )
 
-    last_check = models.DateTimeField(null=True, blank=True, editable=False)
-    last_status = models.CharField(max_length=16, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
+    last_check = models.DateTimeField(_("last check"), null=True, blank=True, editable=False)
+    last_status = models.CharField(_("last status"), max_length=16, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
     # What the last error is about when it is a full mailbox or full local storage
     # (Run.reason_kind): the "mailbox full" list and the alerts read this, not the words.
-    last_error_kind = models.CharField(max_length=16, blank=True, editable=False,
+    last_error_kind = models.CharField(_("last error kind"), max_length=16, blank=True,
+                                       editable=False,
                                        choices=ErrorKind.choices)
-    next_check = models.DateTimeField(null=True, blank=True, db_index=True)
-    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
-    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    next_check = models.DateTimeField(_("next check"), null=True, blank=True, db_index=True)
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0,
+                                                       editable=False)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
 
     # The lease: who holds the account's one session and until when.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
-    lease_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False)
     # A queued fetch task's claim is a row of its own (retrieval/models/claim.py).
     # The trigger of a check someone asked for that has not had its session
     # yet (no free slot): the dispatcher serves these before scheduled work.
@@ -202,6 +210,8 @@ class RemoteAccount(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("remote account")
+        verbose_name_plural = _("remote accounts")
         ordering = ["owner__address", "host", "username"]
         constraints = [
             models.UniqueConstraint(
