@@ -75,8 +75,9 @@ def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str
         parts.append("</g></a>" if href else "</g>")
     if not any(totals):
         middle = (TOP + HEIGHT - BOTTOM) / 2
+        nothing = escape(_("No data yet"))
         parts.append(f'<text class="empty" x="{WIDTH / 2:.0f}" y="{middle:.0f}" '
-                     f'text-anchor="middle">{escape(_("No data yet"))}</text>')
+                     f'text-anchor="middle">{nothing}</text>')
     for i in (0, n // 2, n - 1):
         if i < len(buckets):
             x = LEFT + i * slot + slot / 2
