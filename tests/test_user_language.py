@@ -126,3 +126,9 @@ def test_an_owners_alert_mail_is_in_their_language(settings, django_user_model):
     assert "Mail is not being collected for:" in to_ed.get_payload(decode=True).decode()
     # The administrators' notice stays in the site's language.
     assert "failing" in sent[("ops@ops.test",)]["Subject"]
+
+
+def test_the_scripts_catalog_is_in_the_pages_language(client):
+    german = client.get("/jsi18n/", **GERMAN)
+    assert german.status_code == 200 and "Rufe Ihre Konten ab" in german.text
+    assert "Rufe Ihre Konten ab" not in client.get("/jsi18n/", **ENGLISH).text
