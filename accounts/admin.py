@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import GroupPolicy, Mailbox
 from accounts.policy import join_default_group
@@ -11,10 +12,10 @@ from popadmin.listfield import ListField
 
 
 class MailboxForm(forms.ModelForm):
-    aliases = ListField(lower=True, help_text="Other addresses delivered to this mailbox.")
+    aliases = ListField(lower=True, help_text=_("Other addresses delivered to this mailbox."))
     quota_mb = forms.IntegerField(
-        label="Quota (MB), empty or 0 = no limit", required=False, min_value=0,
-        help_text="Mail that does not fit stays on the remote server until there is room.")
+        label=_("Quota (MB), empty or 0 = no limit"), required=False, min_value=0,
+        help_text=_("Mail that does not fit stays on the remote server until there is room."))
 
     def clean_quota_mb(self):
         return self.cleaned_data.get("quota_mb") or 0
@@ -34,7 +35,7 @@ class MailboxAdmin(admin.ModelAdmin):
     # retrieval/admin/settings.py adds the per-user retrieval settings as an inline.
     inlines = []
 
-    @admin.display(description="quota", ordering="quota_mb")
+    @admin.display(description=_("quota"), ordering="quota_mb")
     def quota(self, obj):
         return f"{obj.quota_mb} MB" if obj.quota_mb else "no limit"
 
@@ -42,7 +43,7 @@ class MailboxAdmin(admin.ModelAdmin):
 class GroupPolicyInline(admin.StackedInline):
     model = GroupPolicy
     can_delete = False
-    verbose_name_plural = "policy (triggers and self-service for the members of this group)"
+    verbose_name_plural = _("policy (triggers and self-service for the members of this group)")
 
 
 # The policy lives on the group's own page, so the stock Group admin is
@@ -56,17 +57,17 @@ class GroupAdmin(DjangoGroupAdmin):
     list_display = ["name", "manual_check", "login_triggers", "self_service"]
     list_select_related = ["policy"]
 
-    @admin.display(description="Check now", boolean=True)
+    @admin.display(description=_("Check now"), boolean=True)
     def manual_check(self, obj):
         policy = getattr(obj, "policy", None)
         return bool(policy and policy.allow_manual_check)
 
-    @admin.display(description="own accounts", boolean=True)
+    @admin.display(description=_("own accounts"), boolean=True)
     def self_service(self, obj):
         policy = getattr(obj, "policy", None)
         return bool(policy and policy.may_manage_own_accounts)
 
-    @admin.display(description="login triggers")
+    @admin.display(description=_("login triggers"))
     def login_triggers(self, obj):
         policy = getattr(obj, "policy", None)
         if policy is None:

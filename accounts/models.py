@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, validate_email
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.addresses import address_problem
 
@@ -44,15 +45,15 @@ class Mailbox(models.Model):
         null=True,
         blank=True,
         related_name="mailbox",
-        help_text="The login that owns this mailbox and sees it on the mail page.",
+        help_text=_("The login that owns this mailbox and sees it on the mail page."),
     )
     address = models.EmailField(unique=True, validators=[validate_mailbox_address])
     aliases = models.JSONField(default=list, blank=True, validators=[validate_alias_list])
-    quota_mb = models.PositiveIntegerField(default=0, help_text="0 means no quota.")
+    quota_mb = models.PositiveIntegerField(default=0, help_text=_("0 means no quota."))
     is_postmaster = models.BooleanField(
-        "postmaster",
+        _("postmaster"),
         default=False,
-        help_text="Receives catch-all mail for unknown recipients when re-routing is on.",
+        help_text=_("Receives catch-all mail for unknown recipients when re-routing is on."),
     )
     delivery_target = models.ForeignKey(
         "delivery.DeliveryTarget",
@@ -60,13 +61,22 @@ class Mailbox(models.Model):
         null=True,
         blank=True,
         related_name="mailboxes",
-        help_text="Empty: the default delivery target (Maildir if none is set).",
+        help_text=_("Empty: the default delivery target (Maildir if none is set)."),
+    )
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        # No choices here: a language added to settings.LANGUAGES needs no migration.
+        # The forms offer settings.LANGUAGES (accounts/language.py).
+        help_text=_("The language of the owner's pages and e-mails, e.g. \"de\". "
+        "Empty: the browser's."),
     )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["address"]
-        verbose_name_plural = "mailboxes"
+        verbose_name_plural = _("mailboxes")
 
     def __str__(self):
         return self.address
@@ -114,41 +124,42 @@ class GroupPolicy(models.Model):
 
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="policy")
     allow_manual_check = models.BooleanField(
-        "manual “Check now”",
+        _("manual “Check now”"),
         default=False,
-        help_text="Members see a Check now button for their remote accounts on the mail page.",
+        help_text=_("Members see a Check now button for their remote accounts on the mail page."),
     )
     allow_web_login_trigger = models.BooleanField(
-        "check on web login",
+        _("check on web login"),
         default=False,
-        help_text="Logging in to the web console checks the member's remote accounts.",
+        help_text=_("Logging in to the web console checks the member's remote accounts."),
     )
     allow_pop3_login_trigger = models.BooleanField(
-        "check on POP3 login",
+        _("check on POP3 login"),
         default=False,
-        help_text="A POP3 login reported by the local mail server checks the member's accounts.",
+        help_text=_("A POP3 login reported by the local mail server checks the member's accounts."),
     )
     allow_imap_login_trigger = models.BooleanField(
-        "check on IMAP login",
+        _("check on IMAP login"),
         default=False,
-        help_text="An IMAP login reported by the local mail server checks the member's accounts.",
+        help_text=_("An IMAP login reported by the local mail server checks the member's "
+                    "accounts."),
     )
     may_manage_own_accounts = models.BooleanField(
-        "may add and edit own remote accounts",
+        _("may add and edit own remote accounts"),
         default=False,
-        help_text="Members add, edit, disable and delete their own remote accounts on the "
-        "mail page. Their accounts reach public servers only (restricted network reach).",
+        help_text=_("Members add, edit, disable and delete their own remote accounts on the "
+        "mail page. Their accounts reach public servers only (restricted network reach)."),
     )
     min_poll_minutes = models.PositiveIntegerField(
-        "minimum poll frequency (minutes)",
+        _("minimum poll frequency (minutes)"),
         default=5,
         validators=[MinValueValidator(1)],
-        help_text="Members cannot set their own accounts to be checked more often than this.",
+        help_text=_("Members cannot set their own accounts to be checked more often than this."),
     )
 
     class Meta:
-        verbose_name = "group policy"
-        verbose_name_plural = "group policy"
+        verbose_name = _("group policy")
+        verbose_name_plural = _("group policy")
 
     def __str__(self):
         return f"Policy of {self.group}"

@@ -4,6 +4,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from delivery.models import Delivery, DeliveryTarget
 from popadmin.history_admin import HistoryAdmin
@@ -28,19 +29,19 @@ class DeliveryAdmin(HistoryAdmin):
               "recipient", "folder", "backend", "remote_uid", "result", "detail", "run_link",
               "account_link"]
 
-    @admin.display(description="from", ordering="sender")
+    @admin.display(description=_("from"), ordering="sender")
     def sender_display(self, obj):
         return Truncator(obj.sender).chars(40)
 
-    @admin.display(description="subject", ordering="subject")
+    @admin.display(description=_("subject"), ordering="subject")
     def subject_display(self, obj):
         return Truncator(obj.subject).chars(60) if obj.subject else "(no subject)"
 
-    @admin.display(description="size", ordering="size")
+    @admin.display(description=_("size"), ordering="size")
     def size_display(self, obj):
         return filesizeformat(obj.size)
 
-    @admin.display(description="run started")
+    @admin.display(description=_("run started"))
     def run_link(self, obj):
         if obj.run_id is None:
             return "-"
@@ -48,7 +49,7 @@ class DeliveryAdmin(HistoryAdmin):
         return format_html('<a href="{}">{}</a>', url, when_text(obj.run.started))
 
     # Names only the admin URL, not retrieval's models: delivery stays below retrieval.
-    @admin.display(description="remote account")
+    @admin.display(description=_("remote account"))
     def account_link(self, obj):
         if obj.run is None:
             return "-"
@@ -63,8 +64,8 @@ class DeliveryTargetForm(forms.ModelForm):
     password = forms.CharField(
         required=False, strip=False, validators=[validate_credential],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="SMTP relay or IMAP mailbox login (an app password for Gmail), stored "
-        "encrypted. Leave empty to keep the current one.",
+        help_text=_("SMTP relay or IMAP mailbox login (an app password for Gmail), stored "
+        "encrypted. Leave empty to keep the current one."),
     )
 
     class Meta:
@@ -95,16 +96,17 @@ class DeliveryTargetAdmin(admin.ModelAdmin):
             fields.insert(fields.index("auth_method") + 1, "oauth_sign_in")
         return fields
 
-    @admin.display(description="OAuth2 sign-in")
+    @admin.display(description=_("OAuth2 sign-in"))
     def oauth_sign_in(self, obj):
         # The grant is the retrieval app's; only its reverse relation and the connect
         # page's URL name are used here (delivery must not import retrieval).
         grant = getattr(obj, "oauth_grant", None)
         if grant is None:
-            state, label = "not signed in: connect", "Connect"
+            state, label = _("not signed in: connect"), _("Connect")
         elif grant.expired:
-            state, label = "sign-in expired: reconnect", "Reconnect"
+            state, label = _("sign-in expired: reconnect"), _("Reconnect")
         else:
-            state, label = f"signed in as {grant.connected_as}", "Reconnect"
+            state = _("signed in as %(who)s") % {"who": grant.connected_as}
+            label = _("Reconnect")
         url = reverse("oauth-target-connect", args=[obj.pk])
         return format_html('{} <a class="button" href="{}">{}</a>', state, url, label)

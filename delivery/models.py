@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from delivery.targets import DeliveryTarget
 
@@ -14,9 +15,9 @@ class Delivery(models.Model):
     """
 
     class Result(models.TextChoices):
-        DELIVERED = "delivered", "Delivered"
-        DUPLICATE = "duplicate", "Duplicate, dropped"
-        FAILED = "failed", "Failed"
+        DELIVERED = "delivered", _("Delivered")
+        DUPLICATE = "duplicate", _("Duplicate, dropped")
+        FAILED = "failed", _("Failed")
 
     mailbox = models.ForeignKey(
         "accounts.Mailbox", on_delete=models.CASCADE, related_name="deliveries"
@@ -25,16 +26,16 @@ class Delivery(models.Model):
         "retrieval.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
     message_key = models.CharField(
-        max_length=80, help_text="sha256 of the Message-ID, or of the content without one."
+        max_length=80, help_text=_("sha256 of the Message-ID, or of the content without one.")
     )
     # A Message-ID match is a duplicate only when this matches too (see
     # delivery.message); blank on rows written before it existed.
     content_digest = models.CharField(max_length=64, blank=True, db_default="")
     message_id = models.CharField(max_length=998, blank=True)
     # From the message's own headers, for people searching "where did it go?".
-    sender = models.CharField("from", max_length=300, blank=True, db_default="")
+    sender = models.CharField(_("from"), max_length=300, blank=True, db_default="")
     subject = models.CharField(max_length=300, blank=True, db_default="")
-    sent = models.DateTimeField("date", null=True, blank=True)
+    sent = models.DateTimeField(_("date"), null=True, blank=True)
     folder = models.CharField(max_length=200, blank=True)
     backend = models.CharField(max_length=16, default="maildir")
     result = models.CharField(max_length=10, choices=Result.choices)
@@ -45,7 +46,7 @@ class Delivery(models.Model):
     # delivery skips the mailboxes that already have their copy.
     token = models.CharField(max_length=32, blank=True, db_index=True)
     # Where the destination put the copy, when it says: IMAP APPENDUID "uidvalidity/uid".
-    remote_uid = models.CharField("remote UID", max_length=40, blank=True, db_default="")
+    remote_uid = models.CharField(_("remote UID"), max_length=40, blank=True, db_default="")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -67,7 +68,7 @@ class Delivery(models.Model):
             models.Index(fields=["mailbox", "folder"], name="delivery_mail_elsewhere_idx",
                          condition=models.Q(result="delivered") & ~models.Q(backend="maildir")),
         ]
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = _("deliveries")
 
     def __str__(self):
         return f"{self.message_id or self.message_key} → {self.mailbox} ({self.result})"

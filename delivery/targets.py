@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from delivery.backends import BACKENDS, Backend, Recipient, Site
 from popadmin import secrets
@@ -35,43 +36,44 @@ class DeliveryTarget(models.Model):
     )
 
     class Security(models.TextChoices):
-        STARTTLS = "starttls", "STARTTLS"
-        TLS = "tls", "TLS"
-        NONE = "none", "None"
+        STARTTLS = "starttls", _("STARTTLS")
+        TLS = "tls", _("TLS")
+        NONE = "none", _("None")
 
     class AuthMethod(models.TextChoices):
-        PASSWORD = "password", "Password"
-        XOAUTH2 = "xoauth2", "OAuth2 (XOAUTH2: Gmail, Microsoft 365)"
-        OAUTHBEARER = "oauthbearer", "OAuth2 (OAUTHBEARER, RFC 7628)"
+        PASSWORD = "password", _("Password")
+        XOAUTH2 = "xoauth2", _("OAuth2 (XOAUTH2: Gmail, Microsoft 365)")
+        OAUTHBEARER = "oauthbearer", _("OAuth2 (OAUTHBEARER, RFC 7628)")
 
     class RecipientForm(models.TextChoices):
-        ADDRESS = "address", "Full address (alice@example.com)"
-        LOCALPART = "localpart", "Local part only (alice), e.g. Dovecot with bare user names"
+        ADDRESS = "address", _("Full address (alice@example.com)")
+        LOCALPART = "localpart", _("Local part only (alice), e.g. Dovecot with bare user names")
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MAILDIR)
     is_default = models.BooleanField(
-        "default for all mailboxes", default=False,
-        help_text="Mailboxes without a target of their own use this one.",
+        _("default for all mailboxes"), default=False,
+        help_text=_("Mailboxes without a target of their own use this one."),
     )
     host = models.CharField(max_length=253, blank=True)
     port = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="Empty: 24 LMTP, 587 SMTP, 993 IMAP (143 with STARTTLS or none).",
+        help_text=_("Empty: 24 LMTP, 587 SMTP, 993 IMAP (143 with STARTTLS or none)."),
     )
     socket_path = models.CharField(
-        "UNIX socket (LMTP)", max_length=500, blank=True, help_text="Used instead of host/port."
+        _("UNIX socket (LMTP)"), max_length=500, blank=True,
+        help_text=_("Used instead of host/port."),
     )
     security = models.CharField(
         max_length=10, choices=Security.choices, default=Security.STARTTLS,
-        help_text="SMTP and IMAP; LMTP is spoken on a trusted local link.",
+        help_text=_("SMTP and IMAP; LMTP is spoken on a trusted local link."),
     )
-    verify_tls = models.BooleanField("verify TLS certificate", default=True)
+    verify_tls = models.BooleanField(_("verify TLS certificate"), default=True)
     username = models.CharField(max_length=255, blank=True, validators=[validate_credential])
     password_encrypted = models.TextField(blank=True, editable=False)
     auth_method = models.CharField(
-        "sign-in", max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD,
-        help_text="IMAP APPEND only. OAuth2: save, then Connect to sign in at the provider.",
+        _("sign-in"), max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD,
+        help_text=_("IMAP APPEND only. OAuth2: save, then Connect to sign in at the provider."),
     )
     recipient_form = models.CharField(
         max_length=10, choices=RecipientForm.choices, default=RecipientForm.ADDRESS
@@ -81,8 +83,8 @@ class DeliveryTarget(models.Model):
     # mail page links each such message to this address (docs/users/mail-page.md).
     webmail_url = models.URLField(
         "webmail address", max_length=500, blank=True, db_default="",
-        help_text="Where users read the mail delivered here, e.g. https://webmail.example.com/. "
-        "The mail page links these messages to it.",
+        help_text=_("Where users read the mail delivered here, e.g. https://webmail.example.com/. "
+        "The mail page links these messages to it."),
     )
 
     class Meta:

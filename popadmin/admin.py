@@ -3,6 +3,7 @@
 from auditlog.admin import LogEntryAdmin
 from auditlog.models import LogEntry
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 admin.site.unregister(LogEntry)
 
@@ -19,7 +20,7 @@ class AuditEntryAdmin(LogEntryAdmin):
         ("Changes", {"fields": ["action", "event", "msg"]}),
     ]
 
-    @admin.display(description="event")
+    @admin.display(description=_("event"))
     def event(self, obj):
         data = obj.additional_data or {}
         via = f" ({data['via']})" if data.get("via") else ""

@@ -9,6 +9,8 @@ import json
 import re
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 _LINES = re.compile(r"\n+")
 _LINES_OR_COMMAS = re.compile(r"[\n,;]+")
@@ -22,8 +24,9 @@ class ListField(forms.Field):
         self.lower, self.split = lower, _LINES_OR_COMMAS if commas else _LINES
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
-        hint = "One per line." if not commas else "One per line (or separated by commas)."
-        self.help_text = f"{self.help_text} {hint}".strip() if self.help_text else hint
+        hint = _("One per line.") if not commas else _("One per line (or separated by commas).")
+        # Lazy: form classes are built at import, the words are chosen per request.
+        self.help_text = format_lazy("{} {}", self.help_text, hint) if self.help_text else hint
 
     def prepare_value(self, value):
         if isinstance(value, list | tuple):

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from retrieval.migration import views as migration_views
 from retrieval.ops.login import UserLoginView, UserLogoutView
@@ -24,6 +25,8 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", UserLogoutView.as_view(next_page="login"), name="logout"),
+    # The words the pages' scripts show, in the page's language (docs/reference/translations.md).
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     # Some clients ask for /favicon.ico whatever a page names: no 404 in the log for it.
     path("favicon.ico", RedirectView.as_view(url=static("popadmin/favicon.svg"), permanent=True)),
     path("", include("retrieval.urls")),

@@ -21,7 +21,10 @@ import datetime as dt
 from django.contrib.humanize.templatetags.humanize import ordinal
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from retrieval import explain
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
@@ -29,10 +32,10 @@ from retrieval.models.account import live_lease
 from retrieval.refusals import held_messages
 
 RESULT_WORDS = {
-    Run.Status.OK: "OK",
-    Run.Status.PARTIAL: "partly failed",
-    Run.Status.ERROR: "failed",
-    Run.Status.RUNNING: "running",
+    Run.Status.OK: gettext_lazy("OK"),
+    Run.Status.PARTIAL: gettext_lazy("partly failed"),
+    Run.Status.ERROR: gettext_lazy("failed"),
+    Run.Status.RUNNING: gettext_lazy("running"),
 }
 # Phases during which the page keeps asking for news.
 ACTIVE = ("due", "queued", "starting", "retrying", "running")
@@ -46,16 +49,16 @@ def ago(moment, now) -> str:
     """"just now" under a minute, else "3 minutes ago"; the future as "in 3 minutes"
     ("in under a minute")."""
     if abs(now - moment) < MINUTE:
-        return "just now" if moment <= now else "in under a minute"
+        return _("just now") if moment <= now else _("in under a minute")
     if moment <= now:
-        return f"{timesince(moment, now)} ago"
-    return f"in {timeuntil(moment, now)}"
+        return _("%(duration)s ago") % {"duration": timesince(moment, now)}
+    return _("in %(duration)s") % {"duration": timeuntil(moment, now)}
 
 
 def when(moment, now) -> str:
     if moment is None:
         return ""
-    local = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    local = date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
     return f"{local} ({ago(moment, now)})"
 
 
@@ -74,8 +77,8 @@ def card(account: RemoteAccount, run: Run | None, running: bool, now=None,
     phase, line = _progress(account, run, running, now)
     return {
         "account": account.pk,
-        "last_check": when(account.last_check, now) or "never",
-        "result": RESULT_WORDS.get(status, status) if status else "never checked",
+        "last_check": when(account.last_check, now) or _("never"),
+        "result": str(RESULT_WORDS.get(status, status)) if status else _("never checked"),
         "error": account.last_error,
         "error_summary": why.summary if why else "",
         "next_step": why.next_step if why else "",
@@ -107,11 +110,11 @@ def account_card(account: RemoteAccount, now=None, may_reconnect: bool = True) -
 
 def _next_check(account, running: bool, now) -> str:
     if not account.enabled:
-        return "none: the account is disabled"
+        return _("none: the account is disabled")
     if not running:
-        return "paused: the administrator has stopped mail collection"
+        return _("paused: the administrator has stopped mail collection")
     if not account.next_check or account.next_check <= now:
-        return "due now"
+        return _("due now")
     return when(account.next_check, now)
 
 
@@ -120,25 +123,26 @@ def _progress(account, run, running: bool, now) -> tuple[str, str]:
         return _running(run, now)
     lease = account.lease_token and account.lease_expires and account.lease_expires > now
     if lease:
-        return "starting", "connecting to the server…"
+        return "starting", _("connecting to the server…")
     if not running:
-        return "paused", ("paused by the administrator: mail collection is stopped, and "
-                          "checks start again when it is switched back on")
+        return "paused", _("paused by the administrator: mail collection is stopped, and "
+                           "checks start again when it is switched back on")
     claimed_until = _claimed_until(account)
     if claimed_until and claimed_until > now:
         if account.claim.worker:
-            return "queued", "queued: a worker has taken it and starts it when it has a slot"
+            return "queued", _("queued: a worker has taken it and starts it when it has a slot")
         ahead = _ahead(account, claimed_until, now)
-        return "queued", f"queued: {_place_words(ahead)}"
+        return "queued", _("queued: %(place)s") % {"place": _place_words(ahead)}
     if account.pending_trigger:
         busy = RemoteAccount.objects.filter(live_lease(now)).count()
-        return "queued", f"queued: waiting for a free slot ({busy} checks running)"
+        return "queued", _("queued: waiting for a free slot (%(busy)s checks running)") % {
+            "busy": busy}
     if not account.enabled:
-        return "disabled", "the account is disabled: it is not checked"
+        return "disabled", _("the account is disabled: it is not checked")
     if account.last_check is None and run is None:
         if account.next_check is None or account.next_check <= now:
             # Just added: the dispatcher queues it at a tick with a free slot.
-            return "due", "first check due now: waiting for the scheduler to start it"
+            return "due", _("first check due now: waiting for the scheduler to start it")
         return "idle", ""
     return "done", _finished(account, run, now)
 
@@ -146,29 +150,34 @@ def _progress(account, run, running: bool, now) -> tuple[str, str]:
 def _running(run: Run, now) -> tuple[str, str]:
     if run.next_try and run.next_try > now and run.attempt:
         wait = timezone.localtime(run.next_try).strftime("%H:%M:%S")
-        return "retrying", (f"the server did not answer: attempt {run.attempt} "
-                            f"of {run.attempts} at {wait}")
+        return "retrying", _("the server did not answer: attempt %(attempt)s of %(attempts)s "
+                             "at %(time)s") % {"attempt": run.attempt, "attempts": run.attempts,
+                                               "time": wait}
     done, total = run.progress
     if total:
-        return "running", f"fetching: {done} of {total} messages"
-    return "running", "checking the server…"
+        return "running", _("fetching: %(done)s of %(total)s messages") % {
+            "done": done, "total": total}
+    return "running", _("checking the server…")
 
 
 def _finished(account, run: Run | None, now) -> str:
     """What the last check did, said of the account's last check (its time and result)."""
     checked = account.last_check or (run.finished if run else None)
-    moment = ago(checked, now) if checked else "at an unknown time"
+    moment = ago(checked, now) if checked else _("at an unknown time")
     if run is None or not _is_last_check(run, account.last_check):
         # The last check kept no run: an automatic check that found nothing.
         if account.last_status in ("", Run.Status.OK):
-            return f"checked {moment}: OK, no new messages"
-        return f"checked {moment}: {RESULT_WORDS.get(account.last_status, account.last_status)}"
+            return _("checked %(moment)s: OK, no new messages") % {"moment": moment}
+        result = RESULT_WORDS.get(account.last_status, account.last_status)
+        return _("checked %(moment)s: %(result)s") % {"moment": moment, "result": result}
     if run.status == Run.Status.OK:
-        got = f"{run.delivered} new message{'' if run.delivered == 1 else 's'}"
-        return f"checked {moment}: OK, {got}"
+        return ngettext("checked %(moment)s: OK, %(count)s new message",
+                        "checked %(moment)s: OK, %(count)s new messages",
+                        run.delivered) % {"moment": moment, "count": run.delivered}
     if run.status == Run.Status.PARTIAL:
-        return f"checked {moment}: {run.delivered} delivered, {run.failed} not delivered"
-    return f"checked {moment}: failed"
+        return _("checked %(moment)s: %(delivered)s delivered, %(failed)s not delivered") % {
+            "moment": moment, "delivered": run.delivered, "failed": run.failed}
+    return _("checked %(moment)s: failed") % {"moment": moment}
 
 
 def _is_last_check(run: Run, last_check) -> bool:
@@ -201,6 +210,8 @@ def _ahead(account, claimed_until, now) -> int:
 
 def _place_words(ahead: int) -> str:
     if ahead == 0:
-        return "1st in line, waiting for a worker"
-    return (f"{ordinal(ahead + 1)} in line ({ahead} check{'' if ahead == 1 else 's'} ahead), "
-            "waiting for a worker")
+        return _("1st in line, waiting for a worker")
+    # ordinal() is Django's, translated with it ("2nd", German "2.").
+    return ngettext("%(place)s in line (%(count)s check ahead), waiting for a worker",
+                    "%(place)s in line (%(count)s checks ahead), waiting for a worker",
+                    ahead) % {"place": ordinal(ahead + 1), "count": ahead}

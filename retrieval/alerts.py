@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from accounts.language import language_for_mailbox
 from delivery.models import DeliveryTarget
 from retrieval import local_storage as storage
 from retrieval import notify
@@ -205,13 +208,19 @@ def refused_messages() -> dict:
 
 
 def _refused_text(account, held) -> str:
-    lines = [f"{label(account)} (owner {account.owner}): {len(held)} message(s) stay on the "
-             "server and are no longer fetched: the server would not send them whole. An "
-             "administrator can have them tried again (the account's page in the admin, "
-             "Messages the server would not send: delete the line).", *(
+    lines = [ngettext(
+        "%(account)s (owner %(owner)s): %(count)s message(s) stay on the server and are no "
+        "longer fetched: the server would not send them whole. An administrator can have them "
+        "tried again (the account's page in the admin, Messages the server would not send: "
+        "delete the line).",
+        "%(account)s (owner %(owner)s): %(count)s message(s) stay on the server and are no "
+        "longer fetched: the server would not send them whole. An administrator can have them "
+        "tried again (the account's page in the admin, Messages the server would not send: "
+        "delete the line).", len(held)) % {
+            "account": label(account), "owner": account.owner, "count": len(held)}, *(
                  f"- {row.summary()}" for row in held[:LISTED])]
     if len(held) > LISTED:
-        lines.append(f"... and {len(held) - LISTED} more")
+        lines.append(_("... and %(count)s more") % {"count": len(held) - LISTED})
     return "\n".join(lines)
 
 
@@ -231,9 +240,11 @@ def _failing_text(host, accounts) -> str:
 
 
 def _account_line(account) -> str:
-    return (f"- {label(account)} (owner {account.owner}), failing since "
-            f"{account.failing_since:%Y-%m-%d %H:%M} UTC, {account.consecutive_failures} "
-            f"failed checks: {account.last_error}")
+    return "- " + _("%(account)s (owner %(owner)s), failing since %(since)s UTC, %(count)s "
+                    "failed checks: %(error)s") % {
+        "account": label(account), "owner": account.owner,
+        "since": f"{account.failing_since:%Y-%m-%d %H:%M}",
+        "count": account.consecutive_failures, "error": account.last_error}
 
 
 def _record(problems: dict, kinds, now) -> tuple[int, int]:
@@ -322,46 +333,54 @@ def _owner_bodies(settings, episode, account_ids, opened: bool) -> dict:
         by_owner[account.owner.address].append(account)
     bodies = {}
     for address, accounts in by_owner.items():
-        if opened and episode.kind == Kind.MAILBOX_FULL:
-            bodies[address] = "\n".join(f"{label(a)}: mail stays on the remote server: "
-                                        f"{a.last_error}" for a in accounts)
-        elif opened and episode.kind == Kind.MESSAGES_REFUSED:
-            bodies[address] = "\n".join(_refused_text(a, list(
-                a.refused_messages.filter(attempts__gte=MAX_ATTEMPTS))) for a in accounts)
-        elif opened and episode.kind == Kind.SIGN_IN_EXPIRED:
-            bodies[address] = "\n".join(_sign_in_line(a) for a in accounts)
-        elif opened:
-            lines = [_account_line(a) for a in accounts]
-            bodies[address] = "Mail is not being collected for:\n" + "\n".join(lines)
-        else:
-            names = ", ".join(label(a) for a in accounts)
-            bodies[address] = f"Collection works again for: {names}."
+        # In the owner's language (their choice on their page), subject included.
+        with translation.override(language_for_mailbox(accounts[0].owner)):
+            bodies[address] = (_subject(episode, opened), _owner_body(episode, accounts, opened))
     return bodies
+
+
+def _owner_body(episode, accounts, opened: bool) -> str:
+    if opened and episode.kind == Kind.MAILBOX_FULL:
+        return "\n".join(_("%(account)s: mail stays on the remote server: %(error)s") % {
+            "account": label(a), "error": a.last_error} for a in accounts)
+    if opened and episode.kind == Kind.MESSAGES_REFUSED:
+        return "\n".join(_refused_text(a, list(
+            a.refused_messages.filter(attempts__gte=MAX_ATTEMPTS))) for a in accounts)
+    if opened and episode.kind == Kind.SIGN_IN_EXPIRED:
+        return "\n".join(_sign_in_line(a) for a in accounts)
+    if opened:
+        lines = [_account_line(a) for a in accounts]
+        return _("Mail is not being collected for:") + "\n" + "\n".join(lines)
+    names = ", ".join(label(a) for a in accounts)
+    return _("Collection works again for: %(names)s.") % {"names": names}
 
 
 def _sign_in_line(account) -> str:
     if may_connect(getattr(account.owner, "user", None), account):
-        return (f"{label(account)}: the sign-in expired. Open your accounts page and press "
-                "Reconnect to sign in again; mail waits on the server until then.")
-    return (f"{label(account)}: the sign-in expired. An administrator must reconnect it; "
-            "mail waits on the server until then.")
+        return _("%(account)s: the sign-in expired. Open your accounts page and press "
+                 "Reconnect to sign in again; mail waits on the server until then.") % {
+            "account": label(account)}
+    return _("%(account)s: the sign-in expired. An administrator must reconnect it; "
+             "mail waits on the server until then.") % {"account": label(account)}
 
 
 def _subject(episode, opened: bool) -> str:
-    what = {Kind.ACCOUNTS_FAILING.value: f"accounts on {episode.key} failing",
-            Kind.MAILBOX_FULL.value: f"mailbox full (account {episode.key})",
-            Kind.SILENT.value: f"{episode.key} silent",
-            Kind.SIGN_IN_EXPIRED.value: f"sign-in expired (account {episode.key})",
+    what = {Kind.ACCOUNTS_FAILING.value: _("accounts on %(key)s failing"),
+            Kind.MAILBOX_FULL.value: _("mailbox full (account %(key)s)"),
+            Kind.SILENT.value: _("%(key)s silent"),
+            Kind.SIGN_IN_EXPIRED.value: _("sign-in expired (account %(key)s)"),
             Kind.TARGET_SIGN_IN_EXPIRED.value:
-                f"delivery target sign-in expired (target {episode.key})",
+                _("delivery target sign-in expired (target %(key)s)"),
             Kind.MESSAGES_REFUSED.value:
-                f"messages left on the server (account {episode.key})",
-            Kind.STORAGE.value: f"local storage full ({episode.key})",
-            }[str(episode.kind)]
-    return f"[popadmin] {what}" if opened else f"[popadmin] recovered: {what}"
+                _("messages left on the server (account %(key)s)"),
+            Kind.STORAGE.value: _("local storage full (%(key)s)"),
+            }[str(episode.kind)] % {"key": episode.key}
+    return f"[popadmin] {what}" if opened else "[popadmin] " + _("recovered: %(what)s") % {
+        "what": what}
 
 
 def _recovered(episode) -> str:
     minutes = round((episode.closed - episode.opened).total_seconds() / 60)
-    return (f"Recovered at {episode.closed:%Y-%m-%d %H:%M} UTC after about {minutes} min.\n\n"
-            f"The problem was:\n{episode.summary}")
+    return (_("Recovered at %(moment)s UTC after about %(minutes)s min.") % {
+        "moment": f"{episode.closed:%Y-%m-%d %H:%M}", "minutes": minutes}
+        + "\n\n" + _("The problem was:") + f"\n{episode.summary}")

@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RetrievalConfig(AppConfig):
     name = "retrieval"
+    verbose_name = _("Retrieval")
 
     def ready(self):
         from retrieval import signals  # noqa: F401  (connects the web-login trigger)

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from popadmin.listfield import ListField
 from popadmin.net.errors import ProtocolError
@@ -17,17 +18,18 @@ class RemoteAccountForm(forms.ModelForm):
     """
 
     password = forms.CharField(
+        label=_("Password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         validators=[validate_credential],
-        help_text="Stored encrypted. Leave empty to keep the current password.",
+        help_text=_("Stored encrypted. Leave empty to keep the current password."),
     )
 
-    folders = ListField(commas=False, label="IMAP folders",
-                        help_text="Folders to read; empty means INBOX.")
-    keep_days = forms.IntegerField(min_value=1, required=False, label="Keep days",
-                                   help_text="Days a copy stays on the server.")
+    folders = ListField(commas=False, label=_("IMAP folders"),
+                        help_text=_("Folders to read; empty means INBOX."))
+    keep_days = forms.IntegerField(min_value=1, required=False, label=_("Keep days"),
+                                   help_text=_("Days a copy stays on the server."))
 
     class Meta:
         model = RemoteAccount
@@ -61,9 +63,9 @@ class RemoteAccountForm(forms.ModelForm):
         self.server_changed = credential_reuse.server_changed(self.instance, data)
         if self.uses_password(data) and not data.get("password"):
             if not (self.instance.pk and self.instance.has_password):
-                self.add_error("password", "A password is required for a new account.")
+                self.add_error("password", _("A password is required for a new account."))
             elif self.server_changed:
-                self.add_error("password", credential_reuse.TYPE_IT_AGAIN)
+                self.add_error("password", str(credential_reuse.TYPE_IT_AGAIN))
         self._fields_that_apply(data)
         self._check_pop3_lengths(data)
         self._check_reach(data)
@@ -80,7 +82,8 @@ class RemoteAccountForm(forms.ModelForm):
         # a hidden field's value is ignored here, whatever the browser sent.
         if data.get("keep_policy") == RemoteAccount.Keep.KEEP_DAYS:
             if not data.get("keep_days") and "keep_days" not in self.errors:
-                self.add_error("keep_days", "How many days should the copy stay on the server?")
+                self.add_error("keep_days",
+                               _("How many days should the copy stay on the server?"))
         else:
             data["keep_days"] = self.instance.keep_days or 7
         if data.get("security") == RemoteAccount.Security.NONE:

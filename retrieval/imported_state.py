@@ -7,6 +7,8 @@ stored it: such a row stops a redelivery and never allows a deletion
 switches such an account to a keep policy that deletes is told so.
 """
 
+from django.utils.translation import gettext as _
+
 from retrieval.models import RemoteAccount, SeenMessage
 
 DELETING = (RemoteAccount.Keep.DELETE, RemoteAccount.Keep.KEEP_DAYS)
@@ -20,10 +22,10 @@ def imported_count(account) -> int:
 
 
 def notice(count: int) -> str:
-    return (f"{count} message(s) on this server are recorded as already taken by an import "
-            "(fetchmail, getmail or the server's \\Seen flags), not downloaded by popadmin. "
-            "No keep policy deletes them: they stay on the server, untouched and not fetched, "
-            "until removed there.")
+    return _("%(count)s message(s) on this server are recorded as already taken by an import "
+             "(fetchmail, getmail or the server's \\Seen flags), not downloaded by popadmin. "
+             "No keep policy deletes them: they stay on the server, untouched and not fetched, "
+             "until removed there.") % {"count": count}
 
 
 def keep_policy_notice(account, changed_fields) -> str | None:

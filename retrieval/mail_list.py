@@ -18,6 +18,7 @@ from functools import cached_property, lru_cache
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
 from delivery.maildir import DeliveryError
@@ -81,7 +82,7 @@ class Row:
 
     @property
     def subject(self) -> str:
-        return self.delivery.subject or "(no subject)"
+        return self.delivery.subject or gettext("(no subject)")
 
     @property
     def stamp(self) -> str:
@@ -95,7 +96,7 @@ class Row:
     def via(self) -> str:
         run = self.delivery.run
         account = str(run.account) if run is not None and run.account is not None else ""
-        return account + ("" if self.in_maildir else " · delivered elsewhere")
+        return account + ("" if self.in_maildir else " · " + gettext("delivered elsewhere"))
 
     @property
     def sender_name(self) -> str:
@@ -106,7 +107,7 @@ class Row:
 def display_name(sender: str) -> str:
     """The display name, else the address ("Anna" for "Anna <anna@example.com>")."""
     name, address = parseaddr(sender)
-    return (name or address or sender).strip() or "(unknown sender)"
+    return (name or address or sender).strip() or "(unknown sender)"  # cached: not translated
 
 
 def reader(mailbox) -> MailboxReader | None:

@@ -18,8 +18,9 @@ WEBHOOK_TIMEOUT = 10
 class Notice:
     subject: str
     body: str  # for the administrators and the webhook: every account concerned
-    # Owner address -> the body that owner gets (their own accounts only).
-    owners: dict[str, str] = field(default_factory=dict)
+    # Owner address -> the body that owner gets (their own accounts only), or
+    # (subject, body) when that owner reads another language than the administrators.
+    owners: dict[str, str | tuple[str, str]] = field(default_factory=dict)
     to_admins: bool = True
 
 
@@ -37,9 +38,11 @@ def send(notice: Notice) -> bool:
     if notice.to_admins and (admins := admin_addresses()):
         attempts.append(("mail to administrators", lambda: _mail(notice.subject, notice.body,
                                                                   admins)))
-    for address, body in notice.owners.items():
+    for address, mail in notice.owners.items():
+        # An owner's mail may carry its own subject (in the owner's language).
+        subject, body = mail if isinstance(mail, tuple) else (notice.subject, mail)
         attempts.append((f"mail to {address}",
-                         lambda a=address, b=body: _mail(notice.subject, b, [a])))
+                         lambda a=address, s=subject, b=body: _mail(s, b, [a])))
     if notice.to_admins and settings.POPADMIN_ALERT_WEBHOOK_URL:
         attempts.append(("webhook", lambda: webhook(notice.subject, notice.body)))
     if not attempts:

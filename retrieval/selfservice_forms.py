@@ -8,6 +8,8 @@ administrator chose there (the page shows it read-only, `admin_choices`).
 """
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from retrieval import credential_reuse
 from retrieval.forms import RemoteAccountForm
@@ -16,7 +18,7 @@ from retrieval.models import RemoteAccount
 
 class AddressForm(forms.Form):
     address = forms.EmailField(
-        label="Email address of the account to collect from",
+        label=_("Email address of the account to collect from"),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True,
                                        "placeholder": "you@example.com"}),
     )
@@ -24,9 +26,9 @@ class AddressForm(forms.Form):
 
 class UserAccountForm(RemoteAccountForm):
     folders = forms.CharField(
-        label="IMAP folders",
+        label=_("IMAP folders"),
         required=False,
-        help_text="Comma-separated, e.g. INBOX, Archive. Empty: INBOX.",
+        help_text=_("Comma-separated, e.g. INBOX, Archive. Empty: INBOX."),
     )
 
     class Meta(RemoteAccountForm.Meta):
@@ -34,7 +36,7 @@ class UserAccountForm(RemoteAccountForm):
             "name", "protocol", "security", "host", "port", "username", "auth_method", "folders",
             "target_folder", "keep_policy", "keep_days", "poll_minutes", "enabled",
         ]
-        labels = {"host": "Server", "name": "Label"}
+        labels = {"host": _("Server"), "name": _("Label")}
 
     def __init__(self, *args, min_poll_minutes: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,21 +54,23 @@ class UserAccountForm(RemoteAccountForm):
         # The password belongs with the username, not after the schedule.
         self.order_fields([*self.Meta.fields[:7], "password"])
         poll = self.fields["poll_minutes"]
-        poll.help_text = (f"Empty: the default. At least {min_poll_minutes} minute"
-                          f"{'' if min_poll_minutes == 1 else 's'} (your group's minimum).")
+        poll.help_text = ngettext(
+            "Empty: the default. At least %(count)s minute (your group's minimum).",
+            "Empty: the default. At least %(count)s minutes (your group's minimum).",
+            min_poll_minutes) % {"count": min_poll_minutes}
         poll.widget.attrs["min"] = min_poll_minutes
         self.fields["password"].help_text = (
-            "Stored encrypted, never shown again." if not self.instance.pk
-            else "Leave empty to keep the current password."
+            _("Stored encrypted, never shown again.") if not self.instance.pk
+            else _("Leave empty to keep the current password.")
         )
         # Short labels: the full ones wrap over several lines on a phone.
         self.fields["security"].choices = [
-            ("tls", "TLS (995 / 993)"), ("starttls", "STARTTLS (110 / 143)"),
-            ("none", "None: plain text, unsafe"),
+            ("tls", _("TLS (995 / 993)")), ("starttls", _("STARTTLS (110 / 143)")),
+            ("none", _("None: plain text, unsafe")),
         ]
         self.fields["auth_method"].choices = [
-            ("password", "Password"), ("xoauth2", "OAuth2 sign-in (Gmail, Microsoft)"),
-            ("oauthbearer", "OAuth2 sign-in (OAUTHBEARER)"),
+            ("password", _("Password")), ("xoauth2", _("OAuth2 sign-in (Gmail, Microsoft)")),
+            ("oauthbearer", _("OAuth2 sign-in (OAUTHBEARER)")),
         ]
 
     def admin_choices(self) -> list[str]:
@@ -77,25 +81,27 @@ class UserAccountForm(RemoteAccountForm):
             return []
         chosen = []
         if account.tls_unverified:
-            chosen.append("Certificate checking is off: the server's TLS certificate is not "
-                          "verified.")
+            chosen.append(_("Certificate checking is off: the server's TLS certificate is not "
+                            "verified."))
         if not account.network_restricted:
-            chosen.append("Network reach is not restricted: this account may reach internal "
-                          "servers.")
+            chosen.append(_("Network reach is not restricted: this account may reach internal "
+                            "servers."))
         if account.mode == RemoteAccount.Mode.CATCHALL:
-            chosen.append("Catch-all: mail is distributed by its recipient headers.")
+            chosen.append(_("Catch-all: mail is distributed by its recipient headers."))
         if account.delivery_target_id:
-            chosen.append(f"Mail is delivered to {account.delivery_target}.")
+            chosen.append(_("Mail is delivered to %(target)s.") % {
+                "target": account.delivery_target})
         if account.folder_map:
             pairs = ", ".join(f"{k} → {v}" for k, v in account.folder_map.items())
-            chosen.append(f"Folder mapping: {pairs}.")
+            chosen.append(_("Folder mapping: %(pairs)s.") % {"pairs": pairs})
         if account.max_message_mb:
-            chosen.append(f"Messages over {account.max_message_mb} MB stay on the server.")
+            chosen.append(_("Messages over %(size)s MB stay on the server.") % {
+                "size": account.max_message_mb})
         return chosen
 
-    ADMIN_CHOICES_NOTE = ("Only an administrator can change these. They apply to this server: "
-                          "pointing the account at another server checks certificates and "
-                          "restricts its reach again.")
+    ADMIN_CHOICES_NOTE = _("Only an administrator can change these. They apply to this "
+                           "server: pointing the account at another server checks certificates "
+                           "and restricts its reach again.")
 
     def clean_folders(self):
         text = self.cleaned_data.get("folders") or ""
@@ -105,7 +111,8 @@ class UserAccountForm(RemoteAccountForm):
         minutes = self.cleaned_data.get("poll_minutes")
         if minutes is not None and minutes < self.min_poll_minutes:
             raise forms.ValidationError(
-                f"Your group allows checks every {self.min_poll_minutes} minutes at most often."
+                _("Your group allows checks every %(count)s minutes at most often.")
+                % {"count": self.min_poll_minutes}
             )
         return minutes
 
@@ -132,5 +139,6 @@ class UserAccountForm(RemoteAccountForm):
                 owner=self.instance.owner, host__iexact=host.strip(), username=username
             ).exclude(pk=self.instance.pk)
             if twin.exists():
-                self.add_error("username", "You already collect from this user on this server.")
+                self.add_error("username",
+                               _("You already collect from this user on this server."))
         return data

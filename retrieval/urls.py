@@ -2,7 +2,15 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from retrieval import history_views
-from retrieval.views import arrivals, login_trigger, mailpage, pages, reading, selfservice
+from retrieval.views import (
+    arrivals,
+    language,
+    login_trigger,
+    mailpage,
+    pages,
+    reading,
+    selfservice,
+)
 
 urlpatterns = [
     path("mail/", mailpage.inbox, name="mail-home"),
@@ -13,6 +21,7 @@ urlpatterns = [
     path("mail/<int:pk>/original", reading.original, name="mail-original"),
     path("mail/<int:pk>/flags", reading.flags, name="mail-flags"),
     path("mail/accounts/", pages.accounts_page, name="mail-accounts"),
+    path("mail/language", language.set_language, name="mail-language"),
     path("mail/accounts/check", pages.check_all, name="mail-check-all"),
     path("mail/accounts/new", selfservice.add_account, name="mail-account-add"),
     path("mail/accounts/<int:pk>/check", pages.check_account, name="mail-check-account"),

@@ -161,7 +161,8 @@ def build_everything():
 
     alice = Mailbox.objects.create(
         address="alice@example.com", user=User.objects.create_user("alice", password="Pw-1x!a"),
-        aliases=["a@example.com"], quota_mb=250, is_postmaster=True, delivery_target=gmail,
+        aliases=["a@example.com"], quota_mb=250, is_postmaster=True, language="de",
+        delivery_target=gmail,
     )
     UserSettings.objects.create(
         mailbox=alice, connection_retries=2, retry_seconds=5, timeout_seconds=15,

@@ -12,6 +12,8 @@ import json
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from retrieval.forms import RemoteAccountForm
 from retrieval.oauth.tokens import needs_sign_in
@@ -21,12 +23,12 @@ CONNECTION_FIELDS = {"protocol", "security", "host", "port", "verify_tls", "user
                      "auth_method", "password", "folders", "network_restricted"}
 
 
-TABLE = ('<table class="popadmin-folder-map" id="{}"><thead><tr><th scope="col">Remote folder'
-         '</th><th scope="col"></th><th scope="col">Destination folder</th></tr></thead>'
+TABLE = ('<table class="popadmin-folder-map" id="{}"><thead><tr><th scope="col">{}'
+         '</th><th scope="col"></th><th scope="col">{}</th></tr></thead>'
          '<tbody>{}</tbody></table>')
-ROW = ('<tr><td><input type="text" name="{}_from" value="{}" aria-label="Remote folder {}" '
-       'placeholder="e.g. Spam"></td><td aria-hidden="true">→</td><td><input type="text" '
-       'name="{}_to" value="{}" aria-label="Destination folder {}" placeholder="e.g. Junk">'
+ROW = ('<tr><td><input type="text" name="{}_from" value="{}" aria-label="{} {}" '
+       'placeholder="{}"></td><td aria-hidden="true">→</td><td><input type="text" '
+       'name="{}_to" value="{}" aria-label="{} {}" placeholder="{}">'
        '</td></tr>')
 
 
@@ -37,9 +39,12 @@ class FolderMapWidget(forms.Widget):
 
     def render(self, name, value, attrs=None, renderer=None):
         rows = [*_pairs(value), *[("", "")] * self.blank_rows]
-        body = format_html_join("", ROW, ((name, source, n, name, target, n)
-                                          for n, (source, target) in enumerate(rows, 1)))
-        return format_html(TABLE, (attrs or {}).get("id", ""), body)
+        remote, destination = gettext("Remote folder"), gettext("Destination folder")
+        spam, junk = gettext("e.g. Spam"), gettext("e.g. Junk")
+        body = format_html_join("", ROW, (
+            (name, source, remote, n, spam, name, target, destination, n, junk)
+            for n, (source, target) in enumerate(rows, 1)))
+        return format_html(TABLE, (attrs or {}).get("id", ""), remote, destination, body)
 
     def value_from_datadict(self, data, files, name):
         if f"{name}_from" not in data and name in data:
@@ -98,10 +103,10 @@ class FolderMapField(forms.Field):
 
 class AdminAccountForm(RemoteAccountForm):
     folder_map = FolderMapField(
-        label="Folder mapping", required=False,
-        help_text="Remote folder → destination folder, e.g. Spam → Junk. Folders not listed "
+        label=_("Folder mapping"), required=False,
+        help_text=_("Remote folder → destination folder, e.g. Spam → Junk. Folders not listed "
                   "go to the destination folder above. Missing folders are created. Empty a "
-                  "row to remove it.")
+                  "row to remove it."))
 
     # Set by the admin for a save: account -> test words (account_test.words); None
     # means no test (Test connection builds the form to test, not to save).

@@ -5,10 +5,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from popadmin import audit
@@ -43,53 +45,56 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     # What most accounts need first; the rest behind a disclosure ("Advanced").
     fieldsets = [
         (None, {"fields": ["owner", "name", "enabled"]}),
-        ("Server", {"fields": ["protocol", "security", "host", "port", "username",
+        (_("Server"), {"fields": ["protocol", "security", "host", "port", "username",
                                "auth_method", "password", "folders"]}),
-        ("Delivery", {"fields": ["target_folder", "keep_policy", "keep_days"]}),
-        ("Advanced", {"classes": ["collapse"],
+        (_("Delivery"), {"fields": ["target_folder", "keep_policy", "keep_days"]}),
+        (_("Advanced"), {"classes": ["collapse"],
                       "fields": ["verify_tls", "network_restricted", "mode", "delivery_target",
                                  "folder_map", "max_message_mb", "poll_minutes"]}),
-        ("Status", {"classes": ["collapse"], "fields": readonly_fields}),
+        (_("Status"), {"classes": ["collapse"], "fields": readonly_fields}),
     ]
 
 
     class Media:
         css = {"all": ["popadmin/admin.css"]}
-        js = ["popadmin/account_form.js"]
+        # The JavaScript catalog first: the form's script shows its words in the page's language.
+        js = [reverse_lazy("javascript-catalog"), "popadmin/account_form.js"]
 
     # --- the list: which accounts are broken, and why ---
 
-    @admin.display(description="account", ordering="username")
+    @admin.display(description=_("account"), ordering="username")
     def remote_login(self, obj):
         # The login tells rows on one server apart; the host and label sit under it.
         sub = f"{obj.host} · {obj.name}" if obj.name else obj.host
         return format_html('{}<span class="popadmin-sub">{}</span>', obj.username, sub)
 
-    @admin.display(description="type", ordering="protocol")
+    @admin.display(description=_("type"), ordering="protocol")
     def kind(self, obj):
         return display.kind_label(obj)
 
-    @admin.display(description="last check", ordering="last_check")
+    @admin.display(description=_("last check"), ordering="last_check")
     def checked(self, obj):
         return display.when(obj.last_check)
 
-    @admin.display(description="status", ordering="last_status")
+    @admin.display(description=_("status"), ordering="last_status")
     def status_badge(self, obj):
         if not obj.failure_summary:
             return display.badge(obj)
         return format_html('{}<span class="popadmin-sub">{}</span>', display.badge(obj),
                            obj.failure_summary)
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def last_error_display(self, obj):
         return display.problem(obj) or "-"
 
-    @admin.display(description="retrieval history")
+    @admin.display(description=_("retrieval history"))
     def history_link(self, obj):
         if not obj.pk:
             return "-"
         url = reverse("admin:retrieval_run_changelist") + f"?account__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} runs</a>', url, obj.runs.count())
+        count = obj.runs.count()
+        return format_html('<a href="{}">{}</a>', url, ngettext(
+            "%(count)s runs", "%(count)s runs", count) % {"count": count})
 
     # --- the account page: status, Test connection and Check now on top ---
 
@@ -135,8 +140,9 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             reverse("admin:retrieval_remoteaccount_test", args=[obj.pk]) if obj is not None
             else reverse("admin:retrieval_remoteaccount_test_new"))
         if obj is not None and obj.tls_unverified:
-            messages.warning(request, f"{obj}: {TLS_WARNING}; anyone on the network path "
-                                      "can read this account's mail and password.")
+            messages.warning(request, gettext(
+                "%(account)s: %(warning)s; anyone on the network path can read this account's "
+                "mail and password.") % {"account": obj, "warning": gettext(TLS_WARNING)})
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def _acted_on(self, request, object_id):
@@ -155,10 +161,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         check asks the server for them again (retrieval/refusals.py)."""
         account = self._acted_on(request, object_id)
         uids = list(account.refused_messages.values_list("uid", flat=True))
-        count, _ = account.refused_messages.filter(uid__in=uids).delete()
+        count, _deleted = account.refused_messages.filter(uid__in=uids).delete()
         audit.record(account, "retry refused messages", uids=uids)
-        messages.success(request, f"{account}: {count} message(s) will be tried again at the "
-                                  "next check.")
+        messages.success(request, ngettext(
+            "%(account)s: %(count)s message(s) will be tried again at the next check.",
+            "%(account)s: %(count)s message(s) will be tried again at the next check.",
+            count) % {"account": account, "count": count})
         return self._back(account)
 
     @method_decorator(require_POST)
@@ -199,10 +207,11 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         queued = dispatcher.request_check([account.pk], Run.Trigger.ADMIN)
         audit.record_check_now([account], queued, via="admin")
         if queued:
-            self.message_user(request, "Check started: the result shows here and in the "
-                              "retrieval history when it is done.")
+            self.message_user(request, gettext("Check started: the result shows here and in "
+                                               "the retrieval history when it is done."))
         else:
-            messages.warning(request, f"Not started: {not_started_reason(account)}")
+            messages.warning(request, gettext("Not started: %(reason)s")
+                             % {"reason": not_started_reason(account)})
         return self._back(account)
 
     def report_probe(self, request, account):
@@ -210,12 +219,14 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     def report_outcome(self, request, outcome, saved=False):
         if outcome["limited"]:
-            lead = "Saved, but Test connection was not run" if saved else "Not tested"
+            lead = (gettext("Saved, but Test connection was not run") if saved
+                    else gettext("Not tested"))
             messages.warning(request, f"{lead}. {outcome['text']}")
         elif outcome["ok"]:
             self.message_user(request, outcome["text"])
         else:
-            messages.warning(request, f"Test connection failed: {outcome['text']}")
+            messages.warning(request, gettext("Test connection failed: %(text)s")
+                             % {"text": outcome["text"]})
 
     def save_model(self, request, obj, form, change):
         dropped = (form.server_changed and obj.auth_method != RemoteAccount.AuthMethod.PASSWORD
@@ -237,8 +248,9 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         if form.test_outcome is not None:
             self.report_outcome(request, form.test_outcome, saved=True)
         elif form.saved_anyway:
-            messages.warning(request, "Saved without a passing Test connection: the account "
-                                      "is checked, and its error shown, until it works.")
+            messages.warning(request, gettext("Saved without a passing Test connection: the "
+                                              "account is checked, and its error shown, until "
+                                              "it works."))
         if obj.enabled and (not change or CONNECTION_FIELDS & set(form.changed_data)):
             self.queue_first_check(request, obj)
 
@@ -248,11 +260,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         queued = dispatcher.request_check([obj.pk], Run.Trigger.ADMIN, cooldown=False)
         audit.record_check_now([obj], queued, via="admin save")
         if queued:
-            self.message_user(request, "A check with these settings has started: its result "
-                                       "shows on the account's page.")
+            self.message_user(request, gettext("A check with these settings has started: its "
+                                               "result shows on the account's page."))
         elif GlobalSettings.load().service_running:
-            self.message_user(request, "A check of this account was already queued or "
-                                       "running; the next one, due now, uses these settings.")
+            self.message_user(request, gettext("A check of this account was already queued or "
+                                               "running; the next one, due now, uses these "
+                                               "settings."))
 
     # --- an OAuth2 account goes on to its sign-in once saved ---
 
@@ -268,22 +281,25 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             return None
         if not may_connect(request.user, obj):
             return None
-        self.message_user(request, f"Saved {obj}. Sign in at the provider to let popadmin "
-                                   "read it.")
+        self.message_user(request, gettext("Saved %(account)s. Sign in at the provider to let "
+                                           "popadmin read it.") % {"account": obj})
         back = reverse("admin:retrieval_remoteaccount_change", args=[obj.pk])
         return redirect(reverse("oauth-connect", args=[obj.pk]) + "?" + urlencode({"next": back}))
 
     # Starting a retrieval acts on the account: a view-only staff user may not.
-    @admin.action(description="Check now", permissions=["change"])
+    @admin.action(description=_("Check now"), permissions=["change"])
     def check_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         queued = dispatcher.request_check(ids, Run.Trigger.ADMIN)
         audit.record_check_now(queryset, queued, via="admin")
         skipped = len(ids) - len(queued)
-        message = f"Check started for {len(queued)} account(s)."
+        message = ngettext("Check started for %(count)s account(s).",
+                           "Check started for %(count)s account(s).",
+                           len(queued)) % {"count": len(queued)}
         if skipped:
-            message += (f" {skipped} skipped: disabled, already queued or running, "
-                        "checked moments ago, or the service is stopped.")
+            message += " " + gettext("%(count)s skipped: disabled, already queued or running, "
+                                     "checked moments ago, or the service is stopped.") % {
+                                         "count": skipped}
         self.message_user(request, message)
 
 
@@ -297,12 +313,12 @@ def dispatcher_busy(account) -> bool:
 
 def not_started_reason(account) -> str:
     if not GlobalSettings.load().service_running:
-        return "mail collection is stopped. Start it in the global retrieval settings."
+        return gettext("mail collection is stopped. Start it in the global retrieval settings.")
     account.refresh_from_db()
     if not account.enabled:
-        return "the account is disabled. Tick Enabled and save first."
+        return gettext("the account is disabled. Tick Enabled and save first.")
     if dispatcher_busy(account):
-        return ("a check of this account is already queued or running (saving a change "
-                "starts one): its result shows here when it is done.")
-    return ("a check of this account is already queued or running, or it was checked "
-            "moments ago. Wait a moment and look at the status again.")
+        return gettext("a check of this account is already queued or running (saving a change "
+                       "starts one): its result shows here when it is done.")
+    return gettext("a check of this account is already queued or running, or it was checked "
+                   "moments ago. Wait a moment and look at the status again.")

@@ -3,16 +3,17 @@ last error in plain words (retrieval/explain.py)."""
 
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_noop
 
 from retrieval.explain import explain
 from retrieval.models import RemoteAccount, Run
 
-# last_status -> (badge text, css modifier)
+# last_status -> (badge text, css modifier); the text is translated where shown (badge()).
 BADGES = {
-    Run.Status.OK: ("OK", "ok"),
-    Run.Status.PARTIAL: ("Partly failed", "warn"),
-    Run.Status.ERROR: ("Failing", "bad"),
-    Run.Status.RUNNING: ("Running", "info"),
+    Run.Status.OK: (gettext_noop("OK"), "ok"),
+    Run.Status.PARTIAL: (gettext_noop("Partly failed"), "warn"),
+    Run.Status.ERROR: (gettext_noop("Failing"), "bad"),
+    Run.Status.RUNNING: (gettext_noop("Running"), "info"),
 }
 SECURITY_SHORT = {
     RemoteAccount.Security.TLS: "TLS",
@@ -20,18 +21,19 @@ SECURITY_SHORT = {
     RemoteAccount.Security.NONE: "plain text",
 }
 SHORT_ERROR = 90
-TLS_WARNING = "⚠ TLS certificate NOT verified"
+# Marked for translation, translated where shown: tests and callers compare the English.
+TLS_WARNING = gettext_noop("⚠ TLS certificate NOT verified")
 
 
 def state(account) -> tuple[str, str]:
     if not account.enabled:
-        return "Disabled", "muted"
+        return gettext_noop("Disabled"), "muted"
     if account.lease_token and account.lease_expires and account.lease_expires > timezone.now():
-        return "Checking", "info"
+        return gettext_noop("Checking"), "info"
     if not account.last_status:
-        return "Never checked", "muted"
+        return gettext_noop("Never checked"), "muted"
     if edited_since_error(account):
-        return "Changed, check due", "info"
+        return gettext_noop("Changed, check due"), "info"
     return BADGES.get(account.last_status, (account.last_status, "muted"))
 
 
@@ -43,18 +45,20 @@ def edited_since_error(account) -> bool:
 
 def badge(account):
     text, kind = state(account)
-    return format_html('<span class="popadmin-badge popadmin-badge--{}">{}</span>', kind, text)
+    return format_html('<span class="popadmin-badge popadmin-badge--{}">{}</span>', kind,
+                       gettext(text))
 
 
 def kind_label(account):
     """"POP3 · TLS"; an unverified certificate or plain text is marked in words."""
     protocol = account.get_protocol_display()
     if account.security == RemoteAccount.Security.NONE:
-        return format_html('{} · <span class="popadmin-danger">⚠ plain text</span>', protocol)
+        return format_html('{} · <span class="popadmin-danger">⚠ {}</span>', protocol,
+                           gettext("plain text"))
     label = f"{protocol} · {SECURITY_SHORT.get(account.security, '?')}"
     if account.tls_unverified:
         return format_html('{} <span class="popadmin-badge popadmin-badge--bad">{}</span>',
-                           label, TLS_WARNING)
+                           label, gettext(TLS_WARNING))
     return label
 
 

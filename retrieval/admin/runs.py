@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from popadmin.history_admin import HistoryAdmin
 from retrieval.history import run_summary
@@ -28,6 +29,6 @@ class RunAdmin(HistoryAdmin):
     date_hierarchy = "started"
     list_select_related = ["account", "account__owner"]
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj):
         return (obj.error[:120] + "…") if len(obj.error) > 120 else obj.error

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import MailboxAdmin
 from popadmin.listfield import ListField
@@ -16,20 +17,20 @@ from retrieval.models.settings import OVERRIDABLE
 
 
 class GlobalSettingsForm(forms.ModelForm):
-    header_fields = ListField(label="Header fields",
-                              help_text="Parsed in this order. Empty: the standard list.")
-    accepted_domains = ListField(lower=True, label="Accepted recipient domains",
-                                 help_text="Catch-all accounts only deliver to addresses in "
-                                 "these domains, e.g. example.com.")
+    header_fields = ListField(label=_("Header fields"),
+                              help_text=_("Parsed in this order. Empty: the standard list."))
+    accepted_domains = ListField(lower=True, label=_("Accepted recipient domains"),
+                                 help_text=_("Catch-all accounts only deliver to addresses in "
+                                 "these domains, e.g. example.com."))
     allowed_internal_networks = ListField(
-        label="Internal hosts and networks restricted accounts may reach",
-        help_text="Networks and host names, e.g. 10.1.2.0/24 or mail.internal.example. "
-        "Cloud metadata addresses stay unreachable.")
+        label=_("Internal hosts and networks restricted accounts may reach"),
+        help_text=_("Networks and host names, e.g. 10.1.2.0/24 or mail.internal.example. "
+        "Cloud metadata addresses stay unreachable."))
 
     allowed_ports = ListField(
-        label="Ports restricted accounts may reach", required=False,
-        help_text="E.g. 995. Empty: the environment's POPADMIN_ALLOWED_PORTS "
-        "(now {}).")
+        label=_("Ports restricted accounts may reach"), required=False,
+        help_text=_("E.g. 995. Empty: the environment's POPADMIN_ALLOWED_PORTS "
+        "(now {})."))
 
     class Meta:
         model = GlobalSettings
@@ -104,7 +105,7 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         ),
     ]
 
-    @admin.display(description="effective maximum")
+    @admin.display(description=_("effective maximum"))
     def effective_max_concurrent_display(self, obj):
         return obj.effective_max_concurrent(enabled_account_count())
 
@@ -166,7 +167,7 @@ class UserSettingsInline(admin.StackedInline):
     model = UserSettings
     form = UserSettingsForm
     can_delete = True
-    verbose_name_plural = "retrieval settings (empty fields inherit the global settings)"
+    verbose_name_plural = _("retrieval settings (empty fields inherit the global settings)")
 
 
 # The mailbox page belongs to accounts/, which knows nothing of retrieval:

@@ -1,6 +1,7 @@
 """The admin Import page's two upload forms: a fetchmailrc, or getmail6 rc files."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 # An rc or state file is a few kB; anything near this is not one.
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -43,18 +44,18 @@ def check_total(*uploads):
 
 
 class FetchmailForm(forms.Form):
-    rcfile = forms.FileField(label="fetchmailrc")
-    state = forms.FileField(label=".fetchids", required=False,
-                            help_text="What fetchmail already took from POP3 servers; "
-                                      "that mail is not taken again.")
-    owner = forms.CharField(label="Owner mailbox", required=False, max_length=254,
-                            help_text="Address or login name, for entries that name no "
-                                      "local user (fetchmail's “the user running it”).")
+    rcfile = forms.FileField(label=_("fetchmailrc"))
+    state = forms.FileField(label=_(".fetchids"), required=False,
+                            help_text=_("What fetchmail already took from POP3 servers; "
+                                      "that mail is not taken again."))
+    owner = forms.CharField(label=_("Owner mailbox"), required=False, max_length=254,
+                            help_text=_("Address or login name, for entries that name no "
+                                      "local user (fetchmail's “the user running it”)."))
     seen_from_server = forms.BooleanField(
-        label="Read \\Seen flags of IMAP accounts with keep", required=False, initial=True,
-        help_text="fetchmail keeps no IMAP state: the messages flagged \\Seen on the server "
+        label=_("Read \\Seen flags of IMAP accounts with keep"), required=False, initial=True,
+        help_text=_("fetchmail keeps no IMAP state: the messages flagged \\Seen on the server "
                   "are recorded as taken, so only unseen mail is fetched. They are never "
-                  "deleted by popadmin: they stay on the server until removed there.")
+                  "deleted by popadmin: they stay on the server until removed there."))
 
     def clean(self):
         d = super().clean()
@@ -72,12 +73,12 @@ class FetchmailForm(forms.Form):
 
 
 class GetmailForm(forms.Form):
-    rcfiles = MultipleFileField(label="getmail rc files",
-                                help_text="One account each; select several at once.")
-    states = MultipleFileField(label="oldmail-* files", required=False,
-                               help_text="What getmail already took; matched by file name.")
-    owner = forms.CharField(label="Owner mailbox", max_length=254,
-                            help_text="Address or login name the accounts deliver to.")
+    rcfiles = MultipleFileField(label=_("getmail rc files"),
+                                help_text=_("One account each; select several at once."))
+    states = MultipleFileField(label=_("oldmail-* files"), required=False,
+                               help_text=_("What getmail already took; matched by file name."))
+    owner = forms.CharField(label=_("Owner mailbox"), max_length=254,
+                            help_text=_("Address or login name the accounts deliver to."))
 
     def clean(self):
         d = super().clean()

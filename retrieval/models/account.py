@@ -11,6 +11,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from delivery.backends import MAILBOX_FULL, STORAGE_FULL
 from delivery.maildir import folder_problem
@@ -59,32 +62,32 @@ def folder_map_problem(mapping) -> str | None:
 
 class RemoteAccount(models.Model):
     class ErrorKind(models.TextChoices):
-        OTHER = "", "Other"
-        MAILBOX_FULL = MAILBOX_FULL, "Local mailbox over its quota"
-        STORAGE_FULL = STORAGE_FULL, "Local storage full or not writable"
+        OTHER = "", _("Other")
+        MAILBOX_FULL = MAILBOX_FULL, _("Local mailbox over its quota")
+        STORAGE_FULL = STORAGE_FULL, _("Local storage full or not writable")
 
     class Protocol(models.TextChoices):
-        POP3 = "pop3", "POP3"
-        IMAP = "imap", "IMAP"
+        POP3 = "pop3", _("POP3")
+        IMAP = "imap", _("IMAP")
 
     class Security(models.TextChoices):
-        TLS = "tls", "TLS (implicit, e.g. POP3S 995 / IMAPS 993)"
-        STARTTLS = "starttls", "STARTTLS (STLS)"
-        NONE = "none", "None: plain text (password visible on the network)"
+        TLS = "tls", _("TLS (implicit, e.g. POP3S 995 / IMAPS 993)")
+        STARTTLS = "starttls", _("STARTTLS (STLS)")
+        NONE = "none", _("None: plain text (password visible on the network)")
 
     class Keep(models.TextChoices):
-        DELETE = "delete", "Delete after download"
-        KEEP = "keep", "Leave a copy on the server"
-        KEEP_DAYS = "keep_days", "Leave a copy for N days"
+        DELETE = "delete", _("Delete after download")
+        KEEP = "keep", _("Leave a copy on the server")
+        KEEP_DAYS = "keep_days", _("Leave a copy for N days")
 
     class AuthMethod(models.TextChoices):
-        PASSWORD = "password", "Password"
-        XOAUTH2 = "xoauth2", "OAuth2 sign-in (XOAUTH2: Gmail, Microsoft 365)"
-        OAUTHBEARER = "oauthbearer", "OAuth2 sign-in (OAUTHBEARER, RFC 7628)"
+        PASSWORD = "password", _("Password")
+        XOAUTH2 = "xoauth2", _("OAuth2 sign-in (XOAUTH2: Gmail, Microsoft 365)")
+        OAUTHBEARER = "oauthbearer", _("OAuth2 sign-in (OAUTHBEARER, RFC 7628)")
 
     class Mode(models.TextChoices):
-        SINGLE = "single", "Single user"
-        CATCHALL = "catchall", "Catch-all (distribute by recipient headers)"
+        SINGLE = "single", _("Single user")
+        CATCHALL = "catchall", _("Catch-all (distribute by recipient headers)")
 
     DEFAULT_PORTS = {
         ("pop3", "tls"): 995,
@@ -96,102 +99,110 @@ class RemoteAccount(models.Model):
     }
 
     owner = models.ForeignKey(
-        "accounts.Mailbox", on_delete=models.CASCADE, related_name="remote_accounts"
+        "accounts.Mailbox", verbose_name=_("owner"), on_delete=models.CASCADE,
+        related_name="remote_accounts",
     )
-    name = models.CharField(max_length=100, blank=True, help_text="Optional label.")
-    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.POP3)
-    security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
-    host = models.CharField(max_length=253)
-    port = models.PositiveIntegerField(
+    name = models.CharField(_("name"), max_length=100, blank=True, help_text=_("Optional label."))
+    protocol = models.CharField(_("protocol"), max_length=8, choices=Protocol.choices,
+                                default=Protocol.POP3)
+    security = models.CharField(_("security"), max_length=10, choices=Security.choices,
+                                default=Security.TLS)
+    host = models.CharField(_("host"), max_length=253)
+    port = models.PositiveIntegerField(_("port"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
-        help_text="Empty: 110/995 for POP3, 143/993 for IMAP.",
+        help_text=_("Empty: 110/995 for POP3, 143/993 for IMAP."),
     )
-    username = models.CharField(max_length=255, validators=[validate_credential])
+    username = models.CharField(_("username"), max_length=255, validators=[validate_credential])
     password_encrypted = models.TextField(blank=True, editable=False)
     # OAuth2 methods log in with the account's grant (OAuthGrant, account.oauth_grant).
     auth_method = models.CharField(
-        "sign-in method", max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
+        _("sign-in method"), max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
     )
     verify_tls = models.BooleanField(
-        "verify TLS certificate",
+        _("verify TLS certificate"),
         default=True,
-        help_text="Turning this off allows anyone on the network path to read the mail.",
+        help_text=_("Turning this off allows anyone on the network path to read the mail."),
     )
     # Leaving a copy is the safe default: a first test or a wrong setting loses no mail.
-    keep_policy = models.CharField(max_length=10, choices=Keep.choices, default=Keep.KEEP)
-    keep_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
-    folders = models.JSONField(
-        default=list, blank=True, help_text='IMAP folders to read; empty means ["INBOX"].'
+    keep_policy = models.CharField(_("keep policy"), max_length=10, choices=Keep.choices,
+                                   default=Keep.KEEP)
+    keep_days = models.PositiveIntegerField(_("keep days"), default=7,
+                                            validators=[MinValueValidator(1)])
+    folders = models.JSONField(_("folders"),
+        default=list, blank=True, help_text=_('IMAP folders to read; empty means ["INBOX"].')
     )
-    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SINGLE)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.SINGLE)
     target_folder = models.CharField(
-        "destination folder",
+        _("destination folder"),
         max_length=200,
         blank=True,
-        help_text="Folder in the local mailbox, e.g. Gmail or Work/Archive. Empty: INBOX.",
+        help_text=_("Folder in the local mailbox, e.g. Gmail or Work/Archive. Empty: INBOX."),
     )
     # Remote folder -> destination folder, e.g. {"INBOX": "Old ISP", "Spam": "Junk"};
     # a folder not named here goes to target_folder.
     folder_map = models.JSONField(
         "folder mapping", default=dict, blank=True,
-        help_text='Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
+        help_text=_('Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
         '"Spam": "Junk"}. Folders not listed go to the destination folder above. '
-        "Missing folders are created.",
+        "Missing folders are created."),
     )
     # Before the mailbox's own target and the default (delivery.targets.target_for).
     delivery_target = models.ForeignKey(
-        "delivery.DeliveryTarget", on_delete=models.PROTECT, null=True, blank=True,
+        "delivery.DeliveryTarget", verbose_name=_("delivery target"), on_delete=models.PROTECT,
+        null=True, blank=True,
         related_name="remote_accounts",
-        help_text="Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
-        "Empty: the mailbox's target, else the default.",
+        help_text=_("Where this account's mail goes, e.g. an IMAP mailbox at Gmail. "
+        "Empty: the mailbox's target, else the default."),
     )
     poll_minutes = models.PositiveIntegerField(
-        "poll frequency (minutes)",
+        _("poll frequency (minutes)"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Empty: the owner's or the global default.",
+        help_text=_("Empty: the owner's or the global default."),
     )
     max_message_mb = models.PositiveIntegerField(
-        "maximum message size (MB)",
+        _("maximum message size (MB)"),
         default=0,
-        help_text="Bigger messages stay on the server and are listed in the run. 0 = no limit.",
+        help_text=_("Bigger messages stay on the server and are listed in the run. 0 = no limit."),
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     # Accounts users set up themselves may reach public addresses only (the
     # server side request forgery guard, retrieval/network_reach.py); staff
     # accounts are unrestricted unless the global settings restrict all.
     network_restricted = models.BooleanField(
-        "restricted network reach",
+        _("restricted network reach"),
         default=False,
-        help_text="Public addresses and the allowed ports only, plus the internal hosts "
-        "and networks allowed in the global settings. Set for accounts users create.",
+        help_text=_("Public addresses and the allowed ports only, plus the internal hosts "
+        "and networks allowed in the global settings. Set for accounts users create."),
     )
 
     # Set when the owner added the account on the user pages (self-service), so an
     # import that would rewrite it warns and asks to confirm first
     # (docs/reference/import-format.md).
     created_by_user = models.BooleanField(
-        "set up by its user", default=False, editable=False,
-        help_text="Added by the mailbox's user on their own pages, not by staff or an import.",
+        _("set up by its user"), default=False, editable=False,
+        help_text=_("Added by the mailbox's user on their own pages, not by staff or an import."),
     )
 
-    last_check = models.DateTimeField(null=True, blank=True, editable=False)
-    last_status = models.CharField(max_length=16, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
+    last_check = models.DateTimeField(_("last check"), null=True, blank=True, editable=False)
+    last_status = models.CharField(_("last status"), max_length=16, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
     # What the last error is about when it is a full mailbox or full local storage
     # (Run.reason_kind): the "mailbox full" list and the alerts read this, not the words.
-    last_error_kind = models.CharField(max_length=16, blank=True, editable=False,
+    last_error_kind = models.CharField(_("last error kind"), max_length=16, blank=True,
+                                       editable=False,
                                        choices=ErrorKind.choices)
-    next_check = models.DateTimeField(null=True, blank=True, db_index=True)
-    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
-    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    next_check = models.DateTimeField(_("next check"), null=True, blank=True, db_index=True)
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0,
+                                                       editable=False)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
 
     # The lease: who holds the account's one session and until when.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
-    lease_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False)
     # A queued fetch task's claim is a row of its own (retrieval/models/claim.py).
     # The trigger of a check someone asked for that has not had its session
     # yet (no free slot): the dispatcher serves these before scheduled work.
@@ -200,6 +211,8 @@ class RemoteAccount(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("remote account")
+        verbose_name_plural = _("remote accounts")
         ordering = ["owner__address", "host", "username"]
         constraints = [
             models.UniqueConstraint(
@@ -290,10 +303,12 @@ class RemoteAccount(models.Model):
             return ""
         since = "?"
         if self.failing_since:
-            since = timezone.localtime(self.failing_since).strftime("%Y-%m-%d %H:%M")
-        return f"failing since {since}, {attempts} attempt{'' if attempts == 1 else 's'}"
+            since = date_format(timezone.localtime(self.failing_since), "SHORT_DATETIME_FORMAT")
+        return ngettext("failing since %(since)s, %(count)s attempt",
+                        "failing since %(since)s, %(count)s attempts",
+                        attempts) % {"since": since, "count": attempts}
 
-    failure_summary.fget.short_description = "failing"
+    failure_summary.fget.short_description = _("failing")
 
     # --- lease primitives (invariant "One session per account"): the UPDATEs
     # that write the lease row. Who may take it is decided by the dispatcher
@@ -367,8 +382,8 @@ class SeenMessage(models.Model):
     """
 
     class Origin(models.TextChoices):
-        TAKEN = "taken", "Delivered here"
-        IMPORTED = "imported", "Imported (another retriever's state or the server's \\Seen flag)"
+        TAKEN = "taken", _("Delivered here")
+        IMPORTED = "imported", _("Imported (another retriever's state or the server's \\Seen flag)")
 
     account = models.ForeignKey(RemoteAccount, on_delete=models.CASCADE, related_name="seen")
     uid = models.CharField(max_length=512)

@@ -2,25 +2,26 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class AlertEpisode(models.Model):
     class Kind(models.TextChoices):
         # key: the remote server's host name; every failing account on it
         # shares the episode, so a provider outage is one alert, not a hundred.
-        ACCOUNTS_FAILING = "failing", "Accounts failing"
-        MAILBOX_FULL = "mailbox_full", "Mailbox full"  # key: the account id
-        SILENT = "silent", "Worker or beat silent"  # key: the role ("worker", "beat")
-        SIGN_IN_EXPIRED = "sign_in_expired", "Sign-in expired"  # key: the account id
+        ACCOUNTS_FAILING = "failing", _("Accounts failing")
+        MAILBOX_FULL = "mailbox_full", _("Mailbox full")  # key: the account id
+        SILENT = "silent", _("Worker or beat silent")  # key: the role ("worker", "beat")
+        SIGN_IN_EXPIRED = "sign_in_expired", _("Sign-in expired")  # key: the account id
         # key: the delivery target's id; an IMAP APPEND target signs in for every
         # mailbox delivered there, and only an administrator can sign it in again.
-        TARGET_SIGN_IN_EXPIRED = "target_sign_in", "Delivery target sign-in expired"
+        TARGET_SIGN_IN_EXPIRED = "target_sign_in", _("Delivery target sign-in expired")
         # key: the account id; messages the server would not send, left on it
         # after MAX_ATTEMPTS (retrieval/refusals.py).
-        MESSAGES_REFUSED = "refused", "Messages left on the server"
+        MESSAGES_REFUSED = "refused", _("Messages left on the server")
         # key: which place ("mail_root", "spool"); low on space, read-only, or
         # refusing the writes of accounts' deliveries (retrieval/local_storage.py).
-        STORAGE = "storage", "Local storage full"
+        STORAGE = "storage", _("Local storage full")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     key = models.CharField(max_length=300)

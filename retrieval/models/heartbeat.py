@@ -5,6 +5,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Heartbeat(models.Model):
@@ -16,11 +17,11 @@ class Heartbeat(models.Model):
     """
 
     class Role(models.TextChoices):
-        WORKER = "worker", "Worker"
-        BEAT = "beat", "Beat"
+        WORKER = "worker", _("Worker")
+        BEAT = "beat", _("Beat")
 
     role = models.CharField(max_length=10, choices=Role.choices)
-    hostname = models.CharField("host name", max_length=255)
+    hostname = models.CharField(_("host name"), max_length=255)
     pid = models.PositiveIntegerField()
     version = models.CharField(max_length=40, blank=True)
     started = models.DateTimeField(default=timezone.now)

@@ -6,6 +6,7 @@ part of a form, a list or a log line.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from popadmin import secrets
 
@@ -22,18 +23,18 @@ MICROSOFT_SCOPES = (
 
 class OAuthProvider(models.Model):
     class Preset(models.TextChoices):
-        GOOGLE = "google", "Google (Gmail, Google Workspace)"
-        MICROSOFT = "microsoft", "Microsoft (Microsoft 365, Outlook.com)"
-        CUSTOM = "custom", "Other (enter the endpoints)"
+        GOOGLE = "google", _("Google (Gmail, Google Workspace)")
+        MICROSOFT = "microsoft", _("Microsoft (Microsoft 365, Outlook.com)")
+        CUSTOM = "custom", _("Other (enter the endpoints)")
 
     name = models.CharField(max_length=100, unique=True)
     preset = models.CharField(max_length=10, choices=Preset.choices, default=Preset.CUSTOM)
     tenant = models.CharField(
-        "Microsoft tenant",
+        _("Microsoft tenant"),
         max_length=100,
         blank=True,
-        help_text="Microsoft only: common, consumers, organizations or your tenant id. "
-        "Empty: common.",
+        help_text=_("Microsoft only: common, consumers, organizations or your tenant id. "
+        "Empty: common."),
     )
     client_id = models.CharField(max_length=255)
     client_secret_encrypted = models.TextField(blank=True, editable=False)
@@ -41,23 +42,23 @@ class OAuthProvider(models.Model):
     token_endpoint = models.URLField(max_length=500, blank=True)
     device_endpoint = models.URLField(
         "device authorization endpoint", max_length=500, blank=True,
-        help_text="For the device-code flow (RFC 8628), when no browser can reach popadmin.",
+        help_text=_("For the device-code flow (RFC 8628), when no browser can reach popadmin."),
     )
     revocation_endpoint = models.URLField(max_length=500, blank=True)
     introspection_endpoint = models.URLField(max_length=500, blank=True)
-    scopes = models.CharField(max_length=1000, blank=True, help_text="Space-separated.")
+    scopes = models.CharField(max_length=1000, blank=True, help_text=_("Space-separated."))
     refresh_token_days = models.PositiveIntegerField(
-        "refresh tokens expire after (days)",
+        _("refresh tokens expire after (days)"),
         default=0,
-        help_text="0: unknown or never. 7 for a Google app left in \"Testing\".",
+        help_text=_("0: unknown or never. 7 for a Google app left in \"Testing\"."),
     )
     warn_days = models.PositiveIntegerField(
-        "warn days before expiry", default=2,
-        help_text="The account pages warn this many days before a known expiry.",
+        _("warn days before expiry"), default=2,
+        help_text=_("The account pages warn this many days before a known expiry."),
     )
 
     class Meta:
-        verbose_name = "OAuth2 provider"
+        verbose_name = _("OAuth2 provider")
         ordering = ["name"]
 
     def __str__(self):
@@ -118,7 +119,7 @@ class OAuthGrant(models.Model):
     expired = models.BooleanField(default=False, editable=False)
 
     class Meta:
-        verbose_name = "OAuth2 grant"
+        verbose_name = _("OAuth2 grant")
         constraints = [
             models.CheckConstraint(
                 name="oauthgrant_account_xor_target",

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class PendingImport(models.Model):
@@ -22,7 +23,7 @@ class PendingImport(models.Model):
     created = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = "pending import"
+        verbose_name = _("pending import")
 
     def __str__(self):
         return f"Import previewed by {self.user} at {self.created:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # Failed fetches of one message (in as many runs) after which it is left on
 # the server and not asked for again (docs/architecture/no-loss/refused-messages.md).
@@ -19,9 +20,9 @@ class RefusedMessage(models.Model):
     account = models.ForeignKey("retrieval.RemoteAccount", on_delete=models.CASCADE,
                                 related_name="refused_messages")
     uid = models.CharField(max_length=512)  # as in SeenMessage
-    size = models.PositiveBigIntegerField("listed size", default=0)
+    size = models.PositiveBigIntegerField(_("listed size"), default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
-    reason = models.TextField("last reason", blank=True)
+    reason = models.TextField(_("last reason"), blank=True)
     first_failed = models.DateTimeField(default=timezone.now)
     last_failed = models.DateTimeField(default=timezone.now)
 

@@ -6,6 +6,7 @@ import math
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from delivery.backends import MAILBOX_FULL, STORAGE_FULL
 from retrieval.models.notes import NoteLog
@@ -28,17 +29,17 @@ _RANK = {"": 0, MAILBOX_FULL: 1, STORAGE_FULL: 2}
 
 class Run(models.Model):
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        MANUAL = "manual", "Check now"
-        LOGIN = "login", "Login"
-        ADMIN = "admin", "Admin"
-        COMMAND = "command", "Command line"
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Check now")
+        LOGIN = "login", _("Login")
+        ADMIN = "admin", _("Admin")
+        COMMAND = "command", _("Command line")
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        OK = "ok", "OK"
-        PARTIAL = "partial", "Partly failed"
-        ERROR = "error", "Error"
+        RUNNING = "running", _("Running")
+        OK = "ok", _("OK")
+        PARTIAL = "partial", _("Partly failed")
+        ERROR = "error", _("Error")
 
     COUNTERS = ("seen", "fetched", "delivered", "duplicates", "deleted", "failed", "bytes")
 
@@ -49,21 +50,21 @@ class Run(models.Model):
     started = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
-    seen = models.PositiveIntegerField("seen on server", default=0)
+    seen = models.PositiveIntegerField(_("seen on server"), default=0)
     fetched = models.PositiveIntegerField(default=0)
     delivered = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     bytes = models.PositiveBigIntegerField(default=0)
-    total = models.PositiveIntegerField("new messages to fetch", default=0)
+    total = models.PositiveIntegerField(_("new messages to fetch"), default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True)
     # The account lease this run held; a run whose lease is gone has died.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     # The account's name when the run started: renaming it later does not
     # rewrite history.
-    account_label = models.CharField("account", max_length=400, blank=True)
+    account_label = models.CharField(_("account"), max_length=400, blank=True)
     # Which process ran it ("host:pid"), to find its log.
     worker = models.CharField(max_length=300, blank=True)
     # Connection attempts: the one in progress (or next) of how many, and

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
+from django.utils.translation import gettext_lazy as _
 
 from delivery.recipients import DEFAULT_HEADER_FIELDS
 from popadmin.net.reach import parse_reach_entry
@@ -40,28 +41,28 @@ class RetrievalKnobs(models.Model):
     connection_retries = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(20)],
-        help_text="Attempts to connect before giving up.",
+        help_text=_("Attempts to connect before giving up."),
     )
     retry_seconds = models.PositiveIntegerField(
-        "retry time (s)", default=30, help_text="Seconds to wait between connection attempts."
+        _("retry time (s)"), default=30, help_text=_("Seconds to wait between connection attempts.")
     )
     timeout_seconds = models.PositiveIntegerField(
-        "timeout (s)",
+        _("timeout (s)"),
         default=60,
         validators=[MinValueValidator(1)],
-        help_text="Seconds of silence from the server before the connection is dropped.",
+        help_text=_("Seconds of silence from the server before the connection is dropped."),
     )
     messages_per_download = models.PositiveIntegerField(
         default=0,
-        help_text="Messages per pass; the session is committed after each pass. 0 = all.",
+        help_text=_("Messages per pass; the session is committed after each pass. 0 = all."),
     )
     duplicate_check = models.BooleanField(
-        "Message-ID duplicate check",
+        _("Message-ID duplicate check"),
         default=True,
-        help_text="Drop a second copy of a message already delivered to the same mailbox.",
+        help_text=_("Drop a second copy of a message already delivered to the same mailbox."),
     )
     poll_minutes = models.PositiveIntegerField(
-        "poll frequency (minutes)", default=10, validators=[MinValueValidator(1)]
+        _("poll frequency (minutes)"), default=10, validators=[MinValueValidator(1)]
     )
 
     class Meta:
@@ -71,96 +72,96 @@ class RetrievalKnobs(models.Model):
 class GlobalSettings(RetrievalKnobs):
     max_concurrent_downloads = models.PositiveIntegerField(
         default=0,
-        help_text="0 = automatic: 10 for up to 100 accounts, else one per 10 accounts.",
+        help_text=_("0 = automatic: 10 for up to 100 accounts, else one per 10 accounts."),
     )
     max_sessions_per_host = models.PositiveIntegerField(
-        "maximum sessions per server",
+        _("maximum sessions per server"),
         default=3,
-        help_text="Sessions at once to one remote server (host name, any case), so a big "
-        "provider is not hammered. 0 = no limit.",
+        help_text=_("Sessions at once to one remote server (host name, any case), so a big "
+        "provider is not hammered. 0 = no limit."),
     )
     parse_headers = models.BooleanField(
-        "parse headers for recipients",
+        _("parse headers for recipients"),
         default=True,
-        help_text="Catch-all accounts find recipients in the header fields below.",
+        help_text=_("Catch-all accounts find recipients in the header fields below."),
     )
     header_fields = models.JSONField(default=list, blank=True)
     accepted_domains = models.JSONField(
         "accepted recipient domains",
         default=list,
         blank=True,
-        help_text="Catch-all accounts only deliver to addresses in these domains.",
+        help_text=_("Catch-all accounts only deliver to addresses in these domains."),
     )
     reroute_unknown = models.BooleanField(
-        "re-route unknown recipients to postmaster", default=False
+        _("re-route unknown recipients to postmaster"), default=False
     )
     max_recipients = models.PositiveIntegerField(
-        "maximum recipients per message",
+        _("maximum recipients per message"),
         default=50,
-        help_text="Catch-all: copies of one message beyond this are not made; the run says so. "
-        "0 = no limit.",
+        help_text=_("Catch-all: copies of one message beyond this are not made; the run says so. "
+        "0 = no limit."),
     )
     service_running = models.BooleanField(
-        default=True, help_text="When stopped, no new retrieval session starts."
+        default=True, help_text=_("When stopped, no new retrieval session starts.")
     )
     restrict_all_accounts = models.BooleanField(
-        "restrict the network reach of every account",
+        _("restrict the network reach of every account"),
         default=False,
-        help_text="Off: only accounts marked restricted (those users set up themselves) are "
-        "held to public addresses. On: every account, those staff made too.",
+        help_text=_("Off: only accounts marked restricted (those users set up themselves) are "
+        "held to public addresses. On: every account, those staff made too."),
     )
     allowed_internal_networks = models.JSONField(
         "internal hosts and networks restricted accounts may reach",
         default=list,
         blank=True,
         validators=[validate_reach_entries],
-        help_text='Networks and host names, e.g. ["10.1.2.0/24", "mail.internal.example"]. '
-        "Cloud metadata addresses stay unreachable.",
+        help_text=_('Networks and host names, e.g. ["10.1.2.0/24", "mail.internal.example"]. '
+        "Cloud metadata addresses stay unreachable."),
     )
     # Empty: the environment's POPADMIN_ALLOWED_PORTS / POPADMIN_CA_FILE (the defaults).
     allowed_ports = models.JSONField(
         "ports restricted accounts may reach",
         default=list,
         blank=True,
-        help_text="Empty: the environment's POPADMIN_ALLOWED_PORTS (110, 995, 143, 993 unless "
-        "set there).",
+        help_text=_("Empty: the environment's POPADMIN_ALLOWED_PORTS (110, 995, 143, 993 unless "
+        "set there)."),
     )
     ca_file = models.CharField(
-        "extra trusted CA file",
+        _("extra trusted CA file"),
         max_length=500,
         blank=True,
-        help_text="A PEM file of CA certificates trusted for remote servers besides the "
-        "system's, e.g. an internal CA. Empty: the environment's POPADMIN_CA_FILE.",
+        help_text=_("A PEM file of CA certificates trusted for remote servers besides the "
+        "system's, e.g. an internal CA. Empty: the environment's POPADMIN_CA_FILE."),
     )
     history_days = models.PositiveIntegerField(
-        "keep retrieval history (days)",
+        _("keep retrieval history (days)"),
         default=90,
         validators=[MinValueValidator(31)],
-        help_text="Runs and deliveries older than this are deleted; hourly totals stay. At "
-        "least 31: the duplicate check looks back 30 days.",
+        help_text=_("Runs and deliveries older than this are deleted; hourly totals stay. At "
+        "least 31: the duplicate check looks back 30 days."),
     )
     alert_after_minutes = models.PositiveIntegerField(
-        "alert after failing for (minutes)",
+        _("alert after failing for (minutes)"),
         default=60,
         validators=[MinValueValidator(1)],
-        help_text="An account failing this long raises an alert (users may set their own).",
+        help_text=_("An account failing this long raises an alert (users may set their own)."),
     )
     alert_owners = models.BooleanField(
-        "alert account owners", default=True,
-        help_text="Mail the owner of a failing account or full mailbox.",
+        _("alert account owners"), default=True,
+        help_text=_("Mail the owner of a failing account or full mailbox."),
     )
     alert_admins = models.BooleanField(
-        "alert administrators", default=True,
-        help_text="Mail every alert to the administrators (POPADMIN_ALERT_EMAILS, else "
-        "active superusers with an email address).",
+        _("alert administrators"), default=True,
+        help_text=_("Mail every alert to the administrators (POPADMIN_ALERT_EMAILS, else "
+        "active superusers with an email address)."),
     )
     # Set by the dispatcher: its last tick left due accounts waiting for a
     # free slot, so a finished session hands its slot on at once.
     dispatch_backlog = models.BooleanField(default=False, editable=False)
 
     class Meta:
-        verbose_name = "global retrieval settings"
-        verbose_name_plural = "global retrieval settings"
+        verbose_name = _("global retrieval settings")
+        verbose_name_plural = _("global retrieval settings")
 
     def __str__(self):
         return "Global retrieval settings"
@@ -183,7 +184,7 @@ class GlobalSettings(RetrievalKnobs):
 
     @classmethod
     def load(cls) -> "GlobalSettings":
-        obj, _ = cls.objects.get_or_create(
+        obj, _created = cls.objects.get_or_create(
             pk=1, defaults={"header_fields": list(DEFAULT_HEADER_FIELDS)}
         )
         return obj
@@ -238,24 +239,24 @@ class UserSettings(models.Model):
     connection_retries = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(20)]
     )
-    retry_seconds = models.PositiveIntegerField("retry time (s)", null=True, blank=True)
+    retry_seconds = models.PositiveIntegerField(_("retry time (s)"), null=True, blank=True)
     timeout_seconds = models.PositiveIntegerField(
-        "timeout (s)", null=True, blank=True, validators=[MinValueValidator(1)]
+        _("timeout (s)"), null=True, blank=True, validators=[MinValueValidator(1)]
     )
     messages_per_download = models.PositiveIntegerField(null=True, blank=True)
-    duplicate_check = models.BooleanField("Message-ID duplicate check", null=True, blank=True)
+    duplicate_check = models.BooleanField(_("Message-ID duplicate check"), null=True, blank=True)
     poll_minutes = models.PositiveIntegerField(
-        "poll frequency (minutes)", null=True, blank=True, validators=[MinValueValidator(1)]
+        _("poll frequency (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
     )
 
     alert_after_minutes = models.PositiveIntegerField(
-        "alert after failing for (minutes)", null=True, blank=True,
+        _("alert after failing for (minutes)"), null=True, blank=True,
         validators=[MinValueValidator(1)],
     )
 
     class Meta:
-        verbose_name = "per-user retrieval settings"
-        verbose_name_plural = "per-user retrieval settings"
+        verbose_name = _("per-user retrieval settings")
+        verbose_name_plural = _("per-user retrieval settings")
 
     def __str__(self):
         return f"Retrieval settings for {self.mailbox}"

@@ -5,6 +5,7 @@ import datetime as dt
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class HourlyStats(models.Model):
@@ -19,12 +20,12 @@ class HourlyStats(models.Model):
     runs_ok = models.PositiveIntegerField(default=0)
     runs_partial = models.PositiveIntegerField(default=0)
     runs_error = models.PositiveIntegerField(default=0)
-    empty_polls = models.PositiveIntegerField("polls that found nothing new", default=0)
-    messages = models.PositiveBigIntegerField("messages fetched", default=0)
+    empty_polls = models.PositiveIntegerField(_("polls that found nothing new"), default=0)
+    messages = models.PositiveBigIntegerField(_("messages fetched"), default=0)
     delivered = models.PositiveBigIntegerField(default=0)
     failed = models.PositiveBigIntegerField(default=0)
-    bytes = models.PositiveBigIntegerField("bytes fetched", default=0)
-    seconds = models.FloatField("session seconds", default=0.0)
+    bytes = models.PositiveBigIntegerField(_("bytes fetched"), default=0)
+    seconds = models.FloatField(_("session seconds"), default=0.0)
     # Sessions by duration, for the /metrics histogram: each counts the
     # sessions longer than the bucket before it and at most this many seconds
     # (longer ones are the rest of the hour's runs).
@@ -37,7 +38,7 @@ class HourlyStats(models.Model):
 
     class Meta:
         ordering = ["-hour"]
-        verbose_name_plural = "hourly statistics"
+        verbose_name_plural = _("hourly statistics")
 
     def __str__(self):
         return f"{self.hour:%Y-%m-%d %H:00}"

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import flows
@@ -17,8 +18,8 @@ class OAuthProviderForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Stored encrypted; never shown again. Leave empty to keep the current one "
-        "(or for a public client without a secret).",
+        help_text=_("Stored encrypted; never shown again. Leave empty to keep the current one "
+        "(or for a public client without a secret)."),
     )
 
     class Meta:
@@ -77,11 +78,11 @@ class OAuthProviderAdmin(admin.ModelAdmin):
                           "</code>", redirect_uri(request))
         return [(first[0], {**first[1], "description": uri}), *rest]
 
-    @admin.display(boolean=True, description="client secret")
+    @admin.display(boolean=True, description=_("client secret"))
     def has_secret(self, obj):
         return bool(obj.client_secret_encrypted)
 
-    @admin.display(description="connected accounts")
+    @admin.display(description=_("connected accounts"))
     def grant_count(self, obj):
         return obj.grants.count()
 
@@ -103,16 +104,16 @@ class OAuthGrantAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, obj):
         status = grant_status(obj.subject)
-        return status.warning or "connected"
+        return status.warning or _("connected")
 
     @admin.display(description="")
     def reconnect(self, obj):
         url = (reverse("oauth-connect", args=[obj.account_id]) if obj.account_id
                else reverse("oauth-target-connect", args=[obj.target_id]))
-        return format_html('<a class="button" href="{}">Reconnect</a>', url)
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Reconnect"))
 
     def delete_model(self, request, obj):
         flows.disconnect(obj.subject)
@@ -121,7 +122,7 @@ class OAuthGrantAdmin(admin.ModelAdmin):
         for grant in queryset.select_related("account", "target"):
             flows.disconnect(grant.subject)
 
-    @admin.action(description="Revoke and forget the selected sign-ins",
+    @admin.action(description=_("Revoke and forget the selected sign-ins"),
                   permissions=["delete"])
     def revoke_selected(self, request, queryset):
         count = 0

@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from delivery.targets import DeliveryTarget
@@ -118,7 +119,8 @@ def callback(request):
     back = entry.get("next") or _back(request, account)
     error, code = request.GET.get("error"), request.GET.get("code")
     if error or not code:
-        messages.error(request, f"The sign-in was not completed: {error or 'no code'}.")
+        messages.error(request, _("The sign-in was not completed: %(error)s.")
+                       % {"error": error or _("no code")})
         return redirect(back)
     try:
         grant = flows.finish_authorization(entry, account, code)
@@ -126,7 +128,8 @@ def callback(request):
         messages.error(request, str(exc))
         return redirect(back)
     audit.record(account, "oauth connect", provider=grant.provider.name, flow="browser")
-    messages.success(request, f"Connected {account} as {grant.connected_as}.")
+    messages.success(request, _("Connected %(account)s as %(who)s.")
+                     % {"account": account, "who": grant.connected_as})
     return redirect(back)
 
 
@@ -144,7 +147,8 @@ def device(request, pk, key, kind="account"):
     if state == "done":
         audit.record(account, "oauth connect", provider=account.oauth_grant.provider.name,
                      flow="device")
-        messages.success(request, f"Connected {account} as {grant_status(account).connected_as}.")
+        messages.success(request, _("Connected %(account)s as %(who)s.")
+                         % {"account": account, "who": grant_status(account).connected_as})
         return redirect(back)
     return render(request, "oauth/device.html", {"account": account, "next": back, **shown})
 
@@ -155,5 +159,6 @@ def disconnect(request, pk, kind="account"):
     account = _subject(request, kind, pk)
     if flows.disconnect(account):
         audit.record(account, "oauth disconnect")
-        messages.success(request, f"Signed out {account}: the grant was revoked and forgotten.")
+        messages.success(request, _("Signed out %(account)s: the grant was revoked and "
+                                    "forgotten.") % {"account": account})
     return redirect(_back(request, account))

@@ -14,15 +14,20 @@ from urllib.parse import urlencode
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.formats import number_format
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 WIDTH, HEIGHT = 600, 160
 TOP, BOTTOM, LEFT = 14, 20, 4
 
 
 def number(value) -> str:
-    return f"{value:,}"
+    # Grouped the active language's way: 1,234 in English, 1.234 in German.
+    return number_format(value, force_grouping=True)
 
 
 def size(value) -> str:
@@ -34,7 +39,7 @@ def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str
     `label(bucket)` names a bucket; `fmt` formats a value; `link(bucket)`, the
     address a bar leads to."""
     n = len(buckets) or 1
-    totals = [sum(b.values[f] for f, _, _ in series) for b in buckets]
+    totals = [sum(b.values[f] for f, _css, _legend in series) for b in buckets]
     peak = max(totals, default=0) or 1
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT) / n
@@ -50,7 +55,7 @@ def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str
         x = LEFT + i * slot + (slot - bar_w) / 2
         y = HEIGHT - BOTTOM
         tip = f"{label(bucket)}: " + ", ".join(
-            f"{legend} {fmt(bucket.values[f])}" for f, _, legend in series
+            f"{legend} {fmt(bucket.values[f])}" for f, _css, legend in series
         )
         href = link(bucket) if link and total else ""
         if href:
@@ -60,7 +65,7 @@ def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str
             # An empty slot still answers the hover.
             parts.append(f'<rect class="hover" x="{x:.1f}" y="{TOP}" width="{bar_w:.1f}" '
                          f'height="{plot_h}"/>')
-        for f, css, _ in series:
+        for f, css, _legend in series:
             h = plot_h * bucket.values[f] / peak
             if h <= 0:
                 continue
@@ -70,8 +75,9 @@ def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str
         parts.append("</g></a>" if href else "</g>")
     if not any(totals):
         middle = (TOP + HEIGHT - BOTTOM) / 2
+        nothing = escape(_("No data yet"))
         parts.append(f'<text class="empty" x="{WIDTH / 2:.0f}" y="{middle:.0f}" '
-                     f'text-anchor="middle">No data yet</text>')
+                     f'text-anchor="middle">{nothing}</text>')
     for i in (0, n // 2, n - 1):
         if i < len(buckets):
             x = LEFT + i * slot + slot / 2
@@ -82,20 +88,57 @@ def bar_chart(buckets, series, *, label, fmt=number, title="", link=None) -> str
     return mark_safe("".join(parts))  # noqa: S308  (every text above is escaped)
 
 
-RUN_SERIES = [("runs_ok", "ok", "ok"), ("runs_partial", "partial", "partial"),
-              ("runs_error", "error", "error")]
+RUN_SERIES = [("runs_ok", "ok", gettext_lazy("ok")),
+              ("runs_partial", "partial", gettext_lazy("partial")),
+              ("runs_error", "error", gettext_lazy("error"))]
+
+# The chart's sentence per what it counts and per bucket, whole, so a language can word
+# each its own way: (nothing counted, counted); the second picks its form by "n".
+SENTENCES = {
+    ("messages", "hour"): (
+        gettext_lazy("No messages in these %(count)s hours: no data yet."),
+        ngettext_lazy(
+            "%(total)s message in %(count)s hours; the busiest hour: %(label)s, %(peak)s.",
+            "%(total)s messages in %(count)s hours; the busiest hour: %(label)s, %(peak)s.",
+            "n")),
+    ("messages", "day"): (
+        gettext_lazy("No messages in these %(count)s days: no data yet."),
+        ngettext_lazy(
+            "%(total)s message in %(count)s days; the busiest day: %(label)s, %(peak)s.",
+            "%(total)s messages in %(count)s days; the busiest day: %(label)s, %(peak)s.",
+            "n")),
+    ("bytes", "hour"): (
+        gettext_lazy("Nothing fetched in these %(count)s hours: no data yet."),
+        gettext_lazy(
+            "%(total)s fetched in %(count)s hours; the busiest hour: %(label)s, %(peak)s.")),
+    ("bytes", "day"): (
+        gettext_lazy("Nothing fetched in these %(count)s days: no data yet."),
+        gettext_lazy(
+            "%(total)s fetched in %(count)s days; the busiest day: %(label)s, %(peak)s.")),
+    ("runs", "hour"): (
+        gettext_lazy("No runs in these %(count)s hours: no data yet."),
+        ngettext_lazy(
+            "%(total)s run in %(count)s hours; the busiest hour: %(label)s, %(peak)s.",
+            "%(total)s runs in %(count)s hours; the busiest hour: %(label)s, %(peak)s.",
+            "n")),
+    ("runs", "day"): (
+        gettext_lazy("No runs in these %(count)s days: no data yet."),
+        ngettext_lazy(
+            "%(total)s run in %(count)s days; the busiest day: %(label)s, %(peak)s.",
+            "%(total)s runs in %(count)s days; the busiest day: %(label)s, %(peak)s.",
+            "n")),
+}
 
 
-def describe(buckets, fields, *, label, fmt=number, noun, unit, empty="") -> str:
+def describe(buckets, fields, *, label, fmt=number, kind, unit) -> str:
     """The chart in one sentence: the total, and the busiest bucket."""
     totals = [sum(b.values[f] for f in fields) for b in buckets]
+    empty, counted = SENTENCES[(kind, unit)]
     if not any(totals):
-        return f"{empty or 'No ' + noun} in these {len(buckets)} {unit}s: no data yet."
+        return empty % {"count": len(buckets)}
     peak = max(range(len(totals)), key=totals.__getitem__)
-    if sum(totals) == 1 and noun.endswith("s"):
-        noun = noun[:-1]  # "1 run", "1 message"
-    return (f"{fmt(sum(totals))} {noun} in {len(buckets)} {unit}s; the busiest {unit}: "
-            f"{label(buckets[peak])}, {fmt(totals[peak])}.")
+    return counted % {"n": sum(totals), "total": fmt(sum(totals)), "count": len(buckets),
+                      "label": label(buckets[peak]), "peak": fmt(totals[peak])}
 
 
 def runs_url(start, length) -> str:
@@ -111,7 +154,7 @@ def charts(hourly, daily) -> dict:
         return f"{b.start:%H}:00"
 
     def day_label(b):
-        return f"{b.start:%b %d}"
+        return date_format(b.start, "M d")  # "Dec 04", German "Dez 04"
 
     out = {}
     for key, buckets, label, unit, length in (
@@ -122,19 +165,19 @@ def charts(hourly, daily) -> dict:
             return runs_url(b.start, length)
         out[key] = {
             "messages": {
-                "svg": bar_chart(buckets, [("messages", "messages", "messages")],
-                                 label=label, title="Messages fetched", link=link),
-                "text": describe(buckets, ["messages"], label=label, noun="messages",
+                "svg": bar_chart(buckets, [("messages", "messages", _("messages"))],
+                                 label=label, title=_("Messages fetched"), link=link),
+                "text": describe(buckets, ["messages"], label=label, kind="messages",
                                  unit=unit)},
             "bytes": {
-                "svg": bar_chart(buckets, [("bytes", "bytes", "fetched")], label=label,
-                                 fmt=size, title="Bytes fetched", link=link),
-                "text": describe(buckets, ["bytes"], label=label, fmt=size, noun="fetched",
-                                 unit=unit, empty="Nothing fetched")},
+                "svg": bar_chart(buckets, [("bytes", "bytes", _("fetched"))], label=label,
+                                 fmt=size, title=_("Bytes fetched"), link=link),
+                "text": describe(buckets, ["bytes"], label=label, fmt=size, kind="bytes",
+                                 unit=unit)},
             "runs": {
-                "svg": bar_chart(buckets, RUN_SERIES, label=label, title="Runs by result",
+                "svg": bar_chart(buckets, RUN_SERIES, label=label, title=_("Runs by result"),
                                  link=link),
-                "text": describe(buckets, [f for f, _, _ in RUN_SERIES], label=label,
-                                 noun="runs", unit=unit)},
+                "text": describe(buckets, [f for f, _css, _legend in RUN_SERIES], label=label,
+                                 kind="runs", unit=unit)},
         }
     return out

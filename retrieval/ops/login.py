@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 
 def admin_login(request, **kwargs):
@@ -37,5 +38,6 @@ class UserLogoutView(LogoutView):
         was = request.user.get_username() if request.user.is_authenticated else ""
         response = super().post(request, *args, **kwargs)
         if was:
-            messages.info(request, f"You have logged out ({was}). Log in again below.")
+            messages.info(request, _("You have logged out (%(username)s). Log in again below.")
+                          % {"username": was})
         return response

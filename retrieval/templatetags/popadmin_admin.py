@@ -2,6 +2,7 @@
 
 from django import template
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.models import GroupPolicy, Mailbox
 from accounts.policy import DEFAULT_GROUP
@@ -33,29 +34,30 @@ def setup_steps(request=None) -> list[dict]:
     gs = GlobalSettings.objects.filter(pk=1).first()
     return [
         {"done": Mailbox.objects.exists(), "url": reverse("admin:accounts_mailbox_add"),
-         "link": "Add a local mailbox",
-         "text": "the address fetched mail is delivered to; link it to the user's login."},
+         "link": _("Add a local mailbox"),
+         "text": _("the address fetched mail is delivered to; link it to the user's login.")},
         {"done": RemoteAccount.objects.exists(),
-         "url": reverse("admin:retrieval_remoteaccount_add"), "link": "Add a remote account",
-         "text": "the POP3 or IMAP mailbox to collect from. Saving tests the connection; "
-                 "its page has Test connection and Check now."},
+         "url": reverse("admin:retrieval_remoteaccount_add"), "link": _("Add a remote account"),
+         "text": _("the POP3 or IMAP mailbox to collect from. Saving tests the connection; "
+                   "its page has Test connection and Check now.")},
         {"done": triggers is not None,
-         "url": reverse("admin:auth_group_changelist"), "link": "Choose what users may do",
-         "text": f"new users join the group “{DEFAULT_GROUP}”, which lets them press Check now "
-                 "and checks their accounts when they log in. Tighten it, or allow self-service "
-                 "(users adding their own accounts), on the group's page."},
+         "url": reverse("admin:auth_group_changelist"), "link": _("Choose what users may do"),
+         "text": _("new users join the group “%(group)s”, which lets them press Check now "
+                   "and checks their accounts when they log in. Tighten it, or allow "
+                   "self-service (users adding their own accounts), on the group's page.")
+         % {"group": DEFAULT_GROUP}},
         {"done": OAuthProvider.objects.exists(), "optional": True,
          "url": reverse("admin:retrieval_oauthprovider_add"),
-         "link": "Sign in with Google or Microsoft",
-         "text": "Gmail, Google Workspace, Outlook.com and Microsoft 365 mailboxes refuse "
-                 "plain passwords over POP3/IMAP: they need an OAuth2 provider here. Register "
-                 "this server at Google or Microsoft with the redirect URI "
-                 f"{redirect_uri(request) if request else '(shown on the provider form)'}, "
-                 "then add the provider. Optional if nobody collects from them."},
+         "link": _("Sign in with Google or Microsoft"),
+         "text": _("Gmail, Google Workspace, Outlook.com and Microsoft 365 mailboxes refuse "
+                   "plain passwords over POP3/IMAP: they need an OAuth2 provider here. Register "
+                   "this server at Google or Microsoft with the redirect URI %(uri)s, then add "
+                   "the provider. Optional if nobody collects from them.")
+         % {"uri": redirect_uri(request) if request else _("(shown on the provider form)")}},
         {"done": gs is None or gs.service_running,
          "url": reverse("admin:retrieval_globalsettings_changelist"),
-         "link": "Mail collection", "text": "is running." if gs is None or gs.service_running
-         else "is stopped: no account is checked until you start it."},
+         "link": _("Mail collection"), "text": _("is running.") if gs is None or gs.service_running
+         else _("is stopped: no account is checked until you start it.")},
     ]
 
 

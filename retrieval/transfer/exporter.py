@@ -72,6 +72,8 @@ def _mailboxes():
         for key in MAILBOX_FIELDS:
             if key in ("aliases", "quota_mb", "postmaster"):
                 entry[key] = getattr(mailbox, RENAMED.get(key, key))
+            elif key == "language" and mailbox.language:
+                entry[key] = mailbox.language
         entry["delivery_target"] = _name(mailbox.delivery_target)
         if mailbox.pk in overrides:
             row = overrides[mailbox.pk]

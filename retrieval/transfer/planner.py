@@ -194,7 +194,7 @@ class ImportPlan:
             created = mailbox is None
             mailbox = mailbox or Mailbox(address=address or "")
             before = snapshot(mailbox)
-            for key in ("aliases", "quota_mb", "postmaster"):
+            for key in ("aliases", "quota_mb", "postmaster", "language"):
                 if key in values:
                     setattr(mailbox, RENAMED.get(key, key), values[key])
             bad = set(raw) - set(values) | ({"address"} if address is None else set())

@@ -9,6 +9,7 @@ model_errors() rather than copied here.
 import json
 import re
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import DomainNameValidator
 from django.utils.dateparse import parse_datetime
@@ -24,6 +25,10 @@ from retrieval.models import OAuthProvider, RemoteAccount
 SECTIONS = ("settings", "oauth_providers", "delivery_targets", "mailboxes", "accounts")
 # File keys whose model field is named differently.
 RENAMED = {"postmaster": "is_postmaster", "keep": "keep_policy", "default": "is_default"}
+
+
+# The languages a mailbox's owner may choose (Mailbox.language).
+LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
 
 
 class TransferError(Exception):
@@ -296,6 +301,8 @@ MAILBOX_FIELDS = {
     "aliases": _list_of(_email),
     "quota_mb": _integer(0),
     "postmaster": _boolean,
+    "language": _string("must be empty or one of " + ", ".join(LANGUAGE_CODES),
+                        lambda v: v == "" or v in LANGUAGE_CODES),
     "delivery_target": _name,
     "settings": _object(USER_SETTINGS_FIELDS),
 }

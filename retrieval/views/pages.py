@@ -7,6 +7,8 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -19,6 +21,7 @@ from retrieval.models.refused import MAX_ATTEMPTS
 from retrieval.oauth.permissions import may_connect
 from retrieval.refusals import held_messages
 from retrieval.views.access import own_account, require_manual_check
+from retrieval.views.language import language_form
 
 
 def home(request):
@@ -59,9 +62,11 @@ def accounts_page(request):
     cards = [(a, card(a, runs.get(a.latest_run_id), running, now, may_connect(request.user, a),
                       refused.get(a.pk, [])))
              for a in accounts]
+    mailbox = getattr(request.user, "mailbox", None)
     ctx = {
         "cards": cards,
-        "mailbox": getattr(request.user, "mailbox", None),
+        "mailbox": mailbox,
+        "language_form": language_form(mailbox),
         "can_check": allowed(request.user, "manual_check"),
         "can_manage": allowed(request.user, "manage_own_accounts"),
         "service_running": running,
@@ -95,13 +100,16 @@ def _checked(request, accounts):
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"queued": queued})
     if queued:
-        messages.success(request, f"Check started for {len(queued)} account(s).")
+        # English keeps "account(s)"; a language with plural forms uses them.
+        messages.success(request, ngettext("Check started for %(count)s account(s).",
+                                           "Check started for %(count)s account(s).",
+                                           len(queued)) % {"count": len(queued)})
     elif not GlobalSettings.is_running():
-        messages.warning(request, "Nothing started: the administrator has stopped mail "
-                                  "collection. Checks start again when it is switched on.")
+        messages.warning(request, _("Nothing started: the administrator has stopped mail "
+                                    "collection. Checks start again when it is switched on."))
     else:
-        messages.info(request, "Nothing to start: the account is being checked or was "
-                               "checked a moment ago.")
+        messages.info(request, _("Nothing to start: the account is being checked or was "
+                                 "checked a moment ago."))
     back = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
                                        require_https=request.is_secure()):

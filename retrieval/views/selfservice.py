@@ -14,6 +14,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.policy import min_poll_minutes
@@ -110,11 +111,14 @@ def _account_form(request, instance, template):
     save_account(form, account, adding)
     _tell_imported(request, form, account)
     if form.exemptions_dropped:
-        messages.warning(request, "The account now points at another server: certificate "
-                                  "checks and the network restriction an administrator had "
-                                  "turned off for the old server apply again.")
-    verb = "added" if adding else "saved"
-    messages.success(request, f"Account {account} {verb}. Test connection: {ctx['test']['line']}")
+        messages.warning(request, _("The account now points at another server: certificate "
+                                    "checks and the network restriction an administrator had "
+                                    "turned off for the old server apply again."))
+    words = {"account": account, "line": ctx["test"]["line"]}
+    if adding:
+        messages.success(request, _("Account %(account)s added. Test connection: %(line)s") % words)
+    else:
+        messages.success(request, _("Account %(account)s saved. Test connection: %(line)s") % words)
     return redirect("mail-accounts")
 
 
@@ -147,16 +151,20 @@ def _save_then_sign_in(request, form, account, adding, sign_in, ctx, wants_json)
     """Test cannot log in before the sign-in; Save saves and goes to the provider."""
     if request.POST.get("action") == "test":
         ctx["test"] = {"ok": False, "line": "", "admin_only": False,
-                       "summary": "This account signs in at its provider, not with a password.",
-                       "next_step": "Press Save: you are sent to the provider to sign in, and "
-                                    "come back here."}
+                       "summary": _("This account signs in at its provider, not with a "
+                                    "password."),
+                       "next_step": _("Press Save: you are sent to the provider to sign in, and "
+                                      "come back here.")}
         if wants_json:
             return JsonResponse(ctx["test"])
         return _render(request, "mail/account_form.html", ctx)
     save_account(form, account, adding)
     _tell_imported(request, form, account)
-    messages.success(request, f"Account {account} {'added' if adding else 'saved'}. "
-                              "Sign in at the provider to let popadmin read it.")
+    if adding:
+        said = _("Account %(account)s added. Sign in at the provider to let popadmin read it.")
+    else:
+        said = _("Account %(account)s saved. Sign in at the provider to let popadmin read it.")
+    messages.success(request, said % {"account": account})
     query = {"next": reverse("mail-accounts")}
     if sign_in:
         query["provider"] = sign_in.provider.pk
@@ -176,7 +184,7 @@ def _sign_in_again(request, form, account, sign_in, ctx, wants_json):
     """The server changed under an OAuth2 account: its grant is not sent there. Test says
     so on the host field; Save disconnects the grant and goes on to a new sign-in."""
     if request.POST.get("action") == "test":
-        form.add_error("host", credential_reuse.SIGN_IN_AGAIN)
+        form.add_error("host", str(credential_reuse.SIGN_IN_AGAIN))
         if wants_json:
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
         return _render(request, "mail/account_form.html", ctx, status=400)
@@ -204,8 +212,11 @@ def toggle_account(request, pk):
         account.next_check = timezone.now()
         fields.append("next_check")
     account.save(update_fields=fields)
-    state = "enabled: it is checked again" if account.enabled else "disabled: it is not checked"
-    messages.success(request, f"Account {account} {state}.")
+    if account.enabled:
+        said = _("Account %(account)s enabled: it is checked again.")
+    else:
+        said = _("Account %(account)s disabled: it is not checked.")
+    messages.success(request, said % {"account": account})
     return redirect("mail-accounts")
 
 
@@ -216,7 +227,7 @@ def delete_account(request, pk):
     if request.method == "POST":
         label = str(account)
         account.delete()
-        messages.success(request, f"Account {label} deleted. Mail already collected stays "
-                                  "in your mailbox.")
+        messages.success(request, _("Account %(account)s deleted. Mail already collected "
+                                    "stays in your mailbox.") % {"account": label})
         return redirect("mail-accounts")
     return render(request, "mail/account_delete.html", {"account": account})

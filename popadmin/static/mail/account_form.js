@@ -3,6 +3,11 @@
 // posts the form and the page comes back with the result.
 (function () {
   "use strict";
+  // Words from the JavaScript catalog (/jsi18n/, docs/reference/translations.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) {
+    return f.replace(/%\(\w+\)s/g, function (m) { return String(o[m.slice(2, -2)]); });
+  };
   var form = document.getElementById("account-form");
   // Fields shown only when they apply: keep days with "leave a copy for N
   // days", IMAP folders with IMAP.
@@ -39,7 +44,8 @@
   var button = document.getElementById("test-button");
   var box = document.getElementById("test-result");
   if (!form || !button || !box) return;
-  var WHO = {true: "Only an administrator can fix this. Ask them:", false: "What you can do:"};
+  var WHO = {true: gettext("Only an administrator can fix this. Ask them:"),
+             false: gettext("What you can do:")};
 
   function paragraph(parts) {
     var p = document.createElement("p");
@@ -58,7 +64,7 @@
     box.classList.toggle("ok", !!result.ok);
     box.classList.toggle("failed", !result.ok);
     if (result.ok) {
-      box.appendChild(paragraph([["strong", "Test connection: it works."], ["span", result.line]]));
+      box.appendChild(paragraph([["strong", gettext("Test connection: it works.")], ["span", result.line]]));
     } else if (result.errors) {
       var lines = [];
       Object.keys(result.errors).forEach(function (name) {
@@ -67,14 +73,14 @@
           lines.push((label ? label.textContent + ": " : "") + e.message);
         });
       });
-      box.appendChild(paragraph([["strong", "Please correct the form first."]]));
+      box.appendChild(paragraph([["strong", gettext("Please correct the form first.")]]));
       lines.forEach(function (line) { box.appendChild(paragraph([["span", line]])); });
     } else {
       box.appendChild(paragraph([["strong", result.summary]]));
       box.appendChild(paragraph([["span", WHO[result.admin_only]], ["span", result.next_step]]));
       var details = document.createElement("details");
       var summary = document.createElement("summary");
-      summary.textContent = "Exact error";
+      summary.textContent = gettext("Exact error");
       details.appendChild(summary);
       details.appendChild(paragraph([["span", result.line]]));
       box.appendChild(details);
@@ -88,13 +94,14 @@
     body.set("action", "test");
     button.disabled = true;
     var label = button.textContent;
-    button.textContent = "Testing…";
+    button.textContent = gettext("Testing…");
     fetch(form.getAttribute("action"), {method: "POST", body: body, credentials: "same-origin",
                         headers: {Accept: "application/json"}})
       .then(function (r) { return r.json(); })
       .then(render)
-      .catch(function () { render({ok: false, summary: "The test could not be run.",
-                                   next_step: "Reload the page and try again.", line: ""}); })
+      .catch(function () { render({ok: false, summary: gettext("The test could not be run."),
+                                   next_step: gettext("Reload the page and try again."),
+                                   line: ""}); })
       .finally(function () { button.disabled = false; button.textContent = label; });
   });
 })();

@@ -4,8 +4,14 @@
 // would. Without script the forms post normally and the page comes back.
 (function () {
   "use strict";
+  // Words from the JavaScript catalog (/jsi18n/, docs/reference/translations.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) {
+    return f.replace(/%\(\w+\)s/g, function (m) { return String(o[m.slice(2, -2)]); });
+  };
   var POLL_MS = 1000, GIVE_UP_MS = 10 * 60 * 1000;
-  var WHO = {true: "Only an administrator can fix this. Ask them:", false: "What you can do:"};
+  var WHO = {true: gettext("Only an administrator can fix this. Ask them:"),
+             false: gettext("What you can do:")};
 
   function field(section, name) { return section.querySelector("[data-field=" + name + "]"); }
 
@@ -64,13 +70,13 @@
           apply(section, p.card);
           if (!p.card.active) return stop();
           if (Date.now() - since > GIVE_UP_MS) {
-            show(section, p.card.line + " (still waiting; reload the page later)", "");
+            show(section, p.card.line + " " + gettext("(still waiting; reload the page later)"), "");
             return stop();
           }
           setTimeout(tick, POLL_MS);
         })
         .catch(function () {
-          show(section, "progress unavailable; reload the page", "error");
+          show(section, gettext("progress unavailable; reload the page"), "error");
           stop();
         });
     }
@@ -82,8 +88,9 @@
     fetch(form.action, {method: "POST", body: new FormData(form),
                         headers: {Accept: "application/json"}, credentials: "same-origin"})
       .then(function (r) {
-        if (r.status === 403) throw new Error("your group does not allow manual checks");
-        if (!r.ok) throw new Error("the check could not be started (HTTP " + r.status + ")");
+        if (r.status === 403) throw new Error(gettext("your group does not allow manual checks"));
+        if (!r.ok) throw new Error(interpolate(gettext("the check could not be started (HTTP %(status)s)"),
+                                               {status: r.status}, true));
         return r.json();
       })
       .then(function () {

@@ -4,6 +4,11 @@
 // since the newest message shown). Without script the forms post normally.
 (function () {
   "use strict";
+  // Words from the JavaScript catalog (/jsi18n/, docs/reference/translations.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) {
+    return f.replace(/%\(\w+\)s/g, function (m) { return String(o[m.slice(2, -2)]); });
+  };
   var app = document.getElementById("mail-app");
   if (!app) return;
   var FAST_MS = 1000, SLOW_MS = 30000, GIVE_UP_MS = 10 * 60 * 1000;
@@ -45,9 +50,9 @@
     when.textContent = m.date;
     a.appendChild(when);
     var subject = span("subject", m.subject);
-    if (m.unread) subject.prepend(span("visually-hidden", "Unread: "));
+    if (m.unread) subject.prepend(span("visually-hidden", gettext("Unread:") + " "));
     a.appendChild(subject);
-    a.appendChild(span("via", m.account + (m.elsewhere ? " · delivered elsewhere" : "")));
+    a.appendChild(span("via", m.account + (m.elsewhere ? " · " + gettext("delivered elsewhere") : "")));
     li.appendChild(a);
     return li;
   }
@@ -56,7 +61,7 @@
     if (!el) return;
     el.textContent = n;
     el.dataset.unread = n;
-    el.setAttribute("aria-label", n + " unread");
+    el.setAttribute("aria-label", interpolate(gettext("%(count)s unread"), {count: n}, true));
     el.hidden = !n;
   }
 
@@ -110,7 +115,7 @@
           return poll().then(function () { done(); });
         })
         .catch(function () {
-          line.textContent = "progress unavailable; reload the page";
+          line.textContent = gettext("progress unavailable; reload the page");
           line.dataset.state = "error";
           done();
         });
@@ -168,12 +173,13 @@
       button.disabled = true;
       checking = true;
       line.dataset.state = "";
-      line.textContent = "Checking your accounts…";
+      line.textContent = gettext("Checking your accounts…");
       fetch(form.action, {method: "POST", body: new FormData(form),
                           headers: {Accept: "application/json"}, credentials: "same-origin"})
         .then(function (r) {
-          if (r.status === 403) throw new Error("your group does not allow manual checks");
-          if (!r.ok) throw new Error("the check could not be started (HTTP " + r.status + ")");
+          if (r.status === 403) throw new Error(gettext("your group does not allow manual checks"));
+          if (!r.ok) throw new Error(interpolate(gettext("the check could not be started (HTTP %(status)s)"),
+                                                 {status: r.status}, true));
           return r.json();
         })
         .then(function () {

@@ -1,6 +1,11 @@
 // Remote account form: show a field only where it applies. A file, not inline
 // script (the CSP allows none); the server ignores a hidden field's value too.
 "use strict";
+// Words from the JavaScript catalog (/jsi18n/, docs/reference/translations.md); English without it.
+var gettext = window.gettext || function (s) { return s; };
+var interpolate = window.interpolate || function (f, o) {
+  return f.replace(/%\(\w+\)s/g, function (m) { return String(o[m.slice(2, -2)]); });
+};
 (function () {
   function row(name) {
     return document.querySelector(".form-row.field-" + name) ||
@@ -65,9 +70,9 @@ document.addEventListener("DOMContentLoaded", function () {
     box.classList.toggle("ok", !!result.ok);
     box.classList.toggle("failed", !result.ok);
     if (result.ok) {
-      box.appendChild(line("p", "Test connection OK: " + result.line, "popadmin-why"));
+      box.appendChild(line("p", gettext("Test connection OK:") + " " + result.line, "popadmin-why"));
     } else if (result.errors) {
-      box.appendChild(line("p", "Correct these first:", "popadmin-why"));
+      box.appendChild(line("p", gettext("Correct these first:"), "popadmin-why"));
       Object.keys(result.errors).forEach(function (name) {
         var label = form.querySelector("label[for=id_" + name + "]");
         result.errors[name].forEach(function (message) {
@@ -77,21 +82,22 @@ document.addEventListener("DOMContentLoaded", function () {
     } else {
       box.appendChild(line("p", result.summary, "popadmin-why"));
       if (result.next_step) {
-        box.appendChild(line("p", (result.who || "Next step") + ": " + result.next_step, "popadmin-next"));
+        box.appendChild(line("p", (result.who || gettext("Next step")) + ": " + result.next_step, "popadmin-next"));
       }
-      if (result.line) { box.appendChild(line("p", "Server said: " + result.line, "popadmin-raw")); }
+      if (result.line) { box.appendChild(line("p", gettext("Server said:") + " " + result.line, "popadmin-raw")); }
     }
   }
   function test() {
     var body = new FormData(form);
     button.disabled = true;
     var label = button.textContent;
-    button.textContent = "Testing…";
+    button.textContent = gettext("Testing…");
     return fetch(button.dataset.url, {method: "POST", body: body, credentials: "same-origin",
                                       headers: {Accept: "application/json"}})
       .then(function (r) { return r.json(); })
       .catch(function () {
-        return {ok: false, summary: "The test could not be run.", next_step: "Reload the page and try again."};
+        return {ok: false, summary: gettext("The test could not be run."),
+                next_step: gettext("Reload the page and try again.")};
       })
       .then(function (result) { render(result); return result; })
       .finally(function () { button.disabled = false; button.textContent = label; });
@@ -113,7 +119,7 @@ document.addEventListener("DOMContentLoaded", function () {
         form.requestSubmit(submitter);
         return;
       }
-      box.insertBefore(line("p", "Not saved: Test connection failed.", "popadmin-why"), box.firstChild);
+      box.insertBefore(line("p", gettext("Not saved: Test connection failed."), "popadmin-why"), box.firstChild);
       if (anyway) { anyway.hidden = false; }
     });
   });
@@ -147,7 +153,7 @@ document.addEventListener("DOMContentLoaded", function () {
     event.preventDefault();
     out.replaceChildren();
     var p = document.createElement("p");
-    p.textContent = "Looking up…";
+    p.textContent = gettext("Looking up…");
     out.appendChild(p);
     fetch(button.dataset.url + "?address=" + encodeURIComponent(input.value.trim()),
           {credentials: "same-origin", headers: {Accept: "application/json"}})
@@ -156,24 +162,25 @@ document.addEventListener("DOMContentLoaded", function () {
         out.replaceChildren();
         var found = data.suggestions || [];
         if (!found.length) {
-          p.textContent = "No settings found for this address: fill in the server below.";
+          p.textContent = gettext("No settings found for this address: fill in the server below.");
           out.appendChild(p);
           return;
         }
         use(found[0]);
-        p.textContent = "Filled in: " + found[0].label + " (from the " + found[0].source + ").";
+        p.textContent = interpolate(gettext("Filled in: %(label)s (from the %(source)s)."),
+                                    {label: found[0].label, source: found[0].source}, true);
         out.appendChild(p);
         if (found[0].oauth) {
           var note = document.createElement("p");
-          note.textContent = "This provider refuses plain passwords over POP3/IMAP: choose an " +
-            "OAuth2 sign-in method (it needs an OAuth2 provider set up here) or use an app password.";
+          note.textContent = gettext("This provider refuses plain passwords over POP3/IMAP: choose an " +
+            "OAuth2 sign-in method (it needs an OAuth2 provider set up here) or use an app password.");
           out.appendChild(note);
         }
         found.slice(1).forEach(function (s) {
           var other = document.createElement("button");
           other.type = "button";
           other.className = "button";
-          other.textContent = "Use " + s.label;
+          other.textContent = interpolate(gettext("Use %(label)s"), {label: s.label}, true);
           other.addEventListener("click", function () { use(s); });
           out.appendChild(other);
         });

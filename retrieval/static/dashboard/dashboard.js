@@ -35,11 +35,18 @@
             if (d) { d.open = open[id]; }
           });
           var marker = box.querySelector("[data-stamp]");
-          if (stamp && marker) { stamp.textContent = "updated " + marker.getAttribute("data-stamp"); }
+          if (stamp && marker) {
+            // The words come from the page, in its language (data-updated, data-stale).
+            var words = stamp.getAttribute("data-updated") || "updated %(time)s";
+            stamp.textContent = words.replace("%(time)s", marker.getAttribute("data-stamp"));
+          }
           if (stamp) { stamp.classList.remove("stale"); }
         })
         .catch(function () {
-          if (stamp) { stamp.classList.add("stale"); stamp.textContent = "not updating (offline or signed out)"; }
+          if (stamp) {
+            stamp.classList.add("stale");
+            stamp.textContent = stamp.getAttribute("data-stale") || "not updating (offline or signed out)";
+          }
         })
         .finally(function () { busy = false; });
     }
