@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 # The Celery task that runs one session (retrieval/tasks.py).
 FETCH_TASK = "retrieval.tasks.fetch_account"
+# The Celery task that checks a batch of scheduled accounts (retrieval/check_batch.py).
+CHECK_TASK = "retrieval.tasks.check_accounts"
 
 # A check asked for this soon after the last one finished is coalesced with it.
 COOLDOWN = dt.timedelta(seconds=30)
@@ -97,8 +99,36 @@ def publish(batch, enqueue=None) -> int:
     return publishing.publish(batch, lambda pk, trigger, tid: enqueue(pk, trigger))
 
 
+class _TaskIds(dict):
+    """{account id: its task's id}; `checked`: the accounts queued in a check batch."""
+
+    checked: frozenset = frozenset()
+
+
 def _task_ids(pks) -> dict:
-    return {pk: str(uuid.uuid4()) for pk in pks}
+    return _TaskIds((pk, str(uuid.uuid4())) for pk in pks)
+
+
+def _check_batches(picked, ids: _TaskIds) -> list[tuple[list[int], str]]:
+    """Scheduled accounts go to cheap checks (retrieval/check_batch.py), up to
+    POPADMIN_CHECK_BATCH per task, each batch's claims naming its one task;
+    requests a person waits for go straight to a fetch."""
+    size = settings.POPADMIN_CHECK_BATCH
+    scheduled = [pk for pk, trigger in picked if trigger == Run.Trigger.SCHEDULE]
+    if size <= 0 or not scheduled:
+        return []
+    batches = []
+    for start in range(0, len(scheduled), size):
+        pks = scheduled[start : start + size]
+        task_id = str(uuid.uuid4())
+        ids.update(dict.fromkeys(pks, task_id))
+        batches.append((pks, task_id))
+    ids.checked = frozenset(scheduled)
+    return batches
+
+
+def enqueue_check(pks: list[int], task_id: str):
+    celery_app.send_task(CHECK_TASK, (pks,), queue=SCHEDULE_QUEUE, task_id=task_id)
 
 
 def dispatch(enqueue=None, refill: bool = False) -> list[int]:
@@ -157,10 +187,13 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
                 picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
                                 slots - len(picked), busy, limit, pages)
             ids = _task_ids(pk for pk, _ in picked)
+            checks = _check_batches(picked, ids) if enqueue is None else []
             _claim([pk for pk, _ in picked], now, {}, ids)
-            if picked:
-                transaction.on_commit(partial(
-                    publish, [(pk, trigger, ids[pk]) for pk, trigger in picked], enqueue))
+            fetches = [(pk, trigger, ids[pk]) for pk, trigger in picked if pk not in ids.checked]
+            if fetches:
+                transaction.on_commit(partial(publish, fetches, enqueue))
+            if checks:
+                transaction.on_commit(partial(publishing.publish_checks, checks, enqueue_check))
         # Every free slot taken (or none free): more accounts may be waiting.
         backlog = len(picked) >= slots
         if backlog != gs.dispatch_backlog:
