@@ -33,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import socket
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -183,9 +184,10 @@ def _run_checks(pairs) -> dict:
         if key in targets:
             continue
         try:
-            # Resolved once per server and batch; the guard checks each address.
+            # Resolved once per server and batch (the guard checks each address),
+            # not by a thread per connection.
             targets[key] = (params.reach(params.host, params.port, params.timeout)
-                            if params.reach else [params.host])
+                            if params.reach else _addresses(params.host, params.port))
         except Exception as exc:  # the guard's refusal: the fetch reports it in its words
             targets[key] = exc
 
@@ -202,6 +204,14 @@ def _run_checks(pairs) -> dict:
         return await asyncio.gather(*(one(a, p) for a, p in pairs))
 
     return {pk: (outcome, seconds) for pk, outcome, seconds in asyncio.run(every())}
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return [host]  # the check fails and the fetch says why, in its words
+    return list(dict.fromkeys(info[4][0] for info in infos))
 
 
 # -- 3 and 4. what was found, written back --------------------------------------
@@ -252,22 +262,48 @@ def _ended_well_after(account, when) -> bool:
             and account.last_check > when)
 
 
+_EMPTY_SET = ("last_check = %s, last_status = %s, last_error = '', last_error_kind = '', "
+              "consecutive_failures = 0, failing_since = NULL, lease_token = NULL, "
+              "lease_expires = NULL")
+_EMPTY_PG = """UPDATE {table} SET next_check = v.next_check, {rest}
+FROM (VALUES {values}) AS v(id, next_check)
+WHERE {table}.id = v.id AND {table}.lease_token = %s"""
+_EMPTY_SQLITE = """WITH v(id, next_check) AS (VALUES {values})
+UPDATE {table} SET next_check = (SELECT v.next_check FROM v WHERE v.id = {table}.id), {rest}
+WHERE id IN (SELECT id FROM v) AND lease_token = %s"""
+
+
 def _write_empty(accounts, knobs, token, now):
     """Each empty check's bookkeeping, as finish_run writes an empty poll's, in
-    one statement; conditional on the batch's lease."""
+    one statement; conditional on the batch's lease. Only the next check
+    differs between accounts (interval and jitter), so it alone rides in a
+    VALUES list: the ORM's bulk_update built a CASE per row and field, which
+    cost more CPU than the checks themselves."""
+    if not accounts:
+        return
+    field = RemoteAccount._meta.get_field
+    db = lambda name, value: field(name).get_db_prep_value(value, connection)  # noqa: E731
+    rows = []
     for account in accounts:
         interval = poll_interval(account, knobs[account.pk])
-        account.last_check = now
-        account.last_status = Run.Status.OK
-        account.last_error = account.last_error_kind = ""
-        account.next_check = now + interval + jitter(account.pk, interval)
-        account.consecutive_failures, account.failing_since = 0, None
-        account.lease_token = account.lease_expires = None
-    if accounts:
-        RemoteAccount.objects.filter(lease_token=token).bulk_update(
-            accounts, ["last_check", "last_status", "last_error", "last_error_kind",
-                       "next_check", "consecutive_failures", "failing_since",
-                       "lease_token", "lease_expires"], batch_size=1000)
+        rows += [account.pk, db("next_check", now + interval + jitter(account.pk, interval))]
+    table = connection.ops.quote_name(RemoteAccount._meta.db_table)
+    # Placeholders only: every value goes as a parameter.
+    values = ", ".join(["(%s, %s)"] * len(accounts))
+    if connection.vendor == "postgresql":
+        # The VALUES list types its columns from the first row.
+        values = values.replace("(%s, %s)", "(%s::bigint, %s::timestamptz)", 1)
+    template = _EMPTY_PG if connection.vendor == "postgresql" else _EMPTY_SQLITE
+    sql = template.format(table=table, values=values, rest=_EMPTY_SET)
+    common = [db("last_check", now), Run.Status.OK]
+    # In the order the placeholders appear: SET before VALUES on PostgreSQL,
+    # the VALUES of the WITH first on SQLite.
+    if connection.vendor == "postgresql":
+        params = common + rows + [db("lease_token", token)]
+    else:
+        params = rows + common + [db("lease_token", token)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _marks(account_ids) -> dict:

@@ -155,7 +155,9 @@ class _Connection:
         self._note_tls()
 
     def _remember(self):
-        if self.resume_key is not None and self.writer is not None:
+        # A resumed session is the one kept already; reading a session out of
+        # OpenSSL costs about as much as the rest of a check.
+        if self.resume_key is not None and self.writer is not None and self.outcome.tls == "full":
             tls_sessions.remember(self.resume_key, self.writer.get_extra_info("ssl_object"))
 
     def close(self):
