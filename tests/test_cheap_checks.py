@@ -215,3 +215,15 @@ def test_the_batch_keeps_to_the_global_cap(dovecot):
     summary, _sent = check(*accounts)
 
     assert len(summary.empty) == 2 and len(summary.refused) == 2
+
+
+def test_an_edited_account_loses_its_folder_marks(dovecot, mail_user):
+    from retrieval import status
+
+    account = imap_account(dovecot, mail_user)
+    check(account)
+    assert FolderMark.objects.filter(account=account).exists()
+
+    status.reset_after_edit(account)
+
+    assert not FolderMark.objects.filter(account=account).exists()
