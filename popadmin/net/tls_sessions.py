@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 
 _lock = threading.Lock()
 _sessions: dict[tuple, ssl.SSLSession] = {}
+_kept_at: dict[tuple, float] = {}
 # Servers kept at most; beyond it the oldest entry goes (a dict keeps insertion order).
 MAX_SERVERS = 4096
 
@@ -53,7 +55,17 @@ class ResumingContext:
 
 
 def remember(key: tuple, sslobj) -> None:
-    """Keep the connection's session for the next connection to the same server."""
+    """Keep the connection's session for the next connection to the same server.
+
+    At most one a second per server: reading a session out of OpenSSL costs
+    about half a millisecond, and a server with several processes (each with
+    its own ticket keys) would otherwise have every full handshake replace it.
+    """
+    now = time.monotonic()
+    with _lock:
+        if now - _kept_at.get(key, -1.0) < 1.0:
+            return
+        _kept_at[key] = now
     session = getattr(sslobj, "session", None) if sslobj is not None else None
     if session is None or not session.has_ticket and not session.id:
         return
@@ -61,9 +73,12 @@ def remember(key: tuple, sslobj) -> None:
         _sessions.pop(key, None)
         _sessions[key] = session
         while len(_sessions) > MAX_SERVERS:
-            _sessions.pop(next(iter(_sessions)))
+            dropped = next(iter(_sessions))
+            _sessions.pop(dropped)
+            _kept_at.pop(dropped, None)
 
 
 def forget_all() -> None:
     with _lock:
         _sessions.clear()
+        _kept_at.clear()

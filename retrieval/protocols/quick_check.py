@@ -166,7 +166,8 @@ class _Connection:
             self.writer = None
 
     async def _line(self) -> bytes:
-        line = await asyncio.wait_for(self.reader.readline(), self.p.timeout)
+        # Bounded by the whole check's deadline (check()), not a timer per line.
+        line = await self.reader.readline()
         if not line:
             raise ProtocolError("connection closed by server")
         if not line.endswith(b"\n"):
