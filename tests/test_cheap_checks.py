@@ -227,3 +227,16 @@ def test_an_edited_account_loses_its_folder_marks(dovecot, mail_user):
     status.reset_after_edit(account)
 
     assert not FolderMark.objects.filter(account=account).exists()
+
+
+def test_imap_new_mail_in_a_second_folder_is_found(dovecot, mail_user):
+    account = imap_account(dovecot, mail_user, folders=["INBOX", "Work"])
+    dovecot._ensure_maildir(mail_user[0], "Work")
+    assert check(account)[1] == []
+    assert set(FolderMark.objects.filter(account=account).values_list("folder", flat=True)) \
+        == {"INBOX", "Work"}
+
+    dovecot.deliver_many(mail_user[0], 1, folder="Work")
+    summary, sent = check(account)
+
+    assert sent and summary.reasons[account.pk] == "new message"

@@ -220,9 +220,17 @@ class _Connection:
 
     async def _imap_command(self, *args: bytes) -> list[bytes]:
         """Untagged lines of the answer; raises unless the tagged answer is OK."""
+        return await self._imap_answer(await self._imap_send(*args), args[0])
+
+    async def _imap_send(self, *args: bytes, drain: bool = True) -> bytes:
         self.tag += 1
         tag = b"c%d" % self.tag
-        await self._send(b" ".join((tag, *args)))
+        self.writer.write(b" ".join((tag, *args)) + b"\r\n")
+        if drain:
+            await self.writer.drain()
+        return tag
+
+    async def _imap_answer(self, tag: bytes, verb: bytes) -> list[bytes]:
         untagged = []
         while True:
             line = await self._line()
@@ -230,7 +238,7 @@ class _Connection:
                 raise _Unsupported("literal in an answer")
             if line.startswith(tag + b" "):
                 if line[len(tag) + 1:][:2].upper() != b"OK":
-                    raise ProtocolError(f"{args[0].decode()} refused")
+                    raise ProtocolError(f"{verb.decode()} refused")
                 return untagged
             if line.startswith(b"+"):
                 raise _Unsupported("unexpected continuation")
@@ -250,13 +258,17 @@ class _Connection:
             await self._imap_command(b"AUTHENTICATE", b"PLAIN", token)
         else:
             await self._imap_command(b"LOGIN", _quoted(user), _quoted(password))
-        for folder in self.p.folders:
-            name = "INBOX" if folder.upper() == "INBOX" else folder
-            lines = await self._imap_command(
-                b"STATUS", mailbox(name), b"(UIDNEXT UIDVALIDITY MESSAGES)")
-            self.outcome.folders[name] = _status(lines)
+        # Signed in: every STATUS and the LOGOUT go in one write (RFC 3501 5.5:
+        # none depends on another's answer), then the answers are read in order.
+        names = ["INBOX" if f.upper() == "INBOX" else f for f in self.p.folders]
+        tags = [await self._imap_send(b"STATUS", mailbox(name),
+                                      b"(UIDNEXT UIDVALIDITY MESSAGES)", drain=False)
+                for name in names]
+        logout = await self._imap_send(b"LOGOUT")
+        for name, tag in zip(names, tags, strict=True):
+            self.outcome.folders[name] = _status(await self._imap_answer(tag, b"STATUS"))
         self.outcome.count = sum(m for _v, _n, m in self.outcome.folders.values())
-        await self._imap_command(b"LOGOUT")
+        await self._imap_answer(logout, b"LOGOUT")
 
 
 def _quoted(value: bytes) -> bytes:
