@@ -223,12 +223,20 @@ def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
         # Empty scheduled polls keep no Run row (README "What a run keeps"):
         # the account's last_check is what every poll leaves behind.
         polled = RemoteAccount.objects.filter(last_check__isnull=False)
-        wait_for(lambda: polled.count() >= n, timeout=1800, interval=1,
-                 what="every account polled")
+        # Backends are read every second: one that closes before the end
+        # keeps the CPU it was last seen with.
+        pg_after: dict[int, float] = {}
+
+        def done():
+            with connection.cursor() as cursor:
+                for pid, seconds in _proc_cpu.backend_seconds(cursor, db["NAME"]).items():
+                    pg_after[pid] = max(seconds, pg_after.get(pid, 0.0))
+            return polled.count() >= n
+
+        wait_for(done, timeout=1800, interval=1, what="every account polled")
         py = sum(_proc_cpu.tree_seconds(w.proc.pid) for w in [*workers, beat]) - py_before
         server = _proc_cpu.tree_seconds(dovecot._proc.pid) - server_before
-        with connection.cursor() as cursor:
-            pg_after = _proc_cpu.backend_seconds(cursor, db["NAME"])
+        done()
         pg_after.pop(own_backend, None)
         pg = _proc_cpu.backend_delta(pg_before, pg_after)
     finally:
