@@ -91,6 +91,9 @@ def check_batch(account_ids, enqueue=None) -> Summary:
     for account in accounts:
         params = None
         why = "refused messages due for a retry" if account.has_refused else ""
+        if account.auth_method != "password":
+            # Before params_for: that would refresh the access token, here in the batch.
+            why = "OAuth2 sign-in"
         if not why:
             try:
                 params = params_for(account, knobs[account.pk].timeout_seconds, gs)
