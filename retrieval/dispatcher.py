@@ -2,7 +2,9 @@
 
 Beat runs `dispatch` every few seconds. It claims due accounts, longest
 waiting first, within the free slots of the global cap and the per-server
-limit, and queues one fetch task per account. `request_check` queues checks
+limit, and queues scheduled ones in batches to the cheap check
+(retrieval/check_batch.py, which hands on the accounts with something to
+do) and the others as one fetch task per account. `request_check` queues checks
 someone asked for (admin "Check now", the user page, login), ahead of
 scheduled work and coalesced with a check already queued, running or just
 done.
