@@ -97,7 +97,7 @@ def check_batch(account_ids, enqueue=None) -> Summary:
         if not why:
             try:
                 params = params_for(account, knobs[account.pk].timeout_seconds, gs)
-            except Exception as exc:  # a password that does not decrypt, an OAuth2 refresh
+            except Exception as exc:  # e.g. a password that no longer decrypts
                 why = f"cannot prepare the check: {type(exc).__name__}"
         why = why or quick_check.supported(account.protocol, params)
         if why:
