@@ -133,7 +133,7 @@ def enqueue_check(pks: list[int], task_id: str):
     celery_app.send_task(CHECK_TASK, (pks,), queue=SCHEDULE_QUEUE, task_id=task_id)
 
 
-def dispatch(enqueue=None, refill: bool = False) -> list[int]:
+def dispatch(enqueue=None, refill: bool = False, most: int = REFILL_MAX) -> list[int]:
     """Claim due accounts, requests first then longest waiting, and queue each.
 
     `enqueue(pk, trigger)` runs after the claims commit; the default sends the
@@ -146,7 +146,8 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     be used in full; with slots to spare the tick alone is enough, and an
     idle system (or a test without beat) never dispatches by itself. It
     counts servers' sessions one host at a time, so that it stays cheap while
-    holding the lock once per finished session.
+    holding the lock once per finished session. `most`: how many a refill
+    may claim (a cheap-check batch frees up to a batch's worth of slots).
     """
     # Counted before taking the lock: session starts wait for the tick.
     enabled = enabled_account_count(max_age=30 if refill else 0, max_age_when_large=30)
@@ -165,7 +166,7 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
         if refill:
             busy = _HostLoad(parts)
             taken = sum(part.count() for part in parts)
-            slots = min(gs.effective_max_concurrent(enabled) - taken, REFILL_MAX)
+            slots = min(gs.effective_max_concurrent(enabled) - taken, most)
         else:
             # An account never checked has been waiting since it was created;
             # a real time keeps the due scan on its index (no IS NULL branch).

@@ -65,10 +65,11 @@ def check_accounts(account_ids: list[int]):
     # one a session holds is refused (check_batch._admit).
     summary = check_batch.check_batch(account_ids)
     try:
-        # A batch frees many slots at once: while accounts wait, a whole tick's
-        # worth is handed on now rather than at the next tick.
+        # A batch frees many slots at once: while accounts wait, up to a batch's
+        # worth is handed on now rather than at the next tick (a refill: no
+        # broker look or lease sweep, which the tick does).
         if (summary.empty or summary.fetch) and dispatcher.refill_wanted():
-            dispatcher.dispatch()
+            dispatcher.dispatch(refill=True, most=max(len(account_ids), dispatcher.REFILL_MAX))
     except TRANSIENT:
         log.warning("could not refill after a check batch; the next tick will", exc_info=True)
     return len(summary.empty)
