@@ -241,3 +241,28 @@ def test_imap_new_mail_in_a_second_folder_is_found(dovecot, mail_user):
     summary, sent = check(account)
 
     assert sent and summary.reasons[account.pk] == "new message"
+
+
+def test_a_server_that_never_answers_is_handed_to_the_fetch(dovecot, mail_user):
+    import socket
+
+    # A fault Dovecot will not produce: the connection opens, no greeting comes.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    try:
+        GlobalSettings.objects.filter(pk=1).update(timeout_seconds=1)
+        account = make_account(dovecot, *mail_user, host="127.0.0.1",
+                               port=silent.getsockname()[1], verify_tls=False)
+        started = timezone.now()
+
+        summary, sent = check(account)
+    finally:
+        silent.close()
+
+    assert sent == [(account.pk, Run.Trigger.SCHEDULE)]
+    assert "timed out" in summary.reasons[account.pk]
+    assert timezone.now() - started < dt.timedelta(seconds=10)
+    row = RemoteAccount.objects.get(pk=account.pk)
+    # Nothing judged by the check: the fetch will say what went wrong.
+    assert row.last_check is None and row.consecutive_failures == 0

@@ -91,7 +91,9 @@ async def check(protocol: str, params: ConnectionParams, targets: list[str]) -> 
         return outcome
     conn = _Connection(params, outcome)
     try:
-        await asyncio.wait_for(conn.run(protocol, targets), params.timeout * 2)
+        # A deadline, not wait_for: no task of its own per check.
+        async with asyncio.timeout(params.timeout * 2):
+            await conn.run(protocol, targets)
     except _Unsupported as exc:
         outcome.unsupported = str(exc)
     except TimeoutError:
@@ -133,13 +135,16 @@ class _Connection:
         failure: Exception | None = None
         for target in targets:
             try:
-                self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(
-                    target, p.port, ssl=context, server_hostname=p.host if context else None,
-                    limit=MAX_LINE), p.timeout)
+                async with asyncio.timeout(p.timeout):
+                    self.reader, self.writer = await asyncio.open_connection(
+                        target, p.port, ssl=context, server_hostname=p.host if context else None,
+                        limit=MAX_LINE)
                 break
             except (OSError, TimeoutError) as exc:
                 failure = exc
         else:
+            if isinstance(failure, TimeoutError):
+                raise ProtocolError(f"timed out connecting to {p.host}:{p.port}")
             raise ProtocolError(f"cannot connect to {p.host}:{p.port}: {failure}")
         if context is not None:
             self._note_tls()
