@@ -36,6 +36,8 @@ from .pop3_login import APOP_TIMESTAMP, user_pass_too_long
 MAX_LINE = 16 * 1024
 # Messages at most in a UIDL answer read by a check; more goes to a fetch.
 MAX_UIDL = 100_000
+# The longest one check may take, whatever the account's timeout.
+CHECK_DEADLINE = 30.0
 _STATUS = re.compile(rb"\(([^()]*)\)\s*$")
 
 
@@ -91,8 +93,10 @@ async def check(protocol: str, params: ConnectionParams, targets: list[str]) -> 
         return outcome
     conn = _Connection(params, outcome)
     try:
-        # A deadline, not wait_for: no task of its own per check.
-        async with asyncio.timeout(params.timeout * 2):
+        # A deadline, not wait_for: no task of its own per check. Bounded apart
+        # from the account's timeout: the batch's bookkeeping waits for its
+        # slowest check, and a slow server is the fetch's to wait for anyway.
+        async with asyncio.timeout(min(params.timeout * 2, CHECK_DEADLINE)):
             await conn.run(protocol, targets)
     except _Unsupported as exc:
         outcome.unsupported = str(exc)
@@ -225,15 +229,18 @@ class _Connection:
 
     async def _imap_command(self, *args: bytes) -> list[bytes]:
         """Untagged lines of the answer; raises unless the tagged answer is OK."""
-        return await self._imap_answer(await self._imap_send(*args), args[0])
+        return await self._imap_answer((await self._imap_send(args))[0], args[0])
 
-    async def _imap_send(self, *args: bytes, drain: bool = True) -> bytes:
-        self.tag += 1
-        tag = b"c%d" % self.tag
-        self.writer.write(b" ".join((tag, *args)) + b"\r\n")
-        if drain:
-            await self.writer.drain()
-        return tag
+    async def _imap_send(self, *commands: tuple[bytes, ...]) -> list[bytes]:
+        """Send these commands in one write (one TLS record); their tags."""
+        tags, lines = [], []
+        for args in commands:
+            self.tag += 1
+            tags.append(b"c%d" % self.tag)
+            lines.append(b" ".join((tags[-1], *args)) + b"\r\n")
+        self.writer.write(b"".join(lines))
+        await self.writer.drain()
+        return tags
 
     async def _imap_answer(self, tag: bytes, verb: bytes) -> list[bytes]:
         untagged = []
@@ -266,10 +273,9 @@ class _Connection:
         # Signed in: every STATUS and the LOGOUT go in one write (RFC 3501 5.5:
         # none depends on another's answer), then the answers are read in order.
         names = ["INBOX" if f.upper() == "INBOX" else f for f in self.p.folders]
-        tags = [await self._imap_send(b"STATUS", mailbox(name),
-                                      b"(UIDNEXT UIDVALIDITY MESSAGES)", drain=False)
-                for name in names]
-        logout = await self._imap_send(b"LOGOUT")
+        *tags, logout = await self._imap_send(
+            *[(b"STATUS", mailbox(name), b"(UIDNEXT UIDVALIDITY MESSAGES)") for name in names],
+            (b"LOGOUT",))
         for name, tag in zip(names, tags, strict=True):
             self.outcome.folders[name] = _status(await self._imap_answer(tag, b"STATUS"))
         self.outcome.count = sum(m for _v, _n, m in self.outcome.folders.values())
