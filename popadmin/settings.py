@@ -237,6 +237,9 @@ CELERY_TASK_ROUTES = ("retrieval.tasks.route_task",)
 # broker restart, a failed publish, a dead worker) frees it at the next tick
 # past the pick-up grace (retrieval/lost_claims.py).
 POPADMIN_CLAIM_HOLD_SECONDS = env.int("POPADMIN_CLAIM_HOLD_SECONDS", default=300)
+# Due accounts checked together by one task before any is fetched
+# (retrieval/check_batch.py); 0 fetches every due account straight away.
+POPADMIN_CHECK_BATCH = env.int("POPADMIN_CHECK_BATCH", default=100)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

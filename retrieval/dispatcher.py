@@ -2,7 +2,9 @@
 
 Beat runs `dispatch` every few seconds. It claims due accounts, longest
 waiting first, within the free slots of the global cap and the per-server
-limit, and queues one fetch task per account. `request_check` queues checks
+limit, and queues scheduled ones in batches to the cheap check
+(retrieval/check_batch.py, which hands on the accounts with something to
+do) and the others as one fetch task per account. `request_check` queues checks
 someone asked for (admin "Check now", the user page, login), ahead of
 scheduled work and coalesced with a check already queued, running or just
 done.
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 
 # The Celery task that runs one session (retrieval/tasks.py).
 FETCH_TASK = "retrieval.tasks.fetch_account"
+# The Celery task that checks a batch of scheduled accounts (retrieval/check_batch.py).
+CHECK_TASK = "retrieval.tasks.check_accounts"
 
 # A check asked for this soon after the last one finished is coalesced with it.
 COOLDOWN = dt.timedelta(seconds=30)
@@ -97,11 +101,39 @@ def publish(batch, enqueue=None) -> int:
     return publishing.publish(batch, lambda pk, trigger, tid: enqueue(pk, trigger))
 
 
+class _TaskIds(dict):
+    """{account id: its task's id}; `checked`: the accounts queued in a check batch."""
+
+    checked: frozenset = frozenset()
+
+
 def _task_ids(pks) -> dict:
-    return {pk: str(uuid.uuid4()) for pk in pks}
+    return _TaskIds((pk, str(uuid.uuid4())) for pk in pks)
 
 
-def dispatch(enqueue=None, refill: bool = False) -> list[int]:
+def _check_batches(picked, ids: _TaskIds) -> list[tuple[list[int], str]]:
+    """Scheduled accounts go to cheap checks (retrieval/check_batch.py), up to
+    POPADMIN_CHECK_BATCH per task, each batch's claims naming its one task;
+    requests a person waits for go straight to a fetch."""
+    size = settings.POPADMIN_CHECK_BATCH
+    scheduled = [pk for pk, trigger in picked if trigger == Run.Trigger.SCHEDULE]
+    if size <= 0 or not scheduled:
+        return []
+    batches = []
+    for start in range(0, len(scheduled), size):
+        pks = scheduled[start : start + size]
+        task_id = str(uuid.uuid4())
+        ids.update(dict.fromkeys(pks, task_id))
+        batches.append((pks, task_id))
+    ids.checked = frozenset(scheduled)
+    return batches
+
+
+def enqueue_check(pks: list[int], task_id: str):
+    celery_app.send_task(CHECK_TASK, (pks,), queue=SCHEDULE_QUEUE, task_id=task_id)
+
+
+def dispatch(enqueue=None, refill: bool = False, most: int = REFILL_MAX) -> list[int]:
     """Claim due accounts, requests first then longest waiting, and queue each.
 
     `enqueue(pk, trigger)` runs after the claims commit; the default sends the
@@ -114,7 +146,8 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
     be used in full; with slots to spare the tick alone is enough, and an
     idle system (or a test without beat) never dispatches by itself. It
     counts servers' sessions one host at a time, so that it stays cheap while
-    holding the lock once per finished session.
+    holding the lock once per finished session. `most`: how many a refill
+    may claim (a cheap-check batch frees up to a batch's worth of slots).
     """
     # Counted before taking the lock: session starts wait for the tick.
     enabled = enabled_account_count(max_age=30 if refill else 0, max_age_when_large=30)
@@ -133,7 +166,7 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
         if refill:
             busy = _HostLoad(parts)
             taken = sum(part.count() for part in parts)
-            slots = min(gs.effective_max_concurrent(enabled) - taken, REFILL_MAX)
+            slots = min(gs.effective_max_concurrent(enabled) - taken, most)
         else:
             # An account never checked has been waiting since it was created;
             # a real time keeps the due scan on its index (no IS NULL branch).
@@ -157,10 +190,13 @@ def dispatch(enqueue=None, refill: bool = False) -> list[int]:
                 picked += _pick(free.filter(pending_trigger="", next_check__lte=now),
                                 slots - len(picked), busy, limit, pages)
             ids = _task_ids(pk for pk, _ in picked)
+            checks = _check_batches(picked, ids) if enqueue is None else []
             _claim([pk for pk, _ in picked], now, {}, ids)
-            if picked:
-                transaction.on_commit(partial(
-                    publish, [(pk, trigger, ids[pk]) for pk, trigger in picked], enqueue))
+            fetches = [(pk, trigger, ids[pk]) for pk, trigger in picked if pk not in ids.checked]
+            if fetches:
+                transaction.on_commit(partial(publish, fetches, enqueue))
+            if checks:
+                transaction.on_commit(partial(publishing.publish_checks, checks, enqueue_check))
         # Every free slot taken (or none free): more accounts may be waiting.
         backlog = len(picked) >= slots
         if backlog != gs.dispatch_backlog:

@@ -55,6 +55,31 @@ def held(account_ids) -> set[int]:
     return {pk for pk in ids if FileLock.is_held(pk)}
 
 
+def acquire_many(account_ids) -> dict:
+    """{account id: its lock, held} for those of these accounts whose lock was
+    free; on PostgreSQL in one round trip (a batch of cheap checks)."""
+    ids = list(dict.fromkeys(account_ids))
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        return AdvisoryLock.acquire_many(ids)
+    got = {}
+    for pk in ids:
+        lock = session_lock(pk)
+        if lock.acquire():
+            got[pk] = lock
+    return got
+
+
+def release_many(held_locks) -> None:
+    """Let go of these locks (one round trip on PostgreSQL)."""
+    held_locks = list(held_locks)
+    advisory = [lock for lock in held_locks if isinstance(lock, AdvisoryLock)]
+    if advisory:
+        AdvisoryLock.release_many(advisory)
+    for lock in held_locks:
+        if not isinstance(lock, AdvisoryLock):
+            lock.release()
+
+
 def release_all():
     for lock in list(_held):
         lock.release()
@@ -116,6 +141,48 @@ class AdvisoryLock:
                 lock_connection.query(db, "SELECT pg_advisory_unlock(%s)", [self.key])
             except DatabaseError:
                 pass  # the connection is gone, and the lock with it
+
+    @classmethod
+    def acquire_many(cls, ids: list[int]) -> dict:
+        with lock_connection.guard:
+            wanted = [_NAMESPACE | pk for pk in ids
+                      if (_NAMESPACE | pk) not in lock_connection.keys]
+            if not wanted:
+                return {}
+            db = lock_connection.current()
+            sql = "SELECT k FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_lock(k)"
+            try:
+                got = lock_connection.query_all(db, sql, [wanted])
+            except DatabaseError:
+                db = lock_connection.current()
+                got = lock_connection.query_all(db, sql, [wanted])
+            locks = {}
+            for key in got:
+                lock = cls(key & _ID_BITS)
+                lock._db = db
+                lock_connection.keys.add(key)
+                _held.add(lock)
+                locks[lock.account_id] = lock
+            return locks
+
+    @staticmethod
+    def release_many(locks: list) -> None:
+        with lock_connection.guard:
+            keys = []
+            for lock in locks:
+                db, lock._db = lock._db, None
+                _held.discard(lock)
+                if lock_connection.is_current(db):
+                    lock_connection.keys.discard(lock.key)
+                    keys.append(lock.key)
+            if not keys:
+                return
+            try:
+                lock_connection.query_all(
+                    lock_connection.current(),
+                    "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) k", [keys])
+            except DatabaseError:
+                pass  # the connection is gone, and the locks with it
 
     @staticmethod
     def held(ids: set[int]) -> set[int]:

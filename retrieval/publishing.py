@@ -36,6 +36,22 @@ def publish(batch, send) -> int:
     return len(batch)
 
 
+def publish_checks(batches, send) -> int:
+    """send(account ids, task id) for each check batch (retrieval/check_batch.py);
+    a failure releases the claims of that batch and of every one after it."""
+    for sent, (pks, task_id) in enumerate(batches):
+        try:
+            send(pks, task_id)
+        except Exception as exc:  # whatever the transport raises: the claims must go
+            unsent = [(pk, "", tid) for pks_, tid in batches[sent:] for pk in pks_]
+            released = _release(unsent)
+            log.warning("could not queue %d check(s) in %d batch(es) (%s: %s); %d claim(s) "
+                        "released, the next dispatcher tick tries again", len(unsent),
+                        len(batches) - sent, type(exc).__name__, exc, released)
+            return sent
+    return len(batches)
+
+
 def _release(unsent) -> int:
     try:
         released = 0

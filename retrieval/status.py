@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from popadmin.text import storable
 from retrieval import history, locks
-from retrieval.models import GlobalSettings, HourlyStats, RemoteAccount, Run
+from retrieval.models import FolderMark, GlobalSettings, HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -161,9 +161,12 @@ def reset_after_edit(account):
     """A changed account starts afresh: no back-off, due at the dispatcher's next tick.
 
     The old failures were about the old settings; keeping the back-off would
-    leave a fixed account waiting hours for its next check.
+    leave a fixed account waiting hours for its next check. The cheap check's
+    folder marks go too: a message the old settings left alone (over the
+    size limit, say) is below the mark, and only a fetch would find it now.
     """
     now = timezone.now()
+    FolderMark.objects.filter(account_id=account.pk).delete()
     RemoteAccount.objects.filter(pk=account.pk).update(
         consecutive_failures=0, failing_since=None, next_check=now
     )

@@ -6,7 +6,15 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from retrieval import alerts, dispatcher, engine, lost_connection, retention, status
+from retrieval import (
+    alerts,
+    check_batch,
+    dispatcher,
+    engine,
+    lost_connection,
+    retention,
+    status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,31 @@ def fetch_account(account_id: int, trigger: str = "schedule"):
         return None  # refused (dispatcher.admit): the account stays in line or is served
     refill()
     return run.pk
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def check_accounts(account_ids: list[int]):
+    # Running twice is safe: an account checked already is no longer due, and
+    # one a session holds is refused (check_batch._admit).
+    summary = check_batch.check_batch(account_ids)
+    try:
+        # A batch frees many slots at once: while accounts wait, up to a batch's
+        # worth is handed on now rather than at the next tick (a refill: no
+        # broker look or lease sweep, which the tick does).
+        if (summary.empty or summary.fetch) and dispatcher.refill_wanted():
+            dispatcher.dispatch(refill=True, most=max(len(account_ids), dispatcher.REFILL_MAX))
+    except TRANSIENT:
+        log.warning("could not refill after a check batch; the next tick will", exc_info=True)
+    return len(summary.empty)
 
 
 def refill():

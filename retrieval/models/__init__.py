@@ -1,5 +1,6 @@
 from retrieval.models.account import RemoteAccount, SeenMessage
 from retrieval.models.alert import AlertEpisode
+from retrieval.models.check_state import CheckTotals, FolderMark
 from retrieval.models.claim import AccountClaim
 from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.oauth import OAuthGrant, OAuthProvider
@@ -12,7 +13,9 @@ from retrieval.models.stats import HourlyStats
 __all__ = [
     "AccountClaim",
     "AlertEpisode",
+    "CheckTotals",
     "EffectiveSettings",
+    "FolderMark",
     "GlobalSettings",
     "Heartbeat",
     "HourlyStats",

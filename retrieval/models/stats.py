@@ -65,6 +65,23 @@ class HourlyStats(models.Model):
                 counts[bucket] = 1
         if empty:
             counts["empty_polls"] = 1
+        cls.add(hour, counts)
+
+    @classmethod
+    def record_empty(cls, durations: list[float], when: dt.datetime | None = None):
+        """Add empty polls that ended well (a batch of cheap checks) in one statement,
+        each as record(status="ok", empty=True, seconds=...) would."""
+        if not durations:
+            return
+        counts = {"runs_ok": len(durations), "empty_polls": len(durations),
+                  "seconds": sum(durations)}
+        for seconds in durations:
+            if bucket := cls.duration_field(seconds):
+                counts[bucket] = counts.get(bucket, 0) + 1
+        cls.add(floor_hour(when or timezone.now()), counts)
+
+    @classmethod
+    def add(cls, hour: dt.datetime, counts: dict):
         changes = {name: F(name) + value for name, value in counts.items() if value}
         if not changes:
             return

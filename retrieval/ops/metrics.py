@@ -15,7 +15,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from retrieval.models import Heartbeat, HourlyStats, RemoteAccount
+from retrieval.models import CheckTotals, Heartbeat, HourlyStats, RemoteAccount
 from retrieval.models.account import live_lease
 from retrieval.ops import queries, queues
 
@@ -36,6 +36,7 @@ class DatabaseCollector:
             runs.add_metric([status], sums[name])
         yield runs
         yield self._durations(sums)
+        yield from self._checks()
         yield self._accounts()
         now = timezone.now()
         yield GaugeMetricFamily("popadmin_sessions_running", "Retrieval sessions running now.",
@@ -54,6 +55,22 @@ class DatabaseCollector:
         yield GaugeMetricFamily("popadmin_beat_alive", "Celery beat processes with a fresh "
                                 "heartbeat.", value=Heartbeat.alive(now).filter(
                                     role=Heartbeat.Role.BEAT).count())
+
+    def _checks(self):
+        totals = CheckTotals.objects.filter(pk=1).first() or CheckTotals()
+        yield CounterMetricFamily("popadmin_checks", "Cheap checks of due accounts (many per "
+                                  "task); an empty one also counts as an ok run.",
+                                  value=totals.checks)
+        yield CounterMetricFamily("popadmin_checks_handed_on", "Checks that found something "
+                                  "to do, or failed, and handed the account to a fetch.",
+                                  value=totals.handed_on)
+        handshakes = CounterMetricFamily("popadmin_check_tls_handshakes", "TLS handshakes of "
+                                         "cheap checks, by whether the server resumed the "
+                                         "session kept from the last connection.",
+                                         labels=["resumed"])
+        handshakes.add_metric(["true"], totals.tls_resumed)
+        handshakes.add_metric(["false"], totals.tls_full)
+        yield handshakes
 
     def _durations(self, sums):
         total = sums["runs_ok"] + sums["runs_partial"] + sums["runs_error"]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.policy import min_poll_minutes
 from retrieval import autoconfig, credential_reuse, explain, imported_state, probe_limits
-from retrieval.models import RemoteAccount
+from retrieval.models import FolderMark, RemoteAccount
 from retrieval.oauth import offer
 from retrieval.oauth.tokens import has_grant, needs_sign_in
 from retrieval.probe import probe_account
@@ -140,6 +140,9 @@ def save_account(form, account, adding):
     else:
         # Only what the user edits: the worker may be writing the status meanwhile.
         account.save(update_fields=[*form._meta.fields, *SAVED_WITH_FORM])
+        # The cheap check's marks (docs/architecture/cheap-checks.md): mail the old settings
+        # left alone is below them, and only a fetch would find it now.
+        FolderMark.objects.filter(account_id=account.pk).delete()
 
 
 def _tell_imported(request, form, account):
