@@ -1,5 +1,6 @@
 """A user's edit of an account drops its cheap-check folder marks
-(docs/architecture/cheap-checks.md), as an administrator's does: mail the old settings left alone is below the marks."""
+(docs/architecture/cheap-checks.md), as an administrator's does: mail the old settings
+left alone is below the marks."""
 
 import pytest
 from django.urls import reverse
