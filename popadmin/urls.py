@@ -21,7 +21,7 @@ urlpatterns = [
         UserLoginView.as_view(),
         name="login",
     ),
-    path("accounts/logout/", UserLogoutView.as_view(next_page="login"), name="logout"),
+    path("accounts/logout/", UserLogoutView.as_view(), name="logout"),
     # Some clients ask for /favicon.ico whatever a page names: no 404 in the log for it.
     path("favicon.ico", RedirectView.as_view(url=static("popadmin/favicon.svg"), permanent=True)),
     path("", include("retrieval.urls")),
