@@ -13,9 +13,8 @@ from django.views.decorators.http import require_POST
 
 from popadmin import audit
 from retrieval import autoconfig, credential_reuse, dispatcher, imported_state, status
-from retrieval.admin import account_test, display
+from retrieval.admin import account_test, display, live_status
 from retrieval.admin.account_form import CONNECTION_FIELDS, AdminAccountForm
-from retrieval.explain import explain
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import live_claim
 from retrieval.oauth.permissions import may_connect
@@ -55,7 +54,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["popadmin/admin.css"]}
-        js = ["popadmin/account_form.js"]
+        js = ["popadmin/account_form.js", "popadmin/account_status.js"]
 
     # --- the list: which accounts are broken, and why ---
 
@@ -99,6 +98,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                  name="retrieval_remoteaccount_test_new"),
             path("lookup/", self.admin_site.admin_view(self.lookup_view),
                  name="retrieval_remoteaccount_lookup"),
+            path("live-status/", self.admin_site.admin_view(self.live_status_view),
+                 name="retrieval_remoteaccount_live"),
             path("<path:object_id>/test-connection/",
                  self.admin_site.admin_view(self.test_connection_view),
                  name="retrieval_remoteaccount_test"),
@@ -113,14 +114,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is not None:
-            why = explain(obj.last_error, obj.host)
-            extra_context = {**(extra_context or {}), "account": obj,
-                             "badge": display.badge(obj), "why": why,
-                             "before_change": display.edited_since_error(obj),
-                             "check_pending": dispatcher_busy(obj),
-                             "refused": list(obj.refused_messages.all()),
-                             "may_act": self.has_change_permission(request, obj)}
+            extra_context = {**(extra_context or {}),
+                             **live_status.status_context(self, request, obj)}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def live_status_view(self, request):
+        return live_status.live_status_view(self, request)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
