@@ -17,6 +17,7 @@ from retrieval.admin import account_test, display, live_status
 from retrieval.admin.account_form import CONNECTION_FIELDS, AdminAccountForm
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import live_claim
+from retrieval.oauth import offer
 from retrieval.oauth.permissions import may_connect
 from retrieval.oauth.tokens import has_grant, needs_sign_in
 
@@ -190,7 +191,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         found = autoconfig.suggest(address) if "@" in address else []
         return JsonResponse({"suggestions": [
             {"protocol": s.protocol, "security": s.security, "host": s.host, "port": s.port,
-             "label": s.label, "source": s.source, "oauth": s.oauth} for s in found]})
+             "label": s.label, "source": s.source, "oauth": s.oauth} for s in found],
+            "sign_in": sign_in_for(request, found)})
 
     @method_decorator(require_POST)
     def check_now_view(self, request, object_id):
@@ -284,6 +286,32 @@ class RemoteAccountAdmin(admin.ModelAdmin):
             message += (f" {skipped} skipped: disabled, already queued or running, "
                         "checked moments ago, or the service is stopped.")
         self.message_user(request, message)
+
+
+def sign_in_for(request, suggestions) -> dict | None:
+    """For a Google or Microsoft address: the sign-in to offer (a provider of that kind
+    is set up), or what the administrator must set up first, with the form's address."""
+    preset = next((s.oauth for s in suggestions if s.oauth), "")
+    if preset not in offer.BRANDS:
+        return None
+    brand = offer.BRANDS[preset]
+    found = offer.offer_for(suggestions)
+    if found is not None:
+        return {"offer": True, "label": found.label, "method": RemoteAccount.AuthMethod.XOAUTH2,
+                "provider": found.provider.name,
+                "text": f"{brand} refuses plain passwords here. Save with {found.label}: the "
+                        f"next page signs the mailbox in at {brand} (provider "
+                        f"“{found.provider.name}”)."}
+    configure = reverse("admin:retrieval_oauthprovider_add") + f"?preset={preset}"
+    may_configure = request.user.has_perm("retrieval.add_oauthprovider")
+    return {"offer": False, "brand": brand,
+            "configure_url": configure if may_configure else "",
+            "text": f"{brand} refuses plain passwords here, and Sign in with {brand} is not set "
+                    f"up: {'add' if may_configure else 'ask an administrator who may add'} an "
+                    f"OAuth2 provider with the {brand} preset (its page shows the redirect URI "
+                    f"to register at {brand}), then choose the OAuth2 sign-in method."
+                    + (" Or type an app password, where Google still allows them."
+                       if preset == "google" else "")}
 
 
 def dispatcher_busy(account) -> bool:
