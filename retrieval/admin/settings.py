@@ -50,8 +50,10 @@ class GlobalSettingsForm(forms.ModelForm):
         self.fields["allowed_ports"].help_text = self.fields["allowed_ports"].help_text.format(
             ports)
         if "ca_file" in self.fields:
-            self.fields["ca_file"].help_text += (
-                f" (now {settings.POPADMIN_CA_FILE or 'none: the system store only'}).")
+            self.fields["ca_file"].help_text = (
+                "A PEM file of CA certificates trusted besides the system's, e.g. an internal "
+                "CA. Empty: the environment's POPADMIN_CA_FILE "
+                f"(now {settings.POPADMIN_CA_FILE or 'none: the system store only'}).")
 
     def stops_the_service(self) -> bool:
         return bool(self.instance.pk and self.instance.service_running
@@ -119,8 +121,16 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         ),
         (
             "Network reach of restricted accounts",
-            {"fields": ["restrict_all_accounts", "allowed_internal_networks", "allowed_ports",
-                        "ca_file"]},
+            {"fields": ["restrict_all_accounts", "allowed_internal_networks", "allowed_ports"]},
+        ),
+        (
+            "Trusted certificates",
+            {"fields": ["ca_file"],
+             "description": "The extra CA file applies to every TLS connection popadmin "
+                            "opens: to remote accounts (POP3 and IMAP, TLS or STARTTLS) and to "
+                            "delivery targets (SMTP with TLS or STARTTLS, IMAP APPEND). LMTP "
+                            "targets speak no TLS. An account or target with certificate "
+                            "checking off trusts any certificate."},
         ),
         (
             "History and alerts",
