@@ -89,8 +89,8 @@ def box_of(page):
         return {left: Math.round(box.left), width: Math.round(box.width),
                 sheets: [...document.styleSheets].map(s => s.href.split("/").pop()),
                 brand: document.querySelector(".entry-brand")?.textContent,
-                background: getComputedStyle(document.querySelector(".entry-brand") || document.body)
-                    .backgroundColor};
+                background: getComputedStyle(
+                    document.querySelector(".entry-brand") || document.body).backgroundColor};
     }""")
 
 

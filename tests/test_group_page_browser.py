@@ -8,7 +8,13 @@ from django.urls import reverse
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import GroupPolicy
-from tests.browser import SCREENSHOTS, WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    WIDTHS,
+    launch_chromium,
+    save_screenshot,
+    screenshot_on_failure,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -48,12 +54,14 @@ def test_the_policy_comes_before_the_permissions(page, live_server):
     policy = page.locator("#id_policy-0-allow_manual_check")
     expect(policy).to_be_visible()
     picker = "#id_permissions_from, #id_permissions"
-    assert top(page, "#id_name") < top(page, "#id_policy-0-allow_manual_check") < top(page, picker)
+    first_box = "#id_policy-0-allow_manual_check"
+    assert top(page, "#id_name") < top(page, first_box) < top(page, picker)
     if page.popadmin_size == "desktop":
         # The first policy box is on the first screen, without scrolling.
         assert top(page, "#id_policy-0-allow_manual_check") < page.viewport_size["height"]
     clipped = page.locator("#policy-group div.help").evaluate_all(
-        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right"
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1"
+        " || e.getBoundingClientRect().right"
         " > e.closest('.form-row').getBoundingClientRect().right + 1).map(e => e.textContent)")
     assert clipped == []
     save_screenshot(page, f"admin-group-add-{page.popadmin_size}")
