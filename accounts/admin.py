@@ -43,7 +43,9 @@ class MailboxAdmin(admin.ModelAdmin):
 class GroupPolicyInline(admin.StackedInline):
     model = GroupPolicy
     can_delete = False
-    verbose_name_plural = _("policy (triggers and self-service for the members of this group)")
+    # Every group has exactly one policy: no "add another", no remove button.
+    min_num = max_num = 1
+    verbose_name = verbose_name_plural = _("What members of this group may do on their mail page")
 
 
 # The policy lives on the group's own page, so the stock Group admin is
@@ -54,6 +56,16 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class GroupAdmin(DjangoGroupAdmin):
     inlines = [GroupPolicyInline]
+    # The policy (the inline) shows between these two: see
+    # templates/admin/auth/group/change_form.html.
+    fieldsets = [
+        (None, {"fields": ["name"]}),
+        ("Administration permissions", {
+            "fields": ["permissions"],
+            "description": "For staff members of this group only: which administration pages "
+                           "they may use. What members may do on their mail page is above.",
+        }),
+    ]
     list_display = ["name", "manual_check", "login_triggers", "self_service"]
     list_select_related = ["policy"]
 

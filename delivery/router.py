@@ -211,7 +211,10 @@ class Router:
         """One backend per target for the whole run (it may cache, e.g. Maildir's listings)."""
         key = target.pk if target is not None else None
         if key not in self._backends:
-            self._backends[key] = backend_for(target)
+            # The CA file of the global settings trusts delivery servers (SMTP STARTTLS,
+            # IMAP APPEND) as it trusts the remote accounts' servers.
+            ca_file = self.settings.effective_ca_file() if self.settings is not None else None
+            self._backends[key] = backend_for(target, ca_file)
         return self._backends[key]
 
 

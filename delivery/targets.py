@@ -129,19 +129,21 @@ class DeliveryTarget(models.Model):
         return backend_for(self)
 
 
-def site() -> Site:
-    """The installation settings backends read, as they are now."""
+def site(ca_file: str | None = None) -> Site:
+    """The installation settings backends read, as they are now. `ca_file`: the extra
+    trusted CAs the caller holds (the global settings' "Extra trusted CA file", which
+    also applies to the remote accounts); None: the environment's POPADMIN_CA_FILE."""
     return Site(
         mail_root=Path(settings.MAIL_ROOT), maildir_mode=settings.POPADMIN_MAILDIR_MODE,
         maildir_sync=settings.POPADMIN_MAILDIR_SYNC,
-        ca_file=settings.POPADMIN_CA_FILE,
+        ca_file=ca_file if ca_file is not None else settings.POPADMIN_CA_FILE,
     )
 
 
-def backend_for(target: "DeliveryTarget | None") -> Backend:
+def backend_for(target: "DeliveryTarget | None", ca_file: str | None = None) -> Backend:
     """The backend a target's kind is registered with; no target means Maildir."""
     kind = target.kind if target is not None else DeliveryTarget.Kind.MAILDIR
-    return BACKENDS[kind].from_target(target, site())
+    return BACKENDS[kind].from_target(target, site(ca_file))
 
 
 def recipient(mailbox) -> Recipient:

@@ -24,7 +24,7 @@ urlpatterns = [
         UserLoginView.as_view(),
         name="login",
     ),
-    path("accounts/logout/", UserLogoutView.as_view(next_page="login"), name="logout"),
+    path("accounts/logout/", UserLogoutView.as_view(), name="logout"),
     # The words the pages' scripts show, in the page's language (docs/reference/translations.md).
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     # Some clients ask for /favicon.ico whatever a page names: no 404 in the log for it.

@@ -56,7 +56,7 @@ def fits_the_screen(page):
 
 def log_in(page, base):
     page.goto(base + "/admin/")
-    expect(page.locator("#site-name")).to_have_text("popadmin")
+    expect(page.locator(".entry-brand")).to_have_text("popadmin")
     page.fill("#id_username", "root")
     page.fill("#id_password", ADMIN_PASSWORD)
     page.click("input[type=submit]")

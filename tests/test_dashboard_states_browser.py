@@ -74,6 +74,8 @@ def test_a_process_stopped_cleanly_fades_and_a_silent_one_is_red(page, live_serv
     expect(stopped).to_have_class("stopped")
     expect(stopped).to_contain_text("stopped cleanly")
     assert stopped.locator("td").first.evaluate("e => getComputedStyle(e).color") != RED
+    # Faded: a clean stop is not news.
+    assert float(stopped.locator("td").first.evaluate("e => getComputedStyle(e).opacity")) < 1
     silent = rows.filter(has_text="Beat")
     expect(silent).to_have_class("silent")
     expect(silent).to_contain_text("silent since")

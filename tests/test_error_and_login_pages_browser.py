@@ -82,22 +82,46 @@ def test_a_forbidden_page_says_why_and_where_to_go(page, live_server, django_use
     expect(page.locator("#dash-live")).to_be_visible()
 
 
-def test_the_login_pages_match_and_logging_out_says_so(page, live_server, django_user_model):
-    django_user_model.objects.create_user("reader", password=PASSWORD)
+def box_of(page):
+    """Where the login box sits, its width, its style sheets and the header it carries."""
+    return page.evaluate("""() => {
+        const box = document.querySelector("main").getBoundingClientRect();
+        return {left: Math.round(box.left), width: Math.round(box.width),
+                sheets: [...document.styleSheets].map(s => s.href.split("/").pop()),
+                brand: document.querySelector(".entry-brand")?.textContent,
+                background: getComputedStyle(
+                    document.querySelector(".entry-brand") || document.body).backgroundColor};
+    }""")
+
+
+def test_the_login_pages_share_one_look(page, live_server):
     page.goto(live_server.url + "/admin/login/")
-    expect(page.locator("#content")).to_contain_text(INTRO)
-    expect(page.locator("#content")).to_contain_text("popadmin: log in to the administration")
+    expect(page.locator("h1")).to_have_text("Log in to the administration")
+    expect(page.locator("main")).to_contain_text(INTRO)
+    admin_box = box_of(page)
     shot(page, "login-admin")
     page.get_by_role("link", name="Log in to your mail").click()
+    expect(page.locator("h1")).to_have_text("Log in to your mail")
     expect(page.locator("main")).to_contain_text(INTRO)
     expect(page.get_by_role("link", name="Log in to the administration")).to_be_visible()
+    user_box = box_of(page)
     shot(page, "login-user")
+    assert admin_box == user_box
+    assert admin_box["sheets"] == ["login.css"] and admin_box["brand"] == "popadmin"
 
+
+def test_logging_out_of_the_user_pages_says_so(page, live_server, django_user_model):
+    django_user_model.objects.create_user("reader", password=PASSWORD)
     log_in(page, live_server.url, "reader")
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
-    expect(page.locator("main")).to_contain_text("You have logged out (reader).")
+    expect(page.locator("h1")).to_have_text("You are logged out")
+    expect(page.locator("main")).to_contain_text("You are logged out of your mail.")
+    assert box_of(page)["sheets"] == ["login.css"]
     shot(page, "logged-out")
+    page.get_by_role("link", name="Log in again").click()
+    expect(page).to_have_url(live_server.url + "/accounts/login/")
+    expect(page.locator("h1")).to_have_text("Log in to your mail")
 
 
 def test_logging_out_of_the_administration_says_so(page, live_server, django_user_model):
@@ -107,12 +131,25 @@ def test_logging_out_of_the_administration_says_so(page, live_server, django_use
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.locator("#logout-form button").click()
-    expect(page.locator("h1")).to_have_text("You have logged out")
-    expect(page.locator("#content")).to_contain_text("popadmin administration")
+    expect(page.locator("h1")).to_have_text("You are logged out")
+    expect(page.locator("main")).to_contain_text("popadmin administration")
     expect(page.get_by_role("link", name="Log in to your mail")).to_be_visible()
+    assert box_of(page)["sheets"] == ["login.css"]
     shot(page, "logged-out-admin")
-    page.get_by_role("link", name="Log in to the administration again").click()
+    page.get_by_role("link", name="Log in again").click()
+    expect(page).to_have_url(live_server.url + "/admin/login/")
     expect(page.locator("#id_username")).to_be_visible()
+
+
+def test_a_wrong_password_says_so_in_the_same_box(page, live_server, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
+    for url in ("/admin/login/", "/accounts/login/"):
+        page.goto(live_server.url + url)
+        page.fill("#id_username", "root")
+        page.fill("#id_password", "not it")
+        page.click("[type=submit]")
+        expect(page.locator(".entry-error")).to_be_visible()
+    shot(page, "login-user-wrong-password")
 
 
 def test_the_site_has_an_icon(page, live_server):

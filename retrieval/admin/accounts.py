@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 
 from popadmin import audit
 from retrieval import autoconfig, credential_reuse, dispatcher, imported_state, status
-from retrieval.admin import account_test, display
+from retrieval.admin import account_test, display, live_status
 from retrieval.admin.account_form import CONNECTION_FIELDS, AdminAccountForm
-from retrieval.explain import explain
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import live_claim
+from retrieval.oauth import offer
 from retrieval.oauth.permissions import may_connect
 from retrieval.oauth.tokens import has_grant, needs_sign_in
 
@@ -58,7 +58,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["popadmin/admin.css"]}
         # The JavaScript catalog first: the form's script shows its words in the page's language.
-        js = [reverse_lazy("javascript-catalog"), "popadmin/account_form.js"]
+        js = [reverse_lazy("javascript-catalog"), "popadmin/account_form.js",
+              "popadmin/account_status.js"]
 
     # --- the list: which accounts are broken, and why ---
 
@@ -104,6 +105,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                  name="retrieval_remoteaccount_test_new"),
             path("lookup/", self.admin_site.admin_view(self.lookup_view),
                  name="retrieval_remoteaccount_lookup"),
+            path("live-status/", self.admin_site.admin_view(self.live_status_view),
+                 name="retrieval_remoteaccount_live"),
             path("<path:object_id>/test-connection/",
                  self.admin_site.admin_view(self.test_connection_view),
                  name="retrieval_remoteaccount_test"),
@@ -118,14 +121,12 @@ class RemoteAccountAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is not None:
-            why = explain(obj.last_error, obj.host)
-            extra_context = {**(extra_context or {}), "account": obj,
-                             "badge": display.badge(obj), "why": why,
-                             "before_change": display.edited_since_error(obj),
-                             "check_pending": dispatcher_busy(obj),
-                             "refused": list(obj.refused_messages.all()),
-                             "may_act": self.has_change_permission(request, obj)}
+            extra_context = {**(extra_context or {}),
+                             **live_status.status_context(self, request, obj)}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def live_status_view(self, request):
+        return live_status.live_status_view(self, request)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -199,7 +200,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         found = autoconfig.suggest(address) if "@" in address else []
         return JsonResponse({"suggestions": [
             {"protocol": s.protocol, "security": s.security, "host": s.host, "port": s.port,
-             "label": s.label, "source": s.source, "oauth": s.oauth} for s in found]})
+             "label": s.label, "source": s.source, "oauth": s.oauth} for s in found],
+            "sign_in": sign_in_for(request, found)})
 
     @method_decorator(require_POST)
     def check_now_view(self, request, object_id):
@@ -301,6 +303,32 @@ class RemoteAccountAdmin(admin.ModelAdmin):
                                      "checked moments ago, or the service is stopped.") % {
                                          "count": skipped}
         self.message_user(request, message)
+
+
+def sign_in_for(request, suggestions) -> dict | None:
+    """For a Google or Microsoft address: the sign-in to offer (a provider of that kind
+    is set up), or what the administrator must set up first, with the form's address."""
+    preset = next((s.oauth for s in suggestions if s.oauth), "")
+    if preset not in offer.BRANDS:
+        return None
+    brand = offer.BRANDS[preset]
+    found = offer.offer_for(suggestions)
+    if found is not None:
+        return {"offer": True, "label": found.label, "method": RemoteAccount.AuthMethod.XOAUTH2,
+                "provider": found.provider.name,
+                "text": f"{brand} refuses plain passwords here. Save with {found.label}: the "
+                        f"next page signs the mailbox in at {brand} (provider "
+                        f"“{found.provider.name}”)."}
+    configure = reverse("admin:retrieval_oauthprovider_add") + f"?preset={preset}"
+    may_configure = request.user.has_perm("retrieval.add_oauthprovider")
+    return {"offer": False, "brand": brand,
+            "configure_url": configure if may_configure else "",
+            "text": f"{brand} refuses plain passwords here, and Sign in with {brand} is not set "
+                    f"up: {'add' if may_configure else 'ask an administrator who may add'} an "
+                    f"OAuth2 provider with the {brand} preset (its page shows the redirect URI "
+                    f"to register at {brand}), then choose the OAuth2 sign-in method."
+                    + (" Or type an app password, where Google still allows them."
+                       if preset == "google" else "")}
 
 
 def dispatcher_busy(account) -> bool:

@@ -32,6 +32,13 @@ class GlobalSettingsForm(forms.ModelForm):
         help_text=_("E.g. 995. Empty: the environment's POPADMIN_ALLOWED_PORTS "
         "(now {})."))
 
+    # Shown (see GlobalSettingsAdmin.get_fieldsets) only once a save would stop the
+    # service: turning it off is asked twice, with no script needed.
+    confirm_stop = forms.BooleanField(
+        label=_("Yes, stop mail collection"), required=False,
+        help_text=_("No remote account is checked and Check now starts nothing until "
+                    "Service running is ticked again. Checks already running finish."))
+
     class Meta:
         model = GlobalSettings
         # The admin's fieldsets name the rest.
@@ -44,8 +51,27 @@ class GlobalSettingsForm(forms.ModelForm):
         self.fields["allowed_ports"].help_text = self.fields["allowed_ports"].help_text.format(
             ports)
         if "ca_file" in self.fields:
-            self.fields["ca_file"].help_text += (
-                f" (now {settings.POPADMIN_CA_FILE or 'none: the system store only'}).")
+            self.fields["ca_file"].help_text = (
+                "A PEM file of CA certificates trusted besides the system's, e.g. an internal "
+                "CA. Empty: the environment's POPADMIN_CA_FILE "
+                f"(now {settings.POPADMIN_CA_FILE or 'none: the system store only'}).")
+
+    def stops_the_service(self) -> bool:
+        return bool(self.instance.pk and self.instance.service_running
+                    and "service_running" in self.cleaned_data
+                    and not self.cleaned_data["service_running"])
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.stops_the_service() and not cleaned.get("confirm_stop"):
+            enabled = enabled_account_count()
+            self.add_error("service_running", (
+                "Saving this stops mail collection: no remote account is checked "
+                f"({enabled} enabled account{'s' if enabled != 1 else ''} "
+                f"wait{'' if enabled != 1 else 's'}) until it is turned on again. "
+                "Tick “Yes, stop mail collection” below and save again, or tick Service "
+                "running to keep it on."))
+        return cleaned
 
     def clean_allowed_ports(self):
         ports = []
@@ -96,14 +122,32 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
         ),
         (
             "Network reach of restricted accounts",
-            {"fields": ["restrict_all_accounts", "allowed_internal_networks", "allowed_ports",
-                        "ca_file"]},
+            {"fields": ["restrict_all_accounts", "allowed_internal_networks", "allowed_ports"]},
+        ),
+        (
+            "Trusted certificates",
+            {"fields": ["ca_file"],
+             "description": "The extra CA file applies to every TLS connection popadmin "
+                            "opens: to remote accounts (POP3 and IMAP, TLS or STARTTLS) and to "
+                            "delivery targets (SMTP with TLS or STARTTLS, IMAP APPEND). LMTP "
+                            "targets speak no TLS. An account or target with certificate "
+                            "checking off trusts any certificate."},
         ),
         (
             "History and alerts",
             {"fields": ["history_days", "alert_after_minutes", "alert_owners", "alert_admins"]},
         ),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.method == "POST" and obj is not None and obj.service_running \
+                and not request.POST.get("service_running"):
+            # This save turns the service off: ask, beside the box that does it.
+            service = (fieldsets[0][0], {**fieldsets[0][1],
+                                         "fields": ["service_running", "confirm_stop"]})
+            fieldsets = [service, *fieldsets[1:]]
+        return fieldsets
 
     @admin.display(description=_("effective maximum"))
     def effective_max_concurrent_display(self, obj):

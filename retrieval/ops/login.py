@@ -1,9 +1,8 @@
 """Staff land on the dashboard after signing in, unless they asked for another page."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import reverse
-from django.utils.translation import gettext as _
 
 
 def admin_login(request, **kwargs):
@@ -32,12 +31,7 @@ class UserLoginView(LoginView):
 
 
 class UserLogoutView(LogoutView):
-    """Logging out says so on the login page it lands on."""
+    """Logging out of the user pages says so, on the page the administration's logout shows too."""
 
-    def post(self, request, *args, **kwargs):
-        was = request.user.get_username() if request.user.is_authenticated else ""
-        response = super().post(request, *args, **kwargs)
-        if was:
-            messages.info(request, _("You have logged out (%(username)s). Log in again below.")
-                          % {"username": was})
-        return response
+    template_name = "registration/logged_out.html"
+    extra_context = {"logged_out_of": "mail"}

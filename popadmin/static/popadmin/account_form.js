@@ -149,6 +149,33 @@ document.addEventListener("DOMContentLoaded", function () {
     var name = document.getElementById("id_name");
     if (name && !name.value) { set("id_name", input.value.trim()); }
   }
+  // Google and Microsoft: offer their sign-in where a provider is set up, else say
+  // what to set up and link the provider form (retrieval/admin/accounts.sign_in_for).
+  function signIn(how) {
+    var note = document.createElement("p");
+    note.className = "popadmin-lookup-sign-in";
+    note.textContent = how.text + " ";
+    if (how.offer) {
+      var go = document.createElement("button");
+      go.type = "button";
+      go.className = "button default";
+      go.id = "popadmin-lookup-sign-in";
+      go.textContent = how.label;
+      go.addEventListener("click", function () {
+        set("id_auth_method", how.method);
+        go.textContent = how.label + ": chosen, press Save";
+        go.disabled = true;
+      });
+      note.appendChild(go);
+    } else if (how.configure_url) {
+      var link = document.createElement("a");
+      link.href = how.configure_url;
+      link.id = "popadmin-lookup-configure";
+      link.textContent = "Set up Sign in with " + how.brand;
+      note.appendChild(link);
+    }
+    out.appendChild(note);
+  }
   function lookup(event) {
     event.preventDefault();
     out.replaceChildren();
@@ -170,12 +197,7 @@ document.addEventListener("DOMContentLoaded", function () {
         p.textContent = interpolate(gettext("Filled in: %(label)s (from the %(source)s)."),
                                     {label: found[0].label, source: found[0].source}, true);
         out.appendChild(p);
-        if (found[0].oauth) {
-          var note = document.createElement("p");
-          note.textContent = gettext("This provider refuses plain passwords over POP3/IMAP: choose an " +
-            "OAuth2 sign-in method (it needs an OAuth2 provider set up here) or use an app password.");
-          out.appendChild(note);
-        }
+        if (data.sign_in) { signIn(data.sign_in); }
         found.slice(1).forEach(function (s) {
           var other = document.createElement("button");
           other.type = "button";
