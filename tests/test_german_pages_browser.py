@@ -97,7 +97,7 @@ def test_the_main_pages_in_german(live_server, operator, width):
         with screenshot_on_failure(page, SCREENSHOTS):
             page.goto(base + "/accounts/login/")
             expect(page.locator("html")).to_have_attribute("lang", "de")
-            assert_german(page, "popadmin: bei Ihrer Mail anmelden", "Benutzername", "Passwort",
+            assert_german(page, "Bei Ihrer Mail anmelden", "Benutzername", "Passwort",
                           "Anmelden")
             assert_fits(page, size["width"])
             shot(page, "login", width)
