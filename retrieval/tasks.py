@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from retrieval import alerts, dispatcher, engine, lost_connection, retention, status
+from retrieval import alerts, dispatcher, engine, lost_connection, push, retention, status
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def fetch_account(account_id: int, trigger: str = "schedule"):
         raise
     if not run:
         return None  # refused (dispatcher.admit): the account stays in line or is served
+    push.after_session(account_id, run)
     refill()
     return run.pk
 

@@ -33,6 +33,7 @@ class Run(models.Model):
         LOGIN = "login", "Login"
         ADMIN = "admin", "Admin"
         COMMAND = "command", "Command line"
+        PUSH = "push", "Push"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

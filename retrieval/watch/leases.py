@@ -1,0 +1,155 @@
+"""Which watcher watches which account: leases in the database, no overlap.
+
+Every call here is synchronous ORM work the watcher runs on its one database
+thread. A watcher holds an account while its PushWatch row names it and
+`until` lies ahead; it renews all of its rows in one statement every third
+of the lease. Claims are made under one transaction-scoped lock (PostgreSQL
+advisory lock; SQLite's IMMEDIATE transactions serialise writers already),
+with the free rows read FOR UPDATE SKIP LOCKED, so two watchers never take
+the same account and the per-server limit of idle connections holds across
+watchers. Each watcher takes its fair share (accounts / live watchers), so
+a new watcher gets accounts as the others shed their surplus, and a dead
+watcher's accounts are free again once its leases run out.
+"""
+
+import datetime as dt
+import math
+import os
+import socket
+import uuid
+from collections import Counter
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from retrieval.models import PushWatch, PushWatcher, RemoteAccount
+from retrieval.models.push import lease_time
+from retrieval.push_schedule import resume_polling
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Key of the advisory lock that serialises claims ("pw" in the high bits,
+# apart from the session locks' 0x706F prefix).
+_CLAIM_LOCK = 0x7077 << 48
+# Unowned rows read per claim beyond what is wanted (some may be over a server's limit).
+_SLACK = 200
+
+
+def eligible():
+    """IMAP accounts with push on, enabled, whose owner's groups all allow push."""
+    return (RemoteAccount.objects.filter(enabled=True, protocol="imap", push=True)
+            .exclude(owner__user__groups__policy__allow_push=False))
+
+
+def new_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def register(name: str) -> None:
+    now = timezone.now()
+    PushWatcher.objects.update_or_create(
+        name=name, defaults={"hostname": socket.gethostname()[:255], "pid": os.getpid(),
+                             "started": now, "last_seen": now, "stopped": None})
+
+
+def renew(name: str) -> set[int]:
+    """Extend this watcher's live leases; the account ids it still holds."""
+    now = timezone.now()
+    PushWatcher.objects.filter(name=name).update(last_seen=now, stopped=None)
+    mine = PushWatch.objects.filter(watcher=name, until__gte=now)
+    mine.update(until=now + lease_time())
+    held = set(mine.values_list("account_id", flat=True))
+    # Accounts switched off (push, account, protocol, group) are let go.
+    gone = held - set(eligible().filter(pk__in=held).values_list("pk", flat=True))
+    if gone:
+        release(name, gone)
+    return held - gone
+
+
+def fair_share(name: str) -> int:
+    """How many accounts this watcher should hold: all eligible ones over the live watchers."""
+    total = eligible().count()
+    watchers = max(1, PushWatcher.alive().exclude(name=name).count() + 1)
+    return math.ceil(total / watchers)
+
+
+def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
+    """Take up to `wanted` unwatched eligible accounts, within the per-server limit."""
+    if wanted <= 0:
+        return []
+    per_server = settings.POPADMIN_IDLE_PER_SERVER if per_server is None else per_server
+    now = timezone.now()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
+        missing = list(eligible().filter(push_watch__isnull=True).values_list("pk", flat=True))
+        PushWatch.objects.bulk_create(
+            [PushWatch(account_id=pk, until=EPOCH) for pk in missing],
+            ignore_conflicts=True, batch_size=500)
+        load = Counter(PushWatch.objects.filter(until__gte=now).exclude(watcher="")
+                       .annotate(h=Lower("account__host")).values_list("h", flat=True))
+        free = list(
+            PushWatch.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(until__lt=now, account__in=eligible())
+            .order_by("account_id")
+            .values_list("account_id", "account__host")[: wanted + _SLACK]
+        )
+        taken, limited = [], []
+        for pk, host in free:
+            if len(taken) >= wanted:
+                break
+            key = host.lower()
+            if per_server and load[key] >= per_server:
+                limited.append(pk)
+                continue
+            load[key] += 1
+            taken.append(pk)
+        PushWatch.objects.filter(account_id__in=taken).update(
+            watcher=name, until=now + lease_time(), state=PushWatch.State.CONNECTING,
+            error="", since=None)
+        PushWatch.objects.filter(account_id__in=limited).update(
+            watcher="", state=PushWatch.State.LIMIT)
+    return taken
+
+
+def release(name: str, ids) -> None:
+    """Let go of these accounts (shed, switched off, or the watcher stops): polled again."""
+    ids = list(ids)
+    PushWatch.objects.filter(watcher=name, account_id__in=ids).update(
+        watcher="", until=EPOCH, state=PushWatch.State.CONNECTING, since=None)
+    resume_polling(ids)
+
+
+def stop(name: str) -> None:
+    ids = PushWatch.objects.filter(watcher=name).values_list("account_id", flat=True)
+    release(name, list(ids))
+    PushWatcher.objects.filter(name=name).update(stopped=timezone.now())
+
+
+def report(name: str, pk: int, state: str, **fields) -> bool:
+    """The connection's state (and any of error, idle_supported, uidvalidity, uidnext)."""
+    now = timezone.now()
+    row = PushWatch.objects.filter(account_id=pk, watcher=name)
+    if state in (PushWatch.State.IDLE, PushWatch.State.NOOP):
+        fields.setdefault("since", now)
+        fields.setdefault("error", "")
+    changed = row.update(state=state, **fields)
+    if state == PushWatch.State.FAILING:
+        resume_polling([pk], now)
+    return bool(changed)
+
+
+def stored_marks(pk: int) -> tuple[int | None, int | None]:
+    row = PushWatch.objects.filter(account_id=pk).values_list("uidvalidity", "uidnext").first()
+    return row or (None, None)
+
+
+def count_reconnect(name: str, pk: int, error: str) -> None:
+    from django.db.models import F
+
+    PushWatch.objects.filter(account_id=pk, watcher=name).update(
+        state=PushWatch.State.FAILING, error=error[:2000], reconnects=F("reconnects") + 1,
+        since=None)
+    resume_polling([pk])
