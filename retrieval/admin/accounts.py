@@ -48,7 +48,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         ("Delivery", {"fields": ["target_folder", "keep_policy", "keep_days"]}),
         ("Advanced", {"classes": ["collapse"],
                       "fields": ["verify_tls", "network_restricted", "mode", "delivery_target",
-                                 "folder_map", "max_message_mb", "poll_minutes"]}),
+                                 "folder_map", "max_message_mb", "poll_minutes", "push"]}),
         ("Status", {"classes": ["collapse"], "fields": readonly_fields}),
     ]
 
