@@ -163,8 +163,10 @@ class Dovecot:
     ca_file: Path | None = None
     uid = gid = startup_seconds = None
 
-    def __init__(self, oauth2_introspection_url: str | None = None):
+    def __init__(self, oauth2_introspection_url: str | None = None, extra_config: str = ""):
         self.oauth2_introspection_url = oauth2_introspection_url
+        # Appended to the configuration, e.g. higher process limits for a bench.
+        self.extra_config = extra_config
         self._proc: subprocess.Popen | None = None
         self._bin: dict[str, str] = {}
         self._users = itertools.count(1)
@@ -273,7 +275,7 @@ class Dovecot:
             ext = self.root / "dovecot-oauth2.conf.ext"
             ext.write_text(OAUTH2_CONFIG.format(url=self.oauth2_introspection_url))
             ext.chmod(0o644)
-        self.conf.write_text(config)
+        self.conf.write_text(config + self.extra_config)
         self.conf.chmod(0o644)
 
     def _launch(self, timeout: float):
