@@ -18,7 +18,7 @@ median fetch measured here.
 
 Dovecot runs with raised limits (below) so that it holds the connections:
 its login processes in "performance mode" (each proxies many TLS
-connections) and imap processes serving many clients each.
+connections) and up to 3,000 imap processes (one per connection).
 """
 
 import argparse
@@ -53,8 +53,7 @@ service imap-login {
   client_limit = 5000
 }
 service imap {
-  process_limit = 200
-  client_limit = 100
+  process_limit = 3000
 }
 service auth {
   client_limit = 20000

@@ -16,6 +16,9 @@ from retrieval.sessions import params_for
 # expires: inside the tokens' own refresh margin (oauth/tokens.py), so the
 # new login refreshes it, and well before a server drops the connection.
 TOKEN_MARGIN = REFRESH_MARGIN - dt.timedelta(minutes=1)
+# Never sooner than this: a provider issuing tokens shorter than the margin
+# would otherwise have the connection sign in (and refresh) again and again.
+RELOGIN_FLOOR = 60.0
 
 
 @dataclass
@@ -39,7 +42,7 @@ def plan_for(pk: int) -> Plan:
         expires = (OAuthGrant.objects.filter(account=account)
                    .values_list("access_expires", flat=True).first())
         if expires:
-            relogin = max(60.0, (expires - TOKEN_MARGIN - timezone.now()).total_seconds())
+            relogin = max(RELOGIN_FLOOR, (expires - TOKEN_MARGIN - timezone.now()).total_seconds())
     return Plan(params, account.host, account.effective_folders[0], relogin)
 
 
