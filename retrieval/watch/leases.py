@@ -54,10 +54,15 @@ def register(name: str) -> None:
 
 
 def renew(name: str) -> set[int]:
-    """Extend this watcher's live leases; the account ids it still holds."""
+    """Extend this watcher's leases; the account ids it still holds.
+
+    A lease that ran out but that no other watcher has claimed is still this
+    watcher's (a claim rewrites the name, under the row's lock), so a slow
+    round never makes a watcher drop connections nobody else holds.
+    """
     now = timezone.now()
     PushWatcher.objects.filter(name=name).update(last_seen=now, stopped=None)
-    mine = PushWatch.objects.filter(watcher=name, until__gte=now)
+    mine = PushWatch.objects.filter(watcher=name)
     mine.update(until=now + lease_time())
     held = set(mine.values_list("account_id", flat=True))
     # Accounts switched off (push, account, protocol, group) are let go.
@@ -72,6 +77,14 @@ def fair_share(name: str) -> int:
     total = eligible().count()
     watchers = max(1, PushWatcher.alive().exclude(name=name).count() + 1)
     return math.ceil(total / watchers)
+
+
+def next_takeover(name: str):
+    """When the earliest lease held by another watcher runs out (None if none): a
+    watcher short of its share looks again then, so a dead one's accounts wait
+    no longer than their leases."""
+    return (PushWatch.objects.exclude(watcher__in=("", name)).order_by("until")
+            .values_list("until", flat=True).first())
 
 
 def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:

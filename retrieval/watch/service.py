@@ -42,6 +42,9 @@ class Watcher:
         self.tasks: dict[int, asyncio.Task] = {}
         self.stopping = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="watch-db")
+        # Leases on a connection of their own: a thousand sign-ins queued on
+        # the other never hold up a renewal.
+        self._lease_db = ThreadPoolExecutor(1, thread_name_prefix="watch-leases")
         self._net = ThreadPoolExecutor(settings.POPADMIN_WATCH_CONNECTS,
                                        thread_name_prefix="watch-login")
         self._side: set[asyncio.Task] = set()
@@ -51,39 +54,52 @@ class Watcher:
         return await asyncio.get_running_loop().run_in_executor(
             self._db, partial(fn, *args, **kwargs))
 
+    async def lease_db(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            self._lease_db, partial(fn, *args, **kwargs))
+
     async def run(self) -> None:
         log.info("watcher %s starting", self.name)
-        await self.db(leases.register, self.name)
+        await self.lease_db(leases.register, self.name)
         period = settings.POPADMIN_WATCH_LEASE_SECONDS / 3
         try:
             while not self.stopping.is_set():
+                wait = period
                 try:
-                    await self.cycle()
+                    wait = await self.cycle(period)
                 except Exception:  # the database may be restarting: try again next cycle
                     log.exception("watcher %s: lease cycle failed", self.name)
                 try:
-                    await asyncio.wait_for(self.stopping.wait(), period)
+                    await asyncio.wait_for(self.stopping.wait(), wait)
                 except TimeoutError:
                     pass
         finally:
             await self.shutdown()
 
-    async def cycle(self) -> None:
-        held = await self.db(leases.renew, self.name)
+    async def cycle(self, period: float) -> float:
+        """Renew, shed or claim; returns how long to wait before the next round."""
+        held = await self.lease_db(leases.renew, self.name)
         for pk in [pk for pk in self.tasks if pk not in held]:
             self._drop(pk)
-        share = await self.db(leases.fair_share, self.name)
+        share = await self.lease_db(leases.fair_share, self.name)
+        wait = period
         if len(held) > share:
             surplus = sorted(held)[share:]
             for pk in surplus:
                 self._drop(pk)
-            await self.db(leases.release, self.name, surplus)
+            await self.lease_db(leases.release, self.name, surplus)
             held -= set(surplus)
         elif len(held) < share:
-            held |= set(await self.db(leases.claim, self.name, share - len(held)))
+            held |= set(await self.lease_db(leases.claim, self.name, share - len(held)))
+            if len(held) < share:
+                expiry = await self.lease_db(leases.next_takeover, self.name)
+                if expiry is not None:
+                    soon = (expiry - timezone.now()).total_seconds() + 0.5
+                    wait = min(period, max(0.5, soon))
         for pk in held:
             if pk not in self.tasks or self.tasks[pk].done():
                 self.tasks[pk] = asyncio.create_task(self.watch(pk), name=f"watch-{pk}")
+        return wait
 
     def _drop(self, pk: int) -> None:
         task = self.tasks.pop(pk, None)
@@ -99,11 +115,13 @@ class Watcher:
         if self._side:
             await asyncio.gather(*self._side, return_exceptions=True)
         try:
-            await self.db(leases.stop, self.name)
+            await self.lease_db(leases.stop, self.name)
         except Exception:
             log.exception("watcher %s: could not release its accounts", self.name)
         await self.db(connections.close_all)
+        await self.lease_db(connections.close_all)
         self._db.shutdown(wait=True)
+        self._lease_db.shutdown(wait=True)
         self._net.shutdown(wait=False, cancel_futures=True)
         log.info("watcher %s stopped", self.name)
 
