@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -70,7 +70,13 @@ class PushWatch(models.Model):
     uidnext = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["watcher", "until"], name="pushwatch_holder_idx")]
+        indexes = [
+            models.Index(fields=["watcher", "until"], name="pushwatch_holder_idx"),
+            # Each dispatcher tick looks for healthy watches whose lease ran out
+            # (push_schedule.lapse_dead_watches): only the connected rows, in expiry order.
+            models.Index(fields=["until"], condition=Q(state__in=("idle", "noop")),
+                         name="pushwatch_connected_idx"),
+        ]
 
     def __str__(self):
         return f"push watch of account {self.account_id}"
