@@ -31,7 +31,22 @@ def test_a_wrong_password_is_a_clear_error_on_the_account(dovecot, mail_user):
     assert "login refused by server" in watch.error
     assert "not the password" not in watch.error
     assert watch.reconnects >= 1
-    # Push does not work: scheduled polling takes over at once.
+    # Push never worked: the schedule (and a failing account's back-off) is left alone, so
+    # the watcher's retries never add logins to the polls' own.
+    assert RemoteAccount.objects.get(pk=account.pk).next_check > timezone.now()
+
+
+def test_push_that_stops_working_makes_the_account_due_at_once(dovecot, mail_user):
+    account = make_account(dovecot, *mail_user, protocol="imap")
+    with watcher_running():
+        wait_for(lambda: PushWatch.objects.filter(account=account, state="idle").exists(),
+                 timeout=20, what="the account to be watched")
+        later(account)  # as a session ends while push works: a safety check hours away
+        account.refresh_from_db()
+        account.set_password("changed meanwhile")
+        account.save()
+        dovecot.kick(mail_user[0])
+        wait_for(lambda: failing(account), timeout=20, what="the failed sign-in")
     assert RemoteAccount.objects.get(pk=account.pk).next_check <= timezone.now()
 
 

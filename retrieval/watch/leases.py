@@ -21,6 +21,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -127,12 +128,18 @@ def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
     return taken
 
 
+def _healthy(rows) -> list[int]:
+    return list(rows.filter(state__in=(PushWatch.State.IDLE, PushWatch.State.NOOP))
+                .values_list("account_id", flat=True))
+
+
 def release(name: str, ids) -> None:
-    """Let go of these accounts (shed, switched off, or the watcher stops): polled again."""
-    ids = list(ids)
-    PushWatch.objects.filter(watcher=name, account_id__in=ids).update(
-        watcher="", until=EPOCH, state=PushWatch.State.CONNECTING, since=None)
-    resume_polling(ids)
+    """Let go of these accounts (shed, switched off, or the watcher stops); those whose
+    push was working are polled again now, since their next poll may be hours away."""
+    rows = PushWatch.objects.filter(watcher=name, account_id__in=list(ids))
+    healthy = _healthy(rows)
+    rows.update(watcher="", until=EPOCH, state=PushWatch.State.CONNECTING, since=None)
+    resume_polling(healthy)
 
 
 def stop(name: str) -> None:
@@ -148,10 +155,7 @@ def report(name: str, pk: int, state: str, **fields) -> bool:
     if state in (PushWatch.State.IDLE, PushWatch.State.NOOP):
         fields.setdefault("since", now)
         fields.setdefault("error", "")
-    changed = row.update(state=state, **fields)
-    if state == PushWatch.State.FAILING:
-        resume_polling([pk], now)
-    return bool(changed)
+    return bool(row.update(state=state, **fields))
 
 
 def stored_marks(pk: int) -> tuple[int | None, int | None]:
@@ -160,9 +164,10 @@ def stored_marks(pk: int) -> tuple[int | None, int | None]:
 
 
 def count_reconnect(name: str, pk: int, error: str) -> None:
-    from django.db.models import F
-
-    PushWatch.objects.filter(account_id=pk, watcher=name).update(
-        state=PushWatch.State.FAILING, error=error[:2000], reconnects=F("reconnects") + 1,
-        since=None)
-    resume_polling([pk])
+    """The connection failed. Only the failure that ends a working push makes the account
+    due at once: later ones leave the schedule (and a failing account's back-off) alone."""
+    row = PushWatch.objects.filter(account_id=pk, watcher=name)
+    healthy = _healthy(row)
+    row.update(state=PushWatch.State.FAILING, error=error[:2000],
+               reconnects=F("reconnects") + 1, since=None)
+    resume_polling(healthy)
