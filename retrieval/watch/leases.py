@@ -21,10 +21,11 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from retrieval import locks
 from retrieval.models import PushWatch, PushWatcher, RemoteAccount
 from retrieval.models.push import lease_time
 from retrieval.push_schedule import resume_polling
@@ -47,11 +48,33 @@ def new_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def register(name: str) -> None:
+# A watcher's lock shares the session locks' machinery (retrieval/locks.py),
+# keyed above every account id: it dies with the watcher's process, so the
+# others know at once that its accounts are free, without waiting out leases.
+_WATCHER_KEY = 1 << 47
+
+
+def lock_id(watcher_pk: int) -> int:
+    return _WATCHER_KEY | watcher_pk
+
+
+def register(name: str):
+    """The watcher's row, and its lock (held until the process ends): returns the lock."""
     now = timezone.now()
-    PushWatcher.objects.update_or_create(
+    row, _ = PushWatcher.objects.update_or_create(
         name=name, defaults={"hostname": socket.gethostname()[:255], "pid": os.getpid(),
                              "started": now, "last_seen": now, "stopped": None})
+    lock = locks.session_lock(lock_id(row.pk))
+    if not lock.acquire():
+        raise RuntimeError(f"another watcher named {name} is running")
+    return lock
+
+
+def dead_watchers(name: str) -> set[str]:
+    """Watchers (other than this one) whose process is gone: their lock is free."""
+    rows = dict(PushWatcher.objects.exclude(name=name).values_list("pk", "name"))
+    alive = locks.held({lock_id(pk) for pk in rows})
+    return {watcher for pk, watcher in rows.items() if lock_id(pk) not in alive}
 
 
 def renew(name: str) -> set[int]:
@@ -76,8 +99,8 @@ def renew(name: str) -> set[int]:
 def fair_share(name: str) -> int:
     """How many accounts this watcher should hold: all eligible ones over the live watchers."""
     total = eligible().count()
-    watchers = max(1, PushWatcher.alive().exclude(name=name).count() + 1)
-    return math.ceil(total / watchers)
+    others = PushWatcher.alive().exclude(name=name).exclude(name__in=dead_watchers(name))
+    return math.ceil(total / (others.count() + 1))
 
 
 def next_takeover(name: str):
@@ -104,9 +127,15 @@ def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
             ignore_conflicts=True, batch_size=500)
         load = Counter(PushWatch.objects.filter(until__gte=now).exclude(watcher="")
                        .annotate(h=Lower("account__host")).values_list("h", flat=True))
+        # A dead watcher's accounts are free at once, whatever their leases say.
+        dead = dead_watchers(name)
+        load = Counter({host: n for host, n in load.items()})
+        if dead:
+            load -= Counter(PushWatch.objects.filter(until__gte=now, watcher__in=dead)
+                            .annotate(h=Lower("account__host")).values_list("h", flat=True))
         free = list(
             PushWatch.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(until__lt=now, account__in=eligible())
+            .filter(Q(until__lt=now) | Q(watcher__in=dead), account__in=eligible())
             .order_by("account_id")
             .values_list("account_id", "account__host")[: wanted + _SLACK]
         )

@@ -60,7 +60,7 @@ class Watcher:
 
     async def run(self) -> None:
         log.info("watcher %s starting", self.name)
-        await self.lease_db(leases.register, self.name)
+        self._lock = await self.lease_db(leases.register, self.name)
         period = settings.POPADMIN_WATCH_LEASE_SECONDS / 3
         try:
             while not self.stopping.is_set():
@@ -119,6 +119,8 @@ class Watcher:
         except Exception:
             log.exception("watcher %s: could not release its accounts", self.name)
         await self.db(connections.close_all)
+        if getattr(self, "_lock", None) is not None:
+            await self.lease_db(self._lock.release)
         await self.lease_db(connections.close_all)
         self._db.shutdown(wait=True)
         self._lease_db.shutdown(wait=True)
