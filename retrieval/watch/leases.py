@@ -8,8 +8,9 @@ advisory lock; SQLite's IMMEDIATE transactions serialise writers already),
 with the free rows read FOR UPDATE SKIP LOCKED, so two watchers never take
 the same account and the per-server limit of idle connections holds across
 watchers. Each watcher takes its fair share (accounts / live watchers), so
-a new watcher gets accounts as the others shed their surplus, and a dead
-watcher's accounts are free again once its leases run out.
+a new watcher gets accounts as the others shed their surplus. A watcher
+also holds a lock that dies with its process (retrieval/locks.py): a killed
+watcher's accounts are free at once; the leases free those of one that hangs.
 """
 
 import datetime as dt
