@@ -78,8 +78,14 @@ def dead_watchers(name: str) -> set[str]:
     return {watcher for pk, watcher in rows.items() if lock_id(pk) not in alive}
 
 
-def renew(name: str) -> set[int]:
-    """Extend this watcher's leases; the account ids it still holds.
+# What a connection was made with: an edit to any of these signs in again.
+CONNECTION_FIELDS = ("host", "port", "security", "username", "password_encrypted",
+                     "auth_method", "verify_tls", "folders", "network_restricted")
+
+
+def renew(name: str) -> dict[int, int]:
+    """Extend this watcher's leases; {account id: fingerprint of its connection settings}
+    for the accounts it still holds.
 
     A lease that ran out but that no other watcher has claimed is still this
     watcher's (a claim rewrites the name, under the row's lock), so a slow
@@ -91,10 +97,17 @@ def renew(name: str) -> set[int]:
     mine.update(until=now + lease_time())
     held = set(mine.values_list("account_id", flat=True))
     # Accounts switched off (push, account, protocol, group) are let go.
-    gone = held - set(eligible().filter(pk__in=held).values_list("pk", flat=True))
+    settings_of = fingerprints(held)
+    gone = held - set(settings_of)
     if gone:
         release(name, gone)
-    return held - gone
+    return settings_of
+
+
+def fingerprints(ids) -> dict[int, int]:
+    """{account id: fingerprint of its connection settings} of those still eligible."""
+    return {row[0]: hash(repr(row[1:])) for row in
+            eligible().filter(pk__in=list(ids)).values_list("pk", *CONNECTION_FIELDS)}
 
 
 def fair_share(name: str) -> int:

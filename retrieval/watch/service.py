@@ -40,6 +40,8 @@ class Watcher:
     def __init__(self, name: str | None = None):
         self.name = name or leases.new_name()
         self.tasks: dict[int, asyncio.Task] = {}
+        # The connection settings each task signed in with (leases.renew's fingerprints).
+        self.signed_with: dict[int, int] = {}
         self.stopping = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="watch-db")
         # Leases on a connection of their own: a thousand sign-ins queued on
@@ -78,9 +80,12 @@ class Watcher:
 
     async def cycle(self, period: float) -> float:
         """Renew, shed or claim; returns how long to wait before the next round."""
-        held = await self.lease_db(leases.renew, self.name)
+        settings_of = await self.lease_db(leases.renew, self.name)
+        held = set(settings_of)
         for pk in [pk for pk in self.tasks if pk not in held]:
             self._drop(pk)
+        for pk in [pk for pk in self.tasks if self.signed_with.get(pk) != settings_of[pk]]:
+            self._drop(pk)  # edited (server, login, folders): signed in again below
         share = await self.lease_db(leases.fair_share, self.name)
         wait = period
         if len(held) > share:
@@ -90,7 +95,9 @@ class Watcher:
             await self.lease_db(leases.release, self.name, surplus)
             held -= set(surplus)
         elif len(held) < share:
-            held |= set(await self.lease_db(leases.claim, self.name, share - len(held)))
+            claimed = await self.lease_db(leases.claim, self.name, share - len(held))
+            settings_of.update(await self.lease_db(leases.fingerprints, claimed))
+            held |= set(claimed)
             if len(held) < share:
                 expiry = await self.lease_db(leases.next_takeover, self.name)
                 if expiry is not None:
@@ -98,10 +105,12 @@ class Watcher:
                     wait = min(period, max(0.5, soon))
         for pk in held:
             if pk not in self.tasks or self.tasks[pk].done():
+                self.signed_with[pk] = settings_of.get(pk)
                 self.tasks[pk] = asyncio.create_task(self.watch(pk), name=f"watch-{pk}")
         return wait
 
     def _drop(self, pk: int) -> None:
+        self.signed_with.pop(pk, None)
         task = self.tasks.pop(pk, None)
         if task is not None:
             task.cancel()
