@@ -171,8 +171,8 @@ def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
     return taken
 
 
-def _healthy(rows) -> list[int]:
-    return list(rows.filter(state__in=(PushWatch.State.IDLE, PushWatch.State.NOOP))
+def _healthy(rows, *also) -> list[int]:
+    return list(rows.filter(state__in=(PushWatch.State.IDLE, PushWatch.State.NOOP, *also))
                 .values_list("account_id", flat=True))
 
 
@@ -207,10 +207,11 @@ def stored_marks(pk: int) -> tuple[int | None, int | None]:
 
 
 def count_reconnect(name: str, pk: int, error: str) -> None:
-    """The connection failed. Only the failure that ends a working push makes the account
-    due at once: later ones leave the schedule (and a failing account's back-off) alone."""
+    """The connection failed. Only the first failure after a working push or a claim makes
+    the account due at once (a taken-over account may still be on its safety schedule,
+    hours away); later ones leave the schedule, and a failing account's back-off, alone."""
     row = PushWatch.objects.filter(account_id=pk, watcher=name)
-    healthy = _healthy(row)
+    healthy = _healthy(row, PushWatch.State.CONNECTING)
     row.update(state=PushWatch.State.FAILING, error=error[:2000],
                reconnects=F("reconnects") + 1, since=None)
     resume_polling(healthy)
