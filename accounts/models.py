@@ -150,6 +150,12 @@ class GroupPolicy(models.Model):
         help_text=_("Members add, edit, disable and delete their own remote accounts on the "
         "mail page. Their accounts reach public servers only (restricted network reach)."),
     )
+    allow_push = models.BooleanField(
+        "push for IMAP accounts",
+        default=True,
+        help_text="Members' IMAP accounts are watched (IDLE) and fetched within seconds of "
+        "new mail. Off in any of a member's groups: their accounts are polled only.",
+    )
     min_poll_minutes = models.PositiveIntegerField(
         _("minimum poll frequency (minutes)"),
         default=5,

@@ -79,6 +79,20 @@ POPADMIN_DOCS_URL = env.str("POPADMIN_DOCS_URL", default="")
 # Seconds between the heartbeats each worker and beat writes; one that has
 # missed three is shown as silent (and fails /healthz).
 POPADMIN_HEARTBEAT_SECONDS = env.float("POPADMIN_HEARTBEAT_SECONDS", default=20)
+# Push (IMAP IDLE, `manage.py watch`, docs/architecture/push.md).
+# Scheduled polling of an account whose IDLE is healthy: a safety check this often.
+POPADMIN_PUSH_SAFETY_MINUTES = env.int("POPADMIN_PUSH_SAFETY_MINUTES", default=180)
+# Idle connections one server may hold, counted apart from fetch sessions. 0: no limit.
+POPADMIN_IDLE_PER_SERVER = env.int("POPADMIN_IDLE_PER_SERVER", default=2000)
+# IDLE is restarted this often: RFC 2177 servers may drop an IDLE after 30 minutes.
+POPADMIN_REIDLE_SECONDS = env.int("POPADMIN_REIDLE_SECONDS", default=25 * 60)
+# A server without IDLE is asked with NOOP this often, on the held connection.
+POPADMIN_PUSH_NOOP_SECONDS = env.int("POPADMIN_PUSH_NOOP_SECONDS", default=30)
+# A watcher's hold on its accounts; renewed every third of it. A dead
+# watcher's accounts are taken over once it runs out.
+POPADMIN_WATCH_LEASE_SECONDS = env.int("POPADMIN_WATCH_LEASE_SECONDS", default=30)
+# Logins a watcher runs at once (each a thread while TLS and sign-in last).
+POPADMIN_WATCH_CONNECTS = env.int("POPADMIN_WATCH_CONNECTS", default=16)
 # How many workers should be alive: /healthz fails, the dashboard says so and
 # an alert opens while fewer are. 0: at least one.
 POPADMIN_EXPECTED_WORKERS = env.int("POPADMIN_EXPECTED_WORKERS", default=0)

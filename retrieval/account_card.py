@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from retrieval import explain
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import live_lease
+from retrieval.push_status import push_line
 from retrieval.refusals import held_messages
 
 RESULT_WORDS = {
@@ -98,6 +99,7 @@ def card(account: RemoteAccount, run: Run | None, running: bool, now=None,
         "total": run.total if run else 0,
         "delivered": run.delivered if run else 0,
         "refused": [r.summary() for r in refused],
+        "push": push_line(account, now),
     }
 
 

@@ -41,7 +41,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from popadmin.celery import app as celery_app
-from retrieval import due_scan, lost_claims, publishing
+from retrieval import due_scan, lost_claims, publishing, push_schedule
 from retrieval.locks import session_lock
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import enabled_account_count, in_flight, live_claim, live_lease
@@ -66,7 +66,8 @@ _CHUNK = 500
 REFILL_MAX = 4
 
 # Checks a person asked for: they go ahead of scheduled work.
-INTERACTIVE_TRIGGERS = ("manual", "login", "admin")
+# Push (new mail a watcher saw) is waited for too, by whoever it was sent to.
+INTERACTIVE_TRIGGERS = ("manual", "login", "admin", "push")
 
 # Why a session did not start (admit).
 SERVICE_STOPPED = "service stopped"
@@ -162,6 +163,8 @@ def dispatch(enqueue=None, refill: bool = False, most: int = REFILL_MAX) -> list
             # so are the claims whose task is lost.
             free_dead_leases()
             lost_claims.release(now, claim_hold(), queued)
+            # A dead watcher's accounts are polled again until another takes them.
+            push_schedule.lapse_dead_watches(now)
         parts = in_flight(now)
         if refill:
             busy = _HostLoad(parts)

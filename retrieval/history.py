@@ -16,7 +16,7 @@ from retrieval.models import Run
 # Automatic checks that found nothing leave no row of their own (HourlyStats
 # counts them, the account shows its last check). Checks a person started
 # keep theirs: the page that started them follows that row to its end.
-UNATTENDED_TRIGGERS = (Run.Trigger.SCHEDULE, Run.Trigger.LOGIN)
+UNATTENDED_TRIGGERS = (Run.Trigger.SCHEDULE, Run.Trigger.LOGIN, Run.Trigger.PUSH)
 
 # Deliveries listed on a run's page; a huge run says how many more there are.
 DELIVERIES_SHOWN = 500

@@ -7,7 +7,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from popadmin.text import storable
-from retrieval import history, locks
+from retrieval import history, locks, push_schedule
 from retrieval.models import FolderMark, GlobalSettings, HourlyStats, RemoteAccount, Run
 
 # Repeated failures lengthen the poll interval, up to this cap.
@@ -76,6 +76,7 @@ def finish_run(account, run, knobs, token=None):
             interval = min(interval * 2 ** min(failures - 1, 10), max(MAX_BACKOFF, interval))
         else:
             failures, failing_since = 0, None
+            interval = push_schedule.safety_interval(account, interval, now)
         next_check = now + interval + jitter(account.pk, interval)
         if getattr(run, "stopped_early", False):
             # The service was stopped mid-session: the rest of the mailbox is due

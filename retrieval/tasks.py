@@ -12,6 +12,7 @@ from retrieval import (
     dispatcher,
     engine,
     lost_connection,
+    push,
     retention,
     status,
 )
@@ -46,6 +47,7 @@ def fetch_account(account_id: int, trigger: str = "schedule"):
         raise
     if not run:
         return None  # refused (dispatcher.admit): the account stays in line or is served
+    push.after_session(account_id, run)
     refill()
     return run.pk
 

@@ -324,6 +324,11 @@ class Dovecot:
         path.chmod(0o644)
         return name, password
 
+    def kick(self, username: str) -> None:
+        """Close every IMAP/POP3 session of the user, as an administrator's `doveadm kick` does."""
+        subprocess.run([self._bin["doveadm"], "-c", str(self.conf), "kick", username],
+                       check=True, capture_output=True, timeout=10)
+
     def maildir(self, username: str, folder: str = "INBOX") -> Path:
         """Maildir++: INBOX is the root, folder "A/B" is ".A.B/"."""
         base = self.root / "mail" / username

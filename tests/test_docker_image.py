@@ -101,7 +101,7 @@ def test_every_volume_of_a_popadmin_service_is_owned_by_the_user_it_runs_as():
     services = popadmin_services(compose)
 
     assert image.user and image.user not in ROOT_USERS, "the image must not run as root"
-    assert {"web", "worker", "beat"} <= set(services)
+    assert {"web", "worker", "beat", "watch"} <= set(services)
     checked = []
     for name, service in services.items():
         user = str(service.get("user", image.user))

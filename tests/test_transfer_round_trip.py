@@ -46,6 +46,8 @@ NOT_EXPORTED = {
         "consecutive_failures", "failing_since", "last_error_kind",
         # A running session's lease and a queued check: meaningless elsewhere.
         "lease_token", "lease_expires", "pending_trigger",
+        # A push waiting for its fetch: this installation's watcher saw it.
+        "push_dirty", "push_seen",
         "created",
     },
     # The access token lives an hour; the refresh token gets a fresh one.
@@ -182,7 +184,7 @@ def build_everything():
             folders=["INBOX", "Lists/Work"] if protocol == "imap" else [],
             target_folder=f"Remote/{i}", folder_map={"INBOX": "Old ISP", "Spam": "Junk"},
             delivery_target=[lmtp, gmail, None][i % 3], poll_minutes=5 + i,
-            max_message_mb=i, enabled=i != 2, network_restricted=i in (1, 4),
+            max_message_mb=i, enabled=i != 2, push=i != 3, network_restricted=i in (1, 4),
             created_by_user=i == 4,
         )
         if method == "password":

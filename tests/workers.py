@@ -153,3 +153,17 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.25, what: str =
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class WatchProcess(CeleryProcess):
+    """A real `manage.py watch` (IMAP IDLE) sharing the test's database, stopped like a worker."""
+
+    def __init__(self, log_dir: Path, name: str = "watch1", env: dict | None = None):
+        self.kind = "watch"
+        self.log_path = log_dir / f"watch-{name}.log"
+        self.env = env or process_env()
+        self.cmd = [sys.executable, str(ROOT / "manage.py"), "watch", "--name", name]
+        self.proc = None
+
+    def start(self, ready_text: str | None = None, timeout: float = 60):
+        return super().start(ready_text or "starting", timeout)

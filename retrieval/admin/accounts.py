@@ -50,7 +50,7 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         (_("Delivery"), {"fields": ["target_folder", "keep_policy", "keep_days"]}),
         (_("Advanced"), {"classes": ["collapse"],
                       "fields": ["verify_tls", "network_restricted", "mode", "delivery_target",
-                                 "folder_map", "max_message_mb", "poll_minutes"]}),
+                                 "folder_map", "max_message_mb", "poll_minutes", "push"]}),
         (_("Status"), {"classes": ["collapse"], "fields": readonly_fields}),
     ]
 

@@ -5,6 +5,7 @@ from retrieval.models.claim import AccountClaim
 from retrieval.models.heartbeat import Heartbeat
 from retrieval.models.oauth import OAuthGrant, OAuthProvider
 from retrieval.models.pending_import import PendingImport
+from retrieval.models.push import PushLatency, PushWatch, PushWatcher
 from retrieval.models.refused import RefusedMessage
 from retrieval.models.run import Run
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
@@ -22,6 +23,9 @@ __all__ = [
     "OAuthGrant",
     "OAuthProvider",
     "PendingImport",
+    "PushLatency",
+    "PushWatch",
+    "PushWatcher",
     "RefusedMessage",
     "RemoteAccount",
     "Run",

@@ -169,6 +169,14 @@ class RemoteAccount(models.Model):
         help_text=_("Bigger messages stay on the server and are listed in the run. 0 = no limit."),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
+    # IMAP only: a watcher holds an IDLE connection and fetches as soon as the
+    # server reports new mail (retrieval/watch/); the owner's groups may turn it off.
+    push = models.BooleanField(
+        _("push (IMAP IDLE)"),
+        default=True,
+        help_text=_("IMAP accounts: new mail is fetched within seconds of arriving, while "
+                    "the server offers IDLE; scheduled polling drops to a safety check."),
+    )
     # Accounts users set up themselves may reach public addresses only (the
     # server side request forgery guard, retrieval/network_reach.py); staff
     # accounts are unrestricted unless the global settings restrict all.
@@ -207,6 +215,12 @@ class RemoteAccount(models.Model):
     # The trigger of a check someone asked for that has not had its session
     # yet (no free slot): the dispatcher serves these before scheduled work.
     pending_trigger = models.CharField(max_length=10, blank=True, editable=False)
+    # A push (new mail reported by the watcher) that came while a fetch was
+    # queued or running: one more fetch follows that session (retrieval/push.py).
+    push_dirty = models.BooleanField(default=False, editable=False)
+    # When the watcher saw the earliest new mail not yet fetched: the push
+    # latency histogram counts from here to the delivering session's end.
+    push_seen = models.DateTimeField(null=True, blank=True, editable=False)
 
     created = models.DateTimeField(auto_now_add=True)
 

@@ -34,6 +34,7 @@ class Run(models.Model):
         LOGIN = "login", _("Login")
         ADMIN = "admin", _("Admin")
         COMMAND = "command", _("Command line")
+        PUSH = "push", _("Push")
 
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")

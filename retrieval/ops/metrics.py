@@ -15,9 +15,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from retrieval.models import CheckTotals, Heartbeat, HourlyStats, RemoteAccount
+from retrieval.models import CheckTotals, Heartbeat, HourlyStats, PushLatency, RemoteAccount
 from retrieval.models.account import live_lease
-from retrieval.ops import queries, queues
+from retrieval.ops import push, queries, queues
 
 
 class DatabaseCollector:
@@ -55,6 +55,22 @@ class DatabaseCollector:
         yield GaugeMetricFamily("popadmin_beat_alive", "Celery beat processes with a fresh "
                                 "heartbeat.", value=Heartbeat.alive(now).filter(
                                     role=Heartbeat.Role.BEAT).count())
+        yield from self._push(now)
+
+    def _push(self, now):
+        idle = GaugeMetricFamily("popadmin_idle_connections", "IDLE (push) connections held "
+                                 "by the watchers, per server.", labels=["server"])
+        for row in push.idle_per_host(now):
+            idle.add_metric([row["server"]], row["n"])
+        yield idle
+        yield CounterMetricFamily("popadmin_push_reconnects", "Idle connections lost and "
+                                  "signed in again.", value=push.summary(now)["reconnects"])
+        buckets, count, total = PushLatency.cumulative()
+        yield HistogramMetricFamily(
+            "popadmin_push_latency_seconds", "From new mail seen by a watcher (EXISTS) to the "
+            "end of the session that delivered it.",
+            buckets=[(str(float(b)), n) for b, n in buckets] + [("+Inf", count)],
+            sum_value=total)
 
     def _checks(self):
         totals = CheckTotals.objects.filter(pk=1).first() or CheckTotals()

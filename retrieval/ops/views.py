@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from retrieval import alerts
 from retrieval import local_storage as storage
 from retrieval.models.account import enabled_account_count
-from retrieval.ops import charts, health, metrics, queries, service
+from retrieval.ops import charts, health, metrics, push, queries, service
 
 SWITCH_PERMISSION = "retrieval.change_globalsettings"
 
@@ -62,6 +62,7 @@ def _context(request) -> dict:
         "day": queries.summary(hourly),
         "month": queries.summary(daily),
         "sessions": queries.sessions(now),
+        "push": push.summary(now),
         "queues": queries.queue_depths(),
         "processes": queries.processes(now),
         "storage": storage.places(),  # free space of MAIL_ROOT and the spool

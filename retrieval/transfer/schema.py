@@ -329,6 +329,7 @@ ACCOUNT_FIELDS = {
     "poll_minutes": _integer(1, null=True),
     "max_message_mb": _integer(0),
     "enabled": _boolean,
+    "push": _boolean,
     "network_restricted": _boolean,
     "created_by_user": _boolean,
 }

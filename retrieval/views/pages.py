@@ -53,7 +53,7 @@ def accounts_page(request):
     latest = Run.objects.filter(account=OuterRef("pk")).order_by("-started").values("pk")[:1]
     accounts = list(
         triggers.user_accounts(request.user)
-        .select_related("owner", "claim")
+        .select_related("owner", "claim", "push_watch")
         .annotate(latest_run_id=Subquery(latest))
     )
     runs = Run.objects.in_bulk([a.latest_run_id for a in accounts if a.latest_run_id])

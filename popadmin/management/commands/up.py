@@ -1,4 +1,4 @@
-"""Set up and run everything on this machine: web, worker and beat together."""
+"""Set up and run everything on this machine: web, worker, beat and watcher together."""
 
 import os
 import secrets
@@ -37,7 +37,7 @@ def control_socket() -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the first admin login, and run web + worker + beat."
+    help = "Migrate, create the first admin login, and run web + worker + beat + watcher."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         kwargs.setdefault("epilog", (
@@ -70,6 +70,8 @@ class Command(BaseCommand):
                        "--concurrency", str(concurrency)],
             "beat": [*celery, "beat", "--loglevel", "info",
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            # IMAP IDLE for the accounts with push on (docs/architecture/push.md).
+            "watch": [python, str(settings.BASE_DIR / "manage.py"), "watch"],
         }
         # What web, worker and beat create without an explicit mode (the beat
         # schedule, the broker's messages) is popadmin's user's alone.
@@ -88,7 +90,7 @@ class Command(BaseCommand):
         ))
 
     def supervise(self, commands):
-        """Run the three; restart one that dies (as a service manager would).
+        """Run them all; restart one that dies (as a service manager would).
 
         A Celery worker can exit on a broker hiccup; retrieval must go on.
         One that keeps dying (5 times within a minute) stops everything.

@@ -27,7 +27,8 @@
   }
 
   function apply(section, card) {
-    ["last_check", "result", "next_check", "failing", "error_summary", "next_step", "error"]
+    ["last_check", "result", "next_check", "push", "failing", "error_summary", "next_step",
+     "error"]
       .forEach(function (name) { setText(section, name, card[name]); });
     setText(section, "who", WHO[card.admin_only]);
     field(section, "result").dataset.state = card.last_status;

@@ -1,0 +1,39 @@
+"""Scheduled polling of pushed accounts: a safety check while IDLE is healthy, else as usual."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+
+from retrieval.models import PushWatch, RemoteAccount
+from retrieval.models.push import healthy_watch
+
+
+def safety_interval(account, interval: dt.timedelta, now) -> dt.timedelta:
+    """The poll interval of an account whose push is healthy: a safety check every few hours."""
+    if account.protocol != "imap" or len(account.effective_folders) != 1:
+        return interval  # IDLE watches one folder; the others still need their polls
+    if not healthy_watch(now).filter(account_id=account.pk).exists():
+        return interval
+    return max(interval, dt.timedelta(minutes=settings.POPADMIN_PUSH_SAFETY_MINUTES))
+
+
+def resume_polling(account_ids, now=None) -> int:
+    """Accounts whose push stopped being healthy are polled again from now on."""
+    now = now or timezone.now()
+    return RemoteAccount.objects.filter(pk__in=list(account_ids), next_check__gt=now).update(
+        next_check=now)
+
+
+def lapse_dead_watches(now=None) -> int:
+    """Watches whose lease ran out while they said "healthy" (the watcher died):
+    their accounts are polled again at once, until another watcher takes them."""
+    now = now or timezone.now()
+    rows = PushWatch.objects.filter(
+        until__lt=now, state__in=(PushWatch.State.IDLE, PushWatch.State.NOOP))
+    ids = list(rows.values_list("account_id", flat=True)[:5000])
+    if not ids:
+        return 0
+    PushWatch.objects.filter(account_id__in=ids, until__lt=now).update(
+        state=PushWatch.State.CONNECTING)
+    return resume_polling(ids, now)

@@ -1,0 +1,1 @@
+"""Push: IMAP IDLE connections held by `manage.py watch` (docs/architecture/push.md)."""
