@@ -2,41 +2,44 @@
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.utils.translation import gettext as _
 
 from accounts.models import GroupPolicy
 from retrieval.models import PushWatch
-
-LATER = "new mail arrives at the next check"
 
 
 def push_line(account, now) -> str:
     """One line for the card; "" for accounts push does not apply to (POP3)."""
     if account.protocol != "imap":
         return ""
+    later = _("new mail arrives at the next check")
     if not account.push:
-        return f"push: off for this account; {LATER}"
+        return _("push: off for this account; %(later)s") % {"later": later}
     if not account.enabled:
-        return "push: off while the account is disabled"
+        return _("push: off while the account is disabled")
     try:
         watch = account.push_watch
     except ObjectDoesNotExist:
         watch = None
     live = watch is not None and watch.watcher and watch.until >= now
     if live and watch.state == PushWatch.State.IDLE:
-        return "push: new mail arrives within seconds"
+        return _("push: new mail arrives within seconds")
     if live and watch.state == PushWatch.State.NOOP:
-        return (f"push: the server has no IDLE, so it is asked every "
-                f"{settings.POPADMIN_PUSH_NOOP_SECONDS} seconds whether new mail came")
+        return _("push: the server has no IDLE, so it is asked every %(seconds)s seconds "
+                 "whether new mail came") % {"seconds": settings.POPADMIN_PUSH_NOOP_SECONDS}
     if watch is not None and watch.state == PushWatch.State.LIMIT:
-        return f"push: the server's limit of idle connections is reached; {LATER}"
+        return _("push: the server's limit of idle connections is reached; %(later)s") % {
+            "later": later}
     if live and watch.state == PushWatch.State.FAILING:
-        return f"push: not working ({watch.error}); {LATER}"
+        return _("push: not working (%(error)s); %(later)s") % {"error": watch.error,
+                                                                "later": later}
     if live:
-        return "push: connecting to the server…"
+        return _("push: connecting to the server…")
     user = account.owner.user if account.owner_id else None
     if user is not None and GroupPolicy.objects.filter(group__user=user,
                                                        allow_push=False).exists():
-        return f"push: off for your group; {LATER}"
+        return _("push: off for your group; %(later)s") % {"later": later}
     if watch is not None and watch.idle_supported is False:
-        return f"push: the server has no IDLE; {LATER}"
-    return f"push: not running (no watcher is watching this account); {LATER}"
+        return _("push: the server has no IDLE; %(later)s") % {"later": later}
+    return _("push: not running (no watcher is watching this account); %(later)s") % {
+        "later": later}
