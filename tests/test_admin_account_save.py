@@ -27,6 +27,7 @@ def form_data(owner, **overrides) -> dict:
         "host": "localhost", "port": "", "verify_tls": "on", "username": "alice",
         "password": "", "folders": "", "mode": "single", "target_folder": "",
         "keep_policy": "keep", "keep_days": "7", "max_message_mb": "0", "poll_minutes": "",
+        "push": "on",
         "save_anyway": "1",
     }
     data.update(overrides)
