@@ -63,11 +63,11 @@ class OAuthProviderAdmin(admin.ModelAdmin):
     list_display = ["name", "preset", "client_id", "has_secret", "grant_count"]
     fieldsets = [
         (None, {"fields": ["name", "preset", "tenant", "client_id", "client_secret"]}),
-        ("Endpoints (filled in for Google and Microsoft)", {"fields": [
+        (_("Endpoints (filled in for Google and Microsoft)"), {"fields": [
             "authorization_endpoint", "token_endpoint", "device_endpoint",
             "revocation_endpoint", "introspection_endpoint", "scopes",
         ]}),
-        ("Expiry", {"fields": ["refresh_token_days", "warn_days"]}),
+        (_("Expiry"), {"fields": ["refresh_token_days", "warn_days"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
