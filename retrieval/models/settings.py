@@ -170,7 +170,7 @@ class GlobalSettings(RetrievalKnobs):
         verbose_name_plural = _("global retrieval settings")
 
     def __str__(self):
-        return "Global retrieval settings"
+        return gettext("Global retrieval settings")
 
     def save(self, *args, **kwargs):
         self.pk = 1
@@ -268,7 +268,7 @@ class UserSettings(models.Model):
         verbose_name_plural = _("per-user retrieval settings")
 
     def __str__(self):
-        return f"Retrieval settings for {self.mailbox}"
+        return gettext("Retrieval settings for %(mailbox)s") % {"mailbox": self.mailbox}
 
 
 @dataclass(frozen=True)
