@@ -162,10 +162,10 @@ class GroupPolicy(models.Model):
         "mail page. Their accounts reach public servers only (restricted network reach)."),
     )
     allow_push = models.BooleanField(
-        "push for IMAP accounts",
+        _("push for IMAP accounts"),
         default=True,
-        help_text="Members' IMAP accounts are watched (IDLE) and fetched within seconds of "
-        "new mail. Off in any of a member's groups: their accounts are polled only.",
+        help_text=_("Members' IMAP accounts are watched (IDLE) and fetched within seconds of "
+        "new mail. Off in any of a member's groups: their accounts are polled only."),
     )
     min_poll_minutes = models.PositiveIntegerField(
         _("minimum poll frequency (minutes)"),
