@@ -223,7 +223,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         if outcome["limited"]:
             lead = (gettext("Saved, but Test connection was not run") if saved
                     else gettext("Not tested"))
-            messages.warning(request, f"{lead}. {outcome['text']}")
+            messages.warning(request, gettext("%(lead)s. %(text)s") % {
+                "lead": lead, "text": outcome["text"]})
         elif outcome["ok"]:
             self.message_user(request, outcome["text"])
         else:

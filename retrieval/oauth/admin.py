@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import flows
@@ -128,4 +129,6 @@ class OAuthGrantAdmin(admin.ModelAdmin):
         count = 0
         for grant in queryset.select_related("account", "target"):
             count += flows.disconnect(grant.subject)
-        messages.success(request, f"Revoked {count} sign-in(s).")
+        messages.success(request, ngettext("Revoked %(count)s sign-in(s).",
+                                           "Revoked %(count)s sign-in(s).", count) % {
+            "count": count})
