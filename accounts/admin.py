@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import GroupPolicy, Mailbox
@@ -37,7 +38,7 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("quota"), ordering="quota_mb")
     def quota(self, obj):
-        return f"{obj.quota_mb} MB" if obj.quota_mb else "no limit"
+        return f"{obj.quota_mb} MB" if obj.quota_mb else gettext("no limit")
 
 
 class GroupPolicyInline(admin.StackedInline):
@@ -60,10 +61,11 @@ class GroupAdmin(DjangoGroupAdmin):
     # templates/admin/auth/group/change_form.html.
     fieldsets = [
         (None, {"fields": ["name"]}),
-        ("Administration permissions", {
+        (_("Administration permissions"), {
             "fields": ["permissions"],
-            "description": "For staff members of this group only: which administration pages "
-                           "they may use. What members may do on their mail page is above.",
+            "description": _("For staff members of this group only: which administration "
+                             "pages they may use. What members may do on their mail page is "
+                             "above."),
         }),
     ]
     list_display = ["name", "manual_check", "login_triggers", "self_service"]

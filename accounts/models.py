@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, validate_email
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.addresses import address_problem
@@ -17,22 +18,25 @@ def validate_mailbox_address(value):
     if problem:
         # Not code "invalid": a field would swap in its generic message for that code.
         raise ValidationError(
-            f"Not usable as a local mailbox address: {problem}.", code="unsafe_address"
+            gettext("Not usable as a local mailbox address: %(problem)s.") % {
+                "problem": problem}, code="unsafe_address"
         )
 
 
 def validate_alias_list(value):
     if not isinstance(value, list):
-        raise ValidationError("Aliases must be a list of addresses.")
+        raise ValidationError(gettext("Aliases must be a list of addresses."))
     for alias in value:
         if not isinstance(alias, str):
-            raise ValidationError("Aliases must be a list of addresses.")
+            raise ValidationError(gettext("Aliases must be a list of addresses."))
         try:
             validate_mailbox_address(alias)
         except ValidationError as refused:
             # Named, and not code "invalid", which the JSON field reads as "not JSON".
             raise ValidationError(
-                f"Alias {alias!r}: {' '.join(refused.messages)}", code="invalid_alias"
+                gettext("Alias %(alias)s: %(problem)s") % {
+                    "alias": repr(alias), "problem": " ".join(refused.messages)},
+                code="invalid_alias"
             )
 
 
@@ -46,10 +50,14 @@ class Mailbox(models.Model):
         blank=True,
         related_name="mailbox",
         help_text=_("The login that owns this mailbox and sees it on the mail page."),
+        verbose_name=_("user"),
     )
-    address = models.EmailField(unique=True, validators=[validate_mailbox_address])
-    aliases = models.JSONField(default=list, blank=True, validators=[validate_alias_list])
-    quota_mb = models.PositiveIntegerField(default=0, help_text=_("0 means no quota."))
+    address = models.EmailField(unique=True, validators=[validate_mailbox_address],
+                                verbose_name=_("address"))
+    aliases = models.JSONField(default=list, blank=True, validators=[validate_alias_list],
+                               verbose_name=_("aliases"))
+    quota_mb = models.PositiveIntegerField(default=0, help_text=_("0 means no quota."),
+                                           verbose_name=_("quota (MB)"))
     is_postmaster = models.BooleanField(
         _("postmaster"),
         default=False,
@@ -62,6 +70,7 @@ class Mailbox(models.Model):
         blank=True,
         related_name="mailboxes",
         help_text=_("Empty: the default delivery target (Maildir if none is set)."),
+        verbose_name=_("delivery target"),
     )
     language = models.CharField(
         max_length=10,
@@ -71,11 +80,13 @@ class Mailbox(models.Model):
         # The forms offer settings.LANGUAGES (accounts/language.py).
         help_text=_("The language of the owner's pages and e-mails, e.g. \"de\". "
         "Empty: the browser's."),
+        verbose_name=_("language"),
     )
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
 
     class Meta:
         ordering = ["address"]
+        verbose_name = _("mailbox")
         verbose_name_plural = _("mailboxes")
 
     def __str__(self):
@@ -151,10 +162,10 @@ class GroupPolicy(models.Model):
         "mail page. Their accounts reach public servers only (restricted network reach)."),
     )
     allow_push = models.BooleanField(
-        "push for IMAP accounts",
+        _("push for IMAP accounts"),
         default=True,
-        help_text="Members' IMAP accounts are watched (IDLE) and fetched within seconds of "
-        "new mail. Off in any of a member's groups: their accounts are polled only.",
+        help_text=_("Members' IMAP accounts are watched (IDLE) and fetched within seconds of "
+        "new mail. Off in any of a member's groups: their accounts are polled only."),
     )
     min_poll_minutes = models.PositiveIntegerField(
         _("minimum poll frequency (minutes)"),

@@ -4,9 +4,13 @@ shown once."""
 
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from api import tokens
 from api.models import ApiToken
+
+STATES = {"active": _("active"), "revoked": _("revoked"), "expired": _("expired")}
 
 
 @admin.register(ApiToken)
@@ -20,16 +24,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
-    @admin.display(description="state")
+    @admin.display(description=_("access"))
+    def scope(self, obj):
+        access = _("read-write") if obj.writes else _("read-only")
+        return f"{access}{_(', whole installation')}" if obj.staff else access
+
+    @admin.display(description=_("state"))
     def state(self, obj):
-        return obj.state(timezone.now())
+        return STATES[obj.state(timezone.now())]
 
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["change"])
     def revoke(self, request, queryset):
         live = [row for row in queryset if row.revoked is None]
         for row in live:
             tokens.revoke(row)
-        self.message_user(request, f"{len(live)} token(s) revoked: they no longer work.")
+        self.message_user(request, ngettext(
+            "%(count)s token(s) revoked: they no longer work.",
+            "%(count)s token(s) revoked: they no longer work.", len(live)) % {"count": len(live)})

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from api import tokens
@@ -33,5 +34,5 @@ def token_page(request):
 def revoke(request, pk):
     row = get_object_or_404(ApiToken, pk=pk, user=request.user)
     tokens.revoke(row)
-    messages.success(request, f"Token {row} revoked: it no longer works.")
+    messages.success(request, _("Token %(token)s revoked: it no longer works.") % {"token": row})
     return redirect("api-tokens")

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from delivery.backends import BACKENDS, Backend, Recipient, Site
@@ -49,16 +50,18 @@ class DeliveryTarget(models.Model):
         ADDRESS = "address", _("Full address (alice@example.com)")
         LOCALPART = "localpart", _("Local part only (alice), e.g. Dovecot with bare user names")
 
-    name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MAILDIR)
+    name = models.CharField(max_length=100, unique=True, verbose_name=_("name"))
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MAILDIR,
+                            verbose_name=_("kind"))
     is_default = models.BooleanField(
         _("default for all mailboxes"), default=False,
         help_text=_("Mailboxes without a target of their own use this one."),
     )
-    host = models.CharField(max_length=253, blank=True)
+    host = models.CharField(max_length=253, blank=True, verbose_name=_("host"))
     port = models.PositiveIntegerField(
         null=True, blank=True,
         help_text=_("Empty: 24 LMTP, 587 SMTP, 993 IMAP (143 with STARTTLS or none)."),
+        verbose_name=_("port"),
     )
     socket_path = models.CharField(
         _("UNIX socket (LMTP)"), max_length=500, blank=True,
@@ -67,28 +70,34 @@ class DeliveryTarget(models.Model):
     security = models.CharField(
         max_length=10, choices=Security.choices, default=Security.STARTTLS,
         help_text=_("SMTP and IMAP; LMTP is spoken on a trusted local link."),
+        verbose_name=_("security"),
     )
     verify_tls = models.BooleanField(_("verify TLS certificate"), default=True)
-    username = models.CharField(max_length=255, blank=True, validators=[validate_credential])
-    password_encrypted = models.TextField(blank=True, editable=False)
+    username = models.CharField(max_length=255, blank=True, validators=[validate_credential],
+                                verbose_name=_("username"))
+    password_encrypted = models.TextField(blank=True, editable=False,
+                                          verbose_name=_("password encrypted"))
     auth_method = models.CharField(
         _("sign-in"), max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD,
         help_text=_("IMAP APPEND only. OAuth2: save, then Connect to sign in at the provider."),
     )
     recipient_form = models.CharField(
-        max_length=10, choices=RecipientForm.choices, default=RecipientForm.ADDRESS
+        max_length=10, choices=RecipientForm.choices, default=RecipientForm.ADDRESS,
+        verbose_name=_("recipient form")
     )
-    timeout_seconds = models.PositiveIntegerField(default=60)
+    timeout_seconds = models.PositiveIntegerField(default=60, verbose_name=_("timeout seconds"))
     # Mail delivered elsewhere than the built-in Maildir is read there; the
     # mail page links each such message to this address (docs/users/mail-page.md).
     webmail_url = models.URLField(
-        "webmail address", max_length=500, blank=True, db_default="",
+        _("webmail address"), max_length=500, blank=True, db_default="",
         help_text=_("Where users read the mail delivered here, e.g. https://webmail.example.com/. "
         "The mail page links these messages to it."),
     )
 
     class Meta:
         app_label = "delivery"
+        verbose_name = _("delivery target")
+        verbose_name_plural = _("delivery targets")
 
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
@@ -102,7 +111,7 @@ class DeliveryTarget(models.Model):
         backend = BACKENDS.get(self.kind)
         problems = backend.target_problems(self) if backend else {}
         if self.auth_method != self.AuthMethod.PASSWORD and self.kind != "imap":
-            problems["auth_method"] = "OAuth2 sign-in is for IMAP APPEND targets only."
+            problems["auth_method"] = gettext("OAuth2 sign-in is for IMAP APPEND targets only.")
         if problems:
             raise ValidationError(problems)
 

@@ -17,7 +17,7 @@ class AuditEntryAdmin(LogEntryAdmin):
     readonly_fields = [*LogEntryAdmin.readonly_fields, "event", "remote_addr"]
     fieldsets = [
         (None, {"fields": ["created", "user_url", "remote_addr", "resource_url"]}),
-        ("Changes", {"fields": ["action", "event", "msg"]}),
+        (_("Changes"), {"fields": ["action", "event", "msg"]}),
     ]
 
     @admin.display(description=_("event"))
@@ -41,7 +41,7 @@ class AuditEntryAdmin(LogEntryAdmin):
 # The product's name on every admin page and on the login page.
 admin.site.site_header = "popadmin"
 admin.site.site_title = "popadmin"
-admin.site.index_title = "Administration"
+admin.site.index_title = _("Administration")
 # The app list beside every page takes a fifth of a 1366 px screen that the
 # account list needs; the index and the breadcrumbs lead everywhere anyway.
 admin.site.enable_nav_sidebar = False

@@ -10,6 +10,7 @@ import re
 
 from django import forms
 from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 _LINES = re.compile(r"\n+")
@@ -42,9 +43,11 @@ class ListField(forms.Field):
             try:
                 items = json.loads(value)
             except ValueError:
-                raise forms.ValidationError("Write one entry per line.", code="invalid_list")
+                raise forms.ValidationError(gettext("Write one entry per line."),
+                                            code="invalid_list")
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise forms.ValidationError("Write one entry per line.", code="invalid_list")
+                raise forms.ValidationError(gettext("Write one entry per line."),
+                                            code="invalid_list")
         else:
             items = self.split.split(value)
         cleaned = []

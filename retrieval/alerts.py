@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
@@ -83,7 +84,8 @@ def workers_short(now) -> str:
     alive = Heartbeat.alive(now).filter(role=Heartbeat.Role.WORKER).count()
     if alive >= expected:
         return ""
-    return f"Only {alive} of {expected} expected workers alive."
+    return _("Only %(alive)s of %(expected)s expected workers alive.") % {
+        "alive": alive, "expected": expected}
 
 
 def heartbeat_pairs() -> list:
@@ -100,6 +102,14 @@ def evaluate(now=None, heartbeats=None) -> dict:
     episodes as they are (nothing known about them).
     """
     now = now or timezone.now()
+    # Episode summaries are stored as text and read by many (the administrators'
+    # notices, the webhook, the dashboard): they are written in the site's language.
+    # Owners' own notices switch to each owner's language inside.
+    with translation.override(django_settings.LANGUAGE_CODE):
+        return _evaluate(now, heartbeats)
+
+
+def _evaluate(now, heartbeats) -> dict:
     settings = GlobalSettings.load()
     problems = {**failing_accounts(settings, now), **full_mailboxes(),
                 **expired_sign_ins(now), **expired_target_sign_ins(now), **refused_messages(),
@@ -110,13 +120,22 @@ def evaluate(now=None, heartbeats=None) -> dict:
         kinds.append(Kind.SILENT.value)
         silent = silent_roles(heartbeats, now)
         for role, seen in silent.items():
-            when = f"since {seen:%Y-%m-%d %H:%M:%S} UTC" if seen else "ever"
-            problems[(Kind.SILENT, role)] = Problem(f"No {role} has been seen {when}.")
+            problems[(Kind.SILENT, role)] = Problem(_silent_text(role, seen))
         if "worker" not in silent and (short := workers_short(now)):
             problems[(Kind.SILENT, "worker")] = Problem(short)
     opened, closed = _record(problems, kinds, now)
     _notify_pending(settings, now)
     return {"opened": opened, "closed": closed}
+
+
+def _silent_text(role, seen) -> str:
+    if seen is None:
+        return _("No worker has been seen ever.") if role == "worker" else _(
+            "No beat has been seen ever.")
+    moment = {"moment": f"{seen:%Y-%m-%d %H:%M:%S}"}
+    if role == "worker":
+        return _("No worker has been seen since %(moment)s UTC.") % moment
+    return _("No beat has been seen since %(moment)s UTC.") % moment
 
 
 def failing_accounts(settings, now) -> dict:
@@ -142,23 +161,28 @@ def full_mailboxes() -> dict:
     rows = RemoteAccount.objects.filter(
         enabled=True, last_error_kind=RemoteAccount.ErrorKind.MAILBOX_FULL)
     return {(Kind.MAILBOX_FULL, str(a.pk)): Problem(
-        f"{label(a)} (owner {a.owner}): mail stays on the server because a local mailbox "
-        f"is full: {a.last_error}", [a.pk]) for a in rows.select_related("owner")}
+        _("%(account)s (owner %(owner)s): mail stays on the server because a local mailbox "
+          "is full: %(error)s") % {"account": label(a), "owner": a.owner,
+                                   "error": a.last_error}, [a.pk])
+        for a in rows.select_related("owner")}
 
 
 def storage_full() -> dict:
     """Local storage low or unusable (retrieval/local_storage.py), and the accounts whose
     last check the mail storage refused (a file-system quota or a full disk that the
     free space figures do not show): one episode per place, for the administrators."""
-    problems = {(Kind.STORAGE, place.name): Problem(f"Local {place.label}: {place.problem}.")
+    problems = {(Kind.STORAGE, place.name): Problem(
+        _("Local %(place)s: %(problem)s.") % {"place": place.label, "problem": place.problem})
                 for place in storage.places() if not place.ok}
     refused = list(RemoteAccount.objects.filter(
         enabled=True, last_error_kind=RemoteAccount.ErrorKind.STORAGE_FULL)
         .select_related("owner").order_by("pk")[:LISTED + 1])
     if refused:
         key = (Kind.STORAGE, "mail_root")
-        lines = [f"- {label(a)} (owner {a.owner}): {a.last_error}" for a in refused[:LISTED]]
-        text = "The mail storage refuses deliveries; mail stays on the remote servers:\n"
+        lines = ["- " + _("%(account)s (owner %(owner)s): %(error)s") % {
+            "account": label(a), "owner": a.owner, "error": a.last_error}
+            for a in refused[:LISTED]]
+        text = _("The mail storage refuses deliveries; mail stays on the remote servers:") + "\n"
         text += "\n".join(lines) + ("\n..." if len(refused) > LISTED else "")
         if key in problems:
             text = f"{problems[key].summary}\n{text}"
@@ -174,9 +198,10 @@ def expired_sign_ins(now) -> dict:
             .filter(_lapsed(now, "oauth_grant__"))
             .select_related("owner", "oauth_grant__provider"))
     return {(Kind.SIGN_IN_EXPIRED, str(a.pk)): Problem(
-        f"{label(a)} (owner {a.owner}): the {a.oauth_grant.provider} sign-in expired or was "
-        "revoked. Mail waits on the server until someone presses Reconnect on the account "
-        "and signs in again.", [a.pk]) for a in rows}
+        _("%(account)s (owner %(owner)s): the %(provider)s sign-in expired or was revoked. "
+          "Mail waits on the server until someone presses Reconnect on the account and signs "
+          "in again.") % {"account": label(a), "owner": a.owner,
+                          "provider": a.oauth_grant.provider}, [a.pk]) for a in rows}
 
 
 def expired_target_sign_ins(now) -> dict:
@@ -189,9 +214,10 @@ def expired_target_sign_ins(now) -> dict:
               .filter(_lapsed(now))
               .select_related("target", "provider"))
     return {(Kind.TARGET_SIGN_IN_EXPIRED, str(g.target_id)): Problem(
-        f"Delivery target {g.target.name}: the {g.provider} sign-in expired or was revoked. "
-        "Mail for its mailboxes waits on the remote servers until an administrator presses "
-        "Connect on the target and signs in again.") for g in grants}
+        _("Delivery target %(target)s: the %(provider)s sign-in expired or was revoked. Mail "
+          "for its mailboxes waits on the remote servers until an administrator presses "
+          "Connect on the target and signs in again.") % {"target": g.target.name,
+                                                          "provider": g.provider}) for g in grants}
 
 
 def refused_messages() -> dict:
@@ -231,11 +257,13 @@ def _lapsed(now, via: str = "") -> Q:
 
 
 def _failing_text(host, accounts) -> str:
-    lines = [f"{len(accounts)} account(s) on {host} failing:"]
+    lines = [ngettext("%(count)s account(s) on %(host)s failing:",
+                      "%(count)s account(s) on %(host)s failing:", len(accounts)) % {
+        "count": len(accounts), "host": host}]
     for account in accounts[:LISTED]:
         lines.append(_account_line(account))
     if len(accounts) > LISTED:
-        lines.append(f"... and {len(accounts) - LISTED} more")
+        lines.append(_("... and %(count)s more") % {"count": len(accounts) - LISTED})
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from delivery.mailbox_reader import Entry, FolderCount, MailboxReader
@@ -65,8 +65,8 @@ class Row:
         """As webmail lists it: the time for today's mail, else the date."""
         moment = self.moment
         if moment.date() == timezone.localtime().date():
-            return moment.strftime("%H:%M")
-        return moment.strftime("%Y-%m-%d")
+            return formats.time_format(moment, "TIME_FORMAT")
+        return formats.date_format(moment, "SHORT_DATE_FORMAT")
 
     # What the list shows of it, as plain attributes: a page renders fifty.
     current: bool = False  # open in the reading pane
@@ -90,7 +90,7 @@ class Row:
 
     @property
     def full_date(self) -> str:
-        return self.moment.strftime("%Y-%m-%d %H:%M")
+        return formats.date_format(self.moment, "SHORT_DATETIME_FORMAT")
 
     @property
     def via(self) -> str:

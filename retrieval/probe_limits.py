@@ -20,6 +20,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, ngettext
 
 
 def refusal(user, account, staff: bool = False) -> str:
@@ -35,11 +36,14 @@ def refusal(user, account, staff: bool = False) -> str:
     if not wait:
         return ""
     at = timezone.localtime() + dt.timedelta(seconds=wait)
-    return f"Too many connection tests: try again in {wait} seconds (at {at:%H:%M:%S})."
+    return ngettext("Too many connection tests: try again in %(count)s seconds (at %(at)s).",
+                    "Too many connection tests: try again in %(count)s seconds (at %(at)s).",
+                    wait) % {"count": wait, "at": f"{at:%H:%M:%S}"}
 
 
-WHY = ("Each test logs in to the mail server, so tests are limited: this protects the mailbox "
-       "from password guessing, and this server from being blocked by the provider.")
+WHY = gettext_lazy("Each test logs in to the mail server, so tests are limited: this protects "
+                   "the mailbox from password guessing, and this server from being blocked by "
+                   "the provider.")
 
 
 def _spend(name: str, limit: tuple[int, int]) -> int:

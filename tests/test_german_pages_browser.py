@@ -1,6 +1,7 @@
 """The main pages in German, in headless Chromium at 1366 px and 390 px: login, the mail
-page, the accounts page, adding and editing an account, the dashboard, and a remote
-account's admin page with popadmin's additions.
+page, the accounts page, adding and editing an account, the dashboard, a remote
+account's admin page with popadmin's additions, the API token page and the global
+settings.
 
 The browser asks for German (Accept-Language); each page's main element must show
 the German words and none of the English ones the catalog translates, and nothing
@@ -145,5 +146,56 @@ def test_the_main_pages_in_german(live_server, operator, width):
                           "Erweitert", where="#content")
             assert_fits(page, size["width"])
             shot(page, "admin-account", width)
+        context.close()
+        browser.close()
+
+
+@pytest.mark.parametrize("width", list(VIEWPORTS))
+def test_the_token_page_and_the_global_settings_in_german(live_server, operator, width):
+    base, size = live_server.url, VIEWPORTS[width]
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        context = browser.new_context(viewport=size, locale="de-DE")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        with screenshot_on_failure(page, SCREENSHOTS):
+            page.goto(base + "/accounts/login/")
+            page.fill("#id_username", "greta")
+            page.fill("#id_password", PASSWORD)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(base + "/dashboard/")
+
+            page.goto(base + "/mail/tokens/")
+            assert_german(page, "API-Tokens", "Token erstellen", "Ihre Tokens",
+                          "Sie haben keine API-Tokens.", "Nur lesen: auflisten und lesen",
+                          "Läuft ab nach", "Ganze Installation")
+            page.fill("#id_name", "Sicherung")
+            page.get_by_label("Lesen und schreiben", exact=False).check()
+            page.get_by_role("button", name="Token erstellen").click()
+            assert_german(page, "Token „Sicherung“ erstellt",
+                          "Kopieren Sie es jetzt: Es wird nur dieses eine Mal angezeigt.",
+                          "lesen und schreiben", "aktiv", "Widerrufen")
+            assert_fits(page, size["width"])
+            shot(page, "api-tokens", width)
+            page.get_by_role("button", name="Widerrufen").click()
+            assert_german(page, "widerrufen: es funktioniert nicht mehr.", "widerrufen")
+            assert_fits(page, size["width"])
+
+            page.goto(base + "/admin/retrieval/globalsettings/")
+            assert_german(page, "Dienst", "Vertrauenswürdige Zertifikate",
+                          "Die zusätzliche CA-Datei gilt für jede TLS-Verbindung",
+                          "Verlauf und Warnungen", "Dienst läuft",
+                          "Akzeptierte Empfängerdomänen", "Globale Abrufeinstellungen",
+                          where="#content")
+            expect(page.locator("#content")).not_to_contain_text("Global retrieval settings")
+            assert_fits(page, size["width"])
+            shot(page, "global-settings", width)
+            # Turning the service off asks again, in German.
+            page.locator("#id_service_running").uncheck()
+            page.locator("input[name=_save]").click()
+            assert_german(page, "Dieses Speichern hält den Mailabruf an",
+                          "Ja, Mailabruf anhalten", where="#content")
+            assert_fits(page, size["width"])
+            shot(page, "global-settings-stop", width)
         context.close()
         browser.close()

@@ -77,9 +77,11 @@ class FolderMapField(forms.Field):
             try:
                 value = json.loads(value or "{}")
             except ValueError as exc:
-                raise forms.ValidationError("The folder mapping is not valid JSON.") from exc
+                raise forms.ValidationError(
+                    gettext("The folder mapping is not valid JSON.")) from exc
             if not isinstance(value, dict):
-                raise forms.ValidationError("The folder mapping must name pairs of folders.")
+                raise forms.ValidationError(
+                    gettext("The folder mapping must name pairs of folders."))
             value = list(value.items())
         mapping = {}
         for source, target in value or []:
@@ -88,9 +90,10 @@ class FolderMapField(forms.Field):
                 continue
             if not source or not target:
                 raise forms.ValidationError(
-                    "Each row needs both a remote folder and a destination folder.")
+                    gettext("Each row needs both a remote folder and a destination folder."))
             if source in mapping:
-                raise forms.ValidationError(f"The remote folder {source} is mapped twice.")
+                raise forms.ValidationError(
+                    gettext("The remote folder %(folder)s is mapped twice.") % {"folder": source})
             mapping[source] = target
         return mapping
 
@@ -140,4 +143,5 @@ class AdminAccountForm(RemoteAccountForm):
             self.instance.set_password(self.cleaned_data["password"])
         self.test_outcome = outcome = self.tester(self.instance)
         if not outcome["ok"] and not outcome["limited"]:
-            self.add_error(None, "Not saved: Test connection failed. " + outcome["text"])
+            self.add_error(None, gettext("Not saved: Test connection failed. %(text)s") % {
+                "text": outcome["text"]})

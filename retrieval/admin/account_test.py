@@ -9,12 +9,14 @@ never sent to a changed server, not even to test.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_noop
+
 from retrieval import credential_reuse, probe_limits
 from retrieval.explain import ADMIN, USER, explain
 from retrieval.oauth.tokens import has_grant, needs_sign_in
 from retrieval.probe import probe_account
 
-WHO = {USER: "Next step", ADMIN: "Next step (for an administrator)"}
+WHO = {USER: gettext_noop("Next step"), ADMIN: gettext_noop("Next step (for an administrator)")}
 
 
 def probe_words(user, account) -> dict:
@@ -26,16 +28,19 @@ def probe_words(user, account) -> dict:
                 "next_step": probe_limits.WHY, "who": "", "text": refused}
     result = probe_account(account)
     if result.ok:
-        caps = ", ".join(result.capabilities[:12]) or "none listed"
-        text = (f"Test connection OK: {result.summary()} ({result.seconds:.1f} s). "
-                f"Server capabilities: {caps}.")
+        caps = ", ".join(result.capabilities[:12]) or gettext("none listed")
+        text = gettext("Test connection OK: %(summary)s (%(seconds)s s). Server capabilities: "
+                       "%(caps)s.") % {"summary": result.summary(),
+                                       "seconds": f"{result.seconds:.1f}", "caps": caps}
         return {"ok": True, "limited": False, "line": result.summary(), "summary": "",
                 "next_step": "", "who": "", "text": text}
     why = explain(result.error, account.host)
-    who = WHO[why.who]
+    who = gettext(WHO[why.who])
     return {"ok": False, "limited": False, "line": result.error, "summary": why.summary,
             "next_step": why.next_step, "who": who,
-            "text": f"{why.summary} {who}: {why.next_step} (Server said: {result.error})"}
+            "text": gettext("%(summary)s %(who)s: %(next_step)s (Server said: %(error)s)") % {
+                "summary": why.summary, "who": who, "next_step": why.next_step,
+                "error": result.error}}
 
 
 def test_on_screen(user, form) -> tuple[dict, int]:

@@ -223,7 +223,8 @@ class RemoteAccountAdmin(admin.ModelAdmin):
         if outcome["limited"]:
             lead = (gettext("Saved, but Test connection was not run") if saved
                     else gettext("Not tested"))
-            messages.warning(request, f"{lead}. {outcome['text']}")
+            messages.warning(request, gettext("%(lead)s. %(text)s") % {
+                "lead": lead, "text": outcome["text"]})
         elif outcome["ok"]:
             self.message_user(request, outcome["text"])
         else:
@@ -316,19 +317,30 @@ def sign_in_for(request, suggestions) -> dict | None:
     if found is not None:
         return {"offer": True, "label": found.label, "method": RemoteAccount.AuthMethod.XOAUTH2,
                 "provider": found.provider.name,
-                "text": f"{brand} refuses plain passwords here. Save with {found.label}: the "
-                        f"next page signs the mailbox in at {brand} (provider "
-                        f"“{found.provider.name}”)."}
+                "chosen": gettext("%(label)s: chosen, press Save") % {"label": found.label},
+                "text": gettext("%(brand)s refuses plain passwords here. Save with %(label)s: the "
+                                "next page signs the mailbox in at %(brand)s (provider "
+                                "“%(provider)s”).") % {
+                    "brand": brand, "label": found.label, "provider": found.provider.name}}
     configure = reverse("admin:retrieval_oauthprovider_add") + f"?preset={preset}"
     may_configure = request.user.has_perm("retrieval.add_oauthprovider")
+    values = {"brand": brand}
+    if may_configure:
+        text = gettext("%(brand)s refuses plain passwords here, and Sign in with %(brand)s is "
+                       "not set up: add an OAuth2 provider with the %(brand)s preset (its page "
+                       "shows the redirect URI to register at %(brand)s), then choose the "
+                       "OAuth2 sign-in method.") % values
+    else:
+        text = gettext("%(brand)s refuses plain passwords here, and Sign in with %(brand)s is "
+                       "not set up: ask an administrator who may add an OAuth2 provider with "
+                       "the %(brand)s preset (its page shows the redirect URI to register at "
+                       "%(brand)s), then choose the OAuth2 sign-in method.") % values
+    if preset == "google":
+        text += " " + gettext("Or type an app password, where Google still allows them.")
     return {"offer": False, "brand": brand,
             "configure_url": configure if may_configure else "",
-            "text": f"{brand} refuses plain passwords here, and Sign in with {brand} is not set "
-                    f"up: {'add' if may_configure else 'ask an administrator who may add'} an "
-                    f"OAuth2 provider with the {brand} preset (its page shows the redirect URI "
-                    f"to register at {brand}), then choose the OAuth2 sign-in method."
-                    + (" Or type an app password, where Google still allows them."
-                       if preset == "google" else "")}
+            "configure_label": gettext("Set up Sign in with %(brand)s") % values,
+            "text": text}
 
 
 def dispatcher_busy(account) -> bool:

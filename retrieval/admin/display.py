@@ -18,7 +18,7 @@ BADGES = {
 SECURITY_SHORT = {
     RemoteAccount.Security.TLS: "TLS",
     RemoteAccount.Security.STARTTLS: "STARTTLS",
-    RemoteAccount.Security.NONE: "plain text",
+    RemoteAccount.Security.NONE: gettext_noop("plain text"),
 }
 SHORT_ERROR = 90
 # Marked for translation, translated where shown: tests and callers compare the English.
@@ -55,7 +55,7 @@ def kind_label(account):
     if account.security == RemoteAccount.Security.NONE:
         return format_html('{} · <span class="popadmin-danger">⚠ {}</span>', protocol,
                            gettext("plain text"))
-    label = f"{protocol} · {SECURITY_SHORT.get(account.security, '?')}"
+    label = f"{protocol} · {gettext(SECURITY_SHORT.get(account.security, '?'))}"
     if account.tls_unverified:
         return format_html('{} <span class="popadmin-badge popadmin-badge--bad">{}</span>',
                            label, gettext(TLS_WARNING))
@@ -73,7 +73,7 @@ def problem(account, with_next_step=False):
     if why is None:
         return ""
     before = format_html('<span class="popadmin-sub">{}</span>',
-                         "Before the last change:") if edited_since_error(account) else ""
+                         gettext("Before the last change:")) if edited_since_error(account) else ""
     step = format_html('<span class="popadmin-next">{}</span>', why.next_step) \
         if with_next_step else ""
     return format_html(

@@ -23,7 +23,7 @@ class RunAdmin(HistoryAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
     def get_fieldsets(self, request, obj=None):
         # The summary above says it all in words; the stored fields stay one click away.
-        return [("Stored record", {"classes": ["collapse"],
+        return [(_("Stored record"), {"classes": ["collapse"],
                                    "fields": self.get_fields(request, obj)})]
 
     date_hierarchy = "started"

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import MailboxAdmin
@@ -51,10 +52,10 @@ class GlobalSettingsForm(forms.ModelForm):
         self.fields["allowed_ports"].help_text = self.fields["allowed_ports"].help_text.format(
             ports)
         if "ca_file" in self.fields:
-            self.fields["ca_file"].help_text = (
+            self.fields["ca_file"].help_text = gettext(
                 "A PEM file of CA certificates trusted besides the system's, e.g. an internal "
-                "CA. Empty: the environment's POPADMIN_CA_FILE "
-                f"(now {settings.POPADMIN_CA_FILE or 'none: the system store only'}).")
+                "CA. Empty: the environment's POPADMIN_CA_FILE (now %(now)s).") % {
+                    "now": settings.POPADMIN_CA_FILE or gettext("none: the system store only")}
 
     def stops_the_service(self) -> bool:
         return bool(self.instance.pk and self.instance.service_running
@@ -65,32 +66,37 @@ class GlobalSettingsForm(forms.ModelForm):
         cleaned = super().clean()
         if self.stops_the_service() and not cleaned.get("confirm_stop"):
             enabled = enabled_account_count()
-            self.add_error("service_running", (
+            self.add_error("service_running", ngettext(
                 "Saving this stops mail collection: no remote account is checked "
-                f"({enabled} enabled account{'s' if enabled != 1 else ''} "
-                f"wait{'' if enabled != 1 else 's'}) until it is turned on again. "
+                "(%(count)s enabled account waits) until it is turned on again. "
                 "Tick “Yes, stop mail collection” below and save again, or tick Service "
-                "running to keep it on."))
+                "running to keep it on.",
+                "Saving this stops mail collection: no remote account is checked "
+                "(%(count)s enabled accounts wait) until it is turned on again. "
+                "Tick “Yes, stop mail collection” below and save again, or tick Service "
+                "running to keep it on.", enabled) % {"count": enabled})
         return cleaned
 
     def clean_allowed_ports(self):
         ports = []
         for entry in self.cleaned_data.get("allowed_ports") or []:
             if not str(entry).isdigit() or not 1 <= int(entry) <= 65535:
-                raise forms.ValidationError(f"{entry} is not a port number (1 to 65535).")
+                raise forms.ValidationError(
+                    gettext("%(entry)s is not a port number (1 to 65535).") % {"entry": entry})
             ports.append(int(entry))
         return sorted(set(ports))
 
     def clean_ca_file(self):
         path = (self.cleaned_data.get("ca_file") or "").strip()
         if path and not os.path.isfile(path):
-            raise forms.ValidationError(f"No readable file at {path}.")
+            raise forms.ValidationError(gettext("No readable file at %(path)s.") % {"path": path})
         if path:
             try:
                 ssl.create_default_context(cafile=path)
             except (OSError, ssl.SSLError) as exc:
                 raise forms.ValidationError(
-                    f"{path} is not a PEM file of CA certificates ({exc}).") from exc
+                    gettext("%(path)s is not a PEM file of CA certificates (%(error)s).")
+                    % {"path": path, "error": exc}) from exc
         return path
 
 
@@ -99,9 +105,9 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
     form = GlobalSettingsForm
     readonly_fields = ["effective_max_concurrent_display"]
     fieldsets = [
-        ("Service", {"fields": ["service_running"]}),
+        (_("Service"), {"fields": ["service_running"]}),
         (
-            "Downloads",
+            _("Downloads"),
             {
                 "fields": [
                     ("max_concurrent_downloads", "effective_max_concurrent_display"),
@@ -116,25 +122,25 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Catch-all recipients",
+            _("Catch-all recipients"),
             {"fields": ["parse_headers", "header_fields", "accepted_domains", "reroute_unknown",
                         "max_recipients"]},
         ),
         (
-            "Network reach of restricted accounts",
+            _("Network reach of restricted accounts"),
             {"fields": ["restrict_all_accounts", "allowed_internal_networks", "allowed_ports"]},
         ),
         (
-            "Trusted certificates",
+            _("Trusted certificates"),
             {"fields": ["ca_file"],
-             "description": "The extra CA file applies to every TLS connection popadmin "
-                            "opens: to remote accounts (POP3 and IMAP, TLS or STARTTLS) and to "
-                            "delivery targets (SMTP with TLS or STARTTLS, IMAP APPEND). LMTP "
-                            "targets speak no TLS. An account or target with certificate "
-                            "checking off trusts any certificate."},
+             "description": _("The extra CA file applies to every TLS connection popadmin "
+                              "opens: to remote accounts (POP3 and IMAP, TLS or STARTTLS) and "
+                              "to delivery targets (SMTP with TLS or STARTTLS, IMAP APPEND). "
+                              "LMTP targets speak no TLS. An account or target with "
+                              "certificate checking off trusts any certificate.")},
         ),
         (
-            "History and alerts",
+            _("History and alerts"),
             {"fields": ["history_days", "alert_after_minutes", "alert_owners", "alert_admins"]},
         ),
     ]
@@ -172,11 +178,14 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
 def inherited_words(name: str, value) -> str:
     """A global value as the per-user form shows it: "10 minutes", "all", "yes"."""
     if name == "duplicate_check":
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if name == "messages_per_download" and not value:
-        return "all"
-    unit = {"poll_minutes": " minutes", "timeout_seconds": " s", "retry_seconds": " s"}
-    return f"{value}{unit.get(name, '')}"
+        return gettext("all")
+    if name == "poll_minutes":
+        return ngettext("%(count)s minutes", "%(count)s minutes", value) % {"count": value}
+    if name in ("timeout_seconds", "retry_seconds"):
+        return gettext("%(count)s s") % {"count": value}
+    return str(value)
 
 
 class UserSettingsForm(forms.ModelForm):
@@ -192,12 +201,15 @@ class UserSettingsForm(forms.ModelForm):
         for name, field in self.fields.items():
             if not hasattr(gs, name) or name == "mailbox":
                 continue
-            words = f"inherit: {inherited_words(name, getattr(gs, name))}"
+            words = gettext("inherit: %(value)s") % {
+                "value": inherited_words(name, getattr(gs, name))}
             if name == "duplicate_check":
-                field.widget.choices = [("unknown", words), ("true", "Yes"), ("false", "No")]
+                field.widget.choices = [("unknown", words), ("true", gettext("Yes")),
+                                        ("false", gettext("No"))]
             else:
                 field.widget.attrs["placeholder"] = words
-                field.help_text = f"Empty: {words} (the global setting)."
+                field.help_text = gettext("Empty: %(words)s (the global setting).") % {
+                    "words": words}
 
 
 @admin.register(UserSettings)

@@ -12,8 +12,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from delivery.backends import MAILBOX_FULL, STORAGE_FULL
 from delivery.maildir import folder_problem
@@ -115,7 +115,8 @@ class RemoteAccount(models.Model):
         help_text=_("Empty: 110/995 for POP3, 143/993 for IMAP."),
     )
     username = models.CharField(_("username"), max_length=255, validators=[validate_credential])
-    password_encrypted = models.TextField(blank=True, editable=False)
+    password_encrypted = models.TextField(blank=True, editable=False,
+                                          verbose_name=_("password encrypted"))
     # OAuth2 methods log in with the account's grant (OAuthGrant, account.oauth_grant).
     auth_method = models.CharField(
         _("sign-in method"), max_length=12, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
@@ -143,7 +144,7 @@ class RemoteAccount(models.Model):
     # Remote folder -> destination folder, e.g. {"INBOX": "Old ISP", "Spam": "Junk"};
     # a folder not named here goes to target_folder.
     folder_map = models.JSONField(
-        "folder mapping", default=dict, blank=True,
+        _("folder mapping"), default=dict, blank=True,
         help_text=_('Remote folder → destination folder, e.g. {"INBOX": "Old ISP", '
         '"Spam": "Junk"}. Folders not listed go to the destination folder above. '
         "Missing folders are created."),
@@ -209,20 +210,23 @@ class RemoteAccount(models.Model):
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
 
     # The lease: who holds the account's one session and until when.
-    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False,
+                                   verbose_name=_("lease token"))
     lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True, editable=False)
     # A queued fetch task's claim is a row of its own (retrieval/models/claim.py).
     # The trigger of a check someone asked for that has not had its session
     # yet (no free slot): the dispatcher serves these before scheduled work.
-    pending_trigger = models.CharField(max_length=10, blank=True, editable=False)
+    pending_trigger = models.CharField(max_length=10, blank=True, editable=False,
+                                       verbose_name=_("pending trigger"))
     # A push (new mail reported by the watcher) that came while a fetch was
     # queued or running: one more fetch follows that session (retrieval/push.py).
-    push_dirty = models.BooleanField(default=False, editable=False)
+    push_dirty = models.BooleanField(default=False, editable=False, verbose_name=_("push dirty"))
     # When the watcher saw the earliest new mail not yet fetched: the push
     # latency histogram counts from here to the delivering session's end.
-    push_seen = models.DateTimeField(null=True, blank=True, editable=False)
+    push_seen = models.DateTimeField(null=True, blank=True, editable=False,
+                                     verbose_name=_("push seen"))
 
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
 
     class Meta:
         verbose_name = _("remote account")
@@ -272,9 +276,10 @@ class RemoteAccount(models.Model):
     def clean(self):
         super().clean()
         if self.folders and not all(isinstance(f, str) and f for f in self.folders):
-            raise ValidationError({"folders": "Folders must be a list of folder names."})
+            raise ValidationError({"folders": gettext("Folders must be a list of folder names.")})
         if problem := folder_problem(self.target_folder):
-            raise ValidationError({"target_folder": f"Invalid folder name: {problem}."})
+            raise ValidationError({"target_folder": gettext("Invalid folder name: %(problem)s.") % {
+                "problem": problem}})
         if problem := folder_map_problem(self.folder_map):
             raise ValidationError({"folder_map": problem})
 

@@ -27,8 +27,9 @@ class OAuthProvider(models.Model):
         MICROSOFT = "microsoft", _("Microsoft (Microsoft 365, Outlook.com)")
         CUSTOM = "custom", _("Other (enter the endpoints)")
 
-    name = models.CharField(max_length=100, unique=True)
-    preset = models.CharField(max_length=10, choices=Preset.choices, default=Preset.CUSTOM)
+    name = models.CharField(max_length=100, unique=True, verbose_name=_("name"))
+    preset = models.CharField(max_length=10, choices=Preset.choices, default=Preset.CUSTOM,
+                              verbose_name=_("preset"))
     tenant = models.CharField(
         _("Microsoft tenant"),
         max_length=100,
@@ -36,17 +37,22 @@ class OAuthProvider(models.Model):
         help_text=_("Microsoft only: common, consumers, organizations or your tenant id. "
         "Empty: common."),
     )
-    client_id = models.CharField(max_length=255)
-    client_secret_encrypted = models.TextField(blank=True, editable=False)
-    authorization_endpoint = models.URLField(max_length=500, blank=True)
-    token_endpoint = models.URLField(max_length=500, blank=True)
+    client_id = models.CharField(max_length=255, verbose_name=_("client id"))
+    client_secret_encrypted = models.TextField(blank=True, editable=False,
+                                               verbose_name=_("client secret encrypted"))
+    authorization_endpoint = models.URLField(max_length=500, blank=True,
+                                             verbose_name=_("authorization endpoint"))
+    token_endpoint = models.URLField(max_length=500, blank=True, verbose_name=_("token endpoint"))
     device_endpoint = models.URLField(
-        "device authorization endpoint", max_length=500, blank=True,
+        _("device authorization endpoint"), max_length=500, blank=True,
         help_text=_("For the device-code flow (RFC 8628), when no browser can reach popadmin."),
     )
-    revocation_endpoint = models.URLField(max_length=500, blank=True)
-    introspection_endpoint = models.URLField(max_length=500, blank=True)
-    scopes = models.CharField(max_length=1000, blank=True, help_text=_("Space-separated."))
+    revocation_endpoint = models.URLField(max_length=500, blank=True,
+                                          verbose_name=_("revocation endpoint"))
+    introspection_endpoint = models.URLField(max_length=500, blank=True,
+                                             verbose_name=_("introspection endpoint"))
+    scopes = models.CharField(max_length=1000, blank=True, help_text=_("Space-separated."),
+                              verbose_name=_("scopes"))
     refresh_token_days = models.PositiveIntegerField(
         _("refresh tokens expire after (days)"),
         default=0,
@@ -102,21 +108,30 @@ class OAuthGrant(models.Model):
     account = models.OneToOneField(
         "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="oauth_grant",
         null=True, blank=True,
+                   verbose_name=_("account"),
     )
     target = models.OneToOneField(
         "delivery.DeliveryTarget", on_delete=models.CASCADE, related_name="oauth_grant",
         null=True, blank=True,
+                   verbose_name=_("target"),
     )
-    provider = models.ForeignKey(OAuthProvider, on_delete=models.PROTECT, related_name="grants")
-    refresh_token_encrypted = models.TextField(blank=True, editable=False)
-    access_token_encrypted = models.TextField(blank=True, editable=False)
-    access_expires = models.DateTimeField(null=True, blank=True, editable=False)
-    scopes = models.CharField(max_length=1000, blank=True, editable=False)
-    connected_as = models.CharField(max_length=255, blank=True, editable=False)
-    connected_at = models.DateTimeField(null=True, blank=True, editable=False)
-    refresh_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    provider = models.ForeignKey(OAuthProvider, on_delete=models.PROTECT, related_name="grants",
+                                 verbose_name=_("provider"))
+    refresh_token_encrypted = models.TextField(blank=True, editable=False,
+                                               verbose_name=_("refresh token encrypted"))
+    access_token_encrypted = models.TextField(blank=True, editable=False,
+                                              verbose_name=_("access token encrypted"))
+    access_expires = models.DateTimeField(null=True, blank=True, editable=False,
+                                          verbose_name=_("access expires"))
+    scopes = models.CharField(max_length=1000, blank=True, editable=False, verbose_name=_("scopes"))
+    connected_as = models.CharField(max_length=255, blank=True, editable=False,
+                                    verbose_name=_("connected as"))
+    connected_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                        verbose_name=_("connected at"))
+    refresh_expires = models.DateTimeField(null=True, blank=True, editable=False,
+                                           verbose_name=_("refresh expires"))
     # Set when the provider refused the refresh token: a person must reconnect.
-    expired = models.BooleanField(default=False, editable=False)
+    expired = models.BooleanField(default=False, editable=False, verbose_name=_("expired"))
 
     class Meta:
         verbose_name = _("OAuth2 grant")

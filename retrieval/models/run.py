@@ -45,37 +45,42 @@ class Run(models.Model):
     COUNTERS = ("seen", "fetched", "delivered", "duplicates", "deleted", "failed", "bytes")
 
     account = models.ForeignKey(
-        "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="runs"
+        "retrieval.RemoteAccount", on_delete=models.CASCADE, related_name="runs",
+        verbose_name=_("account")
     )
-    trigger = models.CharField(max_length=10, choices=Trigger.choices)
-    started = models.DateTimeField(default=timezone.now, db_index=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, verbose_name=_("trigger"))
+    started = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("started"))
+    finished = models.DateTimeField(null=True, blank=True, verbose_name=_("finished"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING,
+                              verbose_name=_("status"))
     seen = models.PositiveIntegerField(_("seen on server"), default=0)
-    fetched = models.PositiveIntegerField(default=0)
-    delivered = models.PositiveIntegerField(default=0)
-    duplicates = models.PositiveIntegerField(default=0)
-    deleted = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    bytes = models.PositiveBigIntegerField(default=0)
+    fetched = models.PositiveIntegerField(default=0, verbose_name=_("fetched"))
+    delivered = models.PositiveIntegerField(default=0, verbose_name=_("delivered"))
+    duplicates = models.PositiveIntegerField(default=0, verbose_name=_("duplicates"))
+    deleted = models.PositiveIntegerField(default=0, verbose_name=_("deleted"))
+    failed = models.PositiveIntegerField(default=0, verbose_name=_("failed"))
+    bytes = models.PositiveBigIntegerField(default=0, verbose_name=_("bytes"))
     total = models.PositiveIntegerField(_("new messages to fetch"), default=0)
-    error = models.TextField(blank=True)
-    notes = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    notes = models.JSONField(default=list, blank=True, verbose_name=_("notes"))
     # The account lease this run held; a run whose lease is gone has died.
-    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False,
+                                   verbose_name=_("lease token"))
     # The account's name when the run started: renaming it later does not
     # rewrite history.
     account_label = models.CharField(_("account"), max_length=400, blank=True)
     # Which process ran it ("host:pid"), to find its log.
-    worker = models.CharField(max_length=300, blank=True)
+    worker = models.CharField(max_length=300, blank=True, verbose_name=_("worker"))
     # Connection attempts: the one in progress (or next) of how many, and
     # when the next begins while the session waits to retry.
-    attempt = models.PositiveSmallIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_try = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempt"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    next_try = models.DateTimeField(null=True, blank=True, verbose_name=_("next try"))
 
     class Meta:
         ordering = ["-started"]
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
         indexes = [models.Index(fields=["account", "-started"])]
 
     def __str__(self):

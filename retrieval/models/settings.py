@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from delivery.recipients import DEFAULT_HEADER_FIELDS
@@ -15,7 +16,7 @@ from popadmin.net.reach import parse_reach_entry
 
 def validate_reach_entries(value):
     if not isinstance(value, list):
-        raise ValidationError("A list of networks and host names.")
+        raise ValidationError(gettext("A list of networks and host names."))
     for entry in value:
         try:
             parse_reach_entry(entry)
@@ -42,6 +43,7 @@ class RetrievalKnobs(models.Model):
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text=_("Attempts to connect before giving up."),
+        verbose_name=_("connection retries"),
     )
     retry_seconds = models.PositiveIntegerField(
         _("retry time (s)"), default=30, help_text=_("Seconds to wait between connection attempts.")
@@ -55,6 +57,7 @@ class RetrievalKnobs(models.Model):
     messages_per_download = models.PositiveIntegerField(
         default=0,
         help_text=_("Messages per pass; the session is committed after each pass. 0 = all."),
+        verbose_name=_("messages per download"),
     )
     duplicate_check = models.BooleanField(
         _("Message-ID duplicate check"),
@@ -73,6 +76,7 @@ class GlobalSettings(RetrievalKnobs):
     max_concurrent_downloads = models.PositiveIntegerField(
         default=0,
         help_text=_("0 = automatic: 10 for up to 100 accounts, else one per 10 accounts."),
+        verbose_name=_("max concurrent downloads"),
     )
     max_sessions_per_host = models.PositiveIntegerField(
         _("maximum sessions per server"),
@@ -85,9 +89,9 @@ class GlobalSettings(RetrievalKnobs):
         default=True,
         help_text=_("Catch-all accounts find recipients in the header fields below."),
     )
-    header_fields = models.JSONField(default=list, blank=True)
+    header_fields = models.JSONField(default=list, blank=True, verbose_name=_("header fields"))
     accepted_domains = models.JSONField(
-        "accepted recipient domains",
+        _("accepted recipient domains"),
         default=list,
         blank=True,
         help_text=_("Catch-all accounts only deliver to addresses in these domains."),
@@ -102,7 +106,8 @@ class GlobalSettings(RetrievalKnobs):
         "0 = no limit."),
     )
     service_running = models.BooleanField(
-        default=True, help_text=_("When stopped, no new retrieval session starts.")
+        default=True, help_text=_("When stopped, no new retrieval session starts."),
+        verbose_name=_("service running")
     )
     restrict_all_accounts = models.BooleanField(
         _("restrict the network reach of every account"),
@@ -111,7 +116,7 @@ class GlobalSettings(RetrievalKnobs):
         "held to public addresses. On: every account, those staff made too."),
     )
     allowed_internal_networks = models.JSONField(
-        "internal hosts and networks restricted accounts may reach",
+        _("internal hosts and networks restricted accounts may reach"),
         default=list,
         blank=True,
         validators=[validate_reach_entries],
@@ -120,7 +125,7 @@ class GlobalSettings(RetrievalKnobs):
     )
     # Empty: the environment's POPADMIN_ALLOWED_PORTS / POPADMIN_CA_FILE (the defaults).
     allowed_ports = models.JSONField(
-        "ports restricted accounts may reach",
+        _("ports restricted accounts may reach"),
         default=list,
         blank=True,
         help_text=_("Empty: the environment's POPADMIN_ALLOWED_PORTS (110, 995, 143, 993 unless "
@@ -157,14 +162,15 @@ class GlobalSettings(RetrievalKnobs):
     )
     # Set by the dispatcher: its last tick left due accounts waiting for a
     # free slot, so a finished session hands its slot on at once.
-    dispatch_backlog = models.BooleanField(default=False, editable=False)
+    dispatch_backlog = models.BooleanField(default=False, editable=False,
+                                           verbose_name=_("dispatch backlog"))
 
     class Meta:
         verbose_name = _("global retrieval settings")
         verbose_name_plural = _("global retrieval settings")
 
     def __str__(self):
-        return "Global retrieval settings"
+        return gettext("Global retrieval settings")
 
     def save(self, *args, **kwargs):
         self.pk = 1
@@ -234,16 +240,19 @@ class UserSettings(models.Model):
     """Overrides of the global knobs for one local mailbox; empty = inherit."""
 
     mailbox = models.OneToOneField(
-        "accounts.Mailbox", on_delete=models.CASCADE, related_name="retrieval_settings"
+        "accounts.Mailbox", on_delete=models.CASCADE, related_name="retrieval_settings",
+        verbose_name=_("mailbox")
     )
     connection_retries = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(20)]
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        verbose_name=_("connection retries")
     )
     retry_seconds = models.PositiveIntegerField(_("retry time (s)"), null=True, blank=True)
     timeout_seconds = models.PositiveIntegerField(
         _("timeout (s)"), null=True, blank=True, validators=[MinValueValidator(1)]
     )
-    messages_per_download = models.PositiveIntegerField(null=True, blank=True)
+    messages_per_download = models.PositiveIntegerField(null=True, blank=True,
+                                                        verbose_name=_("messages per download"))
     duplicate_check = models.BooleanField(_("Message-ID duplicate check"), null=True, blank=True)
     poll_minutes = models.PositiveIntegerField(
         _("poll frequency (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
@@ -259,7 +268,7 @@ class UserSettings(models.Model):
         verbose_name_plural = _("per-user retrieval settings")
 
     def __str__(self):
-        return f"Retrieval settings for {self.mailbox}"
+        return gettext("Retrieval settings for %(mailbox)s") % {"mailbox": self.mailbox}
 
 
 @dataclass(frozen=True)

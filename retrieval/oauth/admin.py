@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import flows
@@ -63,11 +64,11 @@ class OAuthProviderAdmin(admin.ModelAdmin):
     list_display = ["name", "preset", "client_id", "has_secret", "grant_count"]
     fieldsets = [
         (None, {"fields": ["name", "preset", "tenant", "client_id", "client_secret"]}),
-        ("Endpoints (filled in for Google and Microsoft)", {"fields": [
+        (_("Endpoints (filled in for Google and Microsoft)"), {"fields": [
             "authorization_endpoint", "token_endpoint", "device_endpoint",
             "revocation_endpoint", "introspection_endpoint", "scopes",
         ]}),
-        ("Expiry", {"fields": ["refresh_token_days", "warn_days"]}),
+        (_("Expiry"), {"fields": ["refresh_token_days", "warn_days"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -128,4 +129,6 @@ class OAuthGrantAdmin(admin.ModelAdmin):
         count = 0
         for grant in queryset.select_related("account", "target"):
             count += flows.disconnect(grant.subject)
-        messages.success(request, f"Revoked {count} sign-in(s).")
+        messages.success(request, ngettext("Revoked %(count)s sign-in(s).",
+                                           "Revoked %(count)s sign-in(s).", count) % {
+            "count": count})

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from accounts.policy import allowed
 from retrieval import triggers
@@ -19,11 +20,11 @@ def require(user, what: str, why: str):
 
 
 def require_manual_check(user):
-    require(user, "manual_check", "Your group does not allow manual checks.")
+    require(user, "manual_check", _("Your group does not allow manual checks."))
 
 
 def require_self_service(user):
     require(user, "manage_own_accounts",
-            "Your group does not let you add or edit remote accounts; ask an administrator.")
+            _("Your group does not let you add or edit remote accounts; ask an administrator."))
     if getattr(user, "mailbox", None) is None:
-        raise PermissionDenied("No mailbox is linked to your login; ask an administrator.")
+        raise PermissionDenied(_("No mailbox is linked to your login; ask an administrator."))

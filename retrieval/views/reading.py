@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
@@ -22,8 +23,8 @@ from delivery import message_view
 from delivery.models import Delivery
 from retrieval import mail_list, triggers
 
-NOT_HERE = ("This message is no longer in your mailbox: it was deleted or moved by "
-            "your mail program.")
+NOT_HERE = gettext_lazy("This message is no longer in your mailbox: it was deleted or moved "
+                        "by your mail program.")
 FRAME_POLICY = {
     "default-src": ["'none'"],
     "style-src": ["'unsafe-inline'"],

@@ -34,6 +34,20 @@
     return el;
   }
 
+  // The wall-clock time the server wrote (its own time zone), in the page's
+  // language's order of day, month and year.
+  function fullDate(iso) {
+    var p = iso.slice(0, 16).split(/[-T:]/).map(Number);
+    var moment = new Date(Date.UTC(p[0], p[1] - 1, p[2], p[3], p[4]));
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+        minute: "2-digit", hourCycle: "h23", timeZone: "UTC"}).format(moment);
+    } catch (e) {
+      return iso.slice(0, 16).replace("T", " ");
+    }
+  }
+
   function rowFor(m) {
     var li = document.createElement("li");
     li.className = "msg arrived" + (m.unread ? " unread" : "");
@@ -46,7 +60,7 @@
     var when = document.createElement("time");
     when.className = "date";
     when.dateTime = m.datetime;
-    when.title = m.datetime.slice(0, 16).replace("T", " ");
+    when.title = m.full_date || fullDate(m.datetime);
     when.textContent = m.date;
     a.appendChild(when);
     var subject = span("subject", m.subject);

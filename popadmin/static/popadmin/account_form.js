@@ -163,7 +163,7 @@ document.addEventListener("DOMContentLoaded", function () {
       go.textContent = how.label;
       go.addEventListener("click", function () {
         set("id_auth_method", how.method);
-        go.textContent = how.label + ": chosen, press Save";
+        go.textContent = how.chosen || how.label + ": chosen, press Save";
         go.disabled = true;
       });
       note.appendChild(go);
@@ -171,7 +171,7 @@ document.addEventListener("DOMContentLoaded", function () {
       var link = document.createElement("a");
       link.href = how.configure_url;
       link.id = "popadmin-lookup-configure";
-      link.textContent = "Set up Sign in with " + how.brand;
+      link.textContent = how.configure_label || "Set up Sign in with " + how.brand;
       note.appendChild(link);
     }
     out.appendChild(note);
