@@ -124,6 +124,7 @@ def test_stopping_the_service_is_recorded(admin_client, admin_user):
     data = {bf.html_name: "on" if bf.value() is True else bf.value()
             for bf in form if bf.value() is not None and bf.value() is not False}
     del data["service_running"]
+    data["confirm_stop"] = "on"  # turning the service off is asked twice
     assert admin_client.post(url, data, REMOTE_ADDR=ADMIN_ADDRESS).status_code == 302
 
     entry = entries_for(settings_row).last()

@@ -96,7 +96,8 @@ def member(django_user_model, address):
 
 def log_in(page, base):
     page.goto(base + "/")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("popadmin")
+    expect(page.locator(".entry-brand")).to_have_text("popadmin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in to your mail")
     page.fill("#id_username", "webuser")
     page.fill("#id_password", LOGIN_PASSWORD)
     page.click("button[type=submit]")

@@ -122,5 +122,7 @@ def test_home_sends_each_to_their_page(client, people, who, where):
 
 def test_the_login_page_names_the_product(client):
     text = client.get(reverse("login")).content.decode()
-    assert "popadmin: log in to your mail" in text
+    assert '<p class="entry-brand">popadmin</p>' in text
+    assert "<title>Log in · popadmin</title>" in text
+    assert "<h1>Log in to your mail</h1>" in text
     assert 'href="#main"' in text  # the skip link
