@@ -66,8 +66,8 @@ service auth {
 """
 
 
-def setup(work: Path, redis_url: str):
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+def setup(work: Path, redis_url: str, default_url: str = DEFAULT_URL):
+    os.environ.setdefault("DATABASE_URL", default_url)
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ["POPADMIN_DATA_DIR"] = str(work / "data")
     os.environ["MAIL_ROOT"] = str(work / "mail")

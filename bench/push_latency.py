@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench._setup import scratch  # noqa: E402
-from bench.polls_per_minute import start_redis  # noqa: E402
+from bench.polls_per_minute import setup, start_redis  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_push"
 PASSWORD = "benchpassword"
@@ -68,24 +68,6 @@ service anvil {
   client_limit = 20000
 }
 """
-
-
-def setup(work: Path, redis_url: str):
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
-    os.environ.setdefault("SECRET_KEY", "bench")
-    os.environ["POPADMIN_DATA_DIR"] = str(work / "data")
-    os.environ["MAIL_ROOT"] = str(work / "mail")
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["POPADMIN_NO_BOOTSTRAP"] = "1"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
-    from bench.dispatcher_tick import create_database
-
-    create_database(os.environ["DATABASE_URL"])
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def create_accounts(dovecot, users):
@@ -246,7 +228,7 @@ def main():
     dovecot = Dovecot(extra_config=DOVECOT_LIMITS).start()
     procs = []
     try:
-        setup(work, redis_url)
+        setup(work, redis_url, DEFAULT_URL)
         from django.conf import settings
 
         from retrieval.models import GlobalSettings, PushLatency, Run
