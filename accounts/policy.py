@@ -33,6 +33,14 @@ def min_poll_minutes(user) -> int:
     return min(minutes, default=GroupPolicy._meta.get_field("min_poll_minutes").default)
 
 
+def push_allowed(user) -> bool:
+    """Whether the user's IMAP accounts may be pushed: a group can only turn push off, so
+    one group without it is enough (superusers too: push costs a connection per account)."""
+    if user is None:
+        return True
+    return not GroupPolicy.objects.filter(group__user=user, allow_push=False).exists()
+
+
 # The group a new install creates (migration 0007) and new users join: it lets
 # them press Check now and checks their accounts when they log in.
 DEFAULT_GROUP = "Users"

@@ -1,7 +1,7 @@
 """Adding, editing and deleting remote accounts through the API, as the pages do.
 
 A user's token goes through the self-service form (UserAccountForm: their group's
-policy and minimum interval, restricted reach, certificate checks on); a staff
+policy, minimum interval and push, restricted reach, certificate checks on); a staff
 member's whole-installation token through the admin's form (AdminAccountForm) with
 their admin permissions. Both forms run the same validation, write-only password
 and network-reach guard as on the pages. Unlike the pages, saving does not test the
@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from rest_framework.exceptions import ValidationError
 
-from accounts.policy import min_poll_minutes
 from api import form_data
 from api.base import installation, require_perm
 from retrieval import credential_reuse, dispatcher, status
 from retrieval.admin.account_form import AdminAccountForm
 from retrieval.models import RemoteAccount, Run
 from retrieval.oauth.tokens import has_grant
-from retrieval.selfservice_forms import UserAccountForm
+from retrieval.selfservice_forms import UserAccountForm, group_limits
 from retrieval.views.access import require_self_service
 from retrieval.views.selfservice import save_account
 
@@ -34,7 +33,7 @@ def form_for(request, account: RemoteAccount, body):
     if account.pk is None:
         account.owner = request.user.mailbox
     return form_data.fill(UserAccountForm, account, body,
-                          min_poll_minutes=min_poll_minutes(request.user))
+                          **group_limits(request.user))
 
 
 def save(request, account: RemoteAccount, body) -> RemoteAccount:

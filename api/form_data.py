@@ -25,6 +25,10 @@ def fill(form_class, instance, body, **form_kwargs):
     data = {}
     for name, field in blank.fields.items():
         if field.disabled:
+            # Fixed by policy (e.g. push where the group turns it off): asking for another
+            # value is refused with the page's reason, not silently dropped.
+            if name in body and body[name] != blank[name].value():
+                raise ValidationError({name: [str(field.help_text or "Fixed here.")]})
             continue
         value = body[name] if name in body else (
             None if name in SECRET_FIELDS else blank[name].value())

@@ -12,8 +12,11 @@ from retrieval.oauth.permissions import may_connect
 
 ACCOUNT_FIELDS = [
     "name", "protocol", "security", "host", "port", "username", "auth_method", "folders",
-    "target_folder", "keep_policy", "keep_days", "poll_minutes", "enabled",
+    "target_folder", "keep_policy", "keep_days", "poll_minutes", "push", "enabled",
 ]
+PUSH_HELP = ("IMAP accounts: new mail is fetched within seconds of reaching the server (IDLE). "
+             "The account's own choice: where a group of the owner turns push off, push is off "
+             "whatever this says, and a user's token cannot set it to true.")
 STAFF_ACCOUNT_FIELDS = ["owner", "network_restricted", "verify_tls", "mode",
                         "max_message_mb", "delivery_target", "folder_map"]
 
@@ -37,6 +40,7 @@ class AccountSerializer(serializers.ModelSerializer):
     owner_id = serializers.IntegerField(read_only=True)
     has_password = serializers.BooleanField(read_only=True,
                                             help_text="The password itself is never returned.")
+    push = serializers.BooleanField(read_only=True, help_text=PUSH_HELP)
     status = serializers.SerializerMethodField()
 
     class Meta:
@@ -73,6 +77,7 @@ class AccountWriteSerializer(serializers.ModelSerializer):
                                                "stored one.")
     folders = serializers.ListField(child=serializers.CharField(), required=False)
     folder_map = serializers.DictField(child=serializers.CharField(), required=False)
+    push = serializers.BooleanField(required=False, help_text=PUSH_HELP)
 
     class Meta:
         model = RemoteAccount

@@ -36,8 +36,8 @@ class RemoteAccountForm(forms.ModelForm):
         fields = [
             "owner", "name", "enabled", "network_restricted", "protocol", "security", "host",
             "port", "verify_tls", "username", "auth_method", "folders", "mode", "target_folder",
-            "keep_policy", "keep_days", "max_message_mb", "poll_minutes", "delivery_target",
-            "folder_map",
+            "keep_policy", "keep_days", "max_message_mb", "poll_minutes", "push",
+            "delivery_target", "folder_map",
         ]
 
     # Set by clean(): the form points the account at another server than the one its

@@ -69,11 +69,20 @@ def notify(account_id: int, seen_at=None) -> str:
 def after_session(account_id: int, run) -> None:
     """A session ended (its lease already cleared): observe the push latency and
     queue the one fetch a push during the session asked for."""
+    wanted, seen_at = take_mark(account_id, run)
+    if wanted:
+        notify(account_id, seen_at=seen_at)
+
+
+def take_mark(account_id: int, run):
+    """Observe the push latency of the session that ended and clear the "one more
+    fetch" mark: (whether a push during the session asked for one, the time that
+    push was seen or None). Whoever gets True owes the account that fetch."""
     row = RemoteAccount.objects.filter(pk=account_id)
     seen = row.values_list("push_seen", flat=True).first()
     if seen is not None and seen <= run.started:
         # This session listed the mailbox after the push: it fetched that mail.
         if row.filter(push_seen=seen).update(push_seen=None) and run.delivered:
             PushLatency.observe(((run.finished or timezone.now()) - seen).total_seconds())
-    if row.filter(push_dirty=True).update(push_dirty=False):
-        notify(account_id, seen_at=None if seen is None or seen <= run.started else seen)
+    wanted = bool(row.filter(push_dirty=True).update(push_dirty=False))
+    return wanted, None if seen is None or seen <= run.started else seen

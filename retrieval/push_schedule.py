@@ -13,6 +13,9 @@ def safety_interval(account, interval: dt.timedelta, now) -> dt.timedelta:
     """The poll interval of an account whose push is healthy: a safety check every few hours."""
     if account.protocol != "imap" or len(account.effective_folders) != 1:
         return interval  # IDLE watches one folder; the others still need their polls
+    if not account.push:
+        # Switched off just now: its watch may look healthy until the watcher's next round.
+        return interval
     if not healthy_watch(now).filter(account_id=account.pk).exists():
         return interval
     return max(interval, dt.timedelta(minutes=settings.POPADMIN_PUSH_SAFETY_MINUTES))

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.translation import gettext as _
 
-from accounts.models import GroupPolicy
+from accounts.policy import push_allowed
 from retrieval.models import PushWatch
 
 
@@ -36,8 +36,7 @@ def push_line(account, now) -> str:
     if live:
         return _("push: connecting to the server…")
     user = account.owner.user if account.owner_id else None
-    if user is not None and GroupPolicy.objects.filter(group__user=user,
-                                                       allow_push=False).exists():
+    if user is not None and not push_allowed(user):
         return _("push: off for your group; %(later)s") % {"later": later}
     if watch is not None and watch.idle_supported is False:
         return _("push: the server has no IDLE; %(later)s") % {"later": later}

@@ -5,12 +5,17 @@ line lengths, the network-reach check) with fewer fields: no owner, no TLS
 switch-off, no reach exemption. An account a user adds is network-restricted
 and checks certificates; editing one an administrator set up keeps what the
 administrator chose there (the page shows it read-only, `admin_choices`).
+
+Push follows the group: where a group of the user turns it off, the box is shown
+off and cannot be ticked, and saving keeps the account's own choice, which
+applies again if the group allows push later.
 """
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts import policy
 from retrieval import credential_reuse
 from retrieval.forms import RemoteAccountForm
 from retrieval.models import RemoteAccount
@@ -24,6 +29,12 @@ class AddressForm(forms.Form):
     )
 
 
+def group_limits(user) -> dict:
+    """What the user's groups set for the form (UserAccountForm's keyword arguments)."""
+    return {"min_poll_minutes": policy.min_poll_minutes(user),
+            "push_allowed": policy.push_allowed(user)}
+
+
 class UserAccountForm(RemoteAccountForm):
     folders = forms.CharField(
         label=_("IMAP folders"),
@@ -34,13 +45,14 @@ class UserAccountForm(RemoteAccountForm):
     class Meta(RemoteAccountForm.Meta):
         fields = [
             "name", "protocol", "security", "host", "port", "username", "auth_method", "folders",
-            "target_folder", "keep_policy", "keep_days", "poll_minutes", "enabled",
+            "target_folder", "keep_policy", "keep_days", "poll_minutes", "push", "enabled",
         ]
         labels = {"host": _("Server"), "name": _("Label")}
 
-    def __init__(self, *args, min_poll_minutes: int = 1, **kwargs):
+    def __init__(self, *args, min_poll_minutes: int = 1, push_allowed: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.min_poll_minutes = min_poll_minutes
+        self.push_allowed = push_allowed
         if self.instance.pk is None:
             # Users never exempt their own accounts from the reach guard. An existing
             # account keeps what an administrator chose: editing changes only what the
@@ -63,6 +75,7 @@ class UserAccountForm(RemoteAccountForm):
             _("Stored encrypted, never shown again.") if not self.instance.pk
             else _("Leave empty to keep the current password.")
         )
+        self._push_field()
         # Short labels: the full ones wrap over several lines on a phone.
         self.fields["security"].choices = [
             ("tls", _("TLS (995 / 993)")), ("starttls", _("STARTTLS (110 / 143)")),
@@ -72,6 +85,27 @@ class UserAccountForm(RemoteAccountForm):
             ("password", _("Password")), ("xoauth2", _("OAuth2 sign-in (Gmail, Microsoft)")),
             ("oauthbearer", _("OAuth2 sign-in (OAUTHBEARER)")),
         ]
+
+    PUSH_HELP = _("IMAP: new mail is fetched within seconds of reaching the server, instead of "
+                  "at the next scheduled check. Off: the account is checked on its schedule "
+                  "only.")
+    PUSH_OFF_FOR_GROUP = _("Your group has push turned off: new mail arrives at the next "
+                           "scheduled check. Only an administrator can change this.")
+
+    def _push_field(self):
+        push = self.fields["push"]
+        push.label = _("Push: fetch new mail within seconds")
+        push.help_text = self.PUSH_HELP
+        if not self.push_allowed:
+            # Shown as it is in effect (off); the account's own choice is kept (clean_push).
+            push.disabled = True
+            push.help_text = self.PUSH_OFF_FOR_GROUP
+            self.initial["push"] = False
+
+    def clean_push(self):
+        if not self.push_allowed:
+            return self.instance.push
+        return self.cleaned_data.get("push")
 
     def admin_choices(self) -> list[str]:
         """Settings of this account that only an administrator can change, in words:

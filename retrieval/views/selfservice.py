@@ -17,13 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.policy import min_poll_minutes
 from retrieval import autoconfig, credential_reuse, explain, imported_state, probe_limits
 from retrieval.models import FolderMark, RemoteAccount
 from retrieval.oauth import offer
 from retrieval.oauth.tokens import has_grant, needs_sign_in
 from retrieval.probe import probe_account
-from retrieval.selfservice_forms import AddressForm, UserAccountForm
+from retrieval.selfservice_forms import AddressForm, UserAccountForm, group_limits
 from retrieval.views.access import own_account, require_self_service
 
 # Written beside the form's own fields when a user saves an account. Certificate
@@ -53,7 +52,7 @@ def add_account(request):
     if sign_in:
         initial["auth_method"] = RemoteAccount.AuthMethod.XOAUTH2
     form = UserAccountForm(instance=RemoteAccount(owner=mailbox), initial=initial,
-                           min_poll_minutes=min_poll_minutes(request.user))
+                           **group_limits(request.user))
     return _render(request, "mail/account_form.html",
                    {"form": form, "address": address, "suggestions": found, "adding": True,
                     "oauth_offer": sign_in,
@@ -73,7 +72,7 @@ def edit_account(request, pk):
     require_self_service(request.user)
     if request.method == "POST":
         return _account_form(request, account, "mail/account_form.html")
-    form = UserAccountForm(instance=account, min_poll_minutes=min_poll_minutes(request.user))
+    form = UserAccountForm(instance=account, **group_limits(request.user))
     return render(request, "mail/account_form.html", {"form": form, "account": account,
                                                       "has_grant": has_grant(account)})
 
@@ -81,7 +80,7 @@ def edit_account(request, pk):
 def _account_form(request, instance, template):
     adding = instance.pk is None
     form = UserAccountForm(request.POST, instance=instance,
-                           min_poll_minutes=min_poll_minutes(request.user))
+                           **group_limits(request.user))
     sign_in = offer.from_post(request.POST.get("oauth_provider"))
     ctx = {"form": form, "adding": adding, "account": None if adding else instance,
            "oauth_offer": sign_in, "has_grant": has_grant(instance)}

@@ -10,7 +10,7 @@
   };
   var form = document.getElementById("account-form");
   // Fields shown only when they apply: keep days with "leave a copy for N
-  // days", IMAP folders with IMAP.
+  // days", IMAP folders and push with IMAP.
   function only(fieldName, controlName, wanted) {
     var box = document.querySelector(".field-" + fieldName);
     var control = document.getElementById("id_" + controlName);
@@ -21,6 +21,7 @@
   }
   only("keep_days", "keep_policy", "keep_days");
   only("folders", "protocol", "imap");
+  only("push", "protocol", "imap");
   // An OAuth2 account signs in at its provider: no password, and the save
   // button says where it goes next.
   function oauth() {

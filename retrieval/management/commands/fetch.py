@@ -1,11 +1,18 @@
-"""Run retrieval now, in the foreground, through the engine the workers use."""
+"""Run retrieval now, in the foreground, through the engine the workers use.
+
+A push (retrieval/push.py) that arrives while the command's session runs asks
+for one more fetch, as it does of a worker's session. The command runs that
+session itself, so that it ends with the pushed mail delivered even where no
+worker runs; a push during that second session is handed to the dispatcher,
+as after any worker's session, so the command never loops.
+"""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
-from retrieval import dispatcher, engine
+from retrieval import dispatcher, engine, push
 from retrieval.fetch_many import default_jobs, run_many
 from retrieval.models import RemoteAccount, Run
 
@@ -68,21 +75,39 @@ class Command(BaseCommand):
         jobs = default_jobs() if jobs is None else jobs
         for result in run_many(list(dict.fromkeys(ids)), fetch_one, jobs):
             failures += result["run"] is None or result["status"] in (Run.Status.ERROR, "lost")
+            # A follow-up that could not start is not a failure: its account stays in line.
+            failures += result.get("again", {}).get("status") in (Run.Status.ERROR, "lost")
             self.stdout.write(json.dumps(result, sort_keys=True) if as_json else human(result))
         if failures:
             raise CommandError(f"{failures} account(s) failed", returncode=1)
 
 
-def fetch_one(pk) -> dict:
-    """One account's session and what it came to (run in a child by run_many)."""
+def fetch_one(pk, trigger=Run.Trigger.COMMAND) -> dict:
+    """One account's session and what it came to (run in a child by run_many); with
+    "again": the session a push during it asked for."""
     try:
-        run = engine.run_account(pk, Run.Trigger.COMMAND)
-        return summary(pk, run) if run else refusal(pk, run.reason)
+        run = engine.run_account(pk, trigger)
+        if not run:
+            return refusal(pk, run.reason)
+        result = summary(pk, run)
+        if trigger != Run.Trigger.COMMAND:
+            if not Run.objects.filter(pk=run.pk).exists():
+                result["run"] = None  # empty, so not kept in the history (as for any push)
+            push.after_session(pk, run)
+            return result
+        pushed, _ = push.take_mark(pk, run)
     except LOST as exc:
-        # A new connection for the next account, if the database is back.
-        close_old_connections()
-        return {"account": pk, "run": None, "status": "lost",
-                "error": LOST_WORDS.format(first_line(exc))}
+        return lost(pk, exc)
+    if pushed:
+        result["again"] = fetch_one(pk, Run.Trigger.PUSH)
+    return result
+
+
+def lost(pk, exc) -> dict:
+    # A new connection for the next account, if the database is back.
+    close_old_connections()
+    return {"account": pk, "run": None, "status": "lost",
+            "error": LOST_WORDS.format(first_line(exc))}
 
 
 def refusal(pk, reason):
@@ -101,11 +126,16 @@ def summary(pk, run):
     return result
 
 
-def human(result):
+def human(result, who=None):
+    who = who or f"account {result['account']}"
     if result["status"] == "lost":
-        return f"account {result['account']}: {result['error']}"
-    if result["run"] is None:
-        return f"account {result['account']}: {result['refused']} ({result['error']})"
-    counts = ", ".join(f"{k} {result[k]}" for k in Run.COUNTERS)
-    line = f"account {result['account']}: {result['status']} ({counts})"
-    return line + (f": {result['error']}" if result["error"] else "")
+        line = f"{who}: {result['error']}"
+    elif "refused" in result:
+        line = f"{who}: {result['refused']} ({result['error']})"
+    else:
+        counts = ", ".join(f"{k} {result[k]}" for k in Run.COUNTERS)
+        line = f"{who}: {result['status']} ({counts})"
+        line += f": {result['error']}" if result["error"] else ""
+    if "again" in result:
+        line += "\n" + human(result["again"], f"{who}, once more for mail pushed meanwhile")
+    return line
