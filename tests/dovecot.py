@@ -56,6 +56,10 @@ USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 # - mail_max_userip_connections: the default of 10 per user and IP is low
 #   for tests that open connections in parallel.
 # - mail_fsync = never: nothing here has to survive a crash.
+# - mailbox_idle_check_interval = 1 secs: IDLE learns of new mail through
+#   inotify, and the kernel allows 128 instances per user; on a machine busy
+#   with other Dovecots and browsers they run out, and an IDLE then looks only
+#   every 30 s, so a push test's message could wait longer than its session.
 CONFIG = """\
 base_dir = {root}/run
 state_dir = {root}/state
@@ -74,6 +78,7 @@ first_valid_gid = {gid}
 mail_location = maildir:{root}/mail/%u
 mail_fsync = never
 mail_max_userip_connections = 1000
+mailbox_idle_check_interval = 1 secs
 pop3_uidl_format = %08Xu%08Xv
 postmaster_address = postmaster@localhost
 passdb {{
