@@ -5,7 +5,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.translation import gettext as _
 
 from accounts.policy import push_allowed
-from retrieval.models import PushWatch
+from retrieval.models import PushWatch, PushWatcher
 
 
 def push_line(account, now) -> str:
@@ -40,5 +40,9 @@ def push_line(account, now) -> str:
         return _("push: off for your group; %(later)s") % {"later": later}
     if watch is not None and watch.idle_supported is False:
         return _("push: the server has no IDLE; %(later)s") % {"later": later}
+    if PushWatcher.alive(now).exists():
+        # Just switched on, or let go a moment ago: a running watcher takes it at its next
+        # round (every 10 s by default).
+        return _("push: starting; a watcher signs in to the server within seconds")
     return _("push: not running (no watcher is watching this account); %(later)s") % {
         "later": later}

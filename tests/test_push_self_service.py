@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import GroupPolicy
 from retrieval import dispatcher
-from retrieval.models import GlobalSettings, RemoteAccount
+from retrieval.models import GlobalSettings, PushWatcher, RemoteAccount
 from tests.api_helpers import call, member, remote, token
 from tests.factories import make_account
 from tests.form_posts import as_posted
@@ -89,6 +89,18 @@ def test_the_owner_turns_push_off_and_on_again(client, owner, account):
     assert push_box(client.get(edit_url(account)).content.decode()) == set()
     assert save(client, account, push=True).status_code == 302
     assert push_of(account) is True
+
+
+def test_push_switched_on_says_it_is_starting_while_a_watcher_runs(client, owner, account):
+    client.force_login(owner)
+    assert save(client, account, push=False).status_code == 302
+    PushWatcher.objects.create(name="w1", hostname="mail1", pid=7)
+    assert save(client, account, push=True).status_code == 302
+    card = client.get(reverse("mail-accounts")).content.decode()
+    assert "push: starting; a watcher signs in to the server within seconds" in card
+    PushWatcher.objects.all().delete()
+    card = client.get(reverse("mail-accounts")).content.decode()
+    assert "push: not running (no watcher is watching this account)" in card
 
 
 def test_a_group_without_push_shows_it_off_says_why_and_keeps_it_off(client, owner, account):
