@@ -4,10 +4,10 @@ A session reuses what the one before it in the same process built: the TLS
 context (the system CA store and the configured CA file), the password keys,
 the protocol modules, and two database connections (Django's and the one that
 holds session locks, retrieval/lock_connection.py). A freshly forked pool
-process had none of them, so its first session built them all while a person
-or a push waited: 0.4-1.1 s more than a later session on a loaded 2-core
-machine, and the push fetches queued behind the four first sessions of a new
-worker waited 1-1.6 s more (docs/architecture/push.md).
+process has none of them, so its first session would build them all while a
+person or a push waits: its sign-in alone took 0.22-0.9 s against 0.05 s for
+a later one on a loaded 2-core machine, and the pushes queued behind the first
+sessions of a new worker wait for them (docs/architecture/push.md).
 
 The parent builds what its children inherit before the pool starts
 (worker_init); each child opens its own connections as it starts
