@@ -12,8 +12,7 @@ sessions of a new worker wait for them (docs/architecture/push.md).
 The parent builds what its children inherit before the pool starts
 (worker_init); each child opens its own connections as it starts
 (worker_process_init), before any task is handed to it. Both are best effort:
-a database that is not there yet only leaves the work to the first session,
-as before.
+a database that is not there yet only leaves the work to the first session.
 """
 
 import logging
