@@ -15,6 +15,7 @@ from retrieval import (
     push,
     retention,
     status,
+    worker_warmup,  # noqa: F401  (its signal handlers warm the pool processes)
 )
 
 log = logging.getLogger(__name__)
