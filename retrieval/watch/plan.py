@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from retrieval.models import GlobalSettings, OAuthGrant, RemoteAccount
+from retrieval.models import GlobalSettings, OAuthGrant, PushWatch, RemoteAccount
 from retrieval.models.settings import EffectiveSettings
 from retrieval.oauth.tokens import REFRESH_MARGIN
 from retrieval.protocols.base import ConnectionParams
@@ -25,7 +25,9 @@ RELOGIN_FLOOR = 60.0
 class Plan:
     params: ConnectionParams
     host: str
-    folder: str
+    # The folders watched, one idle connection each: the account's first
+    # `PushWatch.connections` folders (all of them unless a server's limit is reached).
+    folders: list[str]
     # Seconds until the connection must sign in again (OAuth2), else None.
     relogin_in: float | None
 
@@ -43,7 +45,11 @@ def plan_for(pk: int) -> Plan:
                    .values_list("access_expires", flat=True).first())
         if expires:
             relogin = max(RELOGIN_FLOOR, (expires - TOKEN_MARGIN - timezone.now()).total_seconds())
-    return Plan(params, account.host, account.effective_folders[0], relogin)
+    watched = (PushWatch.objects.filter(account_id=pk).values_list("connections", flat=True)
+               .first())
+    folders = account.effective_folders
+    return Plan(params, account.host, folders[:watched] if watched is not None else folders,
+                relogin)
 
 
 def refresh_token(pk: int) -> None:

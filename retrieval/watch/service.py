@@ -1,4 +1,4 @@
-"""The watcher: one asyncio process holding an IDLE connection per watched account.
+"""The watcher: one asyncio process holding an IDLE connection per watched folder.
 
 Database work runs on one thread of its own (Django's ORM is synchronous),
 sign-ins on a small pool (TLS handshakes and logins block); the held
@@ -40,6 +40,8 @@ class Watcher:
     def __init__(self, name: str | None = None):
         self.name = name or leases.new_name()
         self.tasks: dict[int, asyncio.Task] = {}
+        # Per account, per watched folder: {"state", "error", "uidvalidity", "uidnext"}.
+        self.status: dict[int, dict[str, dict]] = {}
         # The connection settings each task signed in with (leases.renew's fingerprints).
         self.signed_with: dict[int, int] = {}
         self.stopping = asyncio.Event()
@@ -103,6 +105,10 @@ class Watcher:
                 if expiry is not None:
                     soon = (expiry - timezone.now()).total_seconds() + 0.5
                     wait = min(period, max(0.5, soon))
+        if await self.lease_db(leases.fit, self.name):
+            settings_of.update(await self.lease_db(leases.fingerprints, held))
+        for pk in [pk for pk in self.tasks if self.signed_with.get(pk) != settings_of.get(pk)]:
+            self._drop(pk)  # fewer or more folders watched: signed in again below
         for pk in held:
             if pk not in self.tasks or self.tasks[pk].done():
                 self.signed_with[pk] = settings_of.get(pk)
@@ -136,55 +142,78 @@ class Watcher:
         self._net.shutdown(wait=False, cancel_futures=True)
         log.info("watcher %s stopped", self.name)
 
-    # -- one account ---------------------------------------------------------
+    # -- one account: a connection per watched folder ---------------------------
 
     async def watch(self, pk: int) -> None:
+        try:
+            where = await self.db(plan.plan_for, pk)
+            stored = await self.db(leases.stored_folders, pk)
+        except Exception as exc:  # the next lease round starts it again
+            log.exception("watcher: account %s", pk)
+            await self._failed(pk, None, f"internal error ({type(exc).__name__}): {exc}")
+            return
+        status = {}
+        for folder in where.folders:
+            marks = stored.get(folder) if isinstance(stored.get(folder), dict) else {}
+            status[folder] = {"state": PushWatch.State.CONNECTING, "error": "",
+                              "uidvalidity": marks.get("uidvalidity"),
+                              "uidnext": marks.get("uidnext")}
+        self.status[pk] = status
+        try:
+            await self._report(pk)
+            await asyncio.gather(*(self.watch_folder(pk, folder) for folder in where.folders))
+        finally:
+            if self.status.get(pk) is status:
+                del self.status[pk]
+
+    async def watch_folder(self, pk: int, folder: str) -> None:
         backoff = BACKOFF_FIRST
         loop = asyncio.get_running_loop()
         while True:
             try:
-                opened, where = await self._sign_in(pk, loop)
+                opened, where = await self._sign_in(pk, folder, loop)
                 backoff = BACKOFF_FIRST
-                await self._hold(pk, opened, where)
+                await self._hold(pk, folder, opened, where)
             except asyncio.CancelledError:
                 raise
             except (ProtocolError, SecretError, OSError) as exc:
-                await self._failed(pk, str(exc) or type(exc).__name__)
+                await self._failed(pk, folder, str(exc) or type(exc).__name__)
             except Exception as exc:  # an account must not take the watcher down
-                log.exception("watcher: account %s", pk)
-                await self._failed(pk, f"internal error ({type(exc).__name__}): {exc}")
+                log.exception("watcher: account %s, folder %s", pk, folder)
+                await self._failed(pk, folder, f"internal error ({type(exc).__name__}): {exc}")
             else:
                 continue  # a planned sign-in again (OAuth2 token renewal): at once
             delay = min(backoff, BACKOFF_MAX) * random.uniform(0.5, 1.5)
             backoff *= 2
             await asyncio.sleep(delay)
 
-    async def _sign_in(self, pk: int, loop):
+    async def _sign_in(self, pk: int, folder: str, loop):
         where = await self.db(plan.plan_for, pk)
         try:
-            opened = await loop.run_in_executor(self._net, open_watch, where.params, where.folder)
+            opened = await loop.run_in_executor(self._net, open_watch, where.params, folder)
         except SignInRefused:
             if where.params.sasl == "password":
                 raise
             # A cached token the provider revoked: refresh once, as a fetch does.
             await self.db(plan.refresh_token, pk)
             where = await self.db(plan.plan_for, pk)
-            opened = await loop.run_in_executor(self._net, open_watch, where.params, where.folder)
+            opened = await loop.run_in_executor(self._net, open_watch, where.params, folder)
         return opened, where
 
-    async def _hold(self, pk: int, opened, where) -> None:
-        old_validity, old_next = await self.db(leases.stored_marks, pk)
+    async def _hold(self, pk: int, folder: str, opened, where) -> None:
+        mine = self.status[pk][folder]
+        old_validity, old_next = mine["uidvalidity"], mine["uidnext"]
         moved = old_next is not None and (
             opened.uidvalidity != old_validity or (opened.uidnext or 0) > old_next)
-        state = PushWatch.State.IDLE if opened.idle else PushWatch.State.NOOP
         healthy = asyncio.Event()
         conn = IdleConnection(
             opened, where.host, reidle=plan.reidle_seconds(),
             noop=float(settings.POPADMIN_PUSH_NOOP_SECONDS),
             on_new_mail=lambda: self.push(pk), on_idle=healthy.set)
         try:
-            await self.db(leases.report, self.name, pk, state, idle_supported=opened.idle,
-                          uidvalidity=opened.uidvalidity, uidnext=opened.uidnext)
+            mine.update(state=PushWatch.State.IDLE if opened.idle else PushWatch.State.NOOP,
+                        error="", uidvalidity=opened.uidvalidity, uidnext=opened.uidnext)
+            await self._report(pk, idle_supported=opened.idle)
             if moved:
                 # Mail came while nobody watched (a restart, a takeover): fetch it now.
                 self.push(pk)
@@ -193,10 +222,38 @@ class Watcher:
         finally:
             await conn.logout()
 
-    async def _failed(self, pk: int, error: str) -> None:
+    def _summary(self, pk: int) -> tuple[str, dict]:
+        """The account's state over its folders, and what the row records of them."""
+        status = self.status.get(pk, {})
+        states = [each["state"] for each in status.values()]
+        if PushWatch.State.FAILING in states:
+            state = PushWatch.State.FAILING
+        elif PushWatch.State.CONNECTING in states or not states:
+            state = PushWatch.State.CONNECTING
+        elif PushWatch.State.NOOP in states:
+            state = PushWatch.State.NOOP
+        else:
+            state = PushWatch.State.IDLE
+        connected = sum(s in (PushWatch.State.IDLE, PushWatch.State.NOOP) for s in states)
+        return state, {"connected": connected,
+                       "folders": {name: dict(each) for name, each in status.items()}}
+
+    async def _report(self, pk: int, **fields) -> None:
+        state, recorded = self._summary(pk)
+        await self.db(leases.report, self.name, pk, state, **recorded, **fields)
+
+    async def _failed(self, pk: int, folder: str | None, error: str) -> None:
+        status = self.status.get(pk, {})
+        if folder is not None and len(status) > 1:
+            error = f"{folder}: {error}"
         log.warning("watcher: account %s: %s", pk, error)
+        if folder in status:
+            status[folder].update(state=PushWatch.State.FAILING, error=error)
+        _, recorded = self._summary(pk)
+        if not status:
+            recorded = {}
         try:
-            await self.db(leases.count_reconnect, self.name, pk, error)
+            await self.db(leases.count_reconnect, self.name, pk, error, **recorded)
         except Exception:
             log.exception("watcher: could not record the failure of account %s", pk)
 
