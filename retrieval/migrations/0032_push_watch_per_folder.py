@@ -1,4 +1,5 @@
-"""Push watches every folder an account fetches: one idle connection per folder."""
+"""Push watches every folder an account fetches: on one connection with NOTIFY, else one
+idle connection per folder."""
 
 from django.db import migrations, models
 
@@ -43,6 +44,11 @@ class Migration(migrations.Migration):
             model_name="pushwatch",
             name="folders",
             field=models.JSONField(blank=True, default=dict),
+        ),
+        migrations.AddField(
+            model_name="pushwatch",
+            name="notify_supported",
+            field=models.BooleanField(null=True),
         ),
         migrations.RunPython(marks_to_folders, folders_to_marks, elidable=True),
         migrations.RemoveField(model_name="pushwatch", name="uidvalidity"),

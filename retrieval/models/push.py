@@ -64,12 +64,15 @@ class PushWatch(models.Model):
     watcher = models.CharField(max_length=120, blank=True)
     until = models.DateTimeField(db_index=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.CONNECTING)
-    # How many of the account's folders are watched (its first ones, one idle
-    # connection each): fewer than its folders when the server's limit of idle
-    # connections is reached; the others are found by its usual polls.
+    # Idle connections the account may hold: one per folder (its first folders
+    # when the server's limit of idle connections leaves no room for all; the
+    # others are found by its usual polls), or one for all of them with NOTIFY.
     connections = models.PositiveSmallIntegerField(default=1)
     # Of those, how many are signed in and idling (or polling with NOOP) now.
     connected = models.PositiveSmallIntegerField(default=0)
+    # Whether the server offers NOTIFY (RFC 5465; None: not known yet). Then the
+    # account's folders are all watched on one connection, whatever their number.
+    notify_supported = models.BooleanField(null=True)
     # Whether the server offered IDLE at the last login (None: not known yet).
     idle_supported = models.BooleanField(null=True)
     since = models.DateTimeField(null=True, blank=True)

@@ -7,6 +7,11 @@ watcher does can take, flag or delete mail. Then the socket is handed to
 asyncio: a thousand idle connections cost a file descriptor and a buffer
 each, not a thread.
 
+An account that fetches several folders is watched on one connection when
+the server offers NOTIFY (RFC 5465): no folder is opened at all, and the
+server reports a STATUS line for each folder whose messages change. Else each
+folder has a connection of its own.
+
 Where the server offers no IDLE, the connection is kept and asked with NOOP
 every `noop_seconds` instead. Everything the server says is bounded as in
 the fetching client: a line over MAX_LINE closes the connection.
@@ -25,7 +30,7 @@ from popadmin.net.errors import ProtocolError
 from popadmin.net.stream import MAX_LINE, ConnectionClosed, StreamTimeout
 
 from .imap import IMAPSession
-from .imap_parse import number
+from .imap_parse import mailbox, mutf7_encode, number
 from .imap_wire import _Refused
 
 _UNTAGGED_COUNT = re.compile(rb"^\* (\d+) (EXISTS|EXPUNGE)\b", re.I)
@@ -33,6 +38,33 @@ _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 # Beyond RFC 2177's 29 minutes a server may drop an IDLE; a quiet server is
 # one that has not even answered DONE in this long.
 ANSWER_SECONDS = 60.0
+# "* STATUS <mailbox> (UIDNEXT 7 MESSAGES 3 ...)"; a mailbox sent as a literal does not match.
+_STATUS = re.compile(rb'^\* STATUS (?:"((?:[^"\\]|\\.)*)"|([^\s"(]+)) \(([^)]*)\)', re.I)
+
+
+class NoNotify(ProtocolError):
+    """The server does not offer NOTIFY (or refused it): one connection per folder instead."""
+
+
+def wire_name(folder: str) -> bytes:
+    """The folder's name as the server gives it in a STATUS line."""
+    return b"INBOX" if folder.upper() == "INBOX" else mutf7_encode(folder)
+
+
+def status_of(line: bytes) -> tuple[bytes, dict[str, int]] | None:
+    """(mailbox as sent, {item: number}) of a STATUS line; None if it cannot be read."""
+    found = _STATUS.match(line)
+    if not found:
+        return None
+    if found.group(1) is not None:
+        name = re.sub(rb"\\(.)", rb"\1", found.group(1))
+    else:
+        name = found.group(2)
+    if name.upper() == b"INBOX":
+        name = b"INBOX"
+    words = found.group(3).split()
+    return name, {k.upper().decode("latin-1"): int(v)
+                  for k, v in zip(words[::2], words[1::2], strict=False) if v.isdigit()}
 
 
 class WatchSession(IMAPSession):
@@ -51,6 +83,26 @@ class WatchSession(IMAPSession):
         except _Refused as exc:  # pragma: no cover - _select turns these into ProtocolError
             raise ProtocolError(f"server refused to open folder '{folder}': {exc.text}")
         return exists, self.uidvalidity.get(folder), self.uidnext
+
+    def notify(self, folders: list[str]) -> dict[str, tuple[int | None, int | None]]:
+        """Ask for a STATUS line whenever a message comes into (or leaves) any of `folders`,
+        without opening any: {folder: (UIDVALIDITY, UIDNEXT)} as the server reports them now."""
+        names = {wire_name(folder): folder for folder in folders}
+        marks: dict[str, tuple[int | None, int | None]] = {}
+
+        def on_data(response) -> None:
+            parsed = status_of(response.line) if response.name == "STATUS" else None
+            if parsed and parsed[0] in names:
+                items = parsed[1]
+                marks[names[parsed[0]]] = (items.get("UIDVALIDITY"), items.get("UIDNEXT"))
+
+        listed = b" ".join(mailbox(folder) for folder in folders)
+        try:
+            self._command(b"NOTIFY", b"SET STATUS (mailboxes (" + listed
+                          + b") (MessageNew MessageExpunge))", on_data=on_data)
+        except _Refused as exc:
+            raise NoNotify(f"server refused NOTIFY: {exc.text}")
+        return marks
 
     def detach(self) -> tuple[socket.socket, bytes, int]:
         """Hand the open socket, what was read ahead and the next tag number to the caller."""
@@ -73,6 +125,10 @@ class Opened:
     uidvalidity: int | None
     uidnext: int | None
     idle: bool
+    # Whether the server offers NOTIFY (RFC 5465) after login.
+    notify_offered: bool = False
+    # On a NOTIFY connection (no folder opened): {folder: (UIDVALIDITY, UIDNEXT)}.
+    marks: dict | None = None
 
 
 def open_watch(params, folder: str) -> Opened:
@@ -82,11 +138,29 @@ def open_watch(params, folder: str) -> Opened:
     try:
         exists, uidvalidity, uidnext = session.examine(folder)
         idle = "IDLE" in session.capabilities
+        offered = "NOTIFY" in session.capabilities
         sock, left, tag = session.detach()
     except BaseException:
         session.close()
         raise
-    return Opened(sock, left, tag, exists, uidvalidity, uidnext, idle)
+    return Opened(sock, left, tag, exists, uidvalidity, uidnext, idle, offered)
+
+
+def open_notify(params, folders: list[str]) -> Opened:
+    """Blocking: sign in as a fetch would and ask for NOTIFY on `folders`, opening none of
+    them; NoNotify if the server does not offer it."""
+    session = WatchSession(params)
+    session.connect()
+    try:
+        if "NOTIFY" not in session.capabilities:
+            raise NoNotify("server does not offer NOTIFY")
+        marks = session.notify(folders)
+        idle = "IDLE" in session.capabilities
+        sock, left, tag = session.detach()
+    except BaseException:
+        session.close()
+        raise
+    return Opened(sock, left, tag, 0, None, None, idle, True, marks)
 
 
 class AsyncLines:
@@ -213,6 +287,10 @@ class IdleConnection:
         self.on_new_mail = on_new_mail
         self.on_idle = on_idle
         self._tag = opened.tag
+        # NOTIFY: the UIDNEXT of each folder by its name on the wire; a STATUS line
+        # with a higher one is new mail (one about an expunge leaves it as it is).
+        self.uidnext = ({wire_name(f): n for f, (_, n) in opened.marks.items()}
+                        if opened.marks is not None else None)
 
     def _next_tag(self) -> bytes:
         self._tag += 1
@@ -223,6 +301,9 @@ class IdleConnection:
             raise ConnectionClosed(
                 f"{self.host} closed the idle connection: "
                 f"{line[5:].strip().decode('latin-1', 'replace')[:200]}")
+        if self.uidnext is not None and line[:9].upper() == b"* STATUS ":
+            self._status(line)
+            return
         found = _UNTAGGED_COUNT.match(line)
         if not found:
             return
@@ -234,6 +315,18 @@ class IdleConnection:
                 self.on_new_mail()
         else:
             self.exists = max(0, self.exists - 1)
+
+    def _status(self, line: bytes) -> None:
+        parsed = status_of(line)
+        if parsed is None:
+            self.on_new_mail()  # unreadable (a literal name): fetch rather than miss mail
+            return
+        name, items = parsed
+        known, now = self.uidnext.get(name), items.get("UIDNEXT")
+        if now is not None:
+            self.uidnext[name] = now
+        if now is None or known is None or now > known:
+            self.on_new_mail()
 
     async def _until_tagged(self, tag: bytes, deadline: float) -> bytes:
         while True:

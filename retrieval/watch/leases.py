@@ -132,6 +132,12 @@ def folder_count(folders) -> int:
     return len(folders or []) or 1
 
 
+def needed(folders, notify) -> int:
+    """Idle connections that watch all of an account's folders: one with NOTIFY, else one
+    per folder (NOTIFY not known yet counts as absent until a sign-in finds it)."""
+    return 1 if notify else folder_count(folders)
+
+
 def _load(name: str, now, dead=None) -> Counter:
     """Idle connections held per server (lowercased), leaving out dead watchers' ones."""
     load = Counter()
@@ -169,14 +175,15 @@ def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
             PushWatch.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(Q(until__lt=now) | Q(watcher__in=dead), account__in=eligible())
             .order_by("account_id")
-            .values_list("account_id", "account__host", "account__folders")[: wanted + _SLACK]
+            .values_list("account_id", "account__host", "account__folders",
+                         "notify_supported")[: wanted + _SLACK]
         )
         taken, limited, sizes = [], [], {}
-        for pk, host, folders in free:
+        for pk, host, folders, notify in free:
             if len(taken) >= wanted:
                 break
             key = host.lower()
-            room = folder_count(folders)
+            room = needed(folders, notify)
             if per_server:
                 room = min(room, per_server - load[key])
             if room <= 0:
@@ -195,12 +202,13 @@ def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
 
 
 def fit(name: str, per_server: int | None = None) -> int:
-    """Match the number of watched folders of this watcher's accounts to their folders:
-    fewer after an edit, more when the server's limit has room again. Returns how many
-    accounts changed (their connections are signed in again: see fingerprints)."""
-    rows = list(PushWatch.objects.filter(watcher=name)
-                .values_list("account_id", "account__host", "account__folders", "connections"))
-    if all(n == folder_count(folders) for _, _, folders, n in rows):
+    """Match the idle connections of this watcher's accounts to what they need: fewer
+    after an edit or once NOTIFY is found, more when the server's limit has room again.
+    Returns how many accounts changed (their connections are signed in again: see
+    fingerprints)."""
+    rows = list(PushWatch.objects.filter(watcher=name).values_list(
+        "account_id", "account__host", "account__folders", "notify_supported", "connections"))
+    if all(n == needed(folders, notify) for _, _, folders, notify, n in rows):
         return 0
     per_server = settings.POPADMIN_IDLE_PER_SERVER if per_server is None else per_server
     now = timezone.now()
@@ -208,8 +216,8 @@ def fit(name: str, per_server: int | None = None) -> int:
     with transaction.atomic():
         _claim_lock()
         load = _load(name, now)
-        for pk, host, folders, n in rows:
-            want, key = folder_count(folders), host.lower()
+        for pk, host, folders, notify, n in rows:
+            want, key = needed(folders, notify), host.lower()
             if n > want:
                 size = want
             elif n < want:
@@ -257,6 +265,12 @@ def report(name: str, pk: int, state: str, **fields) -> bool:
     else:
         fields["since"] = None
     return bool(row.update(state=state, **fields))
+
+
+def report_notify(name: str, pk: int, offered: bool) -> bool:
+    """Whether the server offers NOTIFY; the next lease round fits the connections to it."""
+    return bool(PushWatch.objects.filter(account_id=pk, watcher=name)
+                .update(notify_supported=offered))
 
 
 def stored_folders(pk: int) -> dict:

@@ -26,7 +26,7 @@ from popadmin.secrets import SecretError
 from retrieval import push
 from retrieval.models import PushWatch
 from retrieval.protocols.base import SignInRefused
-from retrieval.protocols.imap_idle import IdleConnection, open_watch
+from retrieval.protocols.imap_idle import IdleConnection, NoNotify, open_notify, open_watch
 from retrieval.watch import leases, plan
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class Watcher:
         self.tasks: dict[int, asyncio.Task] = {}
         # Per account, per watched folder: {"state", "error", "uidvalidity", "uidnext"}.
         self.status: dict[int, dict[str, dict]] = {}
+        # Accounts watched on one NOTIFY connection for all their folders.
+        self.single: set[int] = set()
         # The connection settings each task signed in with (leases.renew's fingerprints).
         self.signed_with: dict[int, int] = {}
         self.stopping = asyncio.Event()
@@ -145,33 +147,100 @@ class Watcher:
     # -- one account: a connection per watched folder ---------------------------
 
     async def watch(self, pk: int) -> None:
+        where = await self._plan(pk)
+        if where is None:
+            return  # the next lease round starts it again
+        if where.one_connection:
+            await self._watching(pk, where.folders, self.watch_notify(pk, where.folders),
+                                 single=True)
+            # The server has no NOTIFY (recorded): a connection per folder from now on.
+            where = await self._plan(pk)
+            if where is None:
+                return
+        await self._watching(pk, where.watched,
+                             *(self.watch_folder(pk, folder) for folder in where.watched))
+
+    async def _plan(self, pk: int):
         try:
-            where = await self.db(plan.plan_for, pk)
-            stored = await self.db(leases.stored_folders, pk)
-        except Exception as exc:  # the next lease round starts it again
+            return await self.db(plan.plan_for, pk)
+        except Exception as exc:
             log.exception("watcher: account %s", pk)
             await self._failed(pk, None, f"internal error ({type(exc).__name__}): {exc}")
-            return
+            return None
+
+    async def _watching(self, pk: int, folders: list[str], *connections,
+                        single: bool = False) -> None:
+        """Run the account's connections, with the record of each folder they watch."""
+        try:
+            stored = await self.db(leases.stored_folders, pk)
+        except Exception:
+            for each in connections:
+                each.close()
+            raise
         status = {}
-        for folder in where.folders:
+        for folder in folders:
             marks = stored.get(folder) if isinstance(stored.get(folder), dict) else {}
             status[folder] = {"state": PushWatch.State.CONNECTING, "error": "",
                               "uidvalidity": marks.get("uidvalidity"),
                               "uidnext": marks.get("uidnext")}
         self.status[pk] = status
+        if single:
+            self.single.add(pk)
+        else:
+            self.single.discard(pk)
         try:
             await self._report(pk)
-            await asyncio.gather(*(self.watch_folder(pk, folder) for folder in where.folders))
+            await asyncio.gather(*connections)
         finally:
             if self.status.get(pk) is status:
                 del self.status[pk]
+                self.single.discard(pk)
+
+    async def watch_notify(self, pk: int, folders: list[str]) -> None:
+        """All folders on one connection (NOTIFY); returns when the server has none."""
+        backoff = BACKOFF_FIRST
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                opened, where = await self._sign_in(pk, folders, loop, open_notify)
+                backoff = BACKOFF_FIRST
+                await self._hold_notify(pk, opened, where)
+            except asyncio.CancelledError:
+                raise
+            except NoNotify as exc:
+                log.info("watcher: account %s: %s; one connection per folder", pk, exc)
+                await self.db(leases.report_notify, self.name, pk, False)
+                return
+            except (ProtocolError, SecretError, OSError) as exc:
+                await self._failed(pk, None, str(exc) or type(exc).__name__)
+            except Exception as exc:  # an account must not take the watcher down
+                log.exception("watcher: account %s", pk)
+                await self._failed(pk, None, f"internal error ({type(exc).__name__}): {exc}")
+            else:
+                continue
+            delay = min(backoff, BACKOFF_MAX) * random.uniform(0.5, 1.5)
+            backoff *= 2
+            await asyncio.sleep(delay)
+
+    async def _hold_notify(self, pk: int, opened, where) -> None:
+        status = self.status[pk]
+        moved = False
+        for folder, each in status.items():
+            validity, uidnext = opened.marks.get(folder, (None, None))
+            if each["uidnext"] is not None and (
+                    validity != each["uidvalidity"] or (uidnext or 0) > each["uidnext"]):
+                moved = True
+            each.update(state=PushWatch.State.IDLE if opened.idle else PushWatch.State.NOOP,
+                        error="", uidvalidity=validity, uidnext=uidnext)
+        await self._hold_connection(pk, opened, where, moved, notify_supported=True,
+                                    connections=1)
 
     async def watch_folder(self, pk: int, folder: str) -> None:
         backoff = BACKOFF_FIRST
         loop = asyncio.get_running_loop()
         while True:
             try:
-                opened, where = await self._sign_in(pk, folder, loop)
+                opened, where = await self._sign_in(pk, folder, loop, open_watch)
                 backoff = BACKOFF_FIRST
                 await self._hold(pk, folder, opened, where)
             except asyncio.CancelledError:
@@ -187,33 +256,42 @@ class Watcher:
             backoff *= 2
             await asyncio.sleep(delay)
 
-    async def _sign_in(self, pk: int, folder: str, loop):
+    async def _sign_in(self, pk: int, folder, loop, opener):
         where = await self.db(plan.plan_for, pk)
         try:
-            opened = await loop.run_in_executor(self._net, open_watch, where.params, folder)
+            opened = await loop.run_in_executor(self._net, opener, where.params, folder)
         except SignInRefused:
             if where.params.sasl == "password":
                 raise
             # A cached token the provider revoked: refresh once, as a fetch does.
             await self.db(plan.refresh_token, pk)
             where = await self.db(plan.plan_for, pk)
-            opened = await loop.run_in_executor(self._net, open_watch, where.params, folder)
+            opened = await loop.run_in_executor(self._net, opener, where.params, folder)
         return opened, where
 
     async def _hold(self, pk: int, folder: str, opened, where) -> None:
         mine = self.status[pk][folder]
-        old_validity, old_next = mine["uidvalidity"], mine["uidnext"]
-        moved = old_next is not None and (
-            opened.uidvalidity != old_validity or (opened.uidnext or 0) > old_next)
+        moved = mine["uidnext"] is not None and (
+            opened.uidvalidity != mine["uidvalidity"] or (opened.uidnext or 0) > mine["uidnext"])
+        mine.update(state=PushWatch.State.IDLE if opened.idle else PushWatch.State.NOOP,
+                    error="", uidvalidity=opened.uidvalidity, uidnext=opened.uidnext)
+        extra = {}
+        if opened.notify_offered and len(where.folders) > 1 and where.notify is None:
+            # One connection can watch them all: the next lease round moves it to NOTIFY.
+            extra["notify_supported"] = True
+        await self._hold_connection(pk, opened, where, moved, **extra)
+
+    async def _hold_connection(self, pk: int, opened, where, moved: bool, **fields) -> None:
         healthy = asyncio.Event()
         conn = IdleConnection(
             opened, where.host, reidle=plan.reidle_seconds(),
             noop=float(settings.POPADMIN_PUSH_NOOP_SECONDS),
             on_new_mail=lambda: self.push(pk), on_idle=healthy.set)
         try:
-            mine.update(state=PushWatch.State.IDLE if opened.idle else PushWatch.State.NOOP,
-                        error="", uidvalidity=opened.uidvalidity, uidnext=opened.uidnext)
-            await self._report(pk, idle_supported=opened.idle)
+            await self._report(pk, idle_supported=opened.idle, **fields)
+            if "connections" in fields:
+                # Fewer connections by the watcher's own doing: no reason to sign in again.
+                self.signed_with[pk] = (await self.db(leases.fingerprints, [pk])).get(pk)
             if moved:
                 # Mail came while nobody watched (a restart, a takeover): fetch it now.
                 self.push(pk)
@@ -235,6 +313,8 @@ class Watcher:
         else:
             state = PushWatch.State.IDLE
         connected = sum(s in (PushWatch.State.IDLE, PushWatch.State.NOOP) for s in states)
+        if pk in self.single:
+            connected = min(connected, 1)
         return state, {"connected": connected,
                        "folders": {name: dict(each) for name, each in status.items()}}
 
@@ -247,8 +327,10 @@ class Watcher:
         if folder is not None and len(status) > 1:
             error = f"{folder}: {error}"
         log.warning("watcher: account %s: %s", pk, error)
-        if folder in status:
-            status[folder].update(state=PushWatch.State.FAILING, error=error)
+        # A NOTIFY connection's failure is every folder's.
+        for name in [folder] if folder is not None else (status if pk in self.single else ()):
+            if name in status:
+                status[name].update(state=PushWatch.State.FAILING, error=error)
         _, recorded = self._summary(pk)
         if not status:
             recorded = {}
