@@ -4,6 +4,7 @@ folders, else as usual."""
 import datetime as dt
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from retrieval.models import PushWatch, RemoteAccount
@@ -12,12 +13,13 @@ from retrieval.models.push import healthy_watch
 
 def safety_interval(account, interval: dt.timedelta, now) -> dt.timedelta:
     """The poll interval of an account whose push is healthy on every folder it fetches:
-    a safety check every few hours. A folder left unwatched (the server's limit of idle
-    connections) is found only by polls, so such an account keeps its usual interval."""
+    a safety check every few hours (with NOTIFY one connection watches them all). A folder
+    left unwatched (the server's limit of idle connections) is found only by polls, so
+    such an account keeps its usual interval."""
     if account.protocol != "imap":
         return interval
-    if not healthy_watch(now).filter(
-            account_id=account.pk, connections__gte=len(account.effective_folders)).exists():
+    every_folder = Q(notify_supported=True) | Q(connections__gte=len(account.effective_folders))
+    if not healthy_watch(now).filter(every_folder, account_id=account.pk).exists():
         return interval
     return max(interval, dt.timedelta(minutes=settings.POPADMIN_PUSH_SAFETY_MINUTES))
 

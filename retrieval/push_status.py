@@ -61,7 +61,9 @@ def _several_folders(account, watch) -> str:
     """The Push line of an account watched on several folders, one part per kind of folder."""
     later = _("new mail there arrives at the next check")
     folders = account.effective_folders
-    watched, unwatched = folders[:watch.connections], folders[watch.connections:]
+    # With NOTIFY one connection watches every folder.
+    count = len(folders) if watch.notify_supported else watch.connections
+    watched, unwatched = folders[:count], folders[count:]
     recorded = watch.folders if isinstance(watch.folders, dict) else {}
     by_state: dict[str, list[str]] = {}
     failing = []

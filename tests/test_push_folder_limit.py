@@ -15,13 +15,19 @@ from retrieval import dispatcher, push_schedule
 from retrieval.models import PushWatch, RemoteAccount
 from retrieval.watch import leases
 from tests.factories import make_account, make_mailbox
-from tests.test_push_folders import FOLDERS, append, create_folder
+from tests.folder_helpers import (  # noqa: F401 (dovecot and mail_user without NOTIFY)
+    append,
+    create_folder,
+    dovecot_without_notify,
+    mail_user_without_notify,
+)
 from tests.watching import watcher_running
 from tests.workers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FIVE_MINUTES = 5 * 60
+FOLDERS = ["INBOX", "Archive"]
 
 
 def folders_account(dovecot, owner=None, folders=FOLDERS):

@@ -1,4 +1,5 @@
-"""Push on every folder an account fetches: a real watcher and worker on the real Dovecot.
+"""Push on every folder an account fetches, on a server without NOTIFY: a real watcher and
+worker on the real Dovecot (its NOTIFY left out of the capabilities).
 
 An account that fetches INBOX and Archive holds one idle connection per
 folder; a message APPENDed into Archive (the second folder) reaches the
@@ -8,8 +9,6 @@ count as two on /metrics, and the watcher only EXAMINEs each folder.
 """
 
 import datetime as dt
-import imaplib
-import ssl
 import time
 
 import pytest
@@ -20,38 +19,19 @@ from retrieval import push_schedule
 from retrieval.models import PushWatch, RemoteAccount, Run
 from retrieval.ops import push as push_ops
 from tests.factories import local_messages, make_account
+from tests.folder_helpers import (  # noqa: F401 (dovecot and mail_user without NOTIFY)
+    append,
+    create_folder,
+    dovecot_without_notify,
+    flags,
+    mail_user_without_notify,
+)
 from tests.workers import CeleryProcess, WatchProcess, process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WITHIN_SECONDS = 10
 FOLDERS = ["INBOX", "Archive"]
-
-
-def imap(dovecot, user, password):
-    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
-    conn = imaplib.IMAP4_SSL(dovecot.host, dovecot.imaps_port, ssl_context=context)
-    conn.login(user, password)
-    return conn
-
-
-def append(dovecot, user, password, folder, subject):
-    message = (f"From: s@example.test\r\nSubject: {subject}\r\n"
-               f"Message-ID: <{subject}@folders.test>\r\n\r\nhello\r\n").encode()
-    conn = imap(dovecot, user, password)
-    try:
-        status, _ = conn.append(folder, None, None, message)
-        assert status == "OK"
-    finally:
-        conn.logout()
-
-
-def create_folder(dovecot, user, password, folder):
-    conn = imap(dovecot, user, password)
-    try:
-        assert conn.create(folder)[0] == "OK"
-    finally:
-        conn.logout()
 
 
 def all_watched(account) -> bool:
@@ -71,6 +51,7 @@ def test_mail_in_a_second_folder_is_fetched_within_seconds(dovecot, mail_user, t
     worker = CeleryProcess("worker", tmp_path, env=env, queues=("interactive", "celery")).start()
     try:
         wait_for(lambda: all_watched(account), timeout=30, what="both folders to be watched")
+        assert PushWatch.objects.get(account=account).notify_supported is None
         # Both connections count against the server's idle connections.
         assert push_ops.idle_per_host(timezone.now()) == [{"server": "localhost", "n": 2}]
         sent = time.monotonic()
@@ -107,13 +88,8 @@ def test_the_watcher_only_examines_each_folder(dovecot, mail_user, tmp_path):
     finally:
         watcher.stop()
     # No worker ran: the message is still in Archive, unread and not deleted.
-    conn = imap(dovecot, *mail_user)
-    try:
-        conn.select("Archive", readonly=True)
-        _, data = conn.fetch("1:*", "(FLAGS)")
-    finally:
-        conn.logout()
-    assert len([d for d in data if d]) == 1
+    data = flags(dovecot, *mail_user, "Archive")
+    assert len(data) == 1
     assert b"\\Seen" not in data[0] and b"\\Deleted" not in data[0]
     assert local_messages(account.owner) == []
 

@@ -30,7 +30,8 @@ def idle_per_host(now) -> list[dict]:
 
 def partly_watched(now) -> int:
     """Accounts watched on only their first folders: the server's limit was reached."""
-    rows = live(now).exclude(account__folders=[]).values_list("connections", "account__folders")
+    rows = (live(now).exclude(account__folders=[]).exclude(notify_supported=True)
+            .values_list("connections", "account__folders"))
     return sum(1 for n, folders in rows if n < len(folders or []))
 
 

@@ -102,6 +102,12 @@ class WatchSession(IMAPSession):
                           + b") (MessageNew MessageExpunge))", on_data=on_data)
         except _Refused as exc:
             raise NoNotify(f"server refused NOTIFY: {exc.text}")
+        # RFC 5465 has the server send the STATUS of each folder now. One it leaves out
+        # (missing, or a name it does not match: Dovecot 2.3 with non-ASCII names) would
+        # never be reported, so such an account is watched a connection per folder.
+        missing = [folder for folder in folders if folder not in marks]
+        if missing:
+            raise NoNotify("server gave no status of " + ", ".join(missing) + " for NOTIFY")
         return marks
 
     def detach(self) -> tuple[socket.socket, bytes, int]:
