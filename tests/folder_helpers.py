@@ -1,5 +1,5 @@
-"""Folders on the test Dovecot for the push tests: create, APPEND, and a Dovecot that does
-not offer NOTIFY (RFC 5465), so that a watcher needs one connection per folder there."""
+"""Folders on the test Dovecot for the push tests: create, APPEND, and Dovecots with and
+without NOTIFY (RFC 5465); without it a watcher needs one connection per folder."""
 
 import imaplib
 import ssl
@@ -9,8 +9,13 @@ import pytest
 from retrieval.protocols.imap_parse import mailbox
 from tests.dovecot import Dovecot, serving
 
+# Dovecot's IDLE and NOTIFY learn of new mail through inotify, and the kernel's
+# 128 instances per user are shared by every Dovecot on the machine (mail's
+# uid): past them Dovecot looks every 30 s. Looking every second keeps the
+# tests' "within seconds" about the watcher, whatever else runs.
+IDLE_CHECK = "mailbox_idle_check_interval = 1 secs\n"
 # Dovecot 2.3 offers NOTIFY after login; this capability list is its own without it.
-WITHOUT_NOTIFY = """\
+WITHOUT_NOTIFY = IDLE_CHECK + """\
 protocol imap {
   imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS \
 MOVE NAMESPACE CHILDREN
@@ -27,6 +32,17 @@ def dovecot_without_notify():
 
 @pytest.fixture(name="mail_user")
 def mail_user_without_notify(dovecot):
+    return dovecot.add_user()
+
+
+@pytest.fixture(scope="module", name="dovecot")
+def dovecot_with_notify():
+    with serving(Dovecot(extra_config=IDLE_CHECK)) as server:
+        yield server
+
+
+@pytest.fixture(name="mail_user")
+def mail_user_with_notify(dovecot):
     return dovecot.add_user()
 
 

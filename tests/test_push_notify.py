@@ -19,7 +19,13 @@ from retrieval.models import PushWatch, RemoteAccount, Run
 from retrieval.ops import push as push_ops
 from retrieval.protocols.imap_idle import status_of
 from tests.factories import local_messages, make_account
-from tests.folder_helpers import append, create_folder, flags
+from tests.folder_helpers import (  # noqa: F401 (dovecot and mail_user, with NOTIFY)
+    append,
+    create_folder,
+    dovecot_with_notify,
+    flags,
+    mail_user_with_notify,
+)
 from tests.watching import watcher_running
 from tests.workers import CeleryProcess, WatchProcess, process_env, wait_for
 
