@@ -1,12 +1,14 @@
-"""The watcher: one asyncio process holding an IDLE connection per watched folder.
+"""The watcher: one asyncio process holding an IDLE connection per watched folder (one per
+account where the server offers NOTIFY).
 
 Database work runs on one thread of its own (Django's ORM is synchronous),
 sign-ins on a small pool (TLS handshakes and logins block); the held
 connections themselves live on the event loop. Every third of the lease the
 watcher renews its leases, drops accounts it no longer holds, sheds its
 surplus over a fair share and claims free accounts (leases.py). New mail
-(EXISTS) goes to the dispatcher (retrieval/push.py), never to a fetch of
-its own: the watcher only ever EXAMINEs.
+(EXISTS, or a NOTIFY STATUS line) goes to the dispatcher (retrieval/push.py),
+never to a fetch of its own: the watcher only ever EXAMINEs, or opens no
+folder at all on a NOTIFY connection that watches all of an account's folders.
 """
 
 import asyncio
@@ -198,29 +200,11 @@ class Watcher:
 
     async def watch_notify(self, pk: int, folders: list[str]) -> None:
         """All folders on one connection (NOTIFY); returns when the server has none."""
-        backoff = BACKOFF_FIRST
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                opened, where = await self._sign_in(pk, folders, loop, open_notify)
-                backoff = BACKOFF_FIRST
-                await self._hold_notify(pk, opened, where)
-            except asyncio.CancelledError:
-                raise
-            except NoNotify as exc:
-                log.info("watcher: account %s: %s; one connection per folder", pk, exc)
-                await self.db(leases.report_notify, self.name, pk, False)
-                return
-            except (ProtocolError, SecretError, OSError) as exc:
-                await self._failed(pk, None, str(exc) or type(exc).__name__)
-            except Exception as exc:  # an account must not take the watcher down
-                log.exception("watcher: account %s", pk)
-                await self._failed(pk, None, f"internal error ({type(exc).__name__}): {exc}")
-            else:
-                continue
-            delay = min(backoff, BACKOFF_MAX) * random.uniform(0.5, 1.5)
-            backoff *= 2
-            await asyncio.sleep(delay)
+        try:
+            await self._keep(pk, None, folders, open_notify, partial(self._hold_notify, pk))
+        except NoNotify as exc:
+            log.info("watcher: account %s: %s; one connection per folder", pk, exc)
+            await self.db(leases.report_notify, self.name, pk, False)
 
     async def _hold_notify(self, pk: int, opened, where) -> None:
         status = self.status[pk]
@@ -236,19 +220,24 @@ class Watcher:
                                     connections=1)
 
     async def watch_folder(self, pk: int, folder: str) -> None:
+        await self._keep(pk, folder, folder, open_watch, partial(self._hold, pk, folder))
+
+    async def _keep(self, pk: int, folder: str | None, target, opener, hold) -> None:
+        """Sign in and hold one connection until cancelled; after a failure, again with
+        back-off. `folder` is the one it watches (None: all of the account's, NOTIFY)."""
         backoff = BACKOFF_FIRST
         loop = asyncio.get_running_loop()
         while True:
             try:
-                opened, where = await self._sign_in(pk, folder, loop, open_watch)
+                opened, where = await self._sign_in(pk, target, loop, opener)
                 backoff = BACKOFF_FIRST
-                await self._hold(pk, folder, opened, where)
-            except asyncio.CancelledError:
+                await hold(opened, where)
+            except (asyncio.CancelledError, NoNotify):
                 raise
             except (ProtocolError, SecretError, OSError) as exc:
                 await self._failed(pk, folder, str(exc) or type(exc).__name__)
             except Exception as exc:  # an account must not take the watcher down
-                log.exception("watcher: account %s, folder %s", pk, folder)
+                log.exception("watcher: account %s", pk)
                 await self._failed(pk, folder, f"internal error ({type(exc).__name__}): {exc}")
             else:
                 continue  # a planned sign-in again (OAuth2 token renewal): at once
@@ -256,17 +245,17 @@ class Watcher:
             backoff *= 2
             await asyncio.sleep(delay)
 
-    async def _sign_in(self, pk: int, folder, loop, opener):
+    async def _sign_in(self, pk: int, target, loop, opener):
         where = await self.db(plan.plan_for, pk)
         try:
-            opened = await loop.run_in_executor(self._net, opener, where.params, folder)
+            opened = await loop.run_in_executor(self._net, opener, where.params, target)
         except SignInRefused:
             if where.params.sasl == "password":
                 raise
             # A cached token the provider revoked: refresh once, as a fetch does.
             await self.db(plan.refresh_token, pk)
             where = await self.db(plan.plan_for, pk)
-            opened = await loop.run_in_executor(self._net, opener, where.params, folder)
+            opened = await loop.run_in_executor(self._net, opener, where.params, target)
         return opened, where
 
     async def _hold(self, pk: int, folder: str, opened, where) -> None:
