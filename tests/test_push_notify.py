@@ -17,7 +17,7 @@ from django.utils import timezone
 from retrieval import dispatcher, push_schedule
 from retrieval.models import PushWatch, RemoteAccount, Run
 from retrieval.ops import push as push_ops
-from retrieval.protocols.imap_idle import status_of
+from retrieval.protocols.imap_notify import status_of
 from tests.factories import local_messages, make_account
 from tests.folder_helpers import (  # noqa: F401 (dovecot and mail_user, with NOTIFY)
     append,

@@ -30,7 +30,8 @@ from popadmin.net.errors import ProtocolError
 from popadmin.net.stream import MAX_LINE, ConnectionClosed, StreamTimeout
 
 from .imap import IMAPSession
-from .imap_parse import mailbox, mutf7_encode, number
+from .imap_notify import NoNotify, status_of, wire_name
+from .imap_parse import mailbox, number
 from .imap_wire import _Refused
 
 _UNTAGGED_COUNT = re.compile(rb"^\* (\d+) (EXISTS|EXPUNGE)\b", re.I)
@@ -38,35 +39,6 @@ _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 # Beyond RFC 2177's 29 minutes a server may drop an IDLE; a quiet server is
 # one that has not even answered DONE in this long.
 ANSWER_SECONDS = 60.0
-# "* STATUS <mailbox> (UIDNEXT 7 MESSAGES 3 ...)"; a mailbox sent as a literal does not match.
-_STATUS = re.compile(rb'^\* STATUS (?:"((?:[^"\\]|\\.)*)"|([^\s"(]+)) \(([^)]*)\)', re.I)
-
-
-class NoNotify(ProtocolError):
-    """The server does not offer NOTIFY (or refused it): one connection per folder instead."""
-
-
-def wire_name(folder: str) -> bytes:
-    """The folder's name as the server gives it in a STATUS line."""
-    return b"INBOX" if folder.upper() == "INBOX" else mutf7_encode(folder)
-
-
-def status_of(line: bytes) -> tuple[bytes, dict[str, int]] | None:
-    """(mailbox as sent, {item: number}) of a STATUS line; None if it cannot be read."""
-    found = _STATUS.match(line)
-    if not found:
-        return None
-    if found.group(1) is not None:
-        name = re.sub(rb"\\(.)", rb"\1", found.group(1))
-    else:
-        name = found.group(2)
-    if name.upper() == b"INBOX":
-        name = b"INBOX"
-    words = found.group(3).split()
-    return name, {k.upper().decode("latin-1"): int(v)
-                  for k, v in zip(words[::2], words[1::2], strict=False) if v.isdigit()}
-
-
 class WatchSession(IMAPSession):
     """IMAPSession that also keeps the UIDNEXT an EXAMINE reports."""
 

@@ -28,7 +28,8 @@ from popadmin.secrets import SecretError
 from retrieval import push
 from retrieval.models import PushWatch
 from retrieval.protocols.base import SignInRefused
-from retrieval.protocols.imap_idle import IdleConnection, NoNotify, open_notify, open_watch
+from retrieval.protocols.imap_idle import IdleConnection, open_notify, open_watch
+from retrieval.protocols.imap_notify import NoNotify
 from retrieval.watch import leases, plan
 
 log = logging.getLogger(__name__)
