@@ -1,8 +1,10 @@
-"""Scheduled polling of pushed accounts: a safety check while IDLE is healthy, else as usual."""
+"""Scheduled polling of pushed accounts: a safety check while IDLE is healthy on all their
+folders, else as usual."""
 
 import datetime as dt
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from retrieval.models import PushWatch, RemoteAccount
@@ -10,13 +12,17 @@ from retrieval.models.push import healthy_watch
 
 
 def safety_interval(account, interval: dt.timedelta, now) -> dt.timedelta:
-    """The poll interval of an account whose push is healthy: a safety check every few hours."""
-    if account.protocol != "imap" or len(account.effective_folders) != 1:
-        return interval  # IDLE watches one folder; the others still need their polls
+    """The poll interval of an account whose push is healthy on every folder it fetches:
+    a safety check every few hours (with NOTIFY one connection watches them all). A folder
+    left unwatched (the server's limit of idle connections) is found only by polls, so
+    such an account keeps its usual interval."""
+    if account.protocol != "imap":
+        return interval
     if not account.push:
         # Switched off just now: its watch may look healthy until the watcher's next round.
         return interval
-    if not healthy_watch(now).filter(account_id=account.pk).exists():
+    every_folder = Q(notify_supported=True) | Q(connections__gte=len(account.effective_folders))
+    if not healthy_watch(now).filter(every_folder, account_id=account.pk).exists():
         return interval
     return max(interval, dt.timedelta(minutes=settings.POPADMIN_PUSH_SAFETY_MINUTES))
 

@@ -42,7 +42,12 @@ class PushWatcher(models.Model):
 
 
 class PushWatch(models.Model):
-    """An account's IDLE connection: who holds it, and how it is doing."""
+    """An account's IDLE connections, one per folder it fetches: who holds them, and how
+    they are doing.
+
+    `state` sums up the account's folders: idle or noop only when every watched
+    folder is; failing when any is (the per-folder states are in `folders`).
+    """
 
     class State(models.TextChoices):
         CONNECTING = "connecting", "Connecting"
@@ -59,15 +64,24 @@ class PushWatch(models.Model):
     watcher = models.CharField(max_length=120, blank=True)
     until = models.DateTimeField(db_index=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.CONNECTING)
+    # Idle connections the account may hold: one per folder (its first folders
+    # when the server's limit of idle connections leaves no room for all; the
+    # others are found by its usual polls), or one for all of them with NOTIFY.
+    connections = models.PositiveSmallIntegerField(default=1)
+    # Of those, how many are signed in and idling (or polling with NOOP) now.
+    connected = models.PositiveSmallIntegerField(default=0)
+    # Whether the server offers NOTIFY (RFC 5465; None: not known yet). Then the
+    # account's folders are all watched on one connection, whatever their number.
+    notify_supported = models.BooleanField(null=True)
     # Whether the server offered IDLE at the last login (None: not known yet).
     idle_supported = models.BooleanField(null=True)
     since = models.DateTimeField(null=True, blank=True)
     reconnects = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    # The folder's UIDVALIDITY and UIDNEXT at the last login: a reconnect that
-    # finds them moved pushes, so mail that came while nobody watched is fetched.
-    uidvalidity = models.BigIntegerField(null=True, blank=True)
-    uidnext = models.BigIntegerField(null=True, blank=True)
+    # Per watched folder: {"state", "error", "uidvalidity", "uidnext"}. The
+    # UIDVALIDITY and UIDNEXT of its last login: a reconnect that finds them
+    # moved pushes, so mail that came while nobody watched is fetched.
+    folders = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -87,7 +101,8 @@ class PushWatch(models.Model):
 
 
 def healthy_watch(now):
-    """Rows of accounts whose push is live now: their scheduled polling is a safety check."""
+    """Rows of accounts whose push is live now on every folder it watches (whether it
+    watches all of the account's folders is `connections`' business)."""
     return PushWatch.objects.filter(
         until__gte=now, state__in=(PushWatch.State.IDLE, PushWatch.State.NOOP))
 

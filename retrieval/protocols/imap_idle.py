@@ -7,6 +7,11 @@ watcher does can take, flag or delete mail. Then the socket is handed to
 asyncio: a thousand idle connections cost a file descriptor and a buffer
 each, not a thread.
 
+An account that fetches several folders is watched on one connection when
+the server offers NOTIFY (RFC 5465): no folder is opened at all, and the
+server reports a STATUS line for each folder whose messages change. Else each
+folder has a connection of its own.
+
 Where the server offers no IDLE, the connection is kept and asked with NOOP
 every `noop_seconds` instead. Everything the server says is bounded as in
 the fetching client: a line over MAX_LINE closes the connection.
@@ -25,7 +30,8 @@ from popadmin.net.errors import ProtocolError
 from popadmin.net.stream import MAX_LINE, ConnectionClosed, StreamTimeout
 
 from .imap import IMAPSession
-from .imap_parse import number
+from .imap_notify import NoNotify, status_of, wire_name
+from .imap_parse import mailbox, number
 from .imap_wire import _Refused
 
 _UNTAGGED_COUNT = re.compile(rb"^\* (\d+) (EXISTS|EXPUNGE)\b", re.I)
@@ -33,8 +39,6 @@ _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 # Beyond RFC 2177's 29 minutes a server may drop an IDLE; a quiet server is
 # one that has not even answered DONE in this long.
 ANSWER_SECONDS = 60.0
-
-
 class WatchSession(IMAPSession):
     """IMAPSession that also keeps the UIDNEXT an EXAMINE reports."""
 
@@ -51,6 +55,32 @@ class WatchSession(IMAPSession):
         except _Refused as exc:  # pragma: no cover - _select turns these into ProtocolError
             raise ProtocolError(f"server refused to open folder '{folder}': {exc.text}")
         return exists, self.uidvalidity.get(folder), self.uidnext
+
+    def notify(self, folders: list[str]) -> dict[str, tuple[int | None, int | None]]:
+        """Ask for a STATUS line whenever a message comes into (or leaves) any of `folders`,
+        without opening any: {folder: (UIDVALIDITY, UIDNEXT)} as the server reports them now."""
+        names = {wire_name(folder): folder for folder in folders}
+        marks: dict[str, tuple[int | None, int | None]] = {}
+
+        def on_data(response) -> None:
+            parsed = status_of(response.line) if response.name == "STATUS" else None
+            if parsed and parsed[0] in names:
+                items = parsed[1]
+                marks[names[parsed[0]]] = (items.get("UIDVALIDITY"), items.get("UIDNEXT"))
+
+        listed = b" ".join(mailbox(folder) for folder in folders)
+        try:
+            self._command(b"NOTIFY", b"SET STATUS (mailboxes (" + listed
+                          + b") (MessageNew MessageExpunge))", on_data=on_data)
+        except _Refused as exc:
+            raise NoNotify(f"server refused NOTIFY: {exc.text}")
+        # RFC 5465 has the server send the STATUS of each folder now. One it leaves out
+        # (missing, or a name it does not match: Dovecot 2.3 with non-ASCII names) would
+        # never be reported, so such an account is watched a connection per folder.
+        missing = [folder for folder in folders if folder not in marks]
+        if missing:
+            raise NoNotify("server gave no status of " + ", ".join(missing) + " for NOTIFY")
+        return marks
 
     def detach(self) -> tuple[socket.socket, bytes, int]:
         """Hand the open socket, what was read ahead and the next tag number to the caller."""
@@ -73,6 +103,10 @@ class Opened:
     uidvalidity: int | None
     uidnext: int | None
     idle: bool
+    # Whether the server offers NOTIFY (RFC 5465) after login.
+    notify_offered: bool = False
+    # On a NOTIFY connection (no folder opened): {folder: (UIDVALIDITY, UIDNEXT)}.
+    marks: dict | None = None
 
 
 def open_watch(params, folder: str) -> Opened:
@@ -82,11 +116,29 @@ def open_watch(params, folder: str) -> Opened:
     try:
         exists, uidvalidity, uidnext = session.examine(folder)
         idle = "IDLE" in session.capabilities
+        offered = "NOTIFY" in session.capabilities
         sock, left, tag = session.detach()
     except BaseException:
         session.close()
         raise
-    return Opened(sock, left, tag, exists, uidvalidity, uidnext, idle)
+    return Opened(sock, left, tag, exists, uidvalidity, uidnext, idle, offered)
+
+
+def open_notify(params, folders: list[str]) -> Opened:
+    """Blocking: sign in as a fetch would and ask for NOTIFY on `folders`, opening none of
+    them; NoNotify if the server does not offer it."""
+    session = WatchSession(params)
+    session.connect()
+    try:
+        if "NOTIFY" not in session.capabilities:
+            raise NoNotify("server does not offer NOTIFY")
+        marks = session.notify(folders)
+        idle = "IDLE" in session.capabilities
+        sock, left, tag = session.detach()
+    except BaseException:
+        session.close()
+        raise
+    return Opened(sock, left, tag, 0, None, None, idle, True, marks)
 
 
 class AsyncLines:
@@ -213,6 +265,10 @@ class IdleConnection:
         self.on_new_mail = on_new_mail
         self.on_idle = on_idle
         self._tag = opened.tag
+        # NOTIFY: the UIDNEXT of each folder by its name on the wire; a STATUS line
+        # with a higher one is new mail (one about an expunge leaves it as it is).
+        self.uidnext = ({wire_name(f): n for f, (_, n) in opened.marks.items()}
+                        if opened.marks is not None else None)
 
     def _next_tag(self) -> bytes:
         self._tag += 1
@@ -223,6 +279,9 @@ class IdleConnection:
             raise ConnectionClosed(
                 f"{self.host} closed the idle connection: "
                 f"{line[5:].strip().decode('latin-1', 'replace')[:200]}")
+        if self.uidnext is not None and line[:9].upper() == b"* STATUS ":
+            self._status(line)
+            return
         found = _UNTAGGED_COUNT.match(line)
         if not found:
             return
@@ -234,6 +293,18 @@ class IdleConnection:
                 self.on_new_mail()
         else:
             self.exists = max(0, self.exists - 1)
+
+    def _status(self, line: bytes) -> None:
+        parsed = status_of(line)
+        if parsed is None:
+            self.on_new_mail()  # unreadable (a literal name): fetch rather than miss mail
+            return
+        name, items = parsed
+        known, now = self.uidnext.get(name), items.get("UIDNEXT")
+        if now is not None:
+            self.uidnext[name] = now
+        if now is None or known is None or now > known:
+            self.on_new_mail()
 
     async def _until_tagged(self, tag: bytes, deadline: float) -> bytes:
         while True:

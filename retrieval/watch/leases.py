@@ -105,9 +105,11 @@ def renew(name: str) -> dict[int, int]:
 
 
 def fingerprints(ids) -> dict[int, int]:
-    """{account id: fingerprint of its connection settings} of those still eligible."""
+    """{account id: fingerprint of its connection settings and of how many of its folders
+    are watched} of those still eligible."""
     return {row[0]: hash(repr(row[1:])) for row in
-            eligible().filter(pk__in=list(ids)).values_list("pk", *CONNECTION_FIELDS)}
+            eligible().filter(pk__in=list(ids)).values_list(
+                "pk", *CONNECTION_FIELDS, "push_watch__connections")}
 
 
 def fair_share(name: str) -> int:
@@ -125,50 +127,110 @@ def next_takeover(name: str):
             .values_list("until", flat=True).first())
 
 
+def folder_count(folders) -> int:
+    """How many folders an account fetches (RemoteAccount.effective_folders)."""
+    return len(folders or []) or 1
+
+
+def needed(folders, notify) -> int:
+    """Idle connections that watch all of an account's folders: one with NOTIFY, else one
+    per folder (NOTIFY not known yet counts as absent until a sign-in finds it)."""
+    return 1 if notify else folder_count(folders)
+
+
+def _load(name: str, now, dead=None) -> Counter:
+    """Idle connections held per server (lowercased), leaving out dead watchers' ones."""
+    load = Counter()
+    dead = dead_watchers(name) if dead is None else dead
+    rows = (PushWatch.objects.filter(until__gte=now).exclude(watcher="").exclude(watcher__in=dead)
+            .annotate(h=Lower("account__host")).values_list("h", "connections"))
+    for host, n in rows:
+        load[host] += n
+    return load
+
+
+def _claim_lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
+
+
 def claim(name: str, wanted: int, per_server: int | None = None) -> list[int]:
-    """Take up to `wanted` unwatched eligible accounts, within the per-server limit."""
+    """Take up to `wanted` unwatched eligible accounts, within the per-server limit of idle
+    connections: one per folder, so an account may be taken with only its first folders."""
     if wanted <= 0:
         return []
     per_server = settings.POPADMIN_IDLE_PER_SERVER if per_server is None else per_server
     now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
+        _claim_lock()
         missing = list(eligible().filter(push_watch__isnull=True).values_list("pk", flat=True))
         PushWatch.objects.bulk_create(
             [PushWatch(account_id=pk, until=EPOCH) for pk in missing],
             ignore_conflicts=True, batch_size=500)
-        load = Counter(PushWatch.objects.filter(until__gte=now).exclude(watcher="")
-                       .annotate(h=Lower("account__host")).values_list("h", flat=True))
         # A dead watcher's accounts are free at once, whatever their leases say.
         dead = dead_watchers(name)
-        load = Counter({host: n for host, n in load.items()})
-        if dead:
-            load -= Counter(PushWatch.objects.filter(until__gte=now, watcher__in=dead)
-                            .annotate(h=Lower("account__host")).values_list("h", flat=True))
+        load = _load(name, now, dead)
         free = list(
             PushWatch.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(Q(until__lt=now) | Q(watcher__in=dead), account__in=eligible())
             .order_by("account_id")
-            .values_list("account_id", "account__host")[: wanted + _SLACK]
+            .values_list("account_id", "account__host", "account__folders",
+                         "notify_supported")[: wanted + _SLACK]
         )
-        taken, limited = [], []
-        for pk, host in free:
+        taken, limited, sizes = [], [], {}
+        for pk, host, folders, notify in free:
             if len(taken) >= wanted:
                 break
             key = host.lower()
-            if per_server and load[key] >= per_server:
+            room = needed(folders, notify)
+            if per_server:
+                room = min(room, per_server - load[key])
+            if room <= 0:
                 limited.append(pk)
                 continue
-            load[key] += 1
+            load[key] += room
             taken.append(pk)
-        PushWatch.objects.filter(account_id__in=taken).update(
-            watcher=name, until=now + lease_time(), state=PushWatch.State.CONNECTING,
-            error="", since=None)
+            sizes.setdefault(room, []).append(pk)
+        for size, ids in sizes.items():
+            PushWatch.objects.filter(account_id__in=ids).update(
+                watcher=name, until=now + lease_time(), state=PushWatch.State.CONNECTING,
+                error="", since=None, connections=size, connected=0)
         PushWatch.objects.filter(account_id__in=limited).update(
-            watcher="", state=PushWatch.State.LIMIT)
+            watcher="", state=PushWatch.State.LIMIT, connections=0, connected=0)
     return taken
+
+
+def fit(name: str, per_server: int | None = None) -> int:
+    """Match the idle connections of this watcher's accounts to what they need: fewer
+    after an edit or once NOTIFY is found, more when the server's limit has room again.
+    Returns how many accounts changed (their connections are signed in again: see
+    fingerprints)."""
+    rows = list(PushWatch.objects.filter(watcher=name).values_list(
+        "account_id", "account__host", "account__folders", "notify_supported", "connections"))
+    if all(n == needed(folders, notify) for _, _, folders, notify, n in rows):
+        return 0
+    per_server = settings.POPADMIN_IDLE_PER_SERVER if per_server is None else per_server
+    now = timezone.now()
+    changed = 0
+    with transaction.atomic():
+        _claim_lock()
+        load = _load(name, now)
+        for pk, host, folders, notify, n in rows:
+            want, key = needed(folders, notify), host.lower()
+            if n > want:
+                size = want
+            elif n < want:
+                room = want - n if not per_server else min(want - n, per_server - load[key])
+                if room <= 0:
+                    continue
+                size = n + room
+            else:
+                continue
+            load[key] += size - n
+            changed += PushWatch.objects.filter(account_id=pk, watcher=name).update(
+                connections=size)
+    return changed
 
 
 def _healthy(rows, *also) -> list[int]:
@@ -181,7 +243,8 @@ def release(name: str, ids) -> None:
     push was working are polled again now, since their next poll may be hours away."""
     rows = PushWatch.objects.filter(watcher=name, account_id__in=list(ids))
     healthy = _healthy(rows)
-    rows.update(watcher="", until=EPOCH, state=PushWatch.State.CONNECTING, since=None)
+    rows.update(watcher="", until=EPOCH, state=PushWatch.State.CONNECTING, since=None,
+                connected=0)
     resume_polling(healthy)
 
 
@@ -192,26 +255,36 @@ def stop(name: str) -> None:
 
 
 def report(name: str, pk: int, state: str, **fields) -> bool:
-    """The connection's state (and any of error, idle_supported, uidvalidity, uidnext)."""
+    """The account's state summed up over its folders (and any of error, idle_supported,
+    connected, folders)."""
     now = timezone.now()
     row = PushWatch.objects.filter(account_id=pk, watcher=name)
     if state in (PushWatch.State.IDLE, PushWatch.State.NOOP):
         fields.setdefault("since", now)
         fields.setdefault("error", "")
+    else:
+        fields["since"] = None
     return bool(row.update(state=state, **fields))
 
 
-def stored_marks(pk: int) -> tuple[int | None, int | None]:
-    row = PushWatch.objects.filter(account_id=pk).values_list("uidvalidity", "uidnext").first()
-    return row or (None, None)
+def report_notify(name: str, pk: int, offered: bool) -> bool:
+    """Whether the server offers NOTIFY; the next lease round fits the connections to it."""
+    return bool(PushWatch.objects.filter(account_id=pk, watcher=name)
+                .update(notify_supported=offered))
 
 
-def count_reconnect(name: str, pk: int, error: str) -> None:
-    """The connection failed. Only the first failure after a working push or a claim makes
+def stored_folders(pk: int) -> dict:
+    """The per-folder record of the last connections: {folder: {"uidvalidity", "uidnext", ...}}."""
+    found = PushWatch.objects.filter(account_id=pk).values_list("folders", flat=True).first()
+    return found if isinstance(found, dict) else {}
+
+
+def count_reconnect(name: str, pk: int, error: str, **fields) -> None:
+    """A connection failed. Only the first failure after a working push or a claim makes
     the account due at once (a taken-over account may still be on its safety schedule,
     hours away); later ones leave the schedule, and a failing account's back-off, alone."""
     row = PushWatch.objects.filter(account_id=pk, watcher=name)
     healthy = _healthy(row, PushWatch.State.CONNECTING)
     row.update(state=PushWatch.State.FAILING, error=error[:2000],
-               reconnects=F("reconnects") + 1, since=None)
+               reconnects=F("reconnects") + 1, since=None, **fields)
     resume_polling(healthy)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from retrieval.models import GlobalSettings, OAuthGrant, RemoteAccount
+from retrieval.models import GlobalSettings, OAuthGrant, PushWatch, RemoteAccount
 from retrieval.models.settings import EffectiveSettings
 from retrieval.oauth.tokens import REFRESH_MARGIN
 from retrieval.protocols.base import ConnectionParams
@@ -25,9 +25,25 @@ RELOGIN_FLOOR = 60.0
 class Plan:
     params: ConnectionParams
     host: str
-    folder: str
+    # All of the account's folders; with NOTIFY all are watched on one connection,
+    # else the first `connections` have one each (the server's limit may leave
+    # no room for the others).
+    folders: list[str]
+    connections: int
+    # Whether the server offers NOTIFY (None: not known yet).
+    notify: bool | None
     # Seconds until the connection must sign in again (OAuth2), else None.
     relogin_in: float | None
+
+    @property
+    def one_connection(self) -> bool:
+        """Watch every folder on one NOTIFY connection (tried while not known to fail)."""
+        return len(self.folders) > 1 and self.notify is not False
+
+    @property
+    def watched(self) -> list[str]:
+        """The folders that get a connection each when NOTIFY is not used."""
+        return self.folders[:self.connections]
 
 
 def plan_for(pk: int) -> Plan:
@@ -43,7 +59,11 @@ def plan_for(pk: int) -> Plan:
                    .values_list("access_expires", flat=True).first())
         if expires:
             relogin = max(RELOGIN_FLOOR, (expires - TOKEN_MARGIN - timezone.now()).total_seconds())
-    return Plan(params, account.host, account.effective_folders[0], relogin)
+    folders = account.effective_folders
+    connections, notify = (PushWatch.objects.filter(account_id=pk)
+                           .values_list("connections", "notify_supported").first()
+                           or (len(folders), None))
+    return Plan(params, account.host, folders, connections, notify, relogin)
 
 
 def refresh_token(pk: int) -> None:
