@@ -130,3 +130,15 @@ def test_imap_server_that_drops_pipelined_commands_is_then_asked_in_turn():
     assert found.answered and "INBOX" in found.folders
     assert not check_pipelining.imap_pipelines(
         check_pipelining.key("imap", "127.0.0.1", server.port, "none"))
+
+
+def test_pop3_capability_names_are_read_in_any_case(writes):
+    mailbox = Pop3Mailbox([], uidls=[], capa=("USER", "UIDL", "Pipelining"))
+    with FakeServer(mailbox) as server:
+        check("pop3", server.params())
+        writes.clear()
+        found = check("pop3", server.params())
+
+    assert found.answered and found.count == 0 and found.uids is None
+    assert len(writes) == 1
+    assert server.commands()[-5:] == [b"USER", b"PASS", b"STAT", b"UIDL", b"QUIT"]

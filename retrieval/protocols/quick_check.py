@@ -259,7 +259,8 @@ class _Connection:
             return False
         pipelining = False
         while (line := await self._line()) != b".":
-            pipelining = pipelining or line.split()[:1] == [b"PIPELINING"]
+            # Capability names are case-insensitive (RFC 2449 6).
+            pipelining = pipelining or line.upper().split()[:1] == [b"PIPELINING"]
         return pipelining
 
     def _pop3_stat(self, line: bytes):
