@@ -15,6 +15,11 @@ For POP3S, then IMAPS (TLS, certificate verified), each in the same run:
   from /proc: the worker processes (Celery's parent and pool, beat) and the
   PostgreSQL backends connected to the bench's database.
 
+Both contenders verify the server's certificate against the same CA file and
+get the same number of processes (workers x concurrency): fetchmail cannot
+poll two accounts at once in one process, so each of its processes takes its
+accounts one after another; popadmin's processes check a batch's accounts
+concurrently (asyncio, within the global cap), which is how it is built.
 Everything runs on this machine, so all share its cores with Dovecot and
 PostgreSQL. The database is a scratch one (created if missing); Redis is a
 private redis-server on a free port. Dovecot runs with limits raised for
@@ -332,7 +337,8 @@ def compare(protocol, dovecot, users, args, work, redis_url, clients):
                 best["fetchmail"] = max(best["fetchmail"], fetchmail)
                 print(f"fetchmail --check:                {fetchmail:8,.0f} polls/min "
                       f"({clients} processes), CPU per poll: fetchmail {cpu * 1000:.2f} ms, "
-                      f"Dovecot {server * 1000:.2f} ms", flush=True)
+                      f"Dovecot {server * 1000:.2f} ms; load {os.getloadavg()[0]:.1f} after",
+                      flush=True)
         create_accounts(dovecot, users, protocol, args.cap)
         reset_check_totals()
         ours, steady, py, pg, server = popadmin_rate(dovecot, len(users), args, work,
@@ -340,7 +346,8 @@ def compare(protocol, dovecot, users, args, work, redis_url, clients):
         best["popadmin"], best["steady"] = max(best["popadmin"], ours), max(best["steady"],
                                                                             steady)
         print(f"popadmin ({args.workers} workers x {args.concurrency}):         "
-              f"{ours:8,.0f} polls/min overall, {steady:,.0f} steady (10th-90th percentile)")
+              f"{ours:8,.0f} polls/min overall, {steady:,.0f} steady (10th-90th percentile), "
+              f"load {os.getloadavg()[0]:.1f} after")
         print(f"popadmin CPU per poll: {(py + pg) * 1000:.2f} ms "
               f"(Python {py * 1000:.2f} ms, PostgreSQL {pg * 1000:.2f} ms); "
               f"Dovecot {server * 1000:.2f} ms")

@@ -209,6 +209,10 @@ class Pop3Mailbox:
         state["authed"] = ok
         conn.sendline("+OK logged in" if ok else "-ERR [AUTH] invalid user or password")
 
+    def cmd_STAT(self, conn, arg, state):
+        live = self.live(state)
+        conn.sendline(b"+OK %d %d" % (len(live), sum(len(self.messages[n - 1]) for n in live)))
+
     def cmd_LIST(self, conn, arg, state):
         body = b"".join(b"%d %d\r\n" % (n, len(self.messages[n - 1])) for n in self.live(state))
         conn.send(b"+OK\r\n" + body + b".\r\n")
@@ -366,6 +370,17 @@ class ImapMailbox:
 
     def login(self, conn, tag, ok: bool):
         conn.sendline(tag + (b" OK logged in" if ok else b" NO [AUTHENTICATIONFAILED] no"))
+
+    def cmd_STATUS(self, conn, tag, args, state):
+        name = args[0].decode()
+        name = "INBOX" if name.upper() == "INBOX" else name
+        if name not in self.folders:
+            return conn.sendline(tag + b" NO no such folder")
+        messages = self.folders[name]
+        uidnext = max((m["uid"] for m in messages), default=0) + 1
+        conn.sendline(b"* STATUS %s (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
+                      % (args[0], uidnext, self.uidvalidity, len(messages)))
+        self.ok(conn, tag)
 
     def cmd_SELECT(self, conn, tag, args, state):
         name = args[0].decode()
