@@ -1,4 +1,4 @@
-"""How the OpenAPI schema describes the bearer token (loaded by api/apps.py)."""
+"""How the OpenAPI schema describes the bearer token (loaded by api/urls.py)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 

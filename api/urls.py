@@ -1,6 +1,9 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+# Loaded with the schema's URLs rather than at start-up: it pulls in
+# drf-spectacular, which every process setting Django up would pay for.
+from api import schema  # noqa: F401  (describes the bearer token in the schema)
 from api.views import accounts, history, mailboxes, me, settings
 
 app_name = "api"

@@ -22,13 +22,16 @@ def scratch(prefix: str) -> Path:
     return path
 
 
-def django_in_tmp():
-    """Configure Django on a fresh SQLite database in a temporary data dir."""
+def django_in_tmp(database_url: str | None = None):
+    """Configure Django on a fresh SQLite database in a temporary data dir
+    (or on `database_url`, migrated, with the data dir for everything else)."""
     data = scratch("popadmin-bench-")
     data.chmod(0o755)
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ["POPADMIN_DATA_DIR"] = str(data)
     os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
     sys.path.insert(0, str(ROOT))
     import django

@@ -7,6 +7,9 @@ certificate checked against the test CA:
 - popadmin: `manage.py fetch --all` (in-process, the engine the workers run,
   SQLite in a scratch data dir), delivering into Maildir and DELETING at the
   source (UID STORE \\Deleted + UID EXPUNGE);
+- popadmin-cmd: the same command run as a user runs it, `manage.py fetch --all`
+  as a process of its own: wall time from exec to exit, Python's start, Django's
+  set-up and the database connection included (mbsync is timed the same way);
 - getmail6 (Debian's package): SimpleIMAPSSLRetriever, delete = true, one
   `getmail` with one --rcfile per account;
 - mbsync (Debian's isync): COPY ONLY. It is a synchroniser: `Sync Pull New`
@@ -16,8 +19,13 @@ certificate checked against the test CA:
 - client: popadmin's IMAP client alone (retrieval/protocols/imap.py), every
   message into a spool file and nothing else: what the protocol side costs.
 
-    .venv/bin/python bench/imap_vs_mbsync.py [--accounts 10] [--messages 200] [--size 8192]
-        [--skip getmail|mbsync|client] [--rounds 1] [--profile FILE.html]
+    .venv/bin/python bench/imap_vs_mbsync.py [--accounts 10] [--messages 1000 200] [--size 8192]
+        [--skip popadmin|popadmin-cmd|getmail|mbsync|client] [--rounds 1] [--profile FILE.html]
+        [--database postgres://...]
+
+Each size in --messages gets its own block of figures; rounds take turns
+between the contenders, the best round counts and the spread is printed.
+--database runs popadmin on that database (migrated) instead of SQLite.
 
 getmail6 loses a child's exit signal now and then (see resend_lost_sigchld)
 and then waits minutes; the bench re-sends the signal and says how often.
@@ -30,6 +38,7 @@ needs neither.
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,7 +47,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import django_in_tmp, scratch  # noqa: E402
+from bench._setup import ROOT, django_in_tmp, scratch  # noqa: E402
 from bench._setup import run_getmail as getmail  # noqa: E402
 from bench.pop3_vs_peers import check_drained, seed  # noqa: E402
 
@@ -69,6 +78,51 @@ def run_popadmin(dovecot, users, n, profile=None):
         raise SystemExit(f"popadmin delivered {got} of {n * len(users)}")
     check_drained(dovecot, users, "popadmin")
     return seconds
+
+
+CPU: dict[str, list[float]] = {}  # contender -> CPU seconds (user + system) of each round
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_popadmin_command(dovecot, users, n):
+    """`manage.py fetch --all` as a process: exec to exit, as a user runs it."""
+    from django.conf import settings
+    from django.db import connections
+
+    from retrieval.models import RemoteAccount
+    from tests.factories import local_messages, make_account
+
+    RemoteAccount.objects.update(enabled=False)  # only this run's accounts
+    accounts = [make_account(dovecot, u, p, protocol="imap") for u, p in users]
+    connections.close_all()  # nothing of the bench's held open beside the command
+    env = dict(os.environ, POPADMIN_CA_FILE=str(dovecot.ca_file),
+               POPADMIN_DATA_DIR=str(settings.DATA_DIR))
+    started, cpu = time.perf_counter(), children_cpu()
+    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "fetch", "--all"],
+                          env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    CPU.setdefault("popadmin-cmd", []).append(children_cpu() - cpu)
+    if done.returncode:
+        raise SystemExit(f"fetch --all failed: {done.stdout[-1000:]}{done.stderr[-2000:]}")
+    got = sum(len(local_messages(a.owner)) for a in accounts)
+    if got != n * len(users):
+        raise SystemExit(f"popadmin (command) delivered {got} of {n * len(users)}")
+    check_drained(dovecot, users, "popadmin (command)")
+    return seconds
+
+
+def compile_sources():
+    """Byte-compile popadmin's own modules, as an installed copy has them (the
+    image compiles them at build; a checkout on its first run): a process that
+    had to compile them all would spend a third of a second more at start-up."""
+    import compileall
+
+    for folder in ("popadmin", "accounts", "retrieval", "delivery", "api"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 def run_client(dovecot, users, n):
@@ -137,9 +191,10 @@ def run_mbsync(dovecot, users, n):
         (work / f"Maildir{i}").mkdir()
     rc = work / "mbsyncrc"
     rc.write_text(mbsync_rc(dovecot, users, work))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run(["mbsync", "-q", "-c", str(rc), "-a"], capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    CPU.setdefault("mbsync", []).append(children_cpu() - cpu)
     if done.returncode:
         raise SystemExit(f"mbsync failed: {done.stdout}{done.stderr}")
     got = sum(
@@ -154,51 +209,76 @@ def run_mbsync(dovecot, users, n):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=10)
-    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--messages", type=int, nargs="+", default=[1000, 200])
     parser.add_argument("--size", type=int, default=8192)
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["getmail", "mbsync", "client"])
+                        choices=["popadmin", "popadmin-cmd", "getmail", "mbsync", "client"])
     parser.add_argument("--rounds", type=int, default=1, help="contenders take turns; best counts")
     parser.add_argument("--profile", help="write popadmin's pyinstrument report here (HTML)")
+    parser.add_argument("--database", help="popadmin's database URL (default: SQLite in a "
+                        "scratch data dir); its tables are created if missing")
     args = parser.parse_args()
-    django_in_tmp()
+    django_in_tmp(args.database)
     from django.conf import settings
 
     from tests.dovecot import Dovecot
 
-    total = args.accounts * args.messages
-    results: dict[str, list[float]] = {}
+    contenders = {
+        "popadmin": lambda d, u, n: run_popadmin(d, u, n, args.profile),
+        "popadmin-cmd": run_popadmin_command,
+        "getmail6": run_getmail,
+        "mbsync": run_mbsync,
+        "client": run_client,
+    }
+    contenders = {name: run for name, run in contenders.items()
+                  if name.removesuffix("6") not in args.skip}
+    stack = "PostgreSQL" if args.database else "SQLite"
+    if "popadmin-cmd" in contenders:
+        compile_sources()
     with Dovecot() as dovecot:
         settings.POPADMIN_CA_FILE = str(dovecot.ca_file)
-        contenders = {
-            "popadmin": lambda d, u, n: run_popadmin(d, u, n, args.profile),
-            "getmail6": run_getmail,
-            "mbsync": run_mbsync,
-            "client": run_client,
-        }
-        # Rounds take turns, so a load that comes and goes (a shared machine)
-        # falls on every contender alike; the best round of each is compared.
-        for _ in range(args.rounds):
-            for name, run in contenders.items():
-                if name.removesuffix("6") in args.skip:
-                    continue
-                users = seed(dovecot, args.accounts, args.messages, args.size)
-                seconds = run(dovecot, users, args.messages)
-                if seconds is not None:
-                    results.setdefault(name, []).append(seconds)
-    print(f"{args.accounts} accounts x {args.messages} messages x {args.size} B over IMAPS, "
-          f"best of {args.rounds} (load {os.getloadavg()[0]:.1f})")
-    notes = {"popadmin": "deleting", "getmail6": "deleting", "mbsync": "copy only",
-             "client": "popadmin's IMAP client alone: no delivery, no deletion"}
+        for messages in args.messages:
+            results: dict[str, list[float]] = {}
+            # Rounds take turns, so a load that comes and goes (a shared machine)
+            # falls on every contender alike; the best round of each is compared.
+            for _ in range(args.rounds):
+                for name, run in contenders.items():
+                    users = seed(dovecot, args.accounts, messages, args.size)
+                    seconds = run(dovecot, users, messages)
+                    if seconds is not None:
+                        results.setdefault(name, []).append(seconds)
+            report(args, messages, results, stack)
+            CPU.clear()
+
+
+NOTES = {"popadmin": "in-process, deleting", "popadmin-cmd": "whole command, deleting",
+         "getmail6": "deleting", "mbsync": "whole command, copy only",
+         "client": "popadmin's IMAP client alone: no delivery, no deletion"}
+
+
+def report(args, messages, results, stack):
+    total = args.accounts * messages
+    print(f"{args.accounts} accounts x {messages} messages x {args.size} B over IMAPS, popadmin on "
+          f"{stack}, best of {args.rounds} (load {os.getloadavg()[0]:.1f})")
     best = {name: min(times) for name, times in results.items()}
     for name, seconds in best.items():
-        rounds = " ".join(f"{total / t:.0f}" for t in results[name])
-        print(f"{name:9}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s "
-              f"({notes[name]}; rounds: {rounds})")
-    ours = best["popadmin"]
-    for name, seconds in best.items():
-        if name != "popadmin":
-            print(f"ratio popadmin/{name}: {seconds / ours:.2f}x")
+        rates = sorted(total / t for t in results[name])
+        spread = f"{rates[0]:.0f}-{rates[-1]:.0f}" if len(rates) > 1 else f"{rates[0]:.0f}"
+        print(f"{name:12}: {total} in {seconds:6.2f} s = {total / seconds:7.0f} msg/s "
+              f"({NOTES[name]}; rounds {spread} msg/s)")
+    for ours in ("popadmin", "popadmin-cmd"):
+        for name, seconds in best.items():
+            if ours in best and not name.startswith("popadmin"):
+                print(f"ratio {ours}/{name}: {seconds / best[ours]:.2f}x")
+    for name, seconds in CPU.items():
+        print(f"{name:12}: CPU per round (user + system, its own processes; Dovecot's "
+              f"not counted) {min(seconds):.2f}-{max(seconds):.2f} s")
+    if "popadmin-cmd" in best and "mbsync" in results:
+        # Round by round (they ran side by side): how steady the ratio is.
+        pairs = zip(results["popadmin-cmd"], results["mbsync"], strict=False)
+        print("ratio popadmin-cmd/mbsync by round: "
+              + " ".join(f"{theirs / ours:.2f}" for ours, theirs in pairs))
+
 
 if __name__ == "__main__":
     main()

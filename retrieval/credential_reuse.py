@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from popadmin import audit
 from retrieval.models import RemoteAccount
-from retrieval.oauth import flows
 
 TYPE_IT_AGAIN = ("The server settings changed: type the password again. A stored password "
                  "is only sent to the server it was entered for.")
@@ -45,5 +44,9 @@ def server_changed(stored: RemoteAccount, data: dict) -> bool:
 def forget_sign_in(account, why: str) -> None:
     """Revoke and forget the account's OAuth2 grant before the account is saved pointing at
     another server, so no run can send the grant's token there."""
+    # Imported here: the admin imports this module, so every process that sets
+    # Django up (`fetch` too) would otherwise load the HTTP client behind flows.
+    from retrieval.oauth import flows
+
     if flows.disconnect(account):
         audit.record(account, "oauth disconnect", reason=why)

@@ -135,3 +135,14 @@ def test_docker_compose_accepts_the_file():
                              capture_output=True, text=True, timeout=60)
 
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_image_compiles_its_modules_before_it_drops_root():
+    # The user it runs as cannot write /app: a module left uncompiled would be
+    # compiled again at the start of every process (docs/architecture/performance.md).
+    before_user = []
+    for keyword, args in instructions(DOCKERFILE.read_text()):
+        if keyword == "USER":
+            break
+        before_user.append((keyword, args))
+    assert any(k == "RUN" and "compileall -q /app" in args for k, args in before_user)

@@ -1,5 +1,6 @@
 """`fetch --all` runs accounts side by side (retrieval/fetch_many.py), within the limits."""
 
+import gc
 import io
 import json
 import os
@@ -61,3 +62,22 @@ def test_the_per_server_limit_keeps_sessions_on_one_server_apart(dovecot):
     runs = sorted(Run.objects.filter(account__in=accounts), key=lambda r: r.started)
     for before, after in zip(runs, runs[1:], strict=False):
         assert before.finished <= after.started  # one server, one session at a time
+
+
+def test_children_are_no_more_than_can_run_and_share_the_parents_tls_context(dovecot):
+    from popadmin.net.tls import _cached_context
+
+    GlobalSettings.load()
+    GlobalSettings.objects.filter(pk=1).update(max_sessions_per_host=1)
+    accounts = accounts_with_mail(dovecot, 3, 2)
+    _cached_context.cache_clear()
+
+    results = fetch_all("--jobs", "3")
+
+    assert sum(r["delivered"] for r in results) == 6
+    # One server at one session at a time: one child ran them all.
+    workers = {run.worker for run in Run.objects.filter(account__in=accounts)}
+    assert len(workers) == 1, workers
+    # The TLS context (the CA store) was built before the fork, for the children.
+    assert _cached_context.cache_info().currsize == 1
+    assert gc.get_freeze_count() == 0  # the parent's objects are collected again

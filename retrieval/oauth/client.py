@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import requests
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.requests_client import OAuth2Session
+from typing import TYPE_CHECKING
 
 from retrieval.oauth.errors import ProviderUnreachable, SignInExpired
 
@@ -14,8 +12,17 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 GRANT_GONE = {"invalid_grant", "unauthorized_client", "invalid_client", "access_denied",
               "expired_token"}
 
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
+
+# Authlib and requests are imported where a request is made: the admin imports
+# this module, and every process that sets Django up (`fetch`, the workers) would
+# otherwise load them, a fifth of a second, to fetch mail with a password.
+
 
 def session(provider, redirect_uri: str | None = None) -> OAuth2Session:
+    from authlib.integrations.requests_client import OAuth2Session
+
     return OAuth2Session(
         client_id=provider.client_id,
         client_secret=provider.get_client_secret() or None,
@@ -40,6 +47,9 @@ def extra_authorize_params(provider) -> dict:
 
 def call(what: str, fn, *args, **kwargs) -> dict:
     """Run one Authlib request; provider refusals and network failures as ProtocolErrors."""
+    import requests
+    from authlib.common.errors import AuthlibBaseError
+
     try:
         return fn(*args, timeout=TIMEOUT, **kwargs)
     except AuthlibBaseError as exc:

@@ -10,10 +10,6 @@ from __future__ import annotations
 import secrets
 import time
 
-import requests
-from authlib.common.errors import AuthlibBaseError
-from authlib.common.security import generate_token
-
 from retrieval.models import OAuthGrant, OAuthProvider
 from retrieval.oauth import client, tokens
 from retrieval.oauth.errors import ProviderUnreachable, SignInExpired
@@ -31,6 +27,8 @@ def start_authorization(session, account, provider: OAuthProvider, redirect_uri:
     """The provider's sign-in URL for the account; remembers state and PKCE verifier."""
     if not provider.authorization_endpoint or not provider.token_endpoint:
         raise FlowError(f"{provider} has no authorization or token endpoint configured.")
+    from authlib.common.security import generate_token  # loaded on use (see client.py)
+
     verifier = generate_token(64)
     oauth = client.session(provider, redirect_uri)
     url, state = oauth.create_authorization_url(
@@ -118,6 +116,9 @@ def poll_device(session, key: str, account) -> str:
     ):
         raise FlowError("This sign-in is no longer pending: start again.")
     provider = OAuthProvider.objects.get(pk=entry["provider"])
+    import requests  # loaded on use (see client.py)
+    from authlib.common.errors import AuthlibBaseError
+
     oauth = client.session(provider)
     try:
         token = oauth.fetch_token(

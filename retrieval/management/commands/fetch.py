@@ -40,6 +40,9 @@ def first_line(exc) -> str:
 
 class Command(BaseCommand):
     help = "Fetch mail now for the given accounts (or --all enabled ones)."
+    # Django's system checks load every URL and view (a fifth of the command's
+    # start-up) and judge the web site, not a fetch; `manage.py check` runs them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument(
