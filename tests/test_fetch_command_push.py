@@ -8,6 +8,7 @@ of its own, no worker, a message delivered through LMTP while the command fetche
 
 import io
 import json
+import signal
 import subprocess
 import sys
 
@@ -43,7 +44,15 @@ def test_mail_pushed_during_a_command_fetch_is_fetched_by_the_command_once_more(
              "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: Run.objects.filter(account=account, status="running", delivered__gt=0)
                  .exists(), timeout=30, interval=0.02, what="the command's session to deliver")
-        lmtp_deliver(dovecot, user, "late-1")
+        # Held still (past its listing) until the watcher has seen the late message, so the
+        # push lands during the session however loaded the machine is.
+        command.send_signal(signal.SIGSTOP)
+        try:
+            lmtp_deliver(dovecot, user, "late-1")
+            wait_for(lambda: RemoteAccount.objects.filter(pk=account.pk, push_dirty=True)
+                     .exists(), timeout=60, what="the push to mark the running account")
+        finally:
+            command.send_signal(signal.SIGCONT)
         out, err = command.communicate(timeout=90)
     finally:
         if command is not None and command.poll() is None:
