@@ -15,7 +15,7 @@ from retrieval import alerts, dispatcher
 from retrieval.models import GlobalSettings, Run
 from tests.browser import ASYNC_UNSAFE, launch_chromium, save_screenshot, screenshot_on_failure
 from tests.factories import make_account
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -36,8 +36,7 @@ def processes(dovecot, settings, tmp_path):
     worker = CeleryProcess("worker", tmp_path, env=env, concurrency=1,
                            queues=(dispatcher.SCHEDULE_QUEUE, dispatcher.INTERACTIVE_QUEUE))
     beat = CeleryProcess("beat", tmp_path, env=env)
-    worker.start()
-    beat.start()
+    start_together(worker, beat)
     yield worker, beat
     worker.stop()
     beat.stop()
