@@ -8,12 +8,18 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from popadmin.celery import app
 from retrieval import alerts, dispatcher
 from retrieval.models import GlobalSettings, Run
-from tests.browser import ASYNC_UNSAFE, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    ASYNC_UNSAFE,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account
 from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
@@ -66,7 +72,7 @@ def test_it_shows_the_operator_what_happens_live(
     base = live_server.url
     messages = "[data-metric='messages-24h']"
 
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         page.set_default_timeout(15_000)
