@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
 
 from popadmin.celery import app
 from retrieval.dispatcher import INTERACTIVE_QUEUE, SCHEDULE_QUEUE
@@ -23,6 +24,19 @@ ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 # refresh; on a loaded two-core machine that takes longer than Playwright's
 # 5 s default. A page that never shows it still fails, only later.
 expect.set_options(timeout=30_000)
+
+
+@contextlib.contextmanager
+def playwright_session():
+    """Playwright's sync API, closing on the way out the database connections opened
+    under it. The code inside runs in a context of its own (contextvars), where Django
+    keeps connections apart from the test's; one left open keeps PostgreSQL from
+    dropping the test database at the end of the session."""
+    with sync_playwright() as pw:
+        try:
+            yield pw
+        finally:
+            connections.close_all()
 
 
 def launch_chromium(playwright):

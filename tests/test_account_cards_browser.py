@@ -16,12 +16,18 @@ import uuid
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval import dispatcher, tasks
 from retrieval.models import RemoteAccount, Run
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account, make_mailbox
 from tests.fakeserver import FakeServer
 from tests.misbehaving import REFUSE, MisbehavingPop3, big_messages
@@ -38,7 +44,7 @@ WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         chromium = launch_chromium(pw)
         try:
             yield chromium

@@ -9,10 +9,16 @@ started. Screenshots at 1366 and 390 px go to tests/artifacts/.
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import RemoteAccount
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account, make_mailbox
 
 pytestmark = [
@@ -29,7 +35,7 @@ WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 def page(live_server, settings, dovecot):
     settings.POPADMIN_CA_FILE = dovecot.ca_file
     get_user_model().objects.create_superuser("root", "root@x.test", PASSWORD)
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport=WIDE).new_page()

@@ -10,11 +10,11 @@ system binary is launched directly).
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Mailbox
 from retrieval.models import RemoteAccount, Run
-from tests.browser import launch_chromium, screenshot_on_failure
+from tests.browser import launch_chromium, playwright_session, screenshot_on_failure
 from tests.factories import local_messages
 from tests.workers import wait_for
 
@@ -29,7 +29,7 @@ ADMIN_PASSWORD = "browser admin password"
 
 @pytest.fixture
 def page():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})

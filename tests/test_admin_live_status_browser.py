@@ -6,11 +6,17 @@ A real Celery worker collects the mail from a real Dovecot."""
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval import dispatcher
 from retrieval.models import Run
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import local_messages, make_account, make_mailbox
 
 pytestmark = [
@@ -26,7 +32,7 @@ PASSWORD = "live status password"
 def context(request, live_server, django_user_model):
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             ctx = browser.new_context(viewport={"width": width, "height": height})
@@ -56,11 +62,16 @@ def test_page_and_list_follow_a_check_live(live_server, context, dovecot, mail_u
     account = make_account(dovecot, username, password, owner=mailbox)
     size = context.popadmin_size
 
+    # The pages' clocks run as usual but can be moved on: with nothing checking, the
+    # next ask comes ten seconds later (popadmin/account_status.js), not worth waiting.
+    context.clock.install()
     detail, listing = context.new_page(), context.new_page()
     with screenshot_on_failure(detail, tmp_path, browser_worker):
-        detail.goto(live_server.url + reverse("admin:retrieval_remoteaccount_change",
-                                              args=[account.pk]))
-        listing.goto(live_server.url + reverse("admin:retrieval_remoteaccount_changelist"))
+        for page, url in ((detail, reverse("admin:retrieval_remoteaccount_change",
+                                           args=[account.pk])),
+                          (listing, reverse("admin:retrieval_remoteaccount_changelist"))):
+            with page.expect_response(lambda r: "/live-status/" in r.url):
+                page.goto(live_server.url + url)
         status = detail.locator(".popadmin-status")
         expect(status).to_contain_text("Never checked")
         cell = listing.locator("#result_list tbody tr").first.locator("td.field-status_badge")
@@ -69,6 +80,7 @@ def test_page_and_list_follow_a_check_live(live_server, context, dovecot, mail_u
 
         # Someone else starts the check: neither page is touched.
         assert dispatcher.request_check([account.pk], Run.Trigger.ADMIN) == [account.pk]
+        context.clock.fast_forward(10_000)
 
         expect(status.locator(".popadmin-badge").first).to_have_text("OK", timeout=60_000)
         expect(cell).to_contain_text("OK")

@@ -6,10 +6,16 @@ one it says what the administrator must set up and links the provider form."""
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import OAuthProvider
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.dnsserver import DnsServer
 
 pytestmark = [
@@ -37,7 +43,7 @@ def quiet_dns(settings, empty_dns):
 def page(request, tmp_path, live_server, django_user_model):
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

@@ -9,12 +9,18 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy, Mailbox
 from accounts.policy import DEFAULT_GROUP
 from retrieval.models import RemoteAccount, Run
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import local_messages, make_account, make_mailbox
 from tests.workers import wait_for
 
@@ -30,7 +36,7 @@ ADMIN_PASSWORD = "browser admin password"
 @pytest.fixture(params=list(WIDTHS))
 def page(request):
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

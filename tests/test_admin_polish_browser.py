@@ -7,11 +7,17 @@ ports and CA file, and the mailbox quota says MB. Screenshots go to tests/artifa
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import GlobalSettings
 from tests.admin_helpers import make_remote
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -28,7 +34,7 @@ WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 def page(live_server, settings):
     settings.POPADMIN_OAUTH_REDIRECT_URL = "https://mail.example.test/oauth/callback"
     get_user_model().objects.create_superuser("root", "root@x.test", PASSWORD)
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport=WIDE).new_page()

@@ -4,11 +4,11 @@ files) renders under the strict Content-Security-Policy with no violation. Scree
 to $POPADMIN_SCREENSHOTS or tests/artifacts/."""
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from api.models import ApiToken
 from tests.api_helpers import member
-from tests.browser import WIDTHS, launch_chromium, save_screenshot
+from tests.browser import WIDTHS, launch_chromium, playwright_session, save_screenshot
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -18,7 +18,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         chromium = launch_chromium(pw)
         try:
             yield chromium

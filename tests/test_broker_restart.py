@@ -16,7 +16,7 @@ from popadmin.celery import app
 from retrieval import dispatcher
 from retrieval.models import AccountClaim, GlobalSettings, Run
 from tests.factories import make_account
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -100,8 +100,7 @@ def test_the_tasks_a_broker_restart_lost_hold_nothing_for_long(
     procs = [CeleryProcess("worker", tmp_path, env=env, concurrency=1),
              CeleryProcess("beat", tmp_path, env=env)]
     try:
-        for proc in procs:
-            proc.start()
+        start_together(*procs)
         # Not after the claim's hold (five minutes): within the pick-up grace and a tick.
         run = wait_for(lambda: Run.objects.filter(account=account).first(), timeout=40,
                        interval=0.2, what="the account's session after the restart")
@@ -139,8 +138,7 @@ def test_a_broker_restart_under_running_workers_stalls_a_tick_or_two(
                            queues=(dispatcher.INTERACTIVE_QUEUE,)),
              CeleryProcess("beat", tmp_path, env=env)]
     try:
-        for proc in procs:
-            proc.start()
+        start_together(*procs)
         wait_for(lambda: Run.objects.filter(account=busy, status="running", fetched__gt=0)
                  .exists(), timeout=60, interval=0.05, what="the long session under way")
         waiting = make_account(dovecot, *short_user)

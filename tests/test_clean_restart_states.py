@@ -10,15 +10,14 @@ from django.utils import timezone
 from popadmin.celery import app
 from retrieval.models import Heartbeat
 from retrieval.ops import queries
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 
 def start_both(tmp_path, env):
-    worker = CeleryProcess("worker", tmp_path / "w", env=env, concurrency=1).start()
-    beat = CeleryProcess("beat", tmp_path / "b", env=env).start()
-    return worker, beat
+    return start_together(CeleryProcess("worker", tmp_path / "w", env=env, concurrency=1),
+                          CeleryProcess("beat", tmp_path / "b", env=env))
 
 
 def states(now=None):

@@ -4,12 +4,12 @@ on, and Chromium reports no violation (it logs each as "Refused to ..." on the c
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval import dispatcher
 from retrieval.models import RemoteAccount
-from tests.browser import launch_chromium
+from tests.browser import launch_chromium, playwright_session
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -23,7 +23,7 @@ PASSWORD = "browser csp password"
 @pytest.fixture
 def browser_page():
     """A tab, and every console message and script error it reports."""
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()

@@ -8,14 +8,20 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from popadmin.celery import app
 from retrieval import alerts, dispatcher
 from retrieval.models import GlobalSettings, Run
-from tests.browser import ASYNC_UNSAFE, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    ASYNC_UNSAFE,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -36,8 +42,7 @@ def processes(dovecot, settings, tmp_path):
     worker = CeleryProcess("worker", tmp_path, env=env, concurrency=1,
                            queues=(dispatcher.SCHEDULE_QUEUE, dispatcher.INTERACTIVE_QUEUE))
     beat = CeleryProcess("beat", tmp_path, env=env)
-    worker.start()
-    beat.start()
+    start_together(worker, beat)
     yield worker, beat
     worker.stop()
     beat.stop()
@@ -67,7 +72,7 @@ def test_it_shows_the_operator_what_happens_live(
     base = live_server.url
     messages = "[data-metric='messages-24h']"
 
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         page.set_default_timeout(15_000)

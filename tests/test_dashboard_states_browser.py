@@ -8,11 +8,17 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import GlobalSettings, Heartbeat, HourlyStats, RemoteAccount, Run
 from retrieval.models.stats import floor_hour
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -29,7 +35,7 @@ RED = "rgb(186, 33, 33)"
 def page(request, live_server, django_user_model, tmp_path):
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

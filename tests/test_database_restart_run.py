@@ -12,7 +12,7 @@ from django.db import connection
 
 from retrieval.models import GlobalSettings, HourlyStats, Run
 from tests.factories import local_messages, make_account
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -38,8 +38,7 @@ def test_a_run_cut_by_a_database_restart_says_so_not_killed(dovecot, mail_user, 
     procs = [CeleryProcess("worker", tmp_path, env=env, concurrency=1),
              CeleryProcess("beat", tmp_path, env=env)]
     try:
-        for proc in procs:
-            proc.start()
+        start_together(*procs)
         cut = wait_for(lambda: Run.objects.filter(account=account, status=Run.Status.RUNNING,
                                                   fetched__gt=0).first(),
                        timeout=60, interval=0.01, what="a session delivering")

@@ -5,9 +5,15 @@ exists (no 404 for it). Screenshots go to tests/artifacts/."""
 
 import pytest
 from django.contrib.auth.models import Permission
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -22,7 +28,7 @@ INTRO = "popadmin collects mail from your other mailboxes (POP3 and IMAP) into t
 @pytest.fixture(params=list(WIDTHS))
 def page(request, tmp_path):
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

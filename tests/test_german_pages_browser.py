@@ -13,10 +13,16 @@ import re
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import RemoteAccount
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -90,7 +96,7 @@ def operator(django_user_model):
 def test_the_main_pages_in_german(live_server, operator, width):
     _user, account = operator
     base, size = live_server.url, VIEWPORTS[width]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         context = browser.new_context(viewport=size, locale="de-DE")
         page = context.new_page()
@@ -153,7 +159,7 @@ def test_the_main_pages_in_german(live_server, operator, width):
 @pytest.mark.parametrize("width", list(VIEWPORTS))
 def test_the_token_page_and_the_global_settings_in_german(live_server, operator, width):
     base, size = live_server.url, VIEWPORTS[width]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         context = browser.new_context(viewport=size, locale="de-DE")
         page = context.new_page()

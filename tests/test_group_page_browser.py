@@ -5,13 +5,14 @@ picker, so an administrator sees it without scrolling past some 300 permissions.
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from tests.browser import (
     SCREENSHOTS,
     WIDTHS,
     launch_chromium,
+    playwright_session,
     save_screenshot,
     screenshot_on_failure,
 )
@@ -29,7 +30,7 @@ PASSWORD = "group page password"
 def page(request, tmp_path, live_server, django_user_model):
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from popadmin.celery import app
 from retrieval.models import Heartbeat
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -32,8 +32,8 @@ def test_it_reports_workers_and_beat_up_then_down(client, admin_client, settings
     settings.POPADMIN_HEARTBEAT_SECONDS = BEAT_SECONDS
     app.control.purge()
     env = process_env(POPADMIN_HEARTBEAT_SECONDS=BEAT_SECONDS, POPADMIN_DISPATCH_SECONDS=60)
-    worker = CeleryProcess("worker", tmp_path, env=env, concurrency=1).start()
-    beat = CeleryProcess("beat", tmp_path, env=env).start()
+    worker, beat = start_together(CeleryProcess("worker", tmp_path, env=env, concurrency=1),
+                                  CeleryProcess("beat", tmp_path, env=env))
     try:
         status, body = wait_for(lambda: (r := health(client))[0] == 200 and r, timeout=30,
                                 what="a healthy report")

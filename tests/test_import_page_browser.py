@@ -7,11 +7,11 @@ Screenshots go to $POPADMIN_SCREENSHOTS (default tests/artifacts/, gitignored).
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Mailbox
 from retrieval.models import RemoteAccount, SeenMessage
-from tests.browser import SCREENSHOTS, WIDTHS, launch_chromium, save_screenshot
+from tests.browser import SCREENSHOTS, WIDTHS, launch_chromium, playwright_session, save_screenshot
 from tests.test_imap_seen_uids import mark_seen
 from tests.test_migration_end_to_end import _uidls, quoted
 
@@ -27,7 +27,7 @@ ADMIN_PASSWORD = "browser import password"
 @pytest.fixture(params=list(WIDTHS))
 def page(request):
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

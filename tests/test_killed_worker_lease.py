@@ -14,7 +14,7 @@ import pytest
 
 from retrieval.models import GlobalSettings, Run
 from tests.factories import local_messages, make_account
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -49,10 +49,10 @@ def test_it_takes_a_killed_workers_account_again_within_seconds(dovecot, mail_us
         return Run.objects.filter(account=account)
 
     try:
-        for name in ("a", "b"):
-            procs.append(CeleryProcess("worker", tmp_path, name=name, env=env,
-                                       concurrency=1).start())
-        procs.append(CeleryProcess("beat", tmp_path, env=env).start())
+        procs.extend(start_together(
+            *(CeleryProcess("worker", tmp_path, name=name, env=env, concurrency=1)
+              for name in ("a", "b")),
+            CeleryProcess("beat", tmp_path, env=env)))
         wait_for(lambda: runs().filter(status=Run.Status.RUNNING).exists()
                  and local_messages(account.owner), timeout=60, interval=0.01,
                  what="a session delivering")

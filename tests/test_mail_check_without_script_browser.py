@@ -6,12 +6,18 @@ not followed."""
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval import dispatcher
 from retrieval.models import AccountClaim, RemoteAccount
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -47,7 +53,7 @@ def member(django_user_model):
 def test_check_mail_without_script_comes_back_to_the_mail_page(live_server, member, width):
     user, account = member
     base = live_server.url
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             page = browser.new_context(java_script_enabled=False,

@@ -14,14 +14,20 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from delivery.models import DeliveryTarget
 from popadmin.celery import app
 from retrieval import tasks
 from retrieval.models import Run
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account, make_mailbox
 from tests.mail_helpers import file_of, fresh_mail_root, minutes_ago, own_account, plain, store
 
@@ -46,7 +52,7 @@ def mail_root(settings, tmp_path):
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         chromium = launch_chromium(pw)
         try:
             yield chromium

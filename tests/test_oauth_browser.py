@@ -13,11 +13,17 @@ import secrets
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval.models import GlobalSettings, OAuthGrant, OAuthProvider, RemoteAccount
-from tests.browser import launch_chromium, save_screenshot, screenshot_on_failure, start_worker
+from tests.browser import (
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+    start_worker,
+)
 from tests.dnsserver import DnsServer
 from tests.factories import local_messages, make_mailbox
 from tests.oauth_helpers import oauth_dovecot, oauth_server  # noqa: F401
@@ -55,7 +61,7 @@ def oauth_worker(django_db_setup, django_db_blocker, tmp_path_factory, oauth_dov
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         chromium = launch_chromium(pw)
         try:
             yield chromium

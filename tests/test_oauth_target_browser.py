@@ -9,11 +9,16 @@ or tests/artifacts/ (gitignored)."""
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from delivery.targets import DeliveryTarget
 from retrieval.models import OAuthGrant
-from tests.browser import launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.oauth_helpers import oauth_server, provider  # noqa: F401
 
 pytestmark = [
@@ -35,7 +40,7 @@ def test_an_administrator_connects_a_delivery_targets_sign_in(
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     change = base + reverse("admin:delivery_deliverytarget_change", args=[target.pk])
 
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         page.set_default_timeout(15_000)

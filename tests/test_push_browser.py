@@ -6,10 +6,16 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import PushWatch, PushWatcher, RemoteAccount
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -37,7 +43,7 @@ def test_the_card_and_the_dashboard_show_push(live_server, django_user_model):
     PushWatch.objects.create(account=polled, watcher="w1", until=until, state="noop",
                              idle_supported=False)
     base = live_server.url
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             for size, viewport in SIZES.items():

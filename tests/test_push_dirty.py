@@ -26,7 +26,7 @@ from retrieval.models import (
 from retrieval.status import finish_run
 from retrieval.tasks import fetch_account
 from tests.factories import local_messages, make_account
-from tests.workers import CeleryProcess, WatchProcess, process_env, wait_for
+from tests.workers import CeleryProcess, WatchProcess, process_env, start_together, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,9 +123,9 @@ def test_mail_that_lands_during_a_fetch_is_fetched_by_one_more_session(
                            keep_policy=RemoteAccount.Keep.KEEP)
     GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(messages_per_download=0)
     env = process_env(POPADMIN_WATCH_LEASE_SECONDS=6)
-    watcher = WatchProcess(tmp_path, env=env).start()
-    worker = CeleryProcess("worker", tmp_path, env=env, concurrency=1,
-                           queues=("interactive", "celery")).start()
+    watcher, worker = start_together(
+        WatchProcess(tmp_path, env=env),
+        CeleryProcess("worker", tmp_path, env=env, concurrency=1, queues=("interactive", "celery")))
     try:
         wait_for(lambda: PushWatch.objects.filter(account=account, state="idle").exists(),
                  timeout=30, what="the account to be watched")

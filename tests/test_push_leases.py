@@ -11,7 +11,7 @@ from accounts.models import GroupPolicy
 from retrieval.models import PushWatch, PushWatcher, RemoteAccount
 from retrieval.watch import leases
 from tests.factories import make_account, make_mailbox
-from tests.workers import WatchProcess, process_env, wait_for
+from tests.workers import WatchProcess, process_env, start_together, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,8 +91,8 @@ def test_a_killed_watcher_s_accounts_are_taken_over_within_a_minute(dovecot, tmp
     # The default lease (30 s): the takeover must not wait it out, since the killed
     # watcher's lock went with its process.
     env = process_env()
-    one = WatchProcess(tmp_path, name="one", env=env).start()
-    two = WatchProcess(tmp_path, name="two", env=env).start()
+    one, two = start_together(WatchProcess(tmp_path, name="one", env=env),
+                              WatchProcess(tmp_path, name="two", env=env))
     try:
         def shared():
             held = holders()

@@ -13,7 +13,7 @@ import pytest
 
 from retrieval.models import PushWatch, RemoteAccount, Run
 from tests.factories import local_messages, make_account
-from tests.workers import CeleryProcess, WatchProcess, process_env, wait_for
+from tests.workers import CeleryProcess, WatchProcess, process_env, start_together, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,8 +38,9 @@ def watching(account) -> bool:
 def test_new_mail_reaches_the_maildir_within_seconds(dovecot, mail_user, tmp_path):
     account = make_account(dovecot, *mail_user, protocol="imap")
     env = process_env(POPADMIN_WATCH_LEASE_SECONDS=6)
-    watcher = WatchProcess(tmp_path, env=env).start()
-    worker = CeleryProcess("worker", tmp_path, env=env, queues=("interactive", "celery")).start()
+    watcher, worker = start_together(
+        WatchProcess(tmp_path, env=env),
+        CeleryProcess("worker", tmp_path, env=env, queues=("interactive", "celery")))
     try:
         wait_for(lambda: watching(account), timeout=30, what="the account to be watched")
         sent = time.monotonic()

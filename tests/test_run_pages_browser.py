@@ -8,11 +8,17 @@ import re
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from delivery.models import Delivery
 from retrieval.models import RemoteAccount, Run
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_mailbox
 
 pytestmark = [
@@ -28,7 +34,7 @@ PASSWORD = "run pages password"
 def page(request, live_server, django_user_model, tmp_path):
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     width, height = WIDTHS[request.param]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": width, "height": height}).new_page()

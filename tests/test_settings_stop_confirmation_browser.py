@@ -5,10 +5,16 @@ collection" and saving again stops it. Other saves and turning it on ask nothing
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from retrieval.models import GlobalSettings
-from tests.browser import WIDTHS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    WIDTHS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -26,7 +32,7 @@ def page(request, tmp_path, live_server, django_user_model):
     django_user_model.objects.create_superuser("root", "root@local.test", PASSWORD)
     size, scripts = VARIANTS[request.param]
     width, height = WIDTHS[size]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             context = browser.new_context(viewport={"width": width, "height": height},

@@ -8,11 +8,17 @@ copy on the server. Screenshots at 1366 and 390 px go to tests/artifacts/.
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval.models import GlobalSettings
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account, make_mailbox
 
 pytestmark = [
@@ -38,7 +44,7 @@ def person(django_user_model, address, manage=True):
 def page(live_server, settings):
     # No DNS here: the address lookup falls back to the table of known providers.
     settings.POPADMIN_DNS_SERVERS = ["127.0.0.1:9"]
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport=WIDE).new_page()

@@ -9,11 +9,11 @@ Headless Debian Chromium driven by Playwright, as in test_admin_browser.py.
 
 import pytest
 from django.contrib.auth.models import Group
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval.models import Run
-from tests.browser import launch_chromium, screenshot_on_failure
+from tests.browser import launch_chromium, playwright_session, screenshot_on_failure
 from tests.factories import local_messages, make_account, make_mailbox
 from tests.workers import wait_for
 
@@ -28,7 +28,7 @@ LOGIN_PASSWORD = "browser user password"
 
 @pytest.fixture
 def page():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         browser = launch_chromium(pw)
         try:
             tab = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()

@@ -10,7 +10,7 @@ Screenshots go to $POPADMIN_SCREENSHOTS or tests/artifacts/ (gitignored).
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from delivery.models import Delivery
@@ -18,6 +18,7 @@ from retrieval.models import GlobalSettings, RemoteAccount
 from tests.browser import (
     SCREENSHOTS,
     launch_chromium,
+    playwright_session,
     save_screenshot,
     screenshot_on_failure,
     start_worker,
@@ -67,7 +68,7 @@ def reach(settings, dovecot, dns_server):
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as pw:
+    with playwright_session() as pw:
         chromium = launch_chromium(pw)
         try:
             yield chromium

@@ -27,7 +27,7 @@ from django.conf import settings
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.status import reap_stale_runs
 from tests.factories import local_messages, make_account
-from tests.workers import CeleryProcess, process_env, wait_for
+from tests.workers import CeleryProcess, process_env, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -105,15 +105,19 @@ def test_it_collects_everything_after_a_killed_worker_and_a_lost_broker(
     )
     procs = []
 
+    def made(kind, name):
+        return CeleryProcess(kind, tmp_path, name=name, env=env, concurrency=CONCURRENCY)
+
     def start(kind, name):
-        proc = CeleryProcess(kind, tmp_path, name=name, env=env, concurrency=CONCURRENCY)
+        proc = made(kind, name)
         procs.append(proc.start())
         return proc
 
     events = []
     try:
-        victim, survivor = start("worker", "victim"), start("worker", "survivor")
-        start("beat", "beat")
+        victim, survivor, beat = start_together(
+            made("worker", "victim"), made("worker", "survivor"), made("beat", "beat"))
+        procs.extend((victim, survivor, beat))
         # More sessions running than one worker has processes: one is the victim's.
         wait_for(lambda: running() > CONCURRENCY, timeout=60, interval=0.01,
                  what="both workers in sessions")

@@ -5,7 +5,7 @@ consumes the next tests' tasks."""
 
 import pytest
 
-from tests.workers import CeleryProcess, group_alive, running, wait_for
+from tests.workers import CeleryProcess, group_alive, running, start_together, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -24,8 +24,7 @@ def test_stop_ends_a_running_beat_and_worker(tmp_path):
     procs = [CeleryProcess("worker", tmp_path, queues=("test-teardown",)),
              CeleryProcess("beat", tmp_path)]
     try:
-        for proc in procs:
-            proc.start()
+        start_together(*procs)
     finally:
         for proc in procs:
             proc.stop()

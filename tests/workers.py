@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
@@ -123,6 +124,19 @@ class CeleryProcess:
                 break
             time.sleep(0.05)
         assert not group_alive(self.proc.pid), f"celery {self.kind} left processes running"
+
+
+def start_together(*procs: "CeleryProcess", timeout: float = 60) -> tuple:
+    """Start these processes side by side: each spends seconds importing Django and
+    connecting, mostly waiting. If one does not get ready, all are stopped."""
+    with ThreadPoolExecutor(len(procs)) as pool:
+        futures = [pool.submit(proc.start, timeout=timeout) for proc in procs]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        for proc in procs:
+            proc.stop()
+        raise errors[0]
+    return procs
 
 
 def group_alive(pgid: int) -> bool:
