@@ -6,11 +6,17 @@ ticked, and says why. Screenshots at 1366 and 390 px go to tests/artifacts/."""
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import GroupPolicy
 from retrieval.models import GlobalSettings
-from tests.browser import SCREENSHOTS, launch_chromium, save_screenshot, screenshot_on_failure
+from tests.browser import (
+    SCREENSHOTS,
+    launch_chromium,
+    playwright_session,
+    save_screenshot,
+    screenshot_on_failure,
+)
 from tests.factories import make_account, make_mailbox
 from tests.watching import watcher_running
 
@@ -54,7 +60,7 @@ def test_the_user_switches_push_off_and_on(live_server, django_user_model, dovec
                            keep_policy="keep", name="Work IMAP")
     base = live_server.url
     edit = base + reverse("mail-account-edit", args=[account.pk])
-    with sync_playwright() as pw, watcher_running():
+    with playwright_session() as pw, watcher_running():
         browser = launch_chromium(pw)
         try:
             page = browser.new_context(viewport=WIDE).new_page()
