@@ -11,6 +11,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from delivery.dedupe import DuplicateFilter
@@ -24,6 +25,7 @@ from retrieval.dispatcher import Admission
 from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
+from retrieval.models.run import LOST_DATABASE
 from retrieval.protocols.base import FetchFailed
 from retrieval.refusals import Refusals
 from retrieval.sessions import connected_session
@@ -90,6 +92,11 @@ def _session(account, run, knobs, heartbeat, global_settings, token=None):
         log.error("account %s: %s", account.pk, exc)
         run.error = (f"{exc}; the last group of messages was not recorded and stays on the "
                      "server, to be fetched again")
+    except (OperationalError, InterfaceError) as exc:
+        # The connection cut mid-session: if a new one can write the run's end (the
+        # database is back), it says what happened, not "internal error".
+        log.error("account %s: the database connection was lost: %s", account.pk, exc)
+        run.error = LOST_DATABASE
     except Exception as exc:  # the run must end readable whatever went wrong
         if refusal := spool_refusal(exc):
             log.error("account %s: %s", account.pk, refusal)

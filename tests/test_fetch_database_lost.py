@@ -12,8 +12,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import OperationalError, connection
 
+from retrieval import engine
 from retrieval.management.commands import fetch as fetch_command
 from retrieval.models import HourlyStats, Run
+from retrieval.models.run import LOST_DATABASE
 from tests.factories import local_messages, make_account
 from tests.workers import ROOT, process_env, wait_for
 
@@ -37,6 +39,21 @@ def test_a_connection_lost_mid_run_is_one_line_not_a_traceback(
         "is ended by the next check of the account"]
     monkeypatch.undo()
     assert len(local_messages(account.owner)) == 2  # stored before the end failed
+
+
+def test_a_connection_lost_mid_session_whose_end_can_be_written_says_so(
+        db, dovecot, mail_user, monkeypatch):
+    dovecot.deliver_many(mail_user[0], 2)
+    account = make_account(dovecot, *mail_user)
+
+    def cut(self):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(engine.Retrieval, "execute", cut)
+    run = engine.run_account(account.pk, Run.Trigger.COMMAND)
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Run.Status.ERROR, LOST_DATABASE)
+    assert "internal error" not in run.error
 
 
 def test_a_database_unreachable_from_the_start_is_one_line(db, monkeypatch):
@@ -87,10 +104,16 @@ def test_the_command_survives_its_backend_terminated_mid_run(dovecot, mail_user)
     # The command's own end: one line each, no uncaught exception (what the
     # engine logged about the messages it could not record comes before).
     [line] = out.splitlines()
-    assert line.startswith(f"account {account.pk}: the database connection was lost ("), out
     assert err.rstrip().splitlines()[-1] == "CommandError: 1 account(s) failed", err[-3000:]
     cut = Run.objects.get(account=account)
-    assert cut.status == Run.Status.RUNNING  # nobody could write its end
+    if line.startswith(f"account {account.pk}: the database connection was lost ("):
+        # The cut reached the run's end too: nobody could write it.
+        assert cut.status == Run.Status.RUNNING
+    else:
+        # The cut fell between two statements of the session and a new connection wrote
+        # the end: in plain words, never "internal error".
+        assert line.startswith(f"account {account.pk}: error ("), out
+        assert (cut.status, cut.error) == (Run.Status.ERROR, LOST_DATABASE)
     time.sleep(0.5)
 
     call_command("fetch", "--account", str(account.pk), stdout=io.StringIO())
