@@ -16,9 +16,9 @@ import pytest
 from django.core.management import call_command
 
 from retrieval import dispatcher, engine, push
-from retrieval.models import AccountClaim, GlobalSettings, PushWatch, RemoteAccount, Run
+from retrieval.models import AccountClaim, PushWatch, RemoteAccount, Run
 from tests.factories import local_messages, make_account
-from tests.test_push_dirty import lmtp_deliver, sessions_counted
+from tests.test_push_dirty import account_with_a_long_session, lmtp_deliver, sessions_counted
 from tests.workers import ROOT, WatchProcess, process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,12 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_mail_pushed_during_a_command_fetch_is_fetched_by_the_command_once_more(
         dovecot, mail_user, tmp_path):
     user = mail_user[0]
-    # Big enough that the session is still running when the late message lands, in one
-    # pass, so that the session itself does not list it again.
-    dovecot.deliver_many(user, 150, size=200_000)
-    account = make_account(dovecot, *mail_user, protocol="imap",
-                           keep_policy=RemoteAccount.Keep.KEEP)
-    GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(messages_per_download=0)
+    account = account_with_a_long_session(dovecot, mail_user)
     env = process_env(POPADMIN_WATCH_LEASE_SECONDS=6)
     watcher = WatchProcess(tmp_path, env=env).start()
     command = None

@@ -113,15 +113,20 @@ def sessions_counted() -> int:
     return sum(v or 0 for v in sums.values())
 
 
-def test_mail_that_lands_during_a_fetch_is_fetched_by_one_more_session(
-        dovecot, mail_user, tmp_path):
-    user = mail_user[0]
-    # Big enough that the first session is still running when the late message lands,
-    # in one pass, so that session itself does not list it again.
-    dovecot.deliver_many(user, 150, size=200_000)
+def account_with_a_long_session(dovecot, mail_user):
+    """An IMAP account whose first session is still running when a late message lands,
+    fetching in one pass, so that the session itself does not list that message again."""
+    dovecot.deliver_many(mail_user[0], 150, size=200_000)
     account = make_account(dovecot, *mail_user, protocol="imap",
                            keep_policy=RemoteAccount.Keep.KEEP)
     GlobalSettings.objects.filter(pk=GlobalSettings.load().pk).update(messages_per_download=0)
+    return account
+
+
+def test_mail_that_lands_during_a_fetch_is_fetched_by_one_more_session(
+        dovecot, mail_user, tmp_path):
+    user = mail_user[0]
+    account = account_with_a_long_session(dovecot, mail_user)
     env = process_env(POPADMIN_WATCH_LEASE_SECONDS=6)
     watcher, worker = start_together(
         WatchProcess(tmp_path, env=env),
