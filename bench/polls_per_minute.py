@@ -199,6 +199,7 @@ def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
 
     from retrieval.models import GlobalSettings, RemoteAccount, Run
     from retrieval.models.account import enabled_account_count
+    from retrieval.ops import service
     from tests.workers import CeleryProcess, wait_for
 
     db = connection.settings_dict
@@ -224,7 +225,8 @@ def popadmin_rate(dovecot, n, args, work: Path, redis_url: str):
         py_before = sum(_proc_cpu.tree_seconds(w.proc.pid) for w in [*workers, beat])
         server_before = _proc_cpu.tree_seconds(dovecot._proc.pid)
         started = timezone.now()
-        GlobalSettings.objects.filter(pk=1).update(service_running=True)
+        # As an operator starts it (retrieval/ops/service.py): one tick at once.
+        service.set_running(True)
         # Empty scheduled polls keep no Run row (docs/operators/history.md):
         # the account's last_check is what every poll leaves behind.
         polled = RemoteAccount.objects.filter(last_check__isnull=False)

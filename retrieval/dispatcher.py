@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 FETCH_TASK = "retrieval.tasks.fetch_account"
 # The Celery task that checks a batch of scheduled accounts (retrieval/check_batch.py).
 CHECK_TASK = "retrieval.tasks.check_accounts"
+# The dispatcher tick beat sends (retrieval/tasks.py, popadmin/schedule.py).
+TICK_TASK = "retrieval.tasks.dispatch_due"
 
 # A check asked for this soon after the last one finished is coalesced with it.
 COOLDOWN = dt.timedelta(seconds=30)
@@ -132,6 +134,20 @@ def _check_batches(picked, ids: _TaskIds) -> list[tuple[list[int], str]]:
 
 def enqueue_check(pks: list[int], task_id: str):
     celery_app.send_task(CHECK_TASK, (pks,), queue=SCHEDULE_QUEUE, task_id=task_id)
+
+
+def dispatch_soon():
+    """One tick now rather than at beat's next one: when the service is switched
+    on, the accounts that fell due while it was stopped start at once. Sent after
+    the switch commits, so the tick sees it; best effort, as beat ticks anyway."""
+    def send():
+        try:
+            celery_app.send_task(TICK_TASK, queue=INTERACTIVE_QUEUE,
+                                 expires=settings.POPADMIN_DISPATCH_SECONDS)
+        except Exception:  # the broker is away: beat's next tick does the same
+            log.warning("could not send a dispatcher tick; beat's next one will", exc_info=True)
+
+    transaction.on_commit(send)
 
 
 def dispatch(enqueue=None, refill: bool = False, most: int = REFILL_MAX) -> list[int]:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import MailboxAdmin
 from popadmin.listfield import ListField
+from retrieval import dispatcher
 from retrieval.models import GlobalSettings, UserSettings
 from retrieval.models.account import enabled_account_count
 from retrieval.models.settings import OVERRIDABLE
@@ -154,6 +155,11 @@ class GlobalSettingsAdmin(admin.ModelAdmin):
                                          "fields": ["service_running", "confirm_stop"]})
             fieldsets = [service, *fieldsets[1:]]
         return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.service_running and "service_running" in form.changed_data:
+            dispatcher.dispatch_soon()  # switched on: what fell due starts now, not next tick
 
     @admin.display(description=_("effective maximum"))
     def effective_max_concurrent_display(self, obj):

@@ -2,6 +2,7 @@
 
 from auditlog.models import LogEntry
 
+from retrieval import dispatcher
 from retrieval.models import GlobalSettings
 
 
@@ -12,6 +13,8 @@ def set_running(running: bool) -> GlobalSettings:
     if gs.service_running != running:
         gs.service_running = running
         gs.save(update_fields=["service_running"])
+        if running:
+            dispatcher.dispatch_soon()
     return gs
 
 
