@@ -3,6 +3,8 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
+import popadmin.broker  # noqa: F401  (registers the embedded broker's transport)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "popadmin.settings")
 
 app = Celery("popadmin")

@@ -8,6 +8,10 @@ from retrieval.migration import views as migration_views
 from retrieval.ops.login import UserLoginView, UserLogoutView
 from retrieval.views import pages
 
+# The admin's modules load with the web site, not in every process
+# (settings: SimpleAdminConfig): a worker or `manage.py fetch` needs none.
+admin.autodiscover()
+
 urlpatterns = [
     # The dashboard, /healthz, /metrics, and the admin login that lands staff on the dashboard.
     path("", include("retrieval.ops.urls")),

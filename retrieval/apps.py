@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,14 +10,17 @@ class RetrievalConfig(AppConfig):
 
     def ready(self):
         from retrieval import signals  # noqa: F401  (connects the web-login trigger)
-        from retrieval.ops import heartbeat
 
-        heartbeat.connect()
+        if "popadmin.celery" in sys.modules:
+            # A worker or beat: `celery -A popadmin` loads the app before Django.
+            # Elsewhere (the web, commands) the app loads only to send a task,
+            # and these hooks of a worker's life have nothing to hook into.
+            from popadmin.celery import app
+            from retrieval import worker_claims
+            from retrieval.ops import heartbeat
 
-        from popadmin.celery import app
-        from retrieval import lost_claims
-
-        lost_claims.connect(app)
+            heartbeat.connect()
+            worker_claims.connect(app)
 
         # An IMAP APPEND target signing in with OAuth2 gets its access token from the
         # grants kept here; delivery cannot import retrieval, so it is handed the function.

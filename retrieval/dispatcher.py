@@ -40,7 +40,6 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from popadmin.celery import app as celery_app
 from retrieval import due_scan, lost_claims, publishing, push_schedule
 from retrieval.locks import session_lock
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
@@ -80,6 +79,13 @@ NO_SLOT = "no free slot under the maximum concurrent downloads"
 NO_SERVER_SLOT = "no free slot under the per-server limit"
 
 
+def _celery():
+    # Imported at the first send: a command that sends nothing starts without Celery.
+    from popadmin.celery import app
+
+    return app
+
+
 def queue_for(trigger: str) -> str:
     return INTERACTIVE_QUEUE if trigger in INTERACTIVE_TRIGGERS else SCHEDULE_QUEUE
 
@@ -91,7 +97,7 @@ def claim_hold() -> dt.timedelta:
 
 def enqueue_fetch(pk: int, trigger: str, task_id: str | None = None):
     # By name: the tasks call the dispatcher, so it does not import them back.
-    celery_app.send_task(FETCH_TASK, (pk, trigger), queue=queue_for(trigger), task_id=task_id)
+    _celery().send_task(FETCH_TASK, (pk, trigger), queue=queue_for(trigger), task_id=task_id)
 
 
 def publish(batch, enqueue=None) -> int:
@@ -133,7 +139,7 @@ def _check_batches(picked, ids: _TaskIds) -> list[tuple[list[int], str]]:
 
 
 def enqueue_check(pks: list[int], task_id: str):
-    celery_app.send_task(CHECK_TASK, (pks,), queue=SCHEDULE_QUEUE, task_id=task_id)
+    _celery().send_task(CHECK_TASK, (pks,), queue=SCHEDULE_QUEUE, task_id=task_id)
 
 
 def dispatch_soon():
@@ -142,7 +148,7 @@ def dispatch_soon():
     the switch commits, so the tick sees it; best effort, as beat ticks anyway."""
     def send():
         try:
-            celery_app.send_task(TICK_TASK, queue=INTERACTIVE_QUEUE,
+            _celery().send_task(TICK_TASK, queue=INTERACTIVE_QUEUE,
                                  expires=settings.POPADMIN_DISPATCH_SECONDS)
         except Exception:  # the broker is away: beat's next tick does the same
             log.warning("could not send a dispatcher tick; beat's next one will", exc_info=True)

@@ -28,9 +28,7 @@ import json
 import logging
 import os
 
-from celery import bootsteps, signals
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +99,7 @@ def release(now, claim_hold: dt.timedelta, queued: set[str] | None) -> int:
 
 def queued_task_ids() -> set[str]:
     """The ids of the tasks waiting in the broker's queues (every queue workers consume)."""
-    names = [queue.name for queue in settings.CELERY_TASK_QUEUES]
+    names = list(settings.CELERY_TASK_QUEUES)  # {name: options}
     if settings.REDIS_URL:
         return _redis_ids(names)
     return _filesystem_ids(names)
@@ -148,42 +146,3 @@ def _filesystem_ids(names) -> set[str]:
         except OSError:
             continue  # taken by a worker meanwhile
     return ids
-
-
-# --- the worker's side: which claims it holds ----------------------------------
-
-def _on_task_received(sender=None, request=None, **kwargs):
-    """A worker received (maybe prefetched) a task: its claim names the worker."""
-    from retrieval.models import AccountClaim
-
-    hostname = getattr(sender, "hostname", "") or ""
-    try:
-        AccountClaim.objects.filter(task_id=request.id).update(worker=hostname)
-    except DatabaseError:
-        # Unmarked, the claim is judged by the broker's queue: released at
-        # worst, and the task then runs or is refused as a duplicate.
-        log.warning("could not mark the claim of task %s as received", request.id)
-        close_old_connections()
-
-
-class ClaimsStep(bootsteps.StartStopStep):
-    """Each time the worker (re)connects to the broker, the tasks it had received
-    are gone (Celery drops them: their delivery tags died with the old
-    connection), so its claims go back to "waiting": the next tick keeps those
-    the broker still holds and releases the rest."""
-
-    requires = ("celery.worker.consumer.tasks:Tasks",)
-
-    def start(self, consumer):
-        from retrieval.models import AccountClaim
-
-        try:
-            AccountClaim.objects.filter(worker=consumer.hostname).update(worker="")
-        except DatabaseError:
-            log.warning("could not hand back the claims of %s", consumer.hostname)
-            close_old_connections()
-
-
-def connect(app):
-    signals.task_received.connect(_on_task_received, dispatch_uid="popadmin-claim-received")
-    app.steps["consumer"].add(ClaimsStep)

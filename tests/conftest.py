@@ -29,6 +29,15 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def admin_pages():
+    # The tests act as the web site, which registers the admin's pages when it
+    # loads its URLs (popadmin/urls.py); a test may use them before any URL.
+    from django.contrib import admin
+
+    admin.autodiscover()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def fast_password_hashing():
     """One cheap hasher for the whole session: the real one costs about a
     second per user, and almost every web test logs someone in. The live

@@ -2,8 +2,10 @@
 
 A cold `fetch --all` pays for every module it loads before the first
 session: the web site's URLs and views (loaded by Django's system checks),
-the OAuth HTTP client and the API schema generator are not needed to fetch
-mail with a password, and are not loaded (docs/architecture/performance.md).
+the admin's pages, Celery, the OAuth HTTP client and the API schema
+generator are not needed to fetch mail with a password, and are not loaded
+(docs/architecture/performance.md). A worker still gets its hooks, and the
+web site its admin.
 """
 
 import os
@@ -12,8 +14,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Loaded only by the web site, an OAuth sign-in or the API schema.
-NOT_NEEDED = ("popadmin.urls", "requests", "authlib", "drf_spectacular.plumbing")
+# Loaded only by the web site (its URLs, the admin's pages), an OAuth sign-in,
+# the API schema, or to send a task (Celery and its messaging library).
+NOT_NEEDED = ("popadmin.urls", "retrieval.admin.accounts", "requests", "authlib",
+              "drf_spectacular.plumbing", "celery", "kombu")
 
 
 def imported_by_fetch(tmp_path) -> set[str]:
@@ -35,3 +39,40 @@ def test_fetch_loads_neither_the_web_site_nor_the_oauth_client(tmp_path):
 
     assert "retrieval.engine" in modules  # what it does need is there
     assert not modules & set(NOT_NEEDED), sorted(modules & set(NOT_NEEDED))
+
+
+def run_python(code: str, tmp_path) -> str:
+    env = dict(os.environ, SECRET_KEY="test", POPADMIN_DATA_DIR=str(tmp_path),
+               DJANGO_SETTINGS_MODULE="popadmin.settings")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_a_worker_loads_the_app_first_and_gets_its_hooks(tmp_path):
+    # As `celery -A popadmin worker` does: the app, then Django (its fix-up).
+    out = run_python(
+        "import popadmin; app = popadmin.celery_app\n"
+        "import django; django.setup()\n"
+        "from celery import signals\n"
+        "print(sorted(s.__name__ for s in app.steps['consumer']))\n"
+        "print(len(signals.worker_ready.receivers), len(signals.task_received.receivers))\n",
+        tmp_path)
+    steps, receivers = out.splitlines()
+    assert "ClaimsStep" in steps
+    ready, received = map(int, receivers.split())
+    assert ready >= 1 and received >= 1
+
+
+def test_the_web_site_registers_the_admin_pages(tmp_path):
+    out = run_python(
+        "import django; django.setup()\n"
+        "from django.contrib import admin\n"
+        "print(len(admin.site._registry))\n"
+        "from django.urls import reverse\n"
+        "print(reverse('admin:retrieval_remoteaccount_changelist'))\n"
+        "print(len(admin.site._registry))\n", tmp_path)
+    before, url, after = out.splitlines()
+    assert before == "0"  # django.setup() alone, as a command or a worker has it
+    assert url == "/admin/retrieval/remoteaccount/" and int(after) > 5
