@@ -8,10 +8,18 @@ generator are not needed to fetch mail with a password, and are not loaded
 web site its admin.
 """
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import pytest
+
+from retrieval.models import Run
+from tests.factories import local_messages, make_account
+from tests.workers import process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 # Loaded only by the web site (its URLs, the admin's pages), an OAuth sign-in,
@@ -76,3 +84,26 @@ def test_the_web_site_registers_the_admin_pages(tmp_path):
     before, url, after = out.splitlines()
     assert before == "0"  # django.setup() alone, as a command or a worker has it
     assert url == "/admin/retrieval/remoteaccount/" and int(after) > 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_that_ends_at_once_has_written_and_committed_everything(dovecot, tmp_path):
+    # The command's process skips the interpreter's teardown (manage.py QUICK_EXIT):
+    # every line it printed reaches the pipe, every run is in the database.
+    accounts = []
+    for n in range(3):
+        user, password = dovecot.add_user(f"quick{n}-{uuid.uuid4().hex[:6]}")
+        dovecot.deliver_many(user, 2)
+        accounts.append(make_account(dovecot, user, password, protocol="imap"))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "fetch", "--json",
+         *[arg for a in accounts for arg in ("--account", str(a.pk))]],
+        cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["account"], r["status"], r["delivered"]) for r in results] == [
+        (a.pk, "ok", 2) for a in accounts]
+    runs = Run.objects.filter(account__in=accounts)
+    assert sorted(runs.values_list("status", "delivered")) == [("ok", 2)] * 3
+    assert all(len(local_messages(a.owner)) == 2 for a in accounts)

@@ -13,13 +13,14 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
-
-import dns.exception
-import dns.nameserver
-import dns.resolver
+from typing import TYPE_CHECKING
 
 from .errors import ConnectError, ProtocolError
 from .text import printable
+
+if TYPE_CHECKING:
+    import dns.nameserver
+    import dns.resolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -127,11 +128,15 @@ def parse_nameserver(text: str) -> dns.nameserver.Do53Nameserver:
         host, _, tail = text.partition(":")
         port = int(tail)
     ipaddress.ip_address(host)  # a name server is given by address
+    import dns.nameserver  # only a restricted account's lookup needs dnspython
+
     return dns.nameserver.Do53Nameserver(host, port)
 
 
 def make_resolver(nameservers, timeout: float) -> dns.resolver.Resolver:
     """A resolver asking these name servers (empty: the system's configuration)."""
+    import dns.resolver  # only a restricted account's lookup needs dnspython
+
     nameservers = [n for n in nameservers if n.strip()]
     resolver = dns.resolver.Resolver(configure=not nameservers)
     if nameservers:
@@ -196,6 +201,9 @@ class ReachPolicy:
             return [ipaddress.ip_address(name)]
         except ValueError:
             pass
+        import dns.exception
+        import dns.resolver
+
         resolver = make_resolver(self.nameservers, timeout)
         found: list[IPAddress] = []
         failure = None
