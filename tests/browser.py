@@ -57,11 +57,35 @@ def allow_orm_beside_playwright():
 # Where browser tests save what they show; open these to judge the pages.
 SCREENSHOTS = Path(os.environ.get("POPADMIN_SCREENSHOTS") or Path(__file__).parent / "artifacts")
 WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+# The same two, as Playwright's viewports.
+WIDE, PHONE = ({"width": w, "height": h} for w, h in WIDTHS.values())
 
 
 def save_screenshot(page, name: str):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def shots_at_both_widths(page, name: str, no_side_scroll: bool = False):
+    """Screenshots `name`-1366 and `name`-390 of the page as it stands, back at
+    the wide viewport after; `no_side_scroll`: the page must fit each width."""
+    for viewport in (PHONE, WIDE):
+        page.set_viewport_size(viewport)
+        save_screenshot(page, f"{name}-{viewport['width']}")
+        if no_side_scroll:
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+
+
+def sign_in_admin(page, base: str, username: str, password: str):
+    """Through the admin's own login form, as a member of staff does."""
+    from django.urls import reverse
+    from playwright.sync_api import expect
+
+    page.goto(base + reverse("admin:login"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)
 
 
 def start_worker(django_db_blocker, tmp_path_factory, **env) -> CeleryProcess:

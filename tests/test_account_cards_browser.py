@@ -22,7 +22,9 @@ from accounts.models import GroupPolicy
 from retrieval import dispatcher, tasks
 from retrieval.models import RemoteAccount, Run
 from tests.browser import (
+    PHONE,
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
     save_screenshot,
@@ -39,7 +41,6 @@ pytestmark = [
 ]
 
 LOGIN_PASSWORD = "browser user password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ from playwright.sync_api import expect
 from retrieval.models import RemoteAccount
 from tests.browser import (
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
-    save_screenshot,
     screenshot_on_failure,
+    shots_at_both_widths,
+    sign_in_admin,
 )
 from tests.factories import make_account, make_mailbox
 
@@ -28,7 +30,6 @@ pytestmark = [
 ]
 
 PASSWORD = "form admin password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -40,21 +41,14 @@ def page(live_server, settings, dovecot):
         try:
             tab = browser.new_context(viewport=WIDE).new_page()
             tab.set_default_timeout(20_000)
-            tab.goto(live_server.url + reverse("admin:login"))
-            tab.fill("#id_username", "root")
-            tab.fill("#id_password", PASSWORD)
-            tab.click("input[type=submit]")
-            expect(tab.locator("#user-tools")).to_contain_text("root")
+            sign_in_admin(tab, live_server.url, "root", PASSWORD)
             yield tab
         finally:
             browser.close()
 
 
 def shots(page, name):
-    for width, viewport in (("1366", WIDE), ("390", PHONE)):
-        page.set_viewport_size(viewport)
-        save_screenshot(page, f"admin-account-form-{name}-{width}")
-    page.set_viewport_size(WIDE)
+    shots_at_both_widths(page, f"admin-account-form-{name}")
 
 
 def pick_owner(page, address):

@@ -13,10 +13,12 @@ from retrieval.models import GlobalSettings
 from tests.admin_helpers import make_remote
 from tests.browser import (
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
-    save_screenshot,
     screenshot_on_failure,
+    shots_at_both_widths,
+    sign_in_admin,
 )
 from tests.factories import make_mailbox
 
@@ -27,7 +29,6 @@ pytestmark = [
 ]
 
 PASSWORD = "polish admin password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -39,21 +40,14 @@ def page(live_server, settings):
         try:
             tab = browser.new_context(viewport=WIDE).new_page()
             tab.set_default_timeout(20_000)
-            tab.goto(live_server.url + reverse("admin:login"))
-            tab.fill("#id_username", "root")
-            tab.fill("#id_password", PASSWORD)
-            tab.click("input[type=submit]")
-            expect(tab.locator("#user-tools")).to_contain_text("root")
+            sign_in_admin(tab, live_server.url, "root", PASSWORD)
             yield tab
         finally:
             browser.close()
 
 
 def shots(page, name):
-    for width, viewport in (("1366", WIDE), ("390", PHONE)):
-        page.set_viewport_size(viewport)
-        save_screenshot(page, f"admin-polish-{name}-{width}")
-    page.set_viewport_size(WIDE)
+    shots_at_both_widths(page, f"admin-polish-{name}")
 
 
 def test_the_admin_pages(live_server, page):

@@ -22,7 +22,9 @@ from popadmin.celery import app
 from retrieval import tasks
 from retrieval.models import Run
 from tests.browser import (
+    PHONE,
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
     save_screenshot,
@@ -38,7 +40,6 @@ pytestmark = [
 ]
 
 LOGIN_PASSWORD = "browser user password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 HOSTILE = """<p id="greeting">Dear reader,</p><p>Our <b>quarterly</b> figures are in.</p>
 <script>document.getElementById('greeting').textContent = 'SCRIPT RAN';</script>
 <img src="https://tracker.test/pixel.gif" alt="tracker" onerror="this.alt='handler ran'">

@@ -18,6 +18,8 @@ from playwright.sync_api import expect
 from accounts.models import GroupPolicy
 from retrieval.models import GlobalSettings, OAuthGrant, OAuthProvider, RemoteAccount
 from tests.browser import (
+    PHONE,
+    WIDE,
     launch_chromium,
     playwright_session,
     save_screenshot,
@@ -35,7 +37,6 @@ pytestmark = [
 ]
 
 PASSWORD = "browser login password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
 def ports(oauth_dovecot):

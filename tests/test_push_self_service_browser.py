@@ -12,10 +12,11 @@ from accounts.models import GroupPolicy
 from retrieval.models import GlobalSettings
 from tests.browser import (
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
-    save_screenshot,
     screenshot_on_failure,
+    shots_at_both_widths,
 )
 from tests.factories import make_account, make_mailbox
 from tests.watching import watcher_running
@@ -27,16 +28,11 @@ pytestmark = [
 ]
 
 LOGIN = "push switch password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 WITHIN_SECONDS = "push: new mail arrives within seconds"
 
 
 def shots(page, name):
-    for width, viewport in (("1366", WIDE), ("390", PHONE)):
-        page.set_viewport_size(viewport)
-        save_screenshot(page, f"push-switch-{name}-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    page.set_viewport_size(WIDE)
+    shots_at_both_widths(page, f"push-switch-{name}", no_side_scroll=True)
 
 
 def save(page, base):

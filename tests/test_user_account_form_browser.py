@@ -14,10 +14,11 @@ from accounts.models import GroupPolicy
 from retrieval.models import GlobalSettings
 from tests.browser import (
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
-    save_screenshot,
     screenshot_on_failure,
+    shots_at_both_widths,
 )
 from tests.factories import make_account, make_mailbox
 
@@ -28,7 +29,6 @@ pytestmark = [
 ]
 
 LOGIN = "user form password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
 def person(django_user_model, address, manage=True):
@@ -64,10 +64,7 @@ def log_in(page, base):
 
 
 def shots(page, name):
-    for width, viewport in (("1366", WIDE), ("390", PHONE)):
-        page.set_viewport_size(viewport)
-        save_screenshot(page, f"user-account-form-{name}-{width}")
-    page.set_viewport_size(WIDE)
+    shots_at_both_widths(page, f"user-account-form-{name}")
 
 
 def test_an_edit_keeps_what_an_administrator_chose(live_server, page, django_user_model,

@@ -16,7 +16,9 @@ from accounts.models import GroupPolicy
 from delivery.models import Delivery
 from retrieval.models import GlobalSettings, RemoteAccount
 from tests.browser import (
+    PHONE,
     SCREENSHOTS,
+    WIDE,
     launch_chromium,
     playwright_session,
     save_screenshot,
@@ -33,7 +35,6 @@ pytestmark = [
 ]
 
 LOGIN_PASSWORD = "browser user password"
-WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
