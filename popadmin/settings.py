@@ -102,7 +102,7 @@ POPADMIN_DNS_SERVERS = env.list("POPADMIN_DNS_SERVERS", default=[])
 POPADMIN_ALLOWED_PORTS = env.list("POPADMIN_ALLOWED_PORTS", cast=int, default=[110, 995, 143, 993])
 
 INSTALLED_APPS = [
-    "django.contrib.admin.apps.SimpleAdminConfig",
+    "popadmin.admin_app.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

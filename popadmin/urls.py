@@ -9,7 +9,7 @@ from retrieval.ops.login import UserLoginView, UserLogoutView
 from retrieval.views import pages
 
 # The admin's modules load with the web site, not in every process
-# (settings: SimpleAdminConfig): a worker or `manage.py fetch` needs none.
+# (popadmin/admin_app.py): a worker or `manage.py fetch` needs none.
 admin.autodiscover()
 
 urlpatterns = [

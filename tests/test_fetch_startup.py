@@ -86,6 +86,21 @@ def test_the_web_site_registers_the_admin_pages(tmp_path):
     assert url == "/admin/retrieval/remoteaccount/" and int(after) > 5
 
 
+def test_the_system_checks_judge_every_admin_registration(tmp_path):
+    # A broken admin class must fail `manage.py check` whatever order the checks run in.
+    out = run_python(
+        "import django; django.setup()\n"
+        "from django.core import checks\n"
+        "from django.contrib import admin\n"
+        "print(checks.run_checks(tags=[checks.Tags.admin]), len(admin.site._registry))\n"
+        "from retrieval.admin.accounts import RemoteAccountAdmin\n"
+        "RemoteAccountAdmin.list_display = ['no_such_field']\n"
+        "print([e.id for e in checks.run_checks(tags=[checks.Tags.admin])])\n", tmp_path)
+    clean, broken = out.splitlines()
+    assert clean.startswith("[] ") and int(clean.split()[1]) > 5
+    assert "'admin.E108'" in broken  # list_display names no field
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_fetch_that_ends_at_once_has_written_and_committed_everything(dovecot, tmp_path):
     # The command's process skips the interpreter's teardown (manage.py QUICK_EXIT):
