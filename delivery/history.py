@@ -72,6 +72,33 @@ def earlier_copies(token: str, key: str, mailbox_ids, since) -> list[tuple]:
                 if result == Delivery.Result.DELIVERED]
 
 
+def earlier_copies_of_many(tokens, keys, mailbox_ids, since) -> tuple[dict, dict]:
+    """earlier_copies for several messages at once, in one query: ({token: rows},
+    {key: rows}), rows of (mailbox_id, content_digest), delivered copies only;
+    by key only those in `mailbox_ids` since `since`."""
+    ops = connection.ops
+    table = ops.quote_name(Delivery._meta.db_table)
+    marks = ", ".join(["%s"] * len(tokens))
+    # Only quoted names and %s marks are formatted in; every value is a parameter.
+    sql = (f"SELECT mailbox_id, content_digest, result, token, 1 FROM {table} "  # noqa: S608
+           f"WHERE token IN ({marks})")
+    params: list = list(tokens)
+    if mailbox_ids and keys:
+        sql += (f" UNION ALL SELECT mailbox_id, content_digest, result, message_key, 0 "  # noqa: S608
+                f"FROM {table} WHERE message_key IN ({', '.join(['%s'] * len(keys))}) "
+                f"AND created >= %s AND mailbox_id IN ({', '.join(['%s'] * len(mailbox_ids))})")
+        params += [*keys, ops.adapt_datetimefield_value(since), *mailbox_ids]
+    by_token: dict = {}
+    by_key: dict = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for mailbox_id, digest, result, name, is_token in cursor.fetchall():
+            if result == Delivery.Result.DELIVERED:
+                (by_token if is_token else by_key).setdefault(name, []).append(
+                    (mailbox_id, digest))
+    return by_token, by_key
+
+
 def failure_kind(outcome) -> str:
     """What a failed copy was about beyond its words (backends.base MAILBOX_FULL, ...)."""
     if outcome.storage_full:

@@ -60,6 +60,17 @@ class Report:
         return self.failed == 0
 
 
+@dataclass
+class _LookedUp:
+    """What one prefetch asked about, and the delivered copies it found."""
+
+    tokens: set
+    keys: set
+    ids: set
+    by_token: dict  # token -> [(mailbox_id, digest)]
+    by_key: dict  # key -> [(mailbox_id, digest)], in `ids` and recent only
+
+
 def delivery_token(account_id: int, uid: str, key: str) -> str:
     """32 hex digits naming this message from this account (uid and content key)."""
     return hashlib.sha256(f"{account_id}\0{uid}\0{key}".encode()).hexdigest()[:32]
@@ -79,6 +90,7 @@ class Router:
         # message of the run could be stored, so the engine downloads no more.
         self.refusal = ""
         self.stored_any = False  # a copy of this run was delivered
+        self._looked_up: _LookedUp | None = None  # the last prefetch
 
     @property
     def may_read_ahead(self) -> bool:
@@ -139,13 +151,35 @@ class Router:
                       folder, seen)
         return report
 
+    def prefetch(self, items):
+        """Look up the earlier copies of messages about to be delivered, [(uid, info)],
+        in one query (the engine's read-ahead, retrieval/read_ahead.py); deliver()
+        then answers from it for each, in place of a query of its own. Only the
+        account's owner is asked about: a message resolved to other mailboxes
+        (a loop, a catch-all) queries as ever."""
+        ids = [self.account.owner_id] if self.dedupe.enabled else []
+        tokens = {delivery_token(self.account.pk, uid, info.key): info.key for uid, info in items}
+        keys = sorted(set(tokens.values()))
+        by_token, by_key = history.earlier_copies_of_many(list(tokens), keys, ids,
+                                                          recent_since())
+        self._looked_up = _LookedUp(set(tokens), set(keys), set(ids), by_token, by_key)
+
+    def _copies(self, token, key, ids) -> list[tuple]:
+        """(mailbox_id, digest, served, recent) rows, from the prefetch if it covers
+        this message, else from a query of its own."""
+        known = self._looked_up
+        if known and token in known.tokens and key in known.keys and set(ids) <= known.ids:
+            rows = [(m, d, True, False) for m, d in known.by_token.get(token, [])]
+            return rows + [(m, d, False, True) for m, d in known.by_key.get(key, [])
+                           if m in ids]
+        return history.earlier_copies(token, key, ids, recent_since())
+
     def earlier_copies(self, token, info, mailboxes):
         """Mailboxes an earlier attempt served, and each mailbox's recent copies
         with this key (their digests), in one query."""
         ids = [m.pk for m in mailboxes] if self.dedupe.enabled else []
         served, stored = set(), {pk: set() for pk in ids}
-        for mailbox_id, digest, was_served, recent in history.earlier_copies(
-                token, info.key, ids, recent_since()):
+        for mailbox_id, digest, was_served, recent in self._copies(token, info.key, ids):
             if was_served:
                 served.add(mailbox_id)
             if recent:

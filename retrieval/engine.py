@@ -27,6 +27,7 @@ from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
 from retrieval.models.run import LOST_DATABASE
 from retrieval.protocols.base import FetchFailed
+from retrieval.read_ahead import ReadAhead
 from retrieval.refusals import Refusals
 from retrieval.sessions import connected_session
 from retrieval.spool import emptied
@@ -159,6 +160,7 @@ class Retrieval:
         self.group = GroupCommit(account, run, token, lease_seconds, refused=self.unrecorded,
                                  durable=self.router.flush)
         self._spool = None
+        self.ahead = ReadAhead(self.spool_dir)
         # Admitted just now (dispatcher.admit), so the service was running.
         self._switch_read = time.monotonic()
 
@@ -168,6 +170,7 @@ class Retrieval:
         finally:
             if self._spool is not None:
                 self._spool.close()
+            self.ahead.close()
             self.router.close()  # e.g. the IMAP APPEND target's connection
 
     def _passes(self):
@@ -231,6 +234,7 @@ class Retrieval:
         # POP3 with PIPELINING sends the next RETRs while one message is delivered.
         if self.router.may_read_ahead:
             session.prefetch(batch)
+        self.ahead.plan(batch)
         try:
             for done, msg in enumerate(batch, 1):
                 if self.heartbeat:
@@ -260,6 +264,8 @@ class Retrieval:
             # nothing is deleted on a connection in an unknown state.
             self.group.abandon(exc)
             raise
+        finally:
+            self.ahead.drop()  # read ahead but not delivered: left on the server
         expired = [m for m in due if m.uid in check.deletable]
         session.delete_many(expired)
         if expired:  # a zero would cost an UPDATE of the run
@@ -278,6 +284,14 @@ class Retrieval:
     def take(self, session, msg):
         """Fetch and deliver one message; its records join the open group
         (committed by GroupCommit, which then deletes it at the source)."""
+        ahead = self.ahead.pop(msg.uid)
+        if ahead is not None:
+            try:
+                self.deliver(session, msg, ahead.spool, ahead.size, ahead.info, ahead.error,
+                             ahead.refused)
+            finally:
+                self.ahead.release(ahead)
+            return
         spool = self.spool()
         try:
             size = session.fetch(msg, spool, self.max_bytes)
@@ -286,18 +300,74 @@ class Retrieval:
             self.skip_message(msg, "over the size limit while downloading; left on server")
             raise _Reconnect()
         except FetchFailed as exc:
-            # Refused, cut short or cut off: skipped for this run, the rest goes on.
-            self.skip.add(msg.uid)
-            self.group.count(failed=1)
-            self.refusals.failed(msg, exc)
-            if not exc.connected:
-                raise _Reconnect() from exc
+            self.fetch_failed(msg, exc)
+            return
+        info = self.read_ahead(session, msg, spool)
+        self.deliver(session, msg, spool, size, info)
+
+    def fetch_failed(self, msg, exc: FetchFailed):
+        # Refused, cut short or cut off: skipped for this run, the rest goes on.
+        self.skip.add(msg.uid)
+        self.group.count(failed=1)
+        self.refusals.failed(msg, exc)
+        if not exc.connected:
+            raise _Reconnect() from exc
+
+    def read_ahead(self, session, msg, spool):
+        """Download the next messages of the batch now (retrieval/read_ahead.py) and
+        look up their earlier copies with this one's in one query; this one's
+        MessageInfo, or None when nothing is read ahead."""
+        if not self.router.may_read_ahead or self.account.mode == RemoteAccount.Mode.CATCHALL:
+            return None
+        following = self.ahead.following(msg)
+        if not following:
+            return None
+        try:
+            info = inspect(spool)
+        except Exception:  # noqa: BLE001  (it fails alone in deliver, as ever)
+            return None
+        items = [(msg.uid, info)]
+        for nxt in following:
+            if self.heartbeat:
+                self.heartbeat.check()
+            entry = self.ahead.entry()
+            try:
+                entry.size = session.fetch(nxt, entry.spool, self.max_bytes)
+            except MessageTooLarge:
+                self.ahead.release(entry)
+                self.skip_message(nxt, "over the size limit while downloading; left on server")
+                raise _Reconnect()
+            except FetchFailed as exc:
+                if not exc.connected:
+                    self.ahead.release(entry)
+                    self.fetch_failed(nxt, exc)  # raises _Reconnect
+                entry.refused = exc
+            except BaseException:
+                self.ahead.release(entry)
+                raise
+            else:
+                try:
+                    entry.info = inspect(entry.spool)
+                    items.append((nxt.uid, entry.info))
+                except Exception as exc:  # noqa: BLE001
+                    entry.error = exc
+            self.ahead.keep(nxt.uid, entry)
+        self.router.prefetch(items)
+        return info
+
+    def deliver(self, session, msg, spool, size, info=None, error=None, refused=None):
+        """Deliver a fetched message (`info`: already inspected; `error`: inspecting
+        it failed; `refused`: its fetch failed on a connection still in order)."""
+        if refused is not None:
+            self.fetch_failed(msg, refused)
             return
         self.refusals.fetched(msg)
         self.group.begin()
         try:
+            if error is not None:
+                raise error
             # Writes nothing: its records come back in the report, for the group.
-            info = inspect(spool)
+            info = info or inspect(spool)
             report = self.router.deliver(
                 msg.uid, spool, info,
                 known=self.renumbered(info) or self.identity.same_content(msg, info),
