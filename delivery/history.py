@@ -44,38 +44,31 @@ def earlier_copies(token: str, key: str, mailbox_ids, since) -> list[tuple]:
     for `mailbox_ids`, those with its key since `since` (the duplicate check).
 
     Rows of (mailbox_id, content_digest, served, recent); a copy that is both
-    may come twice. Plain SQL on purpose: it runs once per message, and building
-    the same query with the ORM cost more than running it (about 1 ms against
-    0.1 ms; bench/pop3_vs_peers.py).
+    comes twice (copies_of)."""
+    by_token, by_key = earlier_copies_of_many([token], [key], mailbox_ids, since)
+    return copies_of(by_token, by_key, token, key, mailbox_ids)
 
-    Each half names the columns of one index (token; mailbox, key and time) and
-    the result is compared here, not in SQL: a condition on the result would let
-    PostgreSQL pick an index of the mail page's (partial, on delivered rows) whenever
-    its statistics are behind a table that grew fast, and read every delivered row
-    of the table for each message (46 ms a message at 70,000 rows, against 0.15 ms).
-    """
-    ops = connection.ops
-    table = ops.quote_name(Delivery._meta.db_table)
-    # Only quoted names and %s marks are formatted in; every value is a parameter.
-    sql = f"SELECT mailbox_id, content_digest, result, 1, 0 FROM {table} WHERE token = %s"  # noqa: S608
-    params: list = [token]
-    if mailbox_ids:
-        marks = ", ".join(["%s"] * len(mailbox_ids))
-        sql += (f" UNION ALL SELECT mailbox_id, content_digest, result, "  # noqa: S608
-                f"CASE WHEN token = %s THEN 1 ELSE 0 END, 1 FROM {table} "
-                f"WHERE message_key = %s AND created >= %s AND mailbox_id IN ({marks})")
-        params += [token, key, ops.adapt_datetimefield_value(since), *mailbox_ids]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(mailbox_id, digest, bool(served), bool(recent))
-                for mailbox_id, digest, result, served, recent in cursor.fetchall()
-                if result == Delivery.Result.DELIVERED]
+
+def copies_of(by_token, by_key, token: str, key: str, mailbox_ids) -> list[tuple]:
+    """One message's rows of (mailbox_id, content_digest, served, recent) out of
+    what earlier_copies_of_many found for it and others; by key only in `mailbox_ids`."""
+    return ([(m, d, True, False) for m, d in by_token.get(token, [])]
+            + [(m, d, False, True) for m, d in by_key.get(key, []) if m in mailbox_ids])
 
 
 def earlier_copies_of_many(tokens, keys, mailbox_ids, since) -> tuple[dict, dict]:
-    """earlier_copies for several messages at once, in one query: ({token: rows},
-    {key: rows}), rows of (mailbox_id, content_digest), delivered copies only;
-    by key only those in `mailbox_ids` since `since`."""
+    """The delivered copies carrying any of `tokens`, and those in `mailbox_ids`
+    with any of `keys` since `since`, in one query: ({token: rows}, {key: rows}),
+    rows of (mailbox_id, content_digest).
+
+    Plain SQL on purpose: it runs for every message or read-ahead window, and
+    building the same query with the ORM cost more than running it (about 1 ms
+    against 0.1 ms; bench/pop3_vs_peers.py). Each half names the columns of one
+    index (token; mailbox, key and time) and the result is compared here, not in
+    SQL: a condition on the result would let PostgreSQL pick an index of the mail
+    page's (partial, on delivered rows) whenever its statistics are behind a
+    table that grew fast, and read every delivered row of the table for each
+    message (46 ms a message at 70,000 rows, against 0.15 ms)."""
     ops = connection.ops
     table = ops.quote_name(Delivery._meta.db_table)
     marks = ", ".join(["%s"] * len(tokens))

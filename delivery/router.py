@@ -169,9 +169,7 @@ class Router:
         this message, else from a query of its own."""
         known = self._looked_up
         if known and token in known.tokens and key in known.keys and set(ids) <= known.ids:
-            rows = [(m, d, True, False) for m, d in known.by_token.get(token, [])]
-            return rows + [(m, d, False, True) for m, d in known.by_key.get(key, [])
-                           if m in ids]
+            return history.copies_of(known.by_token, known.by_key, token, key, ids)
         return history.earlier_copies(token, key, ids, recent_since())
 
     def earlier_copies(self, token, info, mailboxes):
