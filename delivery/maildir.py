@@ -178,7 +178,8 @@ def unique_name(size: int, token: str = "") -> str:
     now = time.time()
     host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
     tag = f"R{token}" if token else ""
-    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}{tag}.{host},S={size}"
+    usec = int(now % 1 * 1e6)  # six digits: names of one second sort in delivery order
+    return f"{int(now)}.M{usec:06d}P{os.getpid()}Q{next(_counter)}{tag}.{host},S={size}"
 
 
 def delivered_tokens(maildir: Path, folder: str) -> set[str]:
