@@ -6,13 +6,11 @@ the keep policy only after delivery, then commit (POP3 QUIT / IMAP expunge)
 and go on until the mailbox is drained.
 """
 
-import datetime as dt
 import logging
 import time
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
 
 from delivery.dedupe import DuplicateFilter
 from delivery.maildir import STORAGE_ERRORS, DeliveryError
@@ -20,11 +18,11 @@ from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
 from popadmin.secrets import SecretError
-from retrieval import dispatcher, history, identity
+from retrieval import dispatcher, history, identity, seen_state
 from retrieval.dispatcher import Admission
 from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
-from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, SeenMessage
+from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run
 from retrieval.models.run import LOST_DATABASE
 from retrieval.protocols.base import FetchFailed
 from retrieval.read_ahead import ReadAhead
@@ -149,8 +147,7 @@ class Retrieval:
         # Messages this run gave up on (too big, undeliverable): later passes
         # skip them so they cannot block the rest of the mailbox.
         self.skip: set[str] = set()
-        # Identities of mail taken before the server renumbered a folder.
-        self.renumbered_keys: dict[str, set[str]] = {}  # key -> content digests
+        self.renumbered = seen_state.Renumbered(account, run)
         # Messages the server would not send whole, counted across runs (refusals.py).
         self.refusals = Refusals(account, run)
         self.router = Router(
@@ -213,12 +210,12 @@ class Retrieval:
         listing = self.identity.stable(session, session.list_messages(), seen)
         if first_pass:
             self.run.seen = len(listing)
-            self.check_uidvalidity(session, seen)
-            self.prune_seen(seen, listing)
+            self.renumbered.notice(session, seen)
+            seen_state.prune(self.account, seen, listing)
             self.skip |= self.refusals.start(listing)
         # A uid proves nothing alone: what may be deleted unfetched, and what must
         # be fetched although its uid is known, is the identity check's (identity.py).
-        due = self.expired(listing, seen)
+        due = seen_state.expired(self.account, listing, seen)
         check = self.identity.check(session, listing, seen, due)
         new = [m for m in listing if (m.uid not in seen or m.uid in check.fetch)
                and m.uid not in self.skip]
@@ -294,16 +291,20 @@ class Retrieval:
             return
         spool = self.spool()
         try:
-            size = session.fetch(msg, spool, self.max_bytes)
-        except MessageTooLarge:
-            # The server understated the size; the connection is now mid-message.
-            self.skip_message(msg, "over the size limit while downloading; left on server")
-            raise _Reconnect()
+            size = self.download(session, msg, spool)
         except FetchFailed as exc:
             self.fetch_failed(msg, exc)
             return
         info = self.read_ahead(session, msg, spool)
         self.deliver(session, msg, spool, size, info)
+
+    def download(self, session, msg, spool) -> int:
+        try:
+            return session.fetch(msg, spool, self.max_bytes)
+        except MessageTooLarge:
+            # The server understated the size; the connection is now mid-message.
+            self.skip_message(msg, "over the size limit while downloading; left on server")
+            raise _Reconnect()
 
     def fetch_failed(self, msg, exc: FetchFailed):
         # Refused, cut short or cut off: skipped for this run, the rest goes on.
@@ -332,11 +333,7 @@ class Retrieval:
                 self.heartbeat.check()
             entry = self.ahead.entry()
             try:
-                entry.size = session.fetch(nxt, entry.spool, self.max_bytes)
-            except MessageTooLarge:
-                self.ahead.release(entry)
-                self.skip_message(nxt, "over the size limit while downloading; left on server")
-                raise _Reconnect()
+                entry.size = self.download(session, nxt, entry.spool)
             except FetchFailed as exc:
                 if not exc.connected:
                     self.ahead.release(entry)
@@ -370,7 +367,7 @@ class Retrieval:
             info = info or inspect(spool)
             report = self.router.deliver(
                 msg.uid, spool, info,
-                known=self.renumbered(info) or self.identity.same_content(msg, info),
+                known=self.renumbered.known(info) or self.identity.same_content(msg, info),
                 source_folder=source_folder(msg), seen=msg.seen)
         except Exception as exc:  # one bad message must not stop the whole account
             log.exception("account %s: message %s failed", self.account.pk, msg.uid)
@@ -418,61 +415,9 @@ class Retrieval:
                          failed=1 - report.failed)
         self.left_alone(msg, exc)
 
-    def renumbered(self, info) -> bool:
-        """Mail taken before its folder was renumbered: same key and same content
-        (key alone for seen-state written before digests were kept)."""
-        digests = self.renumbered_keys.get(info.key)
-        return digests is not None and bool(digests & {info.digest, ""})
-
     def skip_message(self, msg, why: str):
         self.skip.add(msg.uid)
         self.run.note(f"message {msg.uid}: {why}")
-
-    def check_uidvalidity(self, session, seen):
-        """Notice an IMAP folder whose UIDVALIDITY changed since we last took mail.
-
-        Its old UIDs mean nothing now, so mail taken before is recognised by
-        its Message-ID and content digest kept in the seen-state, whatever the
-        duplicate-check setting, instead of being delivered again.
-        """
-        for folder, validity in session.uidvalidity.items():
-            stale = {
-                uid for uid in seen
-                if uid.count("/") >= 2 and uid.rsplit("/", 2)[0] == folder
-                and uid.rsplit("/", 2)[1] != str(validity)
-            }
-            if not stale:
-                continue
-            old = sorted({uid.rsplit("/", 2)[1] for uid in stale})
-            self.run.note(
-                f"folder {folder}: UIDVALIDITY changed from {', '.join(old)} to {validity}; "
-                "the server renumbered its messages, so mail already delivered is matched "
-                "by Message-ID and content and not delivered again"
-            )
-            for chunk in _chunks(sorted(stale)):
-                rows = SeenMessage.objects.filter(account=self.account, uid__in=chunk)
-                pairs = rows.exclude(message_key="").values_list("message_key", "content_digest")
-                for key, digest in pairs:
-                    self.renumbered_keys.setdefault(key, set()).add(digest)
-
-    def expired(self, listing, seen):
-        """Messages with seen-state whose keep policy says they go now, if the
-        identity check (identity.py) finds them still the messages taken."""
-        policy = self.account.keep_policy
-        if policy == RemoteAccount.Keep.KEEP:
-            return []
-        if policy == RemoteAccount.Keep.DELETE:
-            # Delivered before, but a DELE or QUIT did not go through last time.
-            return [m for m in listing if m.uid in seen]
-        cutoff = timezone.now() - dt.timedelta(days=self.account.keep_days)
-        return [m for m in listing if m.uid in seen and seen[m.uid].first_seen <= cutoff]
-
-    def prune_seen(self, seen, listing):
-        """Forget messages no longer on the server, so the table does not grow forever."""
-        gone = set(seen) - {m.uid for m in listing}
-        if gone:
-            for chunk in _chunks(sorted(gone)):
-                SeenMessage.objects.filter(account=self.account, uid__in=chunk).delete()
 
     def spool(self):
         """One spool for the whole run, emptied before each message (retrieval/spool.py)."""
@@ -483,12 +428,6 @@ class Retrieval:
     def spool_dir():
         settings.SPOOL_DIR.mkdir(parents=True, exist_ok=True)
         return settings.SPOOL_DIR
-
-
-def _chunks(items: list, size: int = 500):
-    # Bounded IN (...) lists: SQLite caps the number of query parameters.
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class _Reconnect(Exception):

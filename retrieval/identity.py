@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from retrieval.models import SeenMessage
 from retrieval.protocols.header_digest import HEADER_LIMIT, header_digest
+from retrieval.seen_state import chunks
 
 CONTENT_UID = "sha256:"  # a POP3 server without UIDL: the uid already is size and headers
 _DUP = re.compile(r"(.+)#dup(\d+)\Z", re.S)
@@ -226,7 +227,7 @@ class Identities:
         if not msgs or not getattr(session, "checks_headers", False):
             return set()
         recorded = {}
-        for chunk in _chunks([m.uid for m in msgs]):
+        for chunk in chunks([m.uid for m in msgs]):
             recorded.update(SeenMessage.objects.filter(account=self.account, uid__in=chunk)
                             .exclude(header_digest="").values_list("uid", "header_digest"))
         msgs = [m for m in msgs if m.uid in recorded]
@@ -238,7 +239,7 @@ class Identities:
 
     def _recorded(self, uids) -> dict[str, tuple[dt.datetime, str, str]]:
         found = {}
-        for chunk in _chunks(sorted(uids)):
+        for chunk in chunks(sorted(uids)):
             for uid, first_seen, key, digest in SeenMessage.objects.filter(
                     account=self.account, uid__in=chunk).values_list(
                     "uid", "first_seen", "message_key", "content_digest"):
@@ -273,7 +274,3 @@ class Identities:
             fields["first_seen"] = self.check_result.recheck[msg.uid][0]  # the same message
         return fields
 
-
-def _chunks(items: list, size: int = 500):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
