@@ -87,13 +87,15 @@ def test_an_empty_table_left_by_a_crash_means_no_queue_yet(channel):
 
 
 def test_deleting_a_queue_unbinds_it_and_leaves_the_others(channel):
-    chan, _control = channel
-    chan.exchange_declare("celery", "direct")
-    for name in ("a", "b", "c"):
+    # Names of their own: the virtual transport keeps declared exchanges per
+    # process, and this process may have declared Celery's already.
+    chan, control = channel
+    chan.exchange_declare("unbind-test", "direct")
+    for name in ("unbind-a", "unbind-b", "unbind-c"):
         chan.queue_declare(name)
-        chan.queue_bind(name, "celery", name)
+        chan.queue_bind(name, "unbind-test", name)
 
-    chan.queue_delete("b")
+    chan.queue_delete("unbind-b")
 
-    assert sorted(q.queue for q in chan.get_table("celery")) == ["a", "c"]
-    assert not [p for p in _control.iterdir() if p.name.endswith(".part")]
+    assert sorted(q.queue for q in chan.get_table("unbind-test")) == ["unbind-a", "unbind-c"]
+    assert not [p for p in control.iterdir() if p.name.endswith(".part")]
