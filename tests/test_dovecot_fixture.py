@@ -214,3 +214,36 @@ def test_log_records_logins(dovecot, mail_user):
     user, password = mail_user
     pop3_login(dovecot, user, password).quit()
     assert f"Login: user=<{user}>" in dovecot.log_text()
+
+
+def test_a_stopped_server_leaves_no_process_and_frees_its_ports():
+    import os
+    import socket
+
+    from tests.dovecot import Dovecot
+    from tests.workers import wait_for
+
+    server = Dovecot().start()
+    user, password = server.add_user()
+    client = imaplib.IMAP4(server.host, server.imap_port, timeout=TIMEOUT)
+    client.login(user, password)  # a login process and an imap process
+    group = server._proc.pid
+    ports = [getattr(server, name) for name in Dovecot.PORTS]
+
+    server.stop()
+
+    def group_gone():
+        # Killed at once; the children, orphaned, are reaped by init soon after.
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(group_gone, timeout=30, what="the server's processes to end")
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((server.host, port))
+    with pytest.raises((OSError, imaplib.IMAP4.abort)):
+        client.noop()
