@@ -179,6 +179,13 @@ def test_it_summarises_failures_and_progress(admin_client):
     assert Run(total=0, fetched=0).progress == (0, 0)
 
 
+def test_failures_without_their_start_say_so_and_no_placeholder():
+    account = plain_account()
+    account.consecutive_failures = 2  # e.g. a row from before failing_since was kept
+
+    assert account.failure_summary == "failing, 2 attempts in a row"
+
+
 def test_it_declares_fetch_tasks_safe_to_run_twice_and_retries_only_transient_errors():
     assert fetch_account.acks_late and fetch_account.reject_on_worker_lost
     assert fetch_account.autoretry_for == TRANSIENT

@@ -320,9 +320,11 @@ class RemoteAccount(models.Model):
         attempts = self.consecutive_failures
         if not attempts:
             return ""
-        since = "?"
-        if self.failing_since:
-            since = date_format(timezone.localtime(self.failing_since), "SHORT_DATETIME_FORMAT")
+        if not self.failing_since:
+            # Failures counted without their start (an imported or older row).
+            return ngettext("failing, %(count)s attempt", "failing, %(count)s attempts in a row",
+                            attempts) % {"count": attempts}
+        since = date_format(timezone.localtime(self.failing_since), "SHORT_DATETIME_FORMAT")
         return ngettext("failing since %(since)s, %(count)s attempt",
                         "failing since %(since)s, %(count)s attempts",
                         attempts) % {"since": since, "count": attempts}
