@@ -106,3 +106,28 @@ def test_a_replaced_process_leaves_the_list_a_side_by_side_one_stays():
 
     assert old.pk not in listed and old_beat.pk not in listed
     assert {new.pk, new_beat.pk, side.pk, dead.pk} <= listed
+
+
+def test_a_starting_worker_ends_the_no_worker_alert_at_once(settings):
+    # Beat started first and raised it; the worker's first heartbeat closes it
+    # then, not at the next evaluation a minute later.
+    process("beat", "a", 30)
+    alerts.evaluate(heartbeats=alerts.heartbeat_pairs())
+    assert [(e.kind, e.key) for e in alerts.open_episodes()] == [("silent", "worker")]
+
+    heartbeat.beat("worker", "w1@a", 10)
+
+    assert list(alerts.open_episodes()) == []
+    episode = AlertEpisode.objects.get(kind="silent", key="worker")
+    assert episode.closed is not None
+
+
+def test_a_heartbeat_of_a_known_process_evaluates_nothing(monkeypatch):
+    process("worker", "w1@a", 10)
+    evaluations = []
+    monkeypatch.setattr(heartbeat, "_evaluate_alerts", lambda: evaluations.append(1))
+
+    heartbeat.beat("worker", "w1@a", 10)  # the row is there: an update only
+    heartbeat.beat("worker", "w2@a", 20)  # a new process, with no alert open
+
+    assert evaluations == []

@@ -48,6 +48,18 @@ def beat(role: str, hostname: str, pid: int, started=None):
             defaults={"version": version(), "started": started or now, "last_seen": now,
                       "stopped": None},
         )
+        _close_silent_alert(role)
+
+
+def _close_silent_alert(role: str):
+    """A process's first heartbeat ends its role's "silent" alert at once, not at the next
+    evaluation a minute on: the dashboard must not list "no worker seen" beside a running
+    worker."""
+    from retrieval.models import AlertEpisode
+
+    if AlertEpisode.objects.filter(kind=AlertEpisode.Kind.SILENT, key=role,
+                                   closed__isnull=True).exists():
+        _evaluate_alerts()
 
 
 # How often the heartbeat thread evaluates the alerts (alerts.SILENT_AFTER is a minute).
