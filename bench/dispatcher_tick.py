@@ -147,7 +147,7 @@ def time_admission(running: int):
     """One session start (count live leases under the lock) with `running` sessions live."""
     from django.utils import timezone
 
-    from retrieval import dispatcher
+    from retrieval import admission
     from retrieval.models import GlobalSettings, RemoteAccount
     from retrieval.models.account import enabled_account_count
 
@@ -161,10 +161,10 @@ def time_admission(running: int):
     times = []
     for account in probe:
         started = time.perf_counter()
-        admission = dispatcher.admit(account, 60, "manual")
+        admitted = admission.admit(account, 60, "manual")
         times.append(time.perf_counter() - started)
-        assert admission, admission.reason
-        account.release_lease(admission.token)
+        assert admitted, admitted.reason
+        account.release_lease(admitted.token)
     GlobalSettings.objects.filter(pk=1).update(max_sessions_per_host=3)
     print(f"session start with {running:,} sessions running (auto cap "
           f"{GlobalSettings.load().effective_max_concurrent(enabled_account_count()):,}): median "

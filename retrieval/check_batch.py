@@ -6,7 +6,7 @@ batch of due accounts (the dispatcher queues them together) is checked
 concurrently with asyncio, and the database is touched a handful of times
 per batch, not per account:
 
-1. admission, one transaction under the admission lock (dispatcher.admit's
+1. admission, one transaction under the admission lock (admission.admit's
    rules, for the batch): the service switch, every account's session lock
    (one round trip on PostgreSQL), still due, the global cap and the
    per-server limit counted from live leases; one lease for the batch;

@@ -18,8 +18,8 @@ from delivery.message import inspect
 from delivery.router import Router
 from popadmin.net.errors import ConnectError, MessageTooLarge, ProtocolError
 from popadmin.secrets import SecretError
-from retrieval import dispatcher, history, identity, seen_state
-from retrieval.dispatcher import Admission
+from retrieval import admission, history, identity, seen_state
+from retrieval.admission import Admission
 from retrieval.group_commit import GROUP_ALONE_BYTES, GroupCommit
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run
@@ -46,13 +46,13 @@ def run_account(account_id: int, trigger: str) -> Run | Admission:
     That is: another worker holds the account, the service is stopped, no
     slot is free under the global or per-server limit (the account goes back
     in line), or a scheduled task finds its account no longer due
-    (dispatcher.admit).
+    (admission.admit).
     """
     account = (RemoteAccount.objects.select_related("owner", "owner__retrieval_settings")
                .annotate(has_refused=Refusals.any_recorded())  # no query of its own per poll
                .filter(pk=account_id).first())
     if account is None:
-        return Admission(None, dispatcher.GONE)
+        return Admission(None, admission.GONE)
     global_settings = GlobalSettings.load()
     owner_settings = getattr(account.owner, "retrieval_settings", None)  # read just now
     knobs = EffectiveSettings.for_mailbox(account.owner, global_settings, owner_settings)
@@ -60,10 +60,10 @@ def run_account(account_id: int, trigger: str) -> Run | Admission:
         settings.POPADMIN_LEASE_SECONDS,
         knobs.timeout_seconds * 4 + knobs.connection_retries * knobs.retry_seconds,
     )
-    admission = dispatcher.admit(account, lease_seconds, trigger)
-    if not admission:
-        return admission
-    token = admission.token
+    admitted = admission.admit(account, lease_seconds, trigger)
+    if not admitted:
+        return admitted
+    token = admitted.token
     try:
         run = Run.objects.create(account=account, trigger=trigger, lease_token=token,
                                  account_label=history.label(account),
@@ -158,7 +158,7 @@ class Retrieval:
                                  durable=self.router.flush)
         self._spool = None
         self.ahead = ReadAhead(self.spool_dir)
-        # Admitted just now (dispatcher.admit), so the service was running.
+        # Admitted just now (admission.admit), so the service was running.
         self._switch_read = time.monotonic()
 
     def execute(self):

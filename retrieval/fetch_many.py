@@ -3,7 +3,7 @@
 Each account runs in a process of its own (forked, so the command's settings
 come along), at most `jobs` at once and at most the per-server limit on any
 one server; the global cap still has the last word at each session's start
-(dispatcher.admit), so workers running beside the command keep their share.
+(admission.admit), so workers running beside the command keep their share.
 Results come back in the order the accounts were given.
 
 A caller inside a transaction (a test, or anyone holding uncommitted rows)

@@ -91,7 +91,7 @@ class AdvisoryLock:
     which lives as long as the process: the lock goes with the process."""
 
     # held() reads the server's lock table: a probe never takes the lock, so
-    # it may be taken before the admission lock (dispatcher.admit).
+    # it may be taken before the admission lock (admission.admit).
     PROBED_WITHOUT_TAKING = True
 
     def __init__(self, account_id: int):

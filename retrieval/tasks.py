@@ -47,7 +47,7 @@ def fetch_account(account_id: int, trigger: str = "schedule"):
         lost_connection.explain_later(account_id, since)
         raise
     if not run:
-        return None  # refused (dispatcher.admit): the account stays in line or is served
+        return None  # refused (admission.admit): the account stays in line or is served
     push.after_session(account_id, run)
     refill()
     return run.pk

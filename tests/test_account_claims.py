@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from retrieval import dispatcher
-from retrieval.dispatcher import NOT_DUE, claim_hold
+from retrieval.admission import NOT_DUE
+from retrieval.dispatcher import claim_hold
 from retrieval.models import AccountClaim, RemoteAccount
 from tests.test_dispatcher import AGO, admit, configure, make_account, refused
 

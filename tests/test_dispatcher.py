@@ -10,8 +10,8 @@ from django.db import connections
 from django.utils import timezone
 
 from popadmin.celery import app
-from retrieval import dispatcher
-from retrieval.dispatcher import BUSY, NO_SERVER_SLOT, NO_SLOT, NOT_DUE, SERVICE_STOPPED
+from retrieval import admission, dispatcher
+from retrieval.admission import BUSY, NO_SERVER_SLOT, NO_SLOT, NOT_DUE, SERVICE_STOPPED
 from retrieval.locks import session_lock
 from retrieval.models import AccountClaim, GlobalSettings, RemoteAccount, Run
 from retrieval.models.account import enabled_account_count
@@ -59,15 +59,15 @@ def requests(monkeypatch, django_capture_on_commit_callbacks):
     return request
 
 
-def admit(account, trigger) -> dispatcher.Admission:
-    return dispatcher.admit(account, 60, trigger)
+def admit(account, trigger) -> admission.Admission:
+    return admission.admit(account, 60, trigger)
 
 
 def refused(account, trigger) -> str:
     """Why the session may not start; fails if it started."""
-    admission = admit(account, trigger)
-    assert not admission and admission.token is None
-    return admission.reason
+    admitted = admit(account, trigger)
+    assert not admitted and admitted.token is None
+    return admitted.reason
 
 
 def hold(account, lease_seconds=60):

@@ -5,7 +5,7 @@ import socket
 import pytest
 from django.db import OperationalError
 
-from retrieval import dispatcher, engine
+from retrieval import admission, engine
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.status import reap_stale_runs
 from tests.factories import local_messages, make_account
@@ -92,10 +92,10 @@ def test_it_connects_without_verification_when_the_admin_says_so(dovecot, mail_u
 def test_it_skips_an_account_whose_lease_is_held(dovecot, mail_user):
     dovecot.deliver_many(mail_user[0], 1)
     account = make_account(dovecot, *mail_user)
-    assert dispatcher.admit(account, 60, Run.Trigger.MANUAL)  # its lock too, held here
+    assert admission.admit(account, 60, Run.Trigger.MANUAL)  # its lock too, held here
 
     refused = engine.run_account(account.pk, Run.Trigger.MANUAL)
-    assert not refused and refused.reason == dispatcher.BUSY
+    assert not refused and refused.reason == admission.BUSY
     assert not Run.objects.filter(account=account).exists()
     assert len(dovecot.messages(mail_user[0])) == 1
 
@@ -159,7 +159,7 @@ def test_it_ends_runs_of_dead_workers(dovecot, mail_user):
 
 def test_it_leaves_live_runs_alone(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
-    token = dispatcher.admit(account, 60, Run.Trigger.MANUAL).token
+    token = admission.admit(account, 60, Run.Trigger.MANUAL).token
     Run.objects.create(account=account, trigger="schedule", lease_token=token)
 
     assert reap_stale_runs() == 0

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from retrieval import dispatcher
+from retrieval import admission
 from retrieval.management.commands.fetch import human, refusal
 from retrieval.models import GlobalSettings, RemoteAccount
 from tests.factories import local_messages, make_account, make_mailbox
@@ -60,7 +60,7 @@ def test_it_exits_non_zero_and_says_why_when_a_run_fails(dovecot, mail_user):
 
 def test_it_reports_a_busy_account(dovecot, mail_user):
     account = make_account(dovecot, *mail_user)
-    assert dispatcher.admit(account, 60, "manual")  # a session in this process holds it
+    assert admission.admit(account, 60, "manual")  # a session in this process holds it
     out = io.StringIO()
 
     with pytest.raises(CommandError):
@@ -103,7 +103,7 @@ def test_it_reports_the_service_stopped():
 
 def test_it_reports_no_free_slot_under_the_global_cap():
     configure(max_concurrent_downloads=1, max_sessions_per_host=0)
-    assert dispatcher.admit(offline_account(host="elsewhere.example.test"), 60, "manual")
+    assert admission.admit(offline_account(host="elsewhere.example.test"), 60, "manual")
     account = offline_account()
 
     assert json.loads(refused(account, "--json"))["status"] == "no_slot"
@@ -112,7 +112,7 @@ def test_it_reports_no_free_slot_under_the_global_cap():
 
 def test_it_reports_no_free_slot_on_the_server():
     configure(max_concurrent_downloads=10, max_sessions_per_host=1)
-    assert dispatcher.admit(offline_account(host="pop.example.test"), 60, "manual")
+    assert admission.admit(offline_account(host="pop.example.test"), 60, "manual")
     account = offline_account(host="POP.example.test")
 
     assert json.loads(refused(account, "--json"))["status"] == "no_server_slot"
@@ -121,11 +121,11 @@ def test_it_reports_no_free_slot_on_the_server():
 
 def test_it_words_a_task_no_longer_due():
     # fetch itself is never "not due" (it runs whatever it is given); a caller
-    # reading dispatcher.admit's reasons through it still gets a status.
-    result = refusal(7, dispatcher.NOT_DUE)
+    # reading admission.admit's reasons through it still gets a status.
+    result = refusal(7, admission.NOT_DUE)
 
     assert (result["status"], result["run"]) == ("not_due", None)
-    assert human(result) == f"account 7: not due ({dispatcher.NOT_DUE})"
+    assert human(result) == f"account 7: not due ({admission.NOT_DUE})"
 
 
 def test_it_refuses_unknown_accounts_and_missing_arguments():

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from retrieval import dispatcher
+from retrieval import admission
 from retrieval.heartbeat import Heartbeat, LeaseLost
 from retrieval.models import RemoteAccount, Run
 from tests.factories import make_mailbox
@@ -21,10 +21,10 @@ SECONDS = 0.6  # a beat every 0.2 s
 def session():
     account = RemoteAccount.objects.create(owner=make_mailbox(), host="pop.example.test",
                                            username="u")
-    admission = dispatcher.admit(account, SECONDS, Run.Trigger.MANUAL)
-    assert admission, admission.reason
-    yield account, admission.token
-    account.release_lease(admission.token)
+    admitted = admission.admit(account, SECONDS, Run.Trigger.MANUAL)
+    assert admitted, admitted.reason
+    yield account, admitted.token
+    account.release_lease(admitted.token)
 
 
 def expires(account):

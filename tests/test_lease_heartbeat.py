@@ -12,7 +12,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from retrieval import dispatcher
+from retrieval import admission
 from retrieval.models import GlobalSettings, RemoteAccount, Run
 from retrieval.tasks import fetch_account
 from tests.factories import local_messages, make_mailbox
@@ -68,7 +68,7 @@ def test_it_keeps_the_account_while_one_message_outlasts_the_lease(tmp_path):
                     break  # the session just ended
                 # Renewed while the message drips, so it never looks like a dead worker's.
                 assert row.lease_expires > timezone.now(), "the lease ran out mid-message"
-                assert dispatcher.admit(row, 60, Run.Trigger.MANUAL).reason == dispatcher.BUSY
+                assert admission.admit(row, 60, Run.Trigger.MANUAL).reason == admission.BUSY
                 attempts += 1
                 time.sleep(0.5)
             transfer = time.monotonic() - began

@@ -12,7 +12,7 @@ import smtplib
 import pytest
 from django.db.models import Sum
 
-from retrieval import dispatcher, push
+from retrieval import admission, dispatcher, push
 from retrieval.models import (
     AccountClaim,
     EffectiveSettings,
@@ -40,13 +40,13 @@ def sent(monkeypatch):
     return published
 
 
-def end_session(account, admission, delivered=0):
+def end_session(account, admitted, delivered=0):
     run = Run.objects.create(account=account, trigger=Run.Trigger.MANUAL,
-                             lease_token=admission.token, delivered=delivered,
+                             lease_token=admitted.token, delivered=delivered,
                              fetched=delivered)
     knobs = EffectiveSettings.for_mailbox(account.owner, GlobalSettings.load(), None)
-    finish_run(account, run, knobs, admission.token)
-    account.release_lease(admission.token)
+    finish_run(account, run, knobs, admitted.token)
+    account.release_lease(admitted.token)
     return run
 
 
@@ -63,12 +63,12 @@ def test_a_push_to_a_free_account_queues_one_fetch_with_trigger_push(dovecot, ma
 
 def test_pushes_during_a_session_lead_to_exactly_one_more_fetch(dovecot, mail_user, sent):
     account = make_account(dovecot, *mail_user, protocol="imap")
-    admission = dispatcher.admit(account, 300, Run.Trigger.MANUAL)
-    assert admission
+    admitted = admission.admit(account, 300, Run.Trigger.MANUAL)
+    assert admitted
     assert push.notify(account.pk) == push.DIRTY
     assert push.notify(account.pk) == push.DIRTY
     assert sent == []
-    run = end_session(account, admission)
+    run = end_session(account, admitted)
     push.after_session(account.pk, run)
     push.after_session(account.pk, run)
     assert sent == [(account.pk, "push")]
@@ -77,8 +77,8 @@ def test_pushes_during_a_session_lead_to_exactly_one_more_fetch(dovecot, mail_us
 
 def test_a_session_without_a_push_queues_nothing_more(dovecot, mail_user, sent):
     account = make_account(dovecot, *mail_user, protocol="imap")
-    admission = dispatcher.admit(account, 300, Run.Trigger.MANUAL)
-    push.after_session(account.pk, end_session(account, admission))
+    admitted = admission.admit(account, 300, Run.Trigger.MANUAL)
+    push.after_session(account.pk, end_session(account, admitted))
     assert sent == []
 
 
@@ -87,8 +87,8 @@ def test_push_latency_counts_from_the_push_to_the_delivering_session(dovecot, ma
     assert push.notify(account.pk) == push.QUEUED
     seen = RemoteAccount.objects.get(pk=account.pk).push_seen
     assert seen is not None
-    admission = dispatcher.admit(account, 300, Run.Trigger.PUSH)
-    run = end_session(account, admission, delivered=1)
+    admitted = admission.admit(account, 300, Run.Trigger.PUSH)
+    run = end_session(account, admitted, delivered=1)
     push.after_session(account.pk, run)
     buckets, count, total = PushLatency.cumulative()
     assert count == 1

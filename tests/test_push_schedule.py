@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from retrieval import dispatcher, push_schedule
+from retrieval import admission, push_schedule
 from retrieval.models import EffectiveSettings, GlobalSettings, PushWatch, RemoteAccount, Run
 from retrieval.status import finish_run
 from tests.factories import make_account
@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def finished(account):
-    admission = dispatcher.admit(account, 300, Run.Trigger.MANUAL)
+    admitted = admission.admit(account, 300, Run.Trigger.MANUAL)
     run = Run.objects.create(account=account, trigger=Run.Trigger.MANUAL,
-                             lease_token=admission.token)
+                             lease_token=admitted.token)
     knobs = EffectiveSettings.for_mailbox(account.owner, GlobalSettings.load(), None)
-    finish_run(account, run, knobs, admission.token)
-    account.release_lease(admission.token)
+    finish_run(account, run, knobs, admitted.token)
+    account.release_lease(admitted.token)
     return RemoteAccount.objects.get(pk=account.pk).next_check - timezone.now()
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from retrieval import dispatcher, engine
+from retrieval import admission, dispatcher, engine
 from retrieval.models import EffectiveSettings, GlobalSettings, RemoteAccount, Run, UserSettings
 from retrieval.status import MAX_BACKOFF, MAX_JITTER, finish_run
 from retrieval.tasks import TRANSIENT, fetch_account
@@ -53,7 +53,7 @@ def test_it_stops_a_session_after_the_message_in_hand_and_resumes(
 
     # Stopped: nothing new starts, whoever asks.
     refused = engine.run_account(account.pk, Run.Trigger.MANUAL)
-    assert not refused and refused.reason == dispatcher.SERVICE_STOPPED
+    assert not refused and refused.reason == admission.SERVICE_STOPPED
     assert dispatcher.dispatch(lambda pk, trigger: None) == []
 
     # Started again: the rest of the mailbox is due at once.

@@ -333,13 +333,13 @@ class RemoteAccount(models.Model):
 
     # --- lease primitives (invariant "One session per account"): the UPDATEs
     # that write the lease row. Who may take it is decided by the dispatcher
-    # (retrieval.dispatcher.admit), under the admission lock. ---
+    # (retrieval.admission.admit), under the admission lock. ---
 
     def take_lease(self, seconds: int) -> uuid.UUID | None:
         """Write a fresh lease on the row, and drop the claim that queued it.
 
         Unconditional on the old lease: the caller holds the account's
-        session lock (dispatcher.admit keeps it in session_lock), so a lease
+        session lock (admission.admit keeps it in session_lock), so a lease
         still on the row is a dead worker's. None when the account is gone.
         """
         token = uuid.uuid4()

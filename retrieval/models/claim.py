@@ -12,7 +12,7 @@ worker has received the task, that worker (`worker`, its node name): a
 claim whose task is lost (the broker restarted, the publish failed, the
 worker that held it died or dropped it) is found and released by the next
 dispatcher tick (retrieval/lost_claims.py), long before `until`. The session
-start (RemoteAccount.take_lease) and a refused start (dispatcher._give_back)
+start (RemoteAccount.take_lease) and a refused start (admission._give_back)
 delete it; an expired row left behind means nothing and is overwritten by
 the next claim.
 """

@@ -12,19 +12,19 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
-from retrieval import dispatcher, engine, push
+from retrieval import admission, engine, push
 from retrieval.fetch_many import default_jobs, run_many
 from retrieval.models import RemoteAccount, Run
 
-# Why an account did not run (dispatcher.admit): the --json status and the
+# Why an account did not run (admission.admit): the --json status and the
 # words a person reads. A per-server refusal names the server ({host}).
 REFUSALS = {
-    dispatcher.BUSY: ("busy", "busy"),
-    dispatcher.SERVICE_STOPPED: ("stopped", "service stopped"),
-    dispatcher.NO_SLOT: ("no_slot", "no free slot"),
-    dispatcher.NO_SERVER_SLOT: ("no_server_slot", "no free slot on {host}"),
-    dispatcher.NOT_DUE: ("not_due", "not due"),
-    dispatcher.GONE: ("gone", "account deleted"),
+    admission.BUSY: ("busy", "busy"),
+    admission.SERVICE_STOPPED: ("stopped", "service stopped"),
+    admission.NO_SLOT: ("no_slot", "no free slot"),
+    admission.NO_SERVER_SLOT: ("no_server_slot", "no free slot on {host}"),
+    admission.NOT_DUE: ("not_due", "not due"),
+    admission.GONE: ("gone", "account deleted"),
 }
 # The database restarting or a dropped connection, mid-session: the mail is
 # safe (nothing is deleted before it is stored), the run is ended by the next
