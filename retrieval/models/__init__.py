@@ -1,4 +1,4 @@
-from retrieval.models.account import RemoteAccount, SeenMessage
+from retrieval.models.account import RemoteAccount
 from retrieval.models.alert import AlertEpisode
 from retrieval.models.check_state import CheckTotals, FolderMark
 from retrieval.models.claim import AccountClaim
@@ -8,6 +8,7 @@ from retrieval.models.pending_import import PendingImport
 from retrieval.models.push import PushLatency, PushWatch, PushWatcher
 from retrieval.models.refused import RefusedMessage
 from retrieval.models.run import Run
+from retrieval.models.seen import SeenMessage
 from retrieval.models.settings import EffectiveSettings, GlobalSettings, UserSettings
 from retrieval.models.stats import HourlyStats
 
