@@ -153,6 +153,9 @@ def time_admission(running: int):
 
     GlobalSettings.objects.filter(pk=1).update(max_sessions_per_host=0)
     spread(0.0)
+    # Below the automatic cap, with room for the probes: a small --accounts has a small cap.
+    cap = GlobalSettings.load().effective_max_concurrent(enabled_account_count())
+    running = min(running, cap - 25)
     pks = list(RemoteAccount.objects.filter(enabled=True).values_list("pk", flat=True)[:running])
     RemoteAccount.objects.filter(pk__in=pks).update(
         lease_token=uuid.uuid4(), lease_expires=timezone.now() + dt.timedelta(minutes=5)
