@@ -60,7 +60,7 @@ def run():
     account.save()
     started = timezone.now() - dt.timedelta(minutes=3)
     run = Run.objects.create(account=account, account_label="Shop orders mailbox",
-                             status="ok", started=started, finished=started + dt.timedelta(
+                             trigger="schedule", seen=12, status="ok", started=started, finished=started + dt.timedelta(
                                  seconds=4), fetched=12, delivered=12, bytes=120_000, total=12)
     for i in range(12):
         Delivery.objects.create(
@@ -89,6 +89,12 @@ def test_the_run_is_named_by_its_account_and_summarised_once(page, live_server, 
     expect(page.locator(".breadcrumbs")).to_contain_text("Retrieval history")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"the run page is {width} px wide"
+    # Each message's result is on screen, at either width, without scrolling sideways.
+    result = page.locator(".run-deliveries td.run-delivery-result").first
+    expect(result).to_have_text("Delivered")
+    expect(result).to_have_attribute("data-label", "Result")
+    box = result.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
     save_screenshot(page, f"run-page-{page.popadmin_size}")
 
 
