@@ -60,8 +60,9 @@ def run():
     account.save()
     started = timezone.now() - dt.timedelta(minutes=3)
     run = Run.objects.create(account=account, account_label="Shop orders mailbox",
-                             trigger="schedule", seen=12, status="ok", started=started, finished=started + dt.timedelta(
-                                 seconds=4), fetched=12, delivered=12, bytes=120_000, total=12)
+                             trigger="schedule", seen=12, status="ok", started=started,
+                             finished=started + dt.timedelta(seconds=4), fetched=12,
+                             delivered=12, bytes=120_000, total=12)
     for i in range(12):
         Delivery.objects.create(
             mailbox=owner, run=run, message_key=f"k{i}", result="delivered",
