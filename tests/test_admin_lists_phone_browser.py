@@ -3,6 +3,8 @@ lines are named by their columns, so a failing account's status and error are on
 without scrolling sideways; at 1366 px the list is the admin's table. Screenshots go to
 tests/artifacts/ (admin-lists-*)."""
 
+import contextlib
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -43,25 +45,25 @@ def accounts():
     return failing
 
 
+@contextlib.contextmanager
 def browse(live_server, javascript=True):
+    """A superuser signed in through the admin's login form, in a tab at 1366 px."""
     get_user_model().objects.create_superuser("root", "root@x.test", PASSWORD)
-    pw_session = playwright_session()
-    pw = pw_session.__enter__()
-    browser = launch_chromium(pw)
-    tab = browser.new_context(viewport=WIDE, java_script_enabled=javascript).new_page()
-    tab.set_default_timeout(20_000)
-    sign_in_admin(tab, live_server.url, "root", PASSWORD)
-    return pw_session, browser, tab
+    with playwright_session() as pw:
+        browser = launch_chromium(pw)
+        try:
+            tab = browser.new_context(viewport=WIDE, java_script_enabled=javascript).new_page()
+            tab.set_default_timeout(20_000)
+            sign_in_admin(tab, live_server.url, "root", PASSWORD)
+            yield tab
+        finally:
+            browser.close()
 
 
 @pytest.fixture
 def page(live_server):
-    pw_session, browser, tab = browse(live_server)
-    try:
+    with browse(live_server) as tab:
         yield tab
-    finally:
-        browser.close()
-        pw_session.__exit__(None, None, None)
 
 
 def fits(page, width):
@@ -124,16 +126,11 @@ def test_a_wide_screen_keeps_the_table(live_server, page, accounts):
 
 
 def test_without_script_a_phone_still_shows_every_value(live_server, accounts):
-    pw_session, browser, tab = browse(live_server, javascript=False)
-    try:
-        with screenshot_on_failure(tab, SCREENSHOTS):
-            tab.set_viewport_size(PHONE)
-            tab.goto(live_server.url + reverse("admin:retrieval_remoteaccount_changelist"))
-            error = tab.locator("#result_list tbody tr td.field-last_error_display").first
-            expect(error).to_contain_text(ERROR)
-            fits(tab, PHONE["width"])
-            on_screen(error, PHONE["width"])
-            save_screenshot(tab, "admin-lists-accounts-390-noscript")
-    finally:
-        browser.close()
-        pw_session.__exit__(None, None, None)
+    with browse(live_server, javascript=False) as tab, screenshot_on_failure(tab, SCREENSHOTS):
+        tab.set_viewport_size(PHONE)
+        tab.goto(live_server.url + reverse("admin:retrieval_remoteaccount_changelist"))
+        error = tab.locator("#result_list tbody tr td.field-last_error_display").first
+        expect(error).to_contain_text(ERROR)
+        fits(tab, PHONE["width"])
+        on_screen(error, PHONE["width"])
+        save_screenshot(tab, "admin-lists-accounts-390-noscript")
