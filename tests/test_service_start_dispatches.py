@@ -89,6 +89,8 @@ def test_a_worker_collects_at_the_switch_with_no_beat_running(
         admin_client.post(reverse("dashboard-service"), {"running": "1"})
         wait_for(lambda: len(local_messages(account.owner)) == 3, timeout=60,
                  what="the three messages delivered after the switch")
-        assert Run.objects.filter(account=account, status=Run.Status.OK).exists()
+        # The files land at the group's commit; the run ends a moment after.
+        wait_for(lambda: Run.objects.filter(account=account, status=Run.Status.OK).exists(),
+                 timeout=60, what="the run to end OK")
     finally:
         worker.stop()
